@@ -1,0 +1,139 @@
+/* Global options and dispatch to the subcommands. */
+#include <stdarg.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "yolokd/device.h"
+#include "yolokd/status.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"devices", ykd_cmd_devices, "list the OpenCL devices and which one a spec selects"},
+    {"selftest", ykd_cmd_selftest, "build the kernels and check a small computation on a device"},
+};
+
+static void print_help(FILE *f)
+{
+    fprintf(f,
+            "yolokd %s: train YOLO detectors and distill a teacher into a student on OpenCL\n"
+            "\n"
+            "usage: yolokd [--device SPEC] COMMAND [OPTIONS]\n"
+            "\n"
+            "commands:\n",
+            ykd_version());
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f,
+            "\n"
+            "global options:\n"
+            "  --device SPEC  the device to use: an index from 'yolokd devices' (0), a type\n"
+            "                 (cpu, gpu, gpu:1), a vendor (nvidia, amd, intel, pocl:0), or part\n"
+            "                 of a device name; default $YOLOKD_DEVICE, else the first GPU\n"
+            "  --help, -h     this help; 'yolokd COMMAND --help' for a command's own\n"
+            "  --version      print the version\n"
+            "\n"
+            "environment:\n"
+            "  YOLOKD_DEVICE     the default device spec\n"
+            "  YOLOKD_CACHE_DIR  where compiled kernels are cached ('off' to disable);\n"
+            "                    default $XDG_CACHE_HOME/yolokd or ~/.cache/yolokd\n");
+}
+
+bool ykd_cli_option_value(int argc, char **argv, int *i, const char *name, const char **value,
+                          bool *missing)
+{
+    const char *arg = argv[*i];
+    size_t len = strlen(name);
+    if (strncmp(arg, name, len) != 0)
+        return false;
+    if (arg[len] == '=') {
+        *value = arg + len + 1;
+        return true;
+    }
+    if (arg[len] != '\0')
+        return false;
+    if (*i + 1 >= argc) {
+        *missing = true;
+        return true;
+    }
+    *value = argv[++*i];
+    return true;
+}
+
+int ykd_cli_usage_error(ykd_cli_io *io, const char *command, const char *fmt, ...)
+{
+    fprintf(io->err, "yolokd%s%s: ", command ? " " : "", command ? command : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(io->err, fmt, ap);
+    va_end(ap);
+    fprintf(io->err, "\n(see 'yolokd%s%s --help')\n", command ? " " : "", command ? command : "");
+    return YKD_EXIT_USAGE;
+}
+
+int ykd_cli_open_device(const ykd_cli_globals *globals, ykd_cli_io *io, const char *command,
+                        ykd_device **device)
+{
+    ykd_error err = {0};
+    ykd_status st = ykd_device_open(globals->device, NULL, device, &err);
+    if (st == YKD_OK)
+        return YKD_EXIT_OK;
+    fprintf(io->err, "yolokd %s: %s\n", command, err.message);
+    bool bad_spec = st == YKD_ERR_NOT_FOUND || st == YKD_ERR_AMBIGUOUS ||
+                    st == YKD_ERR_INVALID_ARGUMENT;
+    return bad_spec ? YKD_EXIT_USAGE : YKD_EXIT_FAILURE;
+}
+
+static const command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+int ykd_cli_main(int argc, char **argv, FILE *out, FILE *err)
+{
+    ykd_cli_io io = {out, err};
+    ykd_cli_globals globals = {NULL};
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *value = NULL;
+        bool missing = false;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            print_help(out);
+            return YKD_EXIT_OK;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            fprintf(out, "yolokd %s\n", ykd_version());
+            return YKD_EXIT_OK;
+        }
+        if (ykd_cli_option_value(argc, argv, &i, "--device", &value, &missing)) {
+            if (missing)
+                return ykd_cli_usage_error(&io, NULL, "--device needs a device spec");
+            globals.device = value;
+            continue;
+        }
+        return ykd_cli_usage_error(&io, NULL, "unknown option '%s'", argv[i]);
+    }
+    if (i >= argc) {
+        print_help(err);
+        return YKD_EXIT_USAGE;
+    }
+    if (strcmp(argv[i], "help") == 0) {
+        if (i + 1 < argc && find_command(argv[i + 1])) {
+            char *help_argv[] = {argv[i + 1], "--help", NULL};
+            return find_command(argv[i + 1])->run(2, help_argv, &globals, &io);
+        }
+        print_help(out);
+        return YKD_EXIT_OK;
+    }
+    const command *cmd = find_command(argv[i]);
+    if (!cmd)
+        return ykd_cli_usage_error(&io, NULL, "unknown command '%s'", argv[i]);
+    return cmd->run(argc - i, argv + i, &globals, &io);
+}

@@ -1,0 +1,44 @@
+/* The yolokd command: global options, the subcommand table, and shared helpers. */
+#ifndef YKD_CLI_H
+#define YKD_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "yolokd/device.h"
+
+/* Exit codes (DESIGN.md §1). */
+enum { YKD_EXIT_OK = 0, YKD_EXIT_FAILURE = 1, YKD_EXIT_USAGE = 2 };
+
+/* Options given before the subcommand, shared by all of them. */
+typedef struct ykd_cli_globals {
+    const char *device; /* --device SPEC; NULL means $YOLOKD_DEVICE or auto */
+} ykd_cli_globals;
+
+typedef struct ykd_cli_io {
+    FILE *out; /* results */
+    FILE *err; /* errors and diagnostics */
+} ykd_cli_io;
+
+/* Runs the command line as `yolokd` would and returns the exit code. */
+int ykd_cli_main(int argc, char **argv, FILE *out, FILE *err);
+
+/* Subcommands: argv[0] is the subcommand's name. */
+int ykd_cmd_devices(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
+int ykd_cmd_selftest(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
+
+/* Takes "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i past what it used. Returns
+ * false when argv[*i] is not this option. A missing value sets *missing. */
+bool ykd_cli_option_value(int argc, char **argv, int *i, const char *name, const char **value,
+                          bool *missing);
+
+/* Opens the device the globals name (or the default). On failure prints why and returns the
+ * exit code: YKD_EXIT_USAGE when the spec names no device, YKD_EXIT_FAILURE otherwise. */
+int ykd_cli_open_device(const ykd_cli_globals *globals, ykd_cli_io *io, const char *command,
+                        ykd_device **device);
+
+/* Prints "yolokd <command>: <message>" and the hint to ask for --help; returns YKD_EXIT_USAGE. */
+int ykd_cli_usage_error(ykd_cli_io *io, const char *command, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

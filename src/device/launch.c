@@ -1,0 +1,66 @@
+/* Setting kernel arguments and enqueueing launches, with errors that name the kernel. */
+#include <time.h>
+
+#include "core/error_internal.h"
+#include "device/cl_error.h"
+#include "device/device_internal.h"
+
+/* Work-group size for 1-D element-wise launches: a multiple of NVIDIA's warp (32) and AMD's
+ * wavefront (64), and enough work-items for PoCL to vectorise across. */
+enum { DEFAULT_GROUP_1D = 64 };
+
+ykd_status ykd_kernel_run(ykd_device *dev, const ykd_kernel *kernel,
+                          const ykd_kernel_arg *args, size_t arg_count, unsigned dims,
+                          const size_t *global, const size_t *local, cl_event *event,
+                          ykd_error *err)
+{
+    if (event)
+        *event = NULL;
+    for (size_t i = 0; i < arg_count; i++) {
+        cl_int rc = clSetKernelArg(kernel->kernel, (cl_uint)i, args[i].size, args[i].value);
+        if (rc != CL_SUCCESS)
+            return ykd_cl_fail(err, &dev->info, rc, "clSetKernelArg", "kernel %s, argument %zu",
+                               kernel->name, i);
+    }
+    size_t rounded[3];
+    for (unsigned d = 0; d < dims; d++) {
+        if (global[d] == 0)
+            return YKD_OK; /* nothing to do */
+        rounded[d] = local ? (global[d] + local[d] - 1) / local[d] * local[d] : global[d];
+    }
+    cl_int rc = clEnqueueNDRangeKernel(dev->queue, kernel->kernel, dims, NULL, rounded, local, 0,
+                                       NULL, event);
+    if (rc != CL_SUCCESS)
+        return ykd_cl_fail(err, &dev->info, rc, "clEnqueueNDRangeKernel", "kernel %s",
+                           kernel->name);
+    return YKD_OK;
+}
+
+ykd_status ykd_kernel_run_1d(ykd_device *dev, const ykd_kernel *kernel,
+                             const ykd_kernel_arg *args, size_t arg_count, size_t n,
+                             cl_event *event, ykd_error *err)
+{
+    size_t local = DEFAULT_GROUP_1D;
+    while (local > kernel->work_group_size)
+        local /= 2;
+    return ykd_kernel_run(dev, kernel, args, arg_count, 1, &n, &local, event, err);
+}
+
+double ykd_event_elapsed_ms(cl_event event)
+{
+    cl_ulong start = 0, end = 0;
+    if (clWaitForEvents(1, &event) != CL_SUCCESS ||
+        clGetEventProfilingInfo(event, CL_PROFILING_COMMAND_START, sizeof start, &start, NULL) !=
+            CL_SUCCESS ||
+        clGetEventProfilingInfo(event, CL_PROFILING_COMMAND_END, sizeof end, &end, NULL) !=
+            CL_SUCCESS)
+        return -1.0;
+    return (double)(end - start) * 1e-6;
+}
+
+double ykd_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}

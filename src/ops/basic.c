@@ -1,0 +1,63 @@
+/* BLAS level-1 style float32 ops on flat buffers: fill and axpy (cl/basic.cl). */
+#include <stdint.h>
+
+#include "core/error_internal.h"
+#include "device/device_internal.h"
+#include "yolokd/ops.h"
+
+static const char *const basic_sources[] = {"cl/basic.cl", NULL};
+
+/* Refuses element ranges outside the buffer or beyond what a 32-bit kernel index reaches. */
+static ykd_status check_elements(const ykd_buffer *buf, size_t offset, size_t n,
+                                 const char *op, const char *operand, ykd_error *err)
+{
+    size_t elements = buf->size / sizeof(float);
+    if (offset > elements || n > elements - offset)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                        "%s: %s elements %zu..%zu lie outside its %zu float32 elements", op,
+                        operand, offset, offset + n, elements);
+    if (offset + n > UINT32_MAX)
+        return ykd_fail(err, YKD_ERR_UNSUPPORTED,
+                        "%s: %s range ends at element %zu, beyond the 32-bit index kernels use", op,
+                        operand, offset + n);
+    return YKD_OK;
+}
+
+ykd_status ykd_fill_f32(ykd_buffer *x, size_t offset, size_t n, float value, ykd_error *err)
+{
+    ykd_status st = check_elements(x, offset, n, "fill_f32", "x", err);
+    if (st != YKD_OK || n == 0)
+        return st;
+    ykd_kernel *kernel = NULL;
+    st = ykd_device_kernel(x->device, basic_sources, NULL, "fill_f32", &kernel, err);
+    if (st != YKD_OK)
+        return st;
+    cl_uint offset32 = (cl_uint)offset, n32 = (cl_uint)n;
+    ykd_kernel_arg args[] = {YKD_ARG(x->mem), YKD_ARG(offset32), YKD_ARG(n32), YKD_ARG(value)};
+    return ykd_kernel_run_1d(x->device, kernel, args, 4, n, NULL, err);
+}
+
+ykd_status ykd_axpy_f32(size_t n, float alpha, const ykd_buffer *x, size_t x_offset,
+                        ykd_buffer *y, size_t y_offset, ykd_error *err)
+{
+    if (x->device != y->device)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                        "axpy_f32: x is on device %d and y on device %d; copy one first",
+                        x->device->info.index, y->device->info.index);
+    ykd_status st = check_elements(x, x_offset, n, "axpy_f32", "x", err);
+    if (st == YKD_OK)
+        st = check_elements(y, y_offset, n, "axpy_f32", "y", err);
+    if (st != YKD_OK || n == 0)
+        return st;
+    if (x == y && x_offset < y_offset + n && y_offset < x_offset + n && x_offset != y_offset)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                        "axpy_f32: x and y overlap partly in one buffer");
+    ykd_kernel *kernel = NULL;
+    st = ykd_device_kernel(y->device, basic_sources, NULL, "axpy_f32", &kernel, err);
+    if (st != YKD_OK)
+        return st;
+    cl_uint n32 = (cl_uint)n, x_off = (cl_uint)x_offset, y_off = (cl_uint)y_offset;
+    ykd_kernel_arg args[] = {YKD_ARG(n32),    YKD_ARG(alpha), YKD_ARG(x->mem),
+                             YKD_ARG(x_off),  YKD_ARG(y->mem), YKD_ARG(y_off)};
+    return ykd_kernel_run_1d(y->device, kernel, args, 6, n, NULL, err);
+}

@@ -1,0 +1,195 @@
+/* The yolokd command, run in-process: help, version, devices (table and JSON), a bad device
+ * spec, and selftest through the binary cache. */
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "harness.h"
+
+typedef struct run_result {
+    int code;
+    char *out;
+    char *err;
+} run_result;
+
+/* Runs `yolokd args...` (NULL-terminated) and captures both streams. */
+static run_result run_cli(const char *first, ...)
+{
+    char *argv[32] = {"yolokd"};
+    int argc = 1;
+    va_list ap;
+    va_start(ap, first);
+    for (const char *a = first; a && argc < 31; a = va_arg(ap, const char *))
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+    run_result r = {0, NULL, NULL};
+    size_t out_size = 0, err_size = 0;
+    FILE *out = open_memstream(&r.out, &out_size);
+    FILE *err = open_memstream(&r.err, &err_size);
+    r.code = ykd_cli_main(argc, argv, out, err);
+    fclose(out);
+    fclose(err);
+    return r;
+}
+
+static void free_result(run_result *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+static void test_help_and_version(ykd_test *t)
+{
+    run_result r = run_cli("--version", NULL);
+    CHECK(t, r.code == 0);
+    CHECK_CONTAINS(t, r.out, "yolokd ");
+    CHECK_CONTAINS(t, r.out, ykd_version());
+    free_result(&r);
+    r = run_cli("--help", NULL);
+    CHECK(t, r.code == 0);
+    CHECK_CONTAINS(t, r.out, "devices");
+    CHECK_CONTAINS(t, r.out, "YOLOKD_CACHE_DIR");
+    free_result(&r);
+    r = run_cli("devices", "--help", NULL);
+    CHECK(t, r.code == 0);
+    CHECK_CONTAINS(t, r.out, "--json");
+    free_result(&r);
+    r = run_cli("help", "selftest", NULL);
+    CHECK(t, r.code == 0);
+    CHECK_CONTAINS(t, r.out, "usage: yolokd [--device SPEC] selftest");
+    free_result(&r);
+}
+
+static void test_usage_errors(ykd_test *t)
+{
+    run_result r = run_cli(NULL);
+    CHECK(t, r.code == 2);
+    CHECK_CONTAINS(t, r.err, "usage:");
+    free_result(&r);
+    r = run_cli("frobnicate", NULL);
+    CHECK(t, r.code == 2);
+    CHECK_CONTAINS(t, r.err, "unknown command 'frobnicate'");
+    free_result(&r);
+    r = run_cli("--frob", "devices", NULL);
+    CHECK(t, r.code == 2);
+    CHECK_CONTAINS(t, r.err, "unknown option '--frob'");
+    free_result(&r);
+    r = run_cli("devices", "--device", NULL);
+    CHECK(t, r.code == 2);
+    CHECK_CONTAINS(t, r.err, "--device needs a device spec");
+    free_result(&r);
+    r = run_cli("devices", "extra", NULL);
+    CHECK(t, r.code == 2);
+    free_result(&r);
+}
+
+static void test_devices_table(ykd_test *t)
+{
+    ykd_device_info *devices = NULL;
+    size_t count = 0;
+    if (!ykd_test_device_list(t, &devices, &count))
+        return;
+    run_result r = run_cli("devices", NULL);
+    CHECK(t, r.code == 0);
+    CHECK_CONTAINS(t, r.out, " #  type");
+    for (size_t i = 0; i < count; i++)
+        CHECK_CONTAINS(t, r.out, devices[i].name);
+    CHECK_CONTAINS(t, r.out, "*");
+    free_result(&r);
+    ykd_device_list_free(devices);
+}
+
+static void test_devices_json(ykd_test *t)
+{
+    ykd_device_info *devices = NULL;
+    size_t count = 0;
+    if (!ykd_test_device_list(t, &devices, &count))
+        return;
+    char last[32];
+    snprintf(last, sizeof last, "%zu", count ? count - 1 : 0);
+    run_result r = run_cli("--device", last, "devices", "--json", NULL);
+    CHECK(t, r.code == 0);
+    cJSON *root = cJSON_Parse(r.out);
+    if (CHECKF(t, root != NULL, "not JSON: %s", r.out)) {
+        cJSON *list = cJSON_GetObjectItem(root, "devices");
+        cJSON *selected = cJSON_GetObjectItem(root, "selected");
+        CHECK(t, cJSON_IsArray(list) && cJSON_GetArraySize(list) == (int)count);
+        CHECK(t, cJSON_IsNumber(selected) && selected->valueint == (int)count - 1);
+        for (size_t i = 0; i < count && cJSON_IsArray(list); i++) {
+            cJSON *d = cJSON_GetArrayItem(list, (int)i);
+            cJSON *name = cJSON_GetObjectItem(d, "name");
+            cJSON *memory = cJSON_GetObjectItem(d, "global_mem_bytes");
+            cJSON *fp64 = cJSON_GetObjectItem(d, "fp64");
+            CHECK(t, cJSON_IsString(name) && strcmp(name->valuestring, devices[i].name) == 0);
+            CHECK(t, cJSON_IsNumber(memory) &&
+                         memory->valuedouble == (double)devices[i].global_mem_bytes);
+            CHECK(t, cJSON_IsBool(fp64) && cJSON_IsTrue(fp64) == devices[i].fp64);
+            CHECK(t, cJSON_IsTrue(cJSON_GetObjectItem(d, "selected")) == (i == count - 1));
+        }
+        cJSON_Delete(root);
+    }
+    free_result(&r);
+    ykd_device_list_free(devices);
+}
+
+static void test_unknown_device_lists_devices(ykd_test *t)
+{
+    ykd_device_info *devices = NULL;
+    size_t count = 0;
+    if (!ykd_test_device_list(t, &devices, &count))
+        return;
+    const char *commands[] = {"devices", "selftest"};
+    for (int c = 0; c < 2; c++) {
+        run_result r = run_cli("--device", "nosuch", commands[c], NULL);
+        CHECKF(t, r.code == 2, "%s: exit %d", commands[c], r.code);
+        CHECK_CONTAINS(t, r.err, "unknown device 'nosuch'");
+        for (size_t i = 0; i < count; i++)
+            CHECK_CONTAINS(t, r.err, devices[i].name);
+        CHECK(t, r.out[0] == '\0');
+        free_result(&r);
+    }
+    ykd_device_list_free(devices);
+}
+
+static void test_selftest_uses_the_cache(ykd_test *t)
+{
+    char dir[256];
+    if (!ykd_test_mkdtemp(t, dir, sizeof dir))
+        return;
+    ykd_test_env env = {0};
+    ykd_test_setenv(&env, "YOLOKD_CACHE_DIR", dir);
+    char spec[16];
+    snprintf(spec, sizeof spec, "%d", ykd_device_get_info(t->device)->index);
+    run_result r = run_cli("--device", spec, "selftest", NULL);
+    CHECKF(t, r.code == 0, "selftest exit %d: %s", r.code, r.err);
+    CHECK_CONTAINS(t, r.out, "kernels: compiled from source");
+    CHECK_CONTAINS(t, r.out, "fill + axpy on 1048576 floats: ok");
+    free_result(&r);
+    r = run_cli("selftest", "--device", spec, NULL);
+    CHECK(t, r.code == 0);
+    CHECK_CONTAINS(t, r.out, "kernels: loaded from the cache");
+    CHECK_CONTAINS(t, r.out, dir);
+    free_result(&r);
+    ykd_test_restore_env(&env);
+    ykd_test_rmtree(dir);
+}
+
+static const ykd_test_case cases[] = {
+    {"cli: help and version", test_help_and_version, YKD_TEST_HOST},
+    {"cli: usage errors exit 2", test_usage_errors, YKD_TEST_HOST},
+    {"cli: devices table", test_devices_table, YKD_TEST_HOST},
+    {"cli: devices --json", test_devices_json, YKD_TEST_HOST},
+    {"cli: an unknown device exits 2 and lists the devices", test_unknown_device_lists_devices,
+     YKD_TEST_HOST},
+    {"cli: selftest, then again from the cache", test_selftest_uses_the_cache,
+     YKD_TEST_EACH_DEVICE},
+};
+
+int main(int argc, char **argv)
+{
+    return ykd_test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
+}
