@@ -122,6 +122,22 @@ int ykd_test_count_files(const char *path)
     return n;
 }
 
+bool ykd_test_any_file(const char *folder, char *path, size_t size)
+{
+    DIR *dir = opendir(folder);
+    if (!dir)
+        return false;
+    bool found = false;
+    struct dirent *e;
+    while (!found && (e = readdir(dir)) != NULL) {
+        snprintf(path, size, "%s/%s", folder, e->d_name);
+        struct stat st;
+        found = lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+    }
+    closedir(dir);
+    return found;
+}
+
 void ykd_test_rng_seed(ykd_test_rng *rng, uint64_t seed)
 {
     rng->state = seed ? seed : 0x9e3779b97f4a7c15ULL;

@@ -81,6 +81,9 @@ void ykd_test_rmtree(const char *path);
 /* Number of regular files directly inside a folder (0 when it does not exist). */
 int ykd_test_count_files(const char *path);
 
+/* The path of some regular file directly inside folder; false when there is none. */
+bool ykd_test_any_file(const char *folder, char *path, size_t size);
+
 /* A small deterministic generator (xorshift64*), so failures replay. */
 typedef struct ykd_test_rng {
     uint64_t state;

@@ -15,6 +15,7 @@ typedef struct command {
 static const command commands[] = {
     {"devices", ykd_cmd_devices, "list the OpenCL devices and which one a spec selects"},
     {"selftest", ykd_cmd_selftest, "build the kernels and check a small computation on a device"},
+    {"bench", ykd_cmd_bench, "benchmarks: 'bench ops' times every op on YOLOv8 layer shapes"},
 };
 
 static void print_help(FILE *f)

@@ -104,6 +104,9 @@ void ykd_device_close(ykd_device *dev)
         return;
     if (dev->queue)
         clFinish(dev->queue);
+    if (dev->ops_state_free)
+        dev->ops_state_free(dev);
+    ykd_device_profile(dev, false, NULL);
     ykd_device_programs_release(dev);
     if (dev->queue)
         clReleaseCommandQueue(dev->queue);

@@ -42,6 +42,9 @@ struct ykd_device {
     size_t program_count;
     uint64_t memory_limit;
     uint64_t memory_in_use;
+    struct ykd_kernel_profile *profile; /* per-kernel device time, when profiling is on */
+    void *ops_state; /* owned by src/ops: scratch space and GEMM tuning, freed on close */
+    void (*ops_state_free)(ykd_device *device);
 };
 
 struct ykd_buffer {
@@ -93,6 +96,30 @@ ykd_status ykd_kernel_run(ykd_device *device, const ykd_kernel *kernel,
 ykd_status ykd_kernel_run_1d(ykd_device *device, const ykd_kernel *kernel,
                              const ykd_kernel_arg *args, size_t arg_count, size_t n,
                              cl_event *event, ykd_error *err);
+
+/* Queues a marker: its event completes when every command queued before it has. Two markers
+ * around some work time it on the device (ykd_event_span_ms). */
+ykd_status ykd_device_marker(ykd_device *device, cl_event *event, ykd_error *err);
+
+/* Device time per kernel name, collected while profiling is on: where an op's time goes. */
+typedef struct ykd_kernel_time {
+    const char *name; /* the kernel's name; valid while the device is open */
+    unsigned launches;
+    double ms;
+} ykd_kernel_time;
+
+/* Starts (or stops) recording an event for every kernel launch on the device. */
+ykd_status ykd_device_profile(ykd_device *device, bool on, ykd_error *err);
+
+/* Keeps one launch's event for the profile (ykd_kernel_run calls it while profiling is on). */
+void ykd_device_profile_record(ykd_device *device, const char *name, cl_event event);
+
+/* Waits for the recorded launches and returns the totals per kernel since the last call (at
+ * most max, largest first); the count is returned. */
+size_t ykd_device_profile_take(ykd_device *device, ykd_kernel_time *times, size_t max);
+
+/* Milliseconds from the end of event first to the end of event last; -1 when unavailable. */
+double ykd_event_span_ms(cl_event first, cl_event last);
 
 /* Milliseconds between an event's start and end (profiling info); -1 when unavailable. */
 double ykd_event_elapsed_ms(cl_event event);

@@ -28,11 +28,18 @@ ykd_status ykd_kernel_run(ykd_device *dev, const ykd_kernel *kernel,
             return YKD_OK; /* nothing to do */
         rounded[d] = local ? (global[d] + local[d] - 1) / local[d] * local[d] : global[d];
     }
+    cl_event recorded = NULL;
+    cl_event *wanted = event ? event : dev->profile ? &recorded : NULL;
     cl_int rc = clEnqueueNDRangeKernel(dev->queue, kernel->kernel, dims, NULL, rounded, local, 0,
-                                       NULL, event);
+                                       NULL, wanted);
     if (rc != CL_SUCCESS)
         return ykd_cl_fail(err, &dev->info, rc, "clEnqueueNDRangeKernel", "kernel %s",
                            kernel->name);
+    if (dev->profile) {
+        if (event)
+            clRetainEvent(*event);
+        ykd_device_profile_record(dev, kernel->name, event ? *event : recorded);
+    }
     return YKD_OK;
 }
 
@@ -54,6 +61,28 @@ double ykd_event_elapsed_ms(cl_event event)
             CL_SUCCESS ||
         clGetEventProfilingInfo(event, CL_PROFILING_COMMAND_END, sizeof end, &end, NULL) !=
             CL_SUCCESS)
+        return -1.0;
+    return (double)(end - start) * 1e-6;
+}
+
+ykd_status ykd_device_marker(ykd_device *dev, cl_event *event, ykd_error *err)
+{
+    cl_int rc = clEnqueueMarkerWithWaitList(dev->queue, 0, NULL, event);
+    if (rc != CL_SUCCESS)
+        return ykd_cl_fail(err, &dev->info, rc, "clEnqueueMarkerWithWaitList", NULL);
+    return YKD_OK;
+}
+
+double ykd_event_span_ms(cl_event first, cl_event last)
+{
+    cl_ulong start = 0, end = 0;
+    cl_event both[2] = {first, last};
+    if (clWaitForEvents(2, both) != CL_SUCCESS ||
+        clGetEventProfilingInfo(first, CL_PROFILING_COMMAND_END, sizeof start, &start, NULL) !=
+            CL_SUCCESS ||
+        clGetEventProfilingInfo(last, CL_PROFILING_COMMAND_END, sizeof end, &end, NULL) !=
+            CL_SUCCESS ||
+        end < start)
         return -1.0;
     return (double)(end - start) * 1e-6;
 }

@@ -1,0 +1,156 @@
+/* The data movement around a convolution's GEMMs: im2col (forward, weight gradient, and the input
+ * gradient of stride-1 convolutions), flipped weights (for that input gradient), col2im (the
+ * input gradient of strided convolutions, as a gather so no two work-items write one element),
+ * the bias + activation epilogue for GEMMs that lack one, and the bias gradient.
+ *
+ * Geometry for every kernel: input [C, H, W] per image, square kernel K, stride S, padding P,
+ * output [*, Ho, Wo]; column index j = (c * K + ky) * K + kx, CKK = C * K * K; output pixel
+ * p = oy * Wo + ox, HWo = Ho * Wo. Images are addressed as offset + b * batch. Work-items own
+ * whole rows (a loop over x), which suits CPUs: the loop vectorises and indices are computed
+ * once per row. */
+
+#define ACT_NONE 0
+#define ACT_SILU 1
+
+/* col[b][j][p] = x[b][c][oy * S - P + ky][ox * S - P + kx], zero outside. Work-item (oy, j, b)
+ * fills one row of Wo: the zero margins and the inside run are separate loops so the inside
+ * (a contiguous copy at stride 1) vectorises. */
+__kernel void im2col(__global const float *x, uint x_offset, uint x_batch, int C, int H, int W,
+                     int K, int S, int P, int Ho, int Wo, __global float *col, uint col_offset)
+{
+    int oy = get_global_id(0);
+    int j = get_global_id(1);
+    int b = get_global_id(2);
+    if (oy >= Ho || j >= C * K * K)
+        return;
+    int kx = j % K, ky = (j / K) % K, c = j / (K * K);
+    int iy = oy * S - P + ky;
+    __global float *out =
+        col + col_offset + ((size_t)b * C * K * K + j) * Ho * Wo + (size_t)oy * Wo;
+    if (iy < 0 || iy >= H) {
+        for (int ox = 0; ox < Wo; ox++)
+            out[ox] = 0.0f;
+        return;
+    }
+    const __global float *in = x + x_offset + (size_t)b * x_batch + ((size_t)c * H + iy) * W;
+    /* ix = ox * S - P + kx lies in [0, W) for ox in [first, last) */
+    int first = P - kx > 0 ? (P - kx + S - 1) / S : 0;
+    int last = W - 1 + P - kx >= 0 ? (W - 1 + P - kx) / S + 1 : 0;
+    first = min(first, Wo);
+    last = clamp(last, first, Wo);
+    for (int ox = 0; ox < first; ox++)
+        out[ox] = 0.0f;
+    const __global float *src = in + first * S - P + kx;
+    if (S == 1)
+        for (int ox = first; ox < last; ox++)
+            out[ox] = src[ox - first];
+    else
+        for (int ox = first; ox < last; ox++)
+            out[ox] = src[(ox - first) * S];
+    for (int ox = last; ox < Wo; ox++)
+        out[ox] = 0.0f;
+}
+
+/* out[ci][co][K-1-ky][K-1-kx] = w[co][ci][ky][kx]: the weights of the convolution whose forward
+ * pass is the input gradient of a stride-1 convolution. Work-item (tap, ci, co). */
+__kernel void flip_weights(__global const float *w, uint w_offset, int Cout, int Cin, int K,
+                           __global float *out)
+{
+    int tap = get_global_id(0);
+    int ci = get_global_id(1);
+    int co = get_global_id(2);
+    if (tap >= K * K)
+        return;
+    out[((size_t)ci * Cout + co) * K * K + (K * K - 1 - tap)] =
+        w[w_offset + ((size_t)co * Cin + ci) * K * K + tap];
+}
+
+/* dx[b][c][iy][ix] (+)= the sum of the column entries that read it. Work-item (iy, c, b). */
+__kernel void col2im(__global const float *col, int C, int H, int W, int K, int S, int P,
+                     int Ho, int Wo, __global float *dx, uint dx_offset, uint dx_batch,
+                     int accumulate)
+{
+    int iy = get_global_id(0);
+    int c = get_global_id(1);
+    int b = get_global_id(2);
+    if (iy >= H)
+        return;
+    size_t hwo = (size_t)Ho * Wo;
+    const __global float *cb = col + ((size_t)b * C * K * K + (size_t)c * K * K) * hwo;
+    __global float *out = dx + dx_offset + (size_t)b * dx_batch + ((size_t)c * H + iy) * W;
+    for (int ix = 0; ix < W; ix++) {
+        float sum = 0.0f;
+        for (int ky = 0; ky < K; ky++) {
+            int ty = iy + P - ky;
+            if (ty < 0 || ty % S != 0 || ty / S >= Ho)
+                continue;
+            int oy = ty / S;
+            for (int kx = 0; kx < K; kx++) {
+                int tx = ix + P - kx;
+                if (tx < 0 || tx % S != 0 || tx / S >= Wo)
+                    continue;
+                sum += cb[(size_t)(ky * K + kx) * hwo + oy * Wo + tx / S];
+            }
+        }
+        out[ix] = accumulate ? out[ix] + sum : sum;
+    }
+}
+
+/* y[b][c][p] = act(y + bias[c]) in place, rows of `cols` floats `ld` apart. Work-item
+ * (p, c, b). */
+__kernel void bias_activation(__global float *y, uint y_offset, uint y_batch, int cols, int ld,
+                              __global const float *bias, uint bias_offset, int has_bias,
+                              int act)
+{
+    int p = get_global_id(0);
+    int c = get_global_id(1);
+    int b = get_global_id(2);
+    if (p >= cols)
+        return;
+    __global float *v = y + y_offset + (size_t)b * y_batch + (size_t)c * ld + p;
+    float x = *v + (has_bias ? bias[bias_offset + c] : 0.0f);
+    *v = act == ACT_SILU ? x / (1.0f + exp(-x)) : x;
+}
+
+/* dbias[c] (+)= sum over images and pixels of dy[b][c][p]. One work-group per channel, a tree
+ * reduction in local memory (deterministic, no atomics). Local size: a power of two. */
+__kernel void channel_sum(__global const float *dy, uint dy_offset, uint dy_batch, int N,
+                          int HW, __global float *dbias, uint dbias_offset, int accumulate,
+                          __local float *partial)
+{
+    int c = get_group_id(0);
+    int lid = get_local_id(0);
+    int size = get_local_size(0);
+    float sum = 0.0f;
+    for (int b = 0; b < N; b++) {
+        const __global float *plane = dy + dy_offset + (size_t)b * dy_batch + (size_t)c * HW;
+        for (int p = lid; p < HW; p += size)
+            sum += plane[p];
+    }
+    partial[lid] = sum;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int width = size / 2; width > 0; width /= 2) {
+        if (lid < width)
+            partial[lid] += partial[lid + width];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0) {
+        __global float *out = dbias + dbias_offset + c;
+        *out = accumulate ? *out + partial[0] : partial[0];
+    }
+}
+
+/* out[i] (+)= sum over g < count of parts[g * size + i]: the partial weight gradients of
+ * several images added up in a fixed order. */
+__kernel void sum_parts(__global const float *parts, uint parts_offset, int count, uint size,
+                        __global float *out, uint out_offset, int accumulate)
+{
+    uint i = get_global_id(0);
+    if (i >= size)
+        return;
+    float sum = 0.0f;
+    for (int g = 0; g < count; g++)
+        sum += parts[parts_offset + (size_t)g * size + i];
+    __global float *o = out + out_offset + i;
+    *o = accumulate ? *o + sum : sum;
+}

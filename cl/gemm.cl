@@ -1,0 +1,139 @@
+/* C = act(alpha * op(A) * B + beta * C + bias[row]) for row-major A, B and C, shaped for CPU
+ * devices: each work-item computes a TM x (16 * TV) tile of C with float16 vectors along the
+ * rows of B and C, so the compiler emits wide vector FMAs whatever the work-group size (PoCL
+ * maps float16 onto AVX-512 or pairs of AVX2 registers). TM * TV accumulators plus TV loads of
+ * B stay in registers; A is read one scalar per row and k, broadcast.
+ *
+ * Build options: -DTM=<rows> -DTV=<1|2|...> -DTRANS_A=<0|1>.
+ * Work-item (i, j, b) computes rows i*TM.., columns j*16*TV.. of product b (A, B and C offset by
+ * b * *_batch). The k loop runs k_batches times over K, moving A and B by *_kbatch each time:
+ * a sum of products in one launch (a convolution's weight gradient over the images).
+ * Dimension 0 walks down the rows so that neighbouring work-groups share a panel of B. */
+
+#ifndef TM
+#define TM 6
+#endif
+#ifndef TV
+#define TV 2
+#endif
+#ifndef TRANS_A
+#define TRANS_A 0
+#endif
+#define TN (16 * TV)
+
+#if TRANS_A
+#define A_AT(a, m, k, lda) (a)[(size_t)(k) * (lda) + (m)]
+#else
+#define A_AT(a, m, k, lda) (a)[(size_t)(m) * (lda) + (k)]
+#endif
+
+#define ACT_NONE 0
+#define ACT_SILU 1
+
+/* Sixteen floats of a row of B from column col, zero from column n on. */
+inline float16 load16_masked(const __global float *row, int col, int n)
+{
+    float v[16];
+    for (int i = 0; i < 16; i++)
+        v[i] = col + i < n ? row[col + i] : 0.0f;
+    return vload16(0, v);
+}
+
+inline float activate(float x, int act)
+{
+    return act == ACT_SILU ? x / (1.0f + exp(-x)) : x;
+}
+
+/* Writes the first min(16, n - col) results of one accumulator with the full epilogue. */
+inline void store16(__global float *row, float16 acc, int col, int n, float alpha, float beta,
+                    float bias, int act)
+{
+    float v[16];
+    vstore16(acc, 0, v);
+    for (int i = 0; i < 16 && col + i < n; i++) {
+        float x = alpha * v[i] + bias;
+        if (beta != 0.0f)
+            x += beta * row[col + i];
+        row[col + i] = activate(x, act);
+    }
+}
+
+__kernel void gemm(int M, int N, int K, int k_batches,
+                   __global const float *A, uint a_offset, int lda, uint a_batch, uint a_kbatch,
+                   __global const float *B, uint b_offset, int ldb, uint b_batch, uint b_kbatch,
+                   __global float *C, uint c_offset, int ldc, uint c_batch,
+                   float alpha, float beta, __global const float *bias, uint bias_offset,
+                   int has_bias, int act)
+{
+    int row = get_global_id(0) * TM;
+    int col = get_global_id(1) * TN;
+    int product = get_global_id(2);
+    if (row >= M || col >= N)
+        return;
+    const __global float *a = A + a_offset + (size_t)product * a_batch;
+    const __global float *b = B + b_offset + (size_t)product * b_batch;
+    __global float *c = C + c_offset + (size_t)product * c_batch;
+
+    float16 acc[TM][TV];
+#pragma unroll
+    for (int r = 0; r < TM; r++)
+#pragma unroll
+        for (int v = 0; v < TV; v++)
+            acc[r][v] = (float16)(0.0f);
+    /* rows past M read row M - 1 (in bounds) and are not stored */
+    int rows[TM];
+#pragma unroll
+    for (int r = 0; r < TM; r++)
+        rows[r] = min(row + r, M - 1);
+    bool full_width = col + TN <= N;
+
+    for (int kb = 0; kb < k_batches; kb++) {
+        const __global float *ak = a + (size_t)kb * a_kbatch;
+        const __global float *bk = b + (size_t)kb * b_kbatch;
+        if (full_width) {
+            for (int k = 0; k < K; k++) {
+                const __global float *brow = bk + (size_t)k * ldb + col;
+                float16 bv[TV];
+#pragma unroll
+                for (int v = 0; v < TV; v++)
+                    bv[v] = vload16(v, brow);
+#pragma unroll
+                for (int r = 0; r < TM; r++) {
+                    float16 av = (float16)(A_AT(ak, rows[r], k, lda));
+#pragma unroll
+                    for (int v = 0; v < TV; v++)
+                        acc[r][v] = fma(av, bv[v], acc[r][v]);
+                }
+            }
+        } else {
+            for (int k = 0; k < K; k++) {
+                const __global float *brow = bk + (size_t)k * ldb;
+                float16 bv[TV];
+#pragma unroll
+                for (int v = 0; v < TV; v++)
+                    bv[v] = load16_masked(brow, col + 16 * v, N);
+#pragma unroll
+                for (int r = 0; r < TM; r++) {
+                    float16 av = (float16)(A_AT(ak, rows[r], k, lda));
+#pragma unroll
+                    for (int v = 0; v < TV; v++)
+                        acc[r][v] = fma(av, bv[v], acc[r][v]);
+                }
+            }
+        }
+    }
+
+    bool plain = beta == 0.0f && act == ACT_NONE && !has_bias;
+    for (int r = 0; r < TM && row + r < M; r++) {
+        float bias_r = has_bias ? bias[bias_offset + row + r] : 0.0f;
+        __global float *crow = c + (size_t)(row + r) * ldc;
+#pragma unroll
+        for (int v = 0; v < TV; v++) {
+            int cv = col + 16 * v;
+            if (plain && cv + 16 <= N)
+                vstore16(alpha * acc[r][v], 0, crow + cv);
+            else if (cv < N)
+                store16(crow, acc[r][v], cv, N, alpha, beta, bias_r, act);
+        }
+    }
+}

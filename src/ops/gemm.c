@@ -1,0 +1,153 @@
+/* The GEMM description: checks, dispatch to an implementation, and the shared epilogue. */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/error_internal.h"
+#include "ops/gemm.h"
+#include "ops/ops_state.h"
+
+static const char *const conv_sources[] = {"cl/conv.cl", NULL};
+
+void ykd_gemm_config_name(const ykd_gemm_config *config, char *buf, size_t size)
+{
+    if (config->backend == YKD_GEMM_CLBLAST)
+        snprintf(buf, size, "clblast");
+    else
+        snprintf(buf, size, "tiled-%dx%d", config->tm, config->tv);
+}
+
+bool ykd_gemm_config_parse(const char *name, ykd_gemm_config *config)
+{
+    int tm = 0, tv = 0, used = 0;
+    if (strcmp(name, "clblast") == 0) {
+        *config = (ykd_gemm_config){YKD_GEMM_CLBLAST, 0, 0};
+        return true;
+    }
+    if (sscanf(name, "tiled-%dx%d%n", &tm, &tv, &used) == 2 && name[used] == '\0' && tm >= 1 &&
+        tm <= 16 && tv >= 1 && tv <= 16) {
+        *config = (ykd_gemm_config){YKD_GEMM_TILED, tm, tv};
+        return true;
+    }
+    return false;
+}
+
+/* The last float an operand touches, plus one: rows x cols from its offset. */
+static size_t operand_end(const ykd_gemm_operand *o, int rows, int cols, int batch,
+                          int k_batches)
+{
+    return o->offset + (size_t)(batch - 1) * o->batch_stride +
+           (size_t)(k_batches - 1) * o->kbatch_stride + (size_t)(rows - 1) * (size_t)o->ld +
+           (size_t)cols;
+}
+
+static ykd_status check_operand(const ykd_gemm_operand *o, const char *name, int rows,
+                                int cols, int batch, int k_batches, const char *op,
+                                ykd_error *err)
+{
+    if (!o->buffer)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: GEMM operand %s has no buffer", op,
+                        name);
+    if (o->ld < cols)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                        "%s: GEMM operand %s has leading dimension %d < %d columns", op, name,
+                        o->ld, cols);
+    size_t end = operand_end(o, rows, cols, batch, k_batches);
+    size_t capacity = ykd_buffer_size(o->buffer) / sizeof(float);
+    if (end > capacity || end > UINT32_MAX)
+        return ykd_fail(err, YKD_ERR_SHAPE,
+                        "%s: GEMM operand %s (%d x %d) reaches element %zu of a buffer of %zu", op,
+                        name, rows, cols, end, capacity);
+    return YKD_OK;
+}
+
+ykd_status ykd_gemm_check(const ykd_gemm *g, const char *op, ykd_error *err)
+{
+    if (g->m <= 0 || g->n <= 0 || g->k <= 0 || g->batch <= 0 || g->k_batches <= 0)
+        return ykd_fail(err, YKD_ERR_SHAPE, "%s: GEMM of %d x %d x %d (batch %d, k-runs %d)", op,
+                        g->m, g->n, g->k, g->batch, g->k_batches);
+    if (g->batch > 1 && g->k_batches > 1)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                        "%s: a GEMM cannot have both a batch and k-runs", op);
+    if (g->trans_a && g->trans_b)
+        return ykd_fail(err, YKD_ERR_UNSUPPORTED, "%s: a GEMM with both operands transposed",
+                        op);
+    int a_rows = g->trans_a ? g->k : g->m, a_cols = g->trans_a ? g->m : g->k;
+    int b_rows = g->trans_b ? g->n : g->k, b_cols = g->trans_b ? g->k : g->n;
+    ykd_status st = check_operand(&g->a, "A", a_rows, a_cols, g->batch, g->k_batches, op, err);
+    if (st == YKD_OK)
+        st = check_operand(&g->b, "B", b_rows, b_cols, g->batch, g->k_batches, op, err);
+    if (st == YKD_OK)
+        st = check_operand(&g->c, "C", g->m, g->n, g->batch, 1, op, err);
+    if (st == YKD_OK && g->bias &&
+        g->bias_offset + (size_t)g->m > ykd_buffer_size(g->bias) / sizeof(float))
+        st = ykd_fail(err, YKD_ERR_SHAPE, "%s: GEMM bias of %d rows outside its buffer", op,
+                      g->m);
+    return st;
+}
+
+size_t ykd_gemm_candidates(const ykd_device *device, const ykd_gemm *g, ykd_gemm_config *configs,
+                           size_t max)
+{
+    /* tile shapes whose accumulators and loads fit in 32 vector registers */
+    static const ykd_gemm_config tiled[] = {
+        {YKD_GEMM_TILED, 6, 2}, {YKD_GEMM_TILED, 8, 1}, {YKD_GEMM_TILED, 4, 2},
+        {YKD_GEMM_TILED, 8, 2}, {YKD_GEMM_TILED, 12, 1}};
+    static const ykd_gemm_config tiled_nt[] = {
+        {YKD_GEMM_TILED, 4, 4}, {YKD_GEMM_TILED, 4, 6}, {YKD_GEMM_TILED, 6, 4},
+        {YKD_GEMM_TILED, 2, 8}};
+    const ykd_gemm_config *ours = g->trans_b ? tiled_nt : tiled;
+    size_t our_count = g->trans_b ? sizeof tiled_nt / sizeof tiled_nt[0]
+                                  : sizeof tiled / sizeof tiled[0];
+    size_t n = 0;
+    /* on GPUs CLBlast is the likely winner, so measure it first to drop slow tiles early */
+    if (device->info.type != YKD_DEVICE_TYPE_CPU && n < max)
+        configs[n++] = (ykd_gemm_config){YKD_GEMM_CLBLAST, 0, 0};
+    for (size_t i = 0; i < our_count && n < max; i++)
+        configs[n++] = ours[i];
+    if (device->info.type == YKD_DEVICE_TYPE_CPU && n < max)
+        configs[n++] = (ykd_gemm_config){YKD_GEMM_CLBLAST, 0, 0};
+    return n;
+}
+
+ykd_status ykd_gemm_run_config(ykd_device *device, const ykd_gemm *g,
+                               const ykd_gemm_config *config, ykd_error *err)
+{
+    if (config->backend == YKD_GEMM_CLBLAST)
+        return ykd_gemm_run_clblast(device, g, err);
+    return ykd_gemm_run_tiled(device, g, config->tm, config->tv, err);
+}
+
+ykd_status ykd_gemm_run(ykd_device *device, const ykd_gemm *g, ykd_error *err)
+{
+    ykd_status st = ykd_gemm_check(g, "gemm", err);
+    ykd_gemm_config config;
+    if (st == YKD_OK)
+        st = ykd_gemm_choose(device, g, &config, err);
+    if (st == YKD_OK)
+        st = ykd_gemm_run_config(device, g, &config, err);
+    return st;
+}
+
+ykd_status ykd_gemm_epilogue(ykd_device *device, const ykd_gemm *g, ykd_error *err)
+{
+    if (!g->bias && g->act == YKD_ACTIVATION_NONE)
+        return YKD_OK;
+    ykd_kernel *kernel = NULL;
+    ykd_status st =
+        ykd_device_kernel(device, conv_sources, NULL, "bias_activation", &kernel, err);
+    if (st != YKD_OK)
+        return st;
+    cl_mem c_mem = g->c.buffer->mem, bias_mem = g->bias ? g->bias->mem : NULL;
+    cl_uint c_offset = (cl_uint)g->c.offset, c_batch = (cl_uint)g->c.batch_stride;
+    cl_uint bias_offset = (cl_uint)g->bias_offset;
+    cl_int cols = g->n, ld = g->c.ld, has_bias = g->bias != NULL, act = (cl_int)g->act;
+    ykd_kernel_arg args[] = {YKD_ARG(c_mem),       YKD_ARG(c_offset), YKD_ARG(c_batch),
+                             YKD_ARG(cols),        YKD_ARG(ld),       YKD_ARG(bias_mem),
+                             YKD_ARG(bias_offset), YKD_ARG(has_bias), YKD_ARG(act)};
+    size_t global[3] = {(size_t)g->n, (size_t)g->m, (size_t)g->batch};
+    size_t local[3] = {64, 1, 1};
+    while (local[0] > kernel->work_group_size)
+        local[0] /= 2;
+    return ykd_kernel_run(device, kernel, args, 9, 3, global, local, NULL, err);
+}

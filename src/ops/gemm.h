@@ -1,0 +1,78 @@
+/* Matrix products for the convolutions: one description, several implementations (our tiled
+ * kernel in several tile shapes, CLBlast), and a tuner that measures them per shape on each
+ * device and remembers the fastest in the cache folder. */
+#ifndef YKD_GEMM_H
+#define YKD_GEMM_H
+
+#include "ops/ops_internal.h"
+
+/* A row-major matrix in a buffer: element (r, c) of product b and k-run kb lives at
+ * offset + b * batch_stride + kb * kbatch_stride + r * ld + c (floats). */
+typedef struct ykd_gemm_operand {
+    const ykd_buffer *buffer;
+    size_t offset;
+    int ld;
+    size_t batch_stride;
+    size_t kbatch_stride;
+} ykd_gemm_operand;
+
+/* C_b = act(alpha * sum_kb op(A_b,kb) op(B_b,kb) + beta * C_b + bias[row]) for b < batch,
+ * kb < k_batches; op(A) is A (m x k) or, with trans_a, the transpose of the stored k x m
+ * matrix; op(B) is B (k x n) or, with trans_b, the transpose of the stored n x k matrix (not
+ * both transposed). batch and k_batches cannot both exceed 1. */
+typedef struct ykd_gemm {
+    int m, n, k;
+    int batch;
+    int k_batches;
+    bool trans_a, trans_b;
+    ykd_gemm_operand a, b, c;
+    float alpha, beta;
+    const ykd_buffer *bias; /* one float per row of C from bias_offset, or NULL */
+    size_t bias_offset;
+    ykd_activation act;
+} ykd_gemm;
+
+typedef enum ykd_gemm_backend {
+    YKD_GEMM_TILED = 0,
+    YKD_GEMM_CLBLAST = 1
+} ykd_gemm_backend;
+
+/* One implementation: CLBlast, or our kernel with tiles of tm rows by tv columns' worth: 16 *
+ * tv columns for cl/gemm.cl, tv columns for cl/gemm_nt.cl (trans_b). */
+typedef struct ykd_gemm_config {
+    ykd_gemm_backend backend;
+    int tm, tv;
+} ykd_gemm_config;
+
+/* "tiled-6x2", "clblast". */
+void ykd_gemm_config_name(const ykd_gemm_config *config, char *buf, size_t size);
+bool ykd_gemm_config_parse(const char *name, ykd_gemm_config *config);
+
+/* Checks the description (sizes, leading dimensions, every operand inside its buffer). */
+ykd_status ykd_gemm_check(const ykd_gemm *g, const char *op, ykd_error *err);
+
+/* Runs the product with the implementation the tuner picks for its shape on this device
+ * (measuring the candidates the first time a shape is seen). */
+ykd_status ykd_gemm_run(ykd_device *device, const ykd_gemm *g, ykd_error *err);
+
+/* Runs the product with one implementation. */
+ykd_status ykd_gemm_run_config(ykd_device *device, const ykd_gemm *g,
+                               const ykd_gemm_config *config, ykd_error *err);
+
+/* The implementations worth measuring for g on this device, in order of preference on a tie. */
+size_t ykd_gemm_candidates(const ykd_device *device, const ykd_gemm *g, ykd_gemm_config *configs,
+                           size_t max);
+
+/* Backends. */
+ykd_status ykd_gemm_run_tiled(ykd_device *device, const ykd_gemm *g, int tm, int tv,
+                              ykd_error *err);
+ykd_status ykd_gemm_run_clblast(ykd_device *device, const ykd_gemm *g, ykd_error *err);
+
+/* act(y + bias[c]) over the rows of each product: the epilogue for backends without one. */
+ykd_status ykd_gemm_epilogue(ykd_device *device, const ykd_gemm *g, ykd_error *err);
+
+/* The tuner's choice for g's shape (see gemm_tune.c). */
+ykd_status ykd_gemm_choose(ykd_device *device, const ykd_gemm *g, ykd_gemm_config *config,
+                           ykd_error *err);
+
+#endif

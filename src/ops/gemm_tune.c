@@ -1,0 +1,222 @@
+/* Choosing a GEMM implementation per shape by measurement, remembered on disk.
+ *
+ * The first time a shape (m, n, k, batch, k-runs, A orientation) is seen on a device, every
+ * candidate runs once to warm up (and compile), then three timed runs on a copy of C; the
+ * fastest median wins. Choices are kept in <cache dir>/tuning/gemm-<key>.tsv, the key covering
+ * the device, its driver and platform, this version and the kernel source, so any change there
+ * starts afresh. A damaged file is ignored line by line and rewritten. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error_internal.h"
+#include "core/fs.h"
+#include "core/sha256.h"
+#include "ops/ops_state.h"
+
+enum { TIMED_RUNS = 3 };
+
+static void signature_of(const ykd_gemm *g, char *buf, size_t size)
+{
+    snprintf(buf, size, "m%d n%d k%d b%d kb%d t%d%d", g->m, g->n, g->k, g->batch, g->k_batches,
+             g->trans_a ? 1 : 0, g->trans_b ? 1 : 0);
+}
+
+static void tuning_path(const ykd_device *device, char *path, size_t size)
+{
+    path[0] = '\0';
+    if (!device->cache_dir[0])
+        return;
+    ykd_sha256 h;
+    ykd_sha256_init(&h);
+    const char *fields[] = {device->info.name, device->info.driver_version,
+                            device->info.device_version, device->info.platform_version,
+                            ykd_version()};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        ykd_sha256_update_field(&h, fields[i], strlen(fields[i]));
+    static const char *const kernels[] = {"cl/gemm.cl", "cl/gemm_nt.cl"};
+    for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
+        const ykd_source_text *src = ykd_embedded_source_find(kernels[i]);
+        if (src)
+            ykd_sha256_update_field(&h, src->text, src->length);
+    }
+    uint8_t digest[YKD_SHA256_SIZE];
+    char hex[2 * YKD_SHA256_SIZE + 1];
+    ykd_sha256_final(&h, digest);
+    ykd_sha256_hex(digest, hex);
+    snprintf(path, size, "%s/tuning/gemm-%.16s.tsv", device->cache_dir, hex);
+}
+
+static bool add_choice(ykd_ops_state *state, const char *signature,
+                       const ykd_gemm_config *config, double ms)
+{
+    ykd_gemm_choice *grown =
+        realloc(state->choices, (state->choice_count + 1) * sizeof *state->choices);
+    if (!grown)
+        return false;
+    state->choices = grown;
+    ykd_gemm_choice *c = &grown[state->choice_count++];
+    snprintf(c->signature, sizeof c->signature, "%s", signature);
+    c->config = *config;
+    c->ms = ms;
+    return true;
+}
+
+void ykd_gemm_tuning_load(ykd_device *device, ykd_ops_state *state)
+{
+    tuning_path(device, state->tuning_path, sizeof state->tuning_path);
+    if (!state->tuning_path[0])
+        return;
+    void *data = NULL;
+    size_t size = 0;
+    if (ykd_file_read_all(state->tuning_path, 16 << 20, &data, &size, NULL) != YKD_OK)
+        return;
+    char *save = NULL;
+    for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char signature[128], name[32];
+        double ms = 0;
+        ykd_gemm_config config;
+        if (line[0] == '#' || sscanf(line, "%127[^\t]\t%31s\t%lf", signature, name, &ms) != 3 ||
+            !ykd_gemm_config_parse(name, &config))
+            continue; /* a damaged line: that shape is measured again */
+        add_choice(state, signature, &config, ms);
+    }
+    free(data);
+}
+
+/* Rewrites the whole table; a failure only costs a future re-measurement. */
+static void tuning_save(const ykd_device *device, const ykd_ops_state *state)
+{
+    if (!state->tuning_path[0])
+        return;
+    char folder[4300];
+    snprintf(folder, sizeof folder, "%s/tuning", device->cache_dir);
+    if (ykd_mkdir_p(folder, NULL) != YKD_OK)
+        return;
+    size_t cap = 128 + state->choice_count * 200, used = 0;
+    char *text = malloc(cap);
+    if (!text)
+        return;
+    used += (size_t)snprintf(text, cap, "# yolokd GEMM choices for %s\n", device->info.name);
+    for (size_t i = 0; i < state->choice_count && used < cap; i++) {
+        char name[32];
+        ykd_gemm_config_name(&state->choices[i].config, name, sizeof name);
+        used += (size_t)snprintf(text + used, cap - used, "%s\t%s\t%.4f\n",
+                                 state->choices[i].signature, name, state->choices[i].ms);
+    }
+    const void *parts[] = {text};
+    size_t sizes[] = {used < cap ? used : cap - 1};
+    ykd_file_write_atomic(state->tuning_path, parts, sizes, 1, NULL);
+    free(text);
+}
+
+/* Milliseconds of one run (queued and finished). */
+static ykd_status time_run(ykd_device *device, const ykd_gemm *g, const ykd_gemm_config *config,
+                           double *ms, ykd_error *err)
+{
+    double start = ykd_now_ms();
+    ykd_status st = ykd_gemm_run_config(device, g, config, err);
+    if (st == YKD_OK)
+        st = ykd_device_finish(device, err);
+    *ms = ykd_now_ms() - start;
+    return st;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of the timed runs, or a negative value when the candidate fails or is clearly
+ * slower than best_ms after its first timed run. */
+static double measure(ykd_device *device, const ykd_gemm *g, const ykd_gemm_config *config,
+                      double best_ms)
+{
+    double times[TIMED_RUNS];
+    ykd_error ignored;
+    if (time_run(device, g, config, &times[0], &ignored) != YKD_OK)
+        return -1.0; /* warm-up: compiles the kernel; a failure rules the candidate out */
+    for (int i = 0; i < TIMED_RUNS; i++) {
+        if (time_run(device, g, config, &times[i], &ignored) != YKD_OK)
+            return -1.0;
+        if (i == 0 && best_ms > 0 && times[0] > 3.0 * best_ms)
+            return times[0];
+    }
+    qsort(times, TIMED_RUNS, sizeof times[0], compare_doubles);
+    return times[TIMED_RUNS / 2];
+}
+
+/* g with C moved into a zeroed temporary buffer, so measuring never disturbs the real C. */
+static ykd_status with_scratch_c(ykd_device *device, const ykd_gemm *g, ykd_gemm *copy,
+                                 ykd_buffer **temp, ykd_error *err)
+{
+    *copy = *g;
+    size_t floats = (size_t)(g->batch - 1) * g->c.batch_stride +
+                    (size_t)(g->m - 1) * (size_t)g->c.ld + (size_t)g->n;
+    ykd_status st = ykd_buffer_alloc(device, floats * sizeof(float), temp, err);
+    if (st != YKD_OK)
+        return ykd_error_prefix(err, "measuring GEMM implementations");
+    unsigned char zero = 0;
+    st = ykd_buffer_fill(*temp, 0, &zero, 1, floats * sizeof(float), err);
+    copy->c.buffer = *temp;
+    copy->c.offset = 0;
+    return st;
+}
+
+static ykd_status tune(ykd_device *device, ykd_ops_state *state, const ykd_gemm *g,
+                       const char *signature, ykd_gemm_config *chosen, ykd_error *err)
+{
+    ykd_gemm_config candidates[8];
+    size_t count = ykd_gemm_candidates(device, g, candidates, 8);
+    ykd_gemm trial;
+    ykd_buffer *temp = NULL;
+    ykd_status st = with_scratch_c(device, g, &trial, &temp, err);
+    double best = -1.0;
+    for (size_t i = 0; i < count && st == YKD_OK; i++) {
+        if (state->policy == YKD_GEMM_POLICY_TILED && candidates[i].backend != YKD_GEMM_TILED)
+            continue;
+        double ms = measure(device, &trial, &candidates[i], best);
+        if (ms >= 0 && (best < 0 || ms < best)) {
+            best = ms;
+            *chosen = candidates[i];
+        }
+    }
+    ykd_buffer_free(temp);
+    if (st != YKD_OK)
+        return st;
+    if (best < 0)
+        return ykd_fail(err, YKD_ERR_OPENCL,
+                        "gemm %s: no implementation ran on device %d (%s); run with "
+                        "YOLOKD_GEMM=tiled-6x2 to see the error",
+                        signature, device->info.index, device->info.name);
+    state->tunings++;
+    if (add_choice(state, signature, chosen, best))
+        tuning_save(device, state);
+    return YKD_OK;
+}
+
+ykd_status ykd_gemm_choose(ykd_device *device, const ykd_gemm *g, ykd_gemm_config *config,
+                           ykd_error *err)
+{
+    ykd_ops_state *state = NULL;
+    ykd_status st = ykd_ops_state_get(device, &state, err);
+    if (st != YKD_OK)
+        return st;
+    if (state->policy == YKD_GEMM_POLICY_FIXED) {
+        *config = state->fixed;
+        return YKD_OK;
+    }
+    char signature[128];
+    signature_of(g, signature, sizeof signature);
+    for (size_t i = 0; i < state->choice_count; i++) {
+        const ykd_gemm_choice *c = &state->choices[i];
+        bool allowed =
+            state->policy == YKD_GEMM_POLICY_AUTO || c->config.backend == YKD_GEMM_TILED;
+        if (allowed && strcmp(c->signature, signature) == 0) {
+            *config = c->config;
+            return YKD_OK;
+        }
+    }
+    return tune(device, state, g, signature, config, err);
+}

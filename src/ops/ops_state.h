@@ -1,0 +1,44 @@
+/* What the ops keep per device: a scratch buffer for im2col columns, the GEMM policy and the
+ * tuner's table. Created on first use, freed when the device closes. */
+#ifndef YKD_OPS_STATE_H
+#define YKD_OPS_STATE_H
+
+#include "ops/gemm.h"
+
+typedef struct ykd_gemm_choice {
+    char signature[128];
+    ykd_gemm_config config;
+    double ms;
+} ykd_gemm_choice;
+
+typedef enum ykd_gemm_policy_kind {
+    YKD_GEMM_POLICY_AUTO = 0,   /* measure every candidate */
+    YKD_GEMM_POLICY_TILED = 1,  /* measure our tile shapes only */
+    YKD_GEMM_POLICY_FIXED = 2   /* always the one configuration */
+} ykd_gemm_policy_kind;
+
+typedef struct ykd_ops_state {
+    ykd_buffer *scratch;
+    ykd_gemm_policy_kind policy;
+    ykd_gemm_config fixed;    /* the configuration of YKD_GEMM_POLICY_FIXED */
+    ykd_gemm_choice *choices; /* the tuner's table */
+    size_t choice_count;
+    char tuning_path[4300];   /* empty when the cache is off */
+    unsigned tunings;         /* shapes measured since the device opened */
+    size_t column_budget;     /* bytes of im2col columns per pass; 0: the device's default */
+    bool used_clblast;
+} ykd_ops_state;
+
+/* The device's ops state, created on first use (reading $YOLOKD_GEMM and the tuning file). */
+ykd_status ykd_ops_state_get(ykd_device *device, ykd_ops_state **state, ykd_error *err);
+
+/* A scratch buffer of at least bytes, kept between calls (grown when too small). Valid until
+ * the next call on this device; commands already queued on the old buffer are unaffected. */
+ykd_status ykd_ops_scratch(ykd_device *device, size_t bytes, ykd_buffer **buffer,
+                           ykd_error *err);
+
+/* Sets the GEMM policy from a YOLOKD_GEMM value: "auto", "tiled", or one configuration name
+ * ("clblast", "tiled-6x2"). */
+ykd_status ykd_ops_set_gemm_policy(ykd_device *device, const char *value, ykd_error *err);
+
+#endif
