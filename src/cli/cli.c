@@ -18,6 +18,8 @@ static const command commands[] = {
     {"devices", ykd_cmd_devices, "list the OpenCL devices and which one a spec selects"},
     {"selftest", ykd_cmd_selftest, "build the kernels and check a small computation on a device"},
     {"check-data", ykd_cmd_check_data, "read and validate a dataset (no model, no device)"},
+    {"synth", ykd_cmd_synth, "write a synthetic shapes dataset in the YOLO layout"},
+    {"bench", ykd_cmd_bench, "measure a part of yolokd alone (bench loader)"},
 };
 
 static void print_help(FILE *f)

@@ -1,0 +1,10 @@
+/* Benchmarks built into the yolokd command and reached through `yolokd bench WHAT`. */
+#ifndef YKD_BENCH_H
+#define YKD_BENCH_H
+
+#include "cli/cli.h"
+
+/* yolokd bench loader: images/s of the data loader alone. */
+int ykd_bench_loader(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
+
+#endif
