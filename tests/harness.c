@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "harness.h"
 
 bool ykd_test_check(ykd_test *t, bool ok, const char *file, int line, const char *fmt, ...)
@@ -85,23 +86,7 @@ bool ykd_test_mkdtemp(ykd_test *t, char *path, size_t size)
 
 void ykd_test_rmtree(const char *path)
 {
-    DIR *dir = opendir(path);
-    if (dir) {
-        struct dirent *e;
-        while ((e = readdir(dir)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char child[4096];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            struct stat st;
-            if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
-                ykd_test_rmtree(child);
-            else
-                unlink(child);
-        }
-        closedir(dir);
-    }
-    rmdir(path);
+    ykd_remove_tree(path);
 }
 
 int ykd_test_count_files(const char *path)

@@ -7,40 +7,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli_run.h"
 #include "harness.h"
-
-typedef struct run_result {
-    int code;
-    char *out;
-    char *err;
-} run_result;
-
-/* Runs `yolokd args...` (NULL-terminated) and captures both streams. */
-static run_result run_cli(const char *first, ...)
-{
-    char *argv[32] = {"yolokd"};
-    int argc = 1;
-    va_list ap;
-    va_start(ap, first);
-    for (const char *a = first; a && argc < 31; a = va_arg(ap, const char *))
-        argv[argc++] = (char *)a;
-    va_end(ap);
-    argv[argc] = NULL;
-    run_result r = {0, NULL, NULL};
-    size_t out_size = 0, err_size = 0;
-    FILE *out = open_memstream(&r.out, &out_size);
-    FILE *err = open_memstream(&r.err, &err_size);
-    r.code = ykd_cli_main(argc, argv, out, err);
-    fclose(out);
-    fclose(err);
-    return r;
-}
-
-static void free_result(run_result *r)
-{
-    free(r->out);
-    free(r->err);
-}
 
 static void test_help_and_version(ykd_test *t)
 {

@@ -1,74 +1,13 @@
-/* The benchmarks behind `yolokd bench`: shared types of the op benchmark. */
+/* Benchmarks built into the yolokd command and reached through `yolokd bench WHAT`. */
 #ifndef YKD_BENCH_H
 #define YKD_BENCH_H
 
-#include <cjson/cJSON.h>
-#include <stdbool.h>
-#include <stdio.h>
+#include "cli/cli.h"
 
-#include "yolo_layers.h"
-#include "yolokd/device.h"
+/* yolokd bench loader: images/s of the data loader alone. */
+int ykd_bench_loader(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
 
-enum { YKD_BENCH_MAX_LIST = 16, YKD_BENCH_MAX_ROWS = 512 };
-
-typedef struct bench_options {
-    char devices[YKD_BENCH_MAX_LIST][64];
-    int device_count;
-    char models[YKD_BENCH_MAX_LIST];
-    int imgsz[YKD_BENCH_MAX_LIST], imgsz_count;
-    int batch[YKD_BENCH_MAX_LIST], batch_count;
-    char ops[256]; /* comma list of op names, empty for all */
-    double min_time_ms;
-    bool json, per_layer;
-} bench_options;
-
-/* One timed call of an op, on tensors a family set up for one layer. */
-typedef struct bench_case {
-    const char *op, *pass;
-    double flops; /* arithmetic per call; 0 for memory-bound ops */
-    double bytes; /* memory traffic per call (reads + writes) */
-    ykd_status (*run)(void *ctx, ykd_error *err);
-    void *ctx;
-} bench_case;
-
-/* Totals over the layers of one model configuration for one op and pass. */
-enum { YKD_BENCH_MAX_KERNELS = 8 };
-
-typedef struct bench_row {
-    char model;
-    int imgsz, batch;
-    const char *op, *pass;
-    int layers;
-    double ms, flops, bytes;
-    /* device time per call by kernel, summed over the layers: where the time goes */
-    struct {
-        const char *name;
-        double ms;
-    } kernels[YKD_BENCH_MAX_KERNELS];
-    int kernel_count;
-} bench_row;
-
-typedef struct bench_run {
-    const bench_options *options;
-    FILE *out;
-    ykd_device *device;
-    bench_row rows[YKD_BENCH_MAX_ROWS];
-    int row_count;
-    cJSON *layer_json; /* per-layer records when --layers and --json */
-    char model;
-    int imgsz, batch;
-    const yolo_layer *layer;
-} bench_run;
-
-/* Measures each case (skipping ops not selected) and adds it to the run's rows. */
-ykd_status ykd_bench_cases(bench_run *run, const bench_case *cases, int count, ykd_error *err);
-
-/* The benchmarks of the layers that are not convolutions (pooling, upsampling, concat) and of
- * the element-wise ops that follow each convolution. */
-ykd_status ykd_bench_other_ops(bench_run *run, ykd_error *err);
-
-/* `yolokd bench ops ...` (argv[0] is "ops"); default_device is the global --device or NULL. */
-int ykd_bench_ops_main(int argc, char **argv, const char *default_device, FILE *out,
-                       FILE *err);
+/* yolokd bench ops: every op, forward and backward, on YOLOv8 layer shapes. */
+int ykd_bench_ops(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
 
 #endif

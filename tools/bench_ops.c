@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "bench_ops.h"
 #include "core/error_internal.h"
 #include "device/device_internal.h"
 #include "yolokd/ops.h"
@@ -569,11 +570,11 @@ static int parse_options(int argc, char **argv, const char *default_device, benc
     return -1;
 }
 
-int ykd_bench_ops_main(int argc, char **argv, const char *default_device, FILE *out,
-                       FILE *errf)
+int ykd_bench_ops(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io)
 {
+    FILE *out = io->out, *errf = io->err;
     bench_options options;
-    int code = parse_options(argc, argv, default_device, &options, out, errf);
+    int code = parse_options(argc, argv, globals->device, &options, out, errf);
     if (code >= 0)
         return code;
     cJSON *root = options.json ? cJSON_CreateObject() : NULL;

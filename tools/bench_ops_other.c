@@ -1,5 +1,5 @@
 /* The benchmarks of the ops other than convolution, on the layers of a YOLOv8 model. */
-#include "bench.h"
+#include "bench_ops.h"
 
 ykd_status ykd_bench_other_ops(bench_run *run, ykd_error *err)
 {

@@ -1,5 +1,7 @@
 /* Global options and dispatch to the subcommands. */
+#include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -15,7 +17,9 @@ typedef struct command {
 static const command commands[] = {
     {"devices", ykd_cmd_devices, "list the OpenCL devices and which one a spec selects"},
     {"selftest", ykd_cmd_selftest, "build the kernels and check a small computation on a device"},
-    {"bench", ykd_cmd_bench, "benchmarks: 'bench ops' times every op on YOLOv8 layer shapes"},
+    {"check-data", ykd_cmd_check_data, "read and validate a dataset (no model, no device)"},
+    {"synth", ykd_cmd_synth, "write a synthetic shapes dataset in the YOLO layout"},
+    {"bench", ykd_cmd_bench, "benchmarks: 'bench ops' (every op), 'bench loader' (data)"},
 };
 
 static void print_help(FILE *f)
@@ -62,6 +66,21 @@ bool ykd_cli_option_value(int argc, char **argv, int *i, const char *name, const
         return true;
     }
     *value = argv[++*i];
+    return true;
+}
+
+bool ykd_cli_parse_int(ykd_cli_io *io, const char *command, const char *option,
+                       const char *text, long long min, long long max, long long *value)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || *end != '\0' || errno == ERANGE || v < min || v > max) {
+        ykd_cli_usage_error(io, command, "%s needs a whole number from %lld to %lld, not '%s'",
+                            option, min, max, text);
+        return false;
+    }
+    *value = v;
     return true;
 }
 

@@ -26,12 +26,19 @@ int ykd_cli_main(int argc, char **argv, FILE *out, FILE *err);
 /* Subcommands: argv[0] is the subcommand's name. */
 int ykd_cmd_devices(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
 int ykd_cmd_selftest(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
+int ykd_cmd_check_data(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
+int ykd_cmd_synth(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
 int ykd_cmd_bench(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
 
 /* Takes "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i past what it used. Returns
  * false when argv[*i] is not this option. A missing value sets *missing. */
 bool ykd_cli_option_value(int argc, char **argv, int *i, const char *name, const char **value,
                           bool *missing);
+
+/* Parses an option's value as a whole number in [min, max]; on failure prints a usage error
+ * naming the option and returns false. */
+bool ykd_cli_parse_int(ykd_cli_io *io, const char *command, const char *option,
+                       const char *text, long long min, long long max, long long *value);
 
 /* Opens the device the globals name (or the default). On failure prints why and returns the
  * exit code: YKD_EXIT_USAGE when the spec names no device, YKD_EXIT_FAILURE otherwise. */

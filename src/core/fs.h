@@ -18,4 +18,8 @@ ykd_status ykd_file_read_all(const char *path, size_t max_size, void **data, siz
 ykd_status ykd_file_write_atomic(const char *path, const void *const *parts,
                                  const size_t *part_sizes, size_t part_count, ykd_error *err);
 
+/* Removes path and everything below it (links are removed, not followed). Best effort: what
+ * cannot be removed stays. */
+void ykd_remove_tree(const char *path);
+
 #endif

@@ -1,0 +1,329 @@
+/* A dataset split in the Ultralytics layout: the image list, every image's validated boxes,
+ * and the report of what was skipped. Read-only once open, so loader threads share it. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "core/error_internal.h"
+#include "core/fs.h"
+#include "data/report.h"
+#include "yolokd/data.h"
+
+typedef struct dataset_entry {
+    char *image;
+    ykd_box *boxes;
+    size_t box_count;
+} dataset_entry;
+
+struct ykd_dataset {
+    ykd_split split;
+    ykd_dataset_options options;
+    ykd_data_config config;
+    dataset_entry *entries;
+    size_t count, capacity;
+    size_t max_boxes;
+    ykd_report report;
+};
+
+const char *ykd_split_name(ykd_split split)
+{
+    return split == YKD_SPLIT_VAL ? "val" : "train";
+}
+
+void ykd_dataset_options_default(ykd_dataset_options *options)
+{
+    options->strict = false;
+    options->max_pixels = YKD_IMAGE_MAX_PIXELS;
+    options->check = YKD_IMAGE_CHECK_HEADER;
+}
+
+/* A fault: recorded (the caller skips the image or file), or with strict the open's error. */
+static ykd_status dataset_fault(ykd_dataset *ds, ykd_fault_kind kind, const char *file,
+                                bool image_skipped, const char *message, ykd_error *err)
+{
+    /* decoder messages start with the file name; the fault carries it separately */
+    size_t n = strlen(file);
+    if (strncmp(message, file, n) == 0 && strncmp(message + n, ": ", 2) == 0)
+        message += n + 2;
+    if (ds->options.strict)
+        return ykd_fail(err, YKD_ERR_FORMAT, "%s: %s", file, message);
+    if (image_skipped)
+        ds->report.images_skipped++;
+    if (ykd_report_add(&ds->report, kind, file, 0, image_skipped, "%s%s", message,
+                       image_skipped ? " (image skipped)" : " (ignored)") != YKD_OK)
+        return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory for the report");
+    return YKD_OK;
+}
+
+/* The label file of an image: its last "/images/" becomes "/labels/", its extension ".txt". */
+static char *label_path(const char *image)
+{
+    size_t n = strlen(image);
+    char *out = malloc(n + 8);
+    if (!out)
+        return NULL;
+    memcpy(out, image, n + 1);
+    char *at = NULL;
+    for (char *p = strstr(out, "/images/"); p; p = strstr(p + 1, "/images/"))
+        at = p;
+    if (at)
+        memcpy(at, "/labels/", 8);
+    char *dot = strrchr(out, '.'), *slash = strrchr(out, '/');
+    if (dot && (!slash || dot > slash))
+        *dot = '\0';
+    strcat(out, ".txt");
+    return out;
+}
+
+/* Checks the image as the options say: header only, or a whole decode. */
+static ykd_status check_image(const ykd_dataset *ds, const char *path, ykd_error *err)
+{
+    if (ds->options.check == YKD_IMAGE_CHECK_DECODE) {
+        ykd_image img;
+        ykd_status st = ykd_image_read(path, ds->options.max_pixels, &img, err);
+        ykd_image_free(&img);
+        return st;
+    }
+    int w, h;
+    return ykd_image_probe(path, ds->options.max_pixels, &w, &h, err);
+}
+
+/* Reads the image's label file into e (none: a background image). *skip when unreadable. */
+static ykd_status read_labels(ykd_dataset *ds, dataset_entry *e, bool *skip, ykd_error *err)
+{
+    *skip = false;
+    char *path = label_path(e->image);
+    if (!path)
+        return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
+    struct stat st_buf;
+    ykd_status st = YKD_OK;
+    if (stat(path, &st_buf) != 0) {
+        ds->report.missing_labels++;
+        free(path);
+        return YKD_OK;
+    }
+    void *text = NULL;
+    size_t size = 0;
+    ykd_error read_err;
+    if (ykd_file_read_all(path, YKD_LABEL_MAX_FILE_BYTES, &text, &size, &read_err) != YKD_OK) {
+        *skip = true;
+        st = dataset_fault(ds, YKD_FAULT_LABEL_UNREADABLE, path, true, read_err.message, err);
+    } else {
+        st = ykd_labels_parse(text, size, path, ds->config.class_count, ds->options.strict,
+                              &e->boxes, &e->box_count, &ds->report, err);
+    }
+    free(text);
+    free(path);
+    return st;
+}
+
+/* Validates one image and its labels; keeps it unless a fault skips it. */
+static ykd_status add_image(ykd_dataset *ds, char *path, ykd_error *err)
+{
+    ds->report.images++;
+    ykd_error check_err;
+    ykd_status st = check_image(ds, path, &check_err);
+    if (st != YKD_OK) {
+        st = dataset_fault(ds, ykd_fault_kind_of_image(st), path, true, check_err.message, err);
+        free(path);
+        return st;
+    }
+    dataset_entry e = {path, NULL, 0};
+    bool skip = false;
+    st = read_labels(ds, &e, &skip, err);
+    if (st != YKD_OK || skip) {
+        free(e.image);
+        free(e.boxes);
+        return st;
+    }
+    ds->entries[ds->count++] = e;
+    if (e.box_count > ds->max_boxes)
+        ds->max_boxes = e.box_count;
+    if (e.box_count == 0)
+        ds->report.backgrounds++;
+    ds->report.boxes += e.box_count;
+    for (size_t i = 0; i < e.box_count; i++)
+        ds->report.boxes_per_class[e.boxes[i].cls]++;
+    return YKD_OK;
+}
+
+static bool is_image_name(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot &&
+           (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The folder's entries, sorted (dot files left out); *names malloc'd. */
+static ykd_status list_folder(const char *dir, char ***names, size_t *count, ykd_error *err)
+{
+    *names = NULL;
+    *count = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return ykd_fail(err, YKD_ERR_NOT_FOUND, "cannot open the images folder '%s'", dir);
+    size_t capacity = 0;
+    ykd_status st = YKD_OK;
+    struct dirent *e;
+    while (st == YKD_OK && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (*count == capacity) {
+            capacity = capacity ? 2 * capacity : 256;
+            char **grown = realloc(*names, capacity * sizeof *grown);
+            if (!grown) {
+                st = ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
+                break;
+            }
+            *names = grown;
+        }
+        if (!((*names)[*count] = strdup(e->d_name)))
+            st = ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
+        else
+            (*count)++;
+    }
+    closedir(d);
+    if (*count > 1)
+        qsort(*names, *count, sizeof **names, compare_names);
+    return st;
+}
+
+/* Every entry of the images folder: images are added, anything else is a recorded fault. */
+static ykd_status scan_images(ykd_dataset *ds, const char *dir, ykd_error *err)
+{
+    char **names = NULL;
+    size_t count = 0;
+    ykd_status st = list_folder(dir, &names, &count, err);
+    if (st == YKD_OK && !(ds->entries = calloc(count ? count : 1, sizeof *ds->entries)))
+        st = ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (size_t i = 0; i < count && st == YKD_OK; i++) {
+        size_t n = strlen(dir) + strlen(names[i]) + 2;
+        char *path = malloc(n);
+        if (!path) {
+            st = ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
+            break;
+        }
+        snprintf(path, n, "%s/%s", dir, names[i]);
+        struct stat sb;
+        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            st = dataset_fault(ds, YKD_FAULT_FILE_IGNORED, path, false,
+                               "a folder (subfolders are not read)", err);
+            free(path);
+        } else if (!is_image_name(names[i])) {
+            st = dataset_fault(ds, YKD_FAULT_FILE_IGNORED, path, false,
+                               "not a .png, .jpg or .jpeg image", err);
+            free(path);
+        } else {
+            st = add_image(ds, path, err);
+        }
+    }
+    for (size_t i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+    return st;
+}
+
+ykd_status ykd_dataset_open(const char *root, ykd_split split, const ykd_dataset_options *options,
+                            ykd_dataset **dataset, ykd_error *err)
+{
+    *dataset = NULL;
+    ykd_dataset *ds = calloc(1, sizeof *ds);
+    if (!ds)
+        return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
+    ds->split = split;
+    if (options)
+        ds->options = *options;
+    else
+        ykd_dataset_options_default(&ds->options);
+    if (ds->options.max_pixels == 0)
+        ds->options.max_pixels = YKD_IMAGE_MAX_PIXELS;
+    ykd_status st = ykd_data_config_read(root, &ds->config, err);
+    if (st == YKD_OK)
+        st = ykd_report_init(&ds->report, ds->config.class_count, err);
+    if (st == YKD_OK) {
+        const char *rel = split == YKD_SPLIT_VAL ? ds->config.val : ds->config.train;
+        char dir[4096];
+        if (rel[0] == '/')
+            snprintf(dir, sizeof dir, "%s", rel);
+        else
+            snprintf(dir, sizeof dir, "%s/%s", root, rel);
+        st = scan_images(ds, dir, err);
+    }
+    if (st != YKD_OK) {
+        ykd_dataset_close(ds);
+        return st;
+    }
+    *dataset = ds;
+    return YKD_OK;
+}
+
+void ykd_dataset_close(ykd_dataset *ds)
+{
+    if (!ds)
+        return;
+    for (size_t i = 0; i < ds->count; i++) {
+        free(ds->entries[i].image);
+        free(ds->entries[i].boxes);
+    }
+    free(ds->entries);
+    ykd_report_free(&ds->report);
+    ykd_data_config_free(&ds->config);
+    free(ds);
+}
+
+size_t ykd_dataset_count(const ykd_dataset *ds)
+{
+    return ds->count;
+}
+
+size_t ykd_dataset_class_count(const ykd_dataset *ds)
+{
+    return ds->config.class_count;
+}
+
+const char *ykd_dataset_class_name(const ykd_dataset *ds, size_t cls)
+{
+    return cls < ds->config.class_count ? ds->config.names[cls] : NULL;
+}
+
+const char *ykd_dataset_image_path(const ykd_dataset *ds, size_t index)
+{
+    return index < ds->count ? ds->entries[index].image : NULL;
+}
+
+const ykd_box *ykd_dataset_labels(const ykd_dataset *ds, size_t index, size_t *count)
+{
+    *count = index < ds->count ? ds->entries[index].box_count : 0;
+    return index < ds->count ? ds->entries[index].boxes : NULL;
+}
+
+size_t ykd_dataset_max_boxes(const ykd_dataset *ds)
+{
+    return ds->max_boxes;
+}
+
+uint64_t ykd_dataset_max_pixels(const ykd_dataset *ds)
+{
+    return ds->options.max_pixels;
+}
+
+ykd_status ykd_dataset_load_image(const ykd_dataset *ds, size_t index, ykd_image *img,
+                                  ykd_error *err)
+{
+    if (index >= ds->count)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "image %zu of %zu", index, ds->count);
+    return ykd_image_read(ds->entries[index].image, ds->options.max_pixels, img, err);
+}
+
+const ykd_report *ykd_dataset_report(const ykd_dataset *ds)
+{
+    return &ds->report;
+}
