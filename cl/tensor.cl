@@ -1,0 +1,14 @@
+/* Tensor addressing shared by the op kernels (built in front of each op family's source).
+ *
+ * A tensor argument is three: its buffer, the offset of its first element and its batch
+ * stride, all in floats; element i of image n (i counting c, h, w within the image) lives at
+ * offset + n * batch_stride + i. Launchers pass them with ykd_op_args_tensor. */
+
+#define TENSOR_IN(t) __global const float *t, uint t##_off, uint t##_bs
+#define TENSOR_OUT(t) __global float *t, uint t##_off, uint t##_bs
+
+/* Element i of image n of tensor t. */
+#define AT(t, n, i) t[t##_off + (n) * t##_bs + (i)]
+
+/* The start of image n of t, for kernels that walk an image themselves. */
+#define IMAGE(t, n) (t + t##_off + (n) * t##_bs)
