@@ -9,7 +9,7 @@ static float logistic(float v)
 
 __kernel void silu_forward(TENSOR_IN(x), TENSOR_OUT(y), uint image)
 {
-    uint i = get_global_id(0), n = get_global_id(1);
+    size_t i = get_global_id(0), n = get_global_id(1);
     if (i < image) {
         float v = AT(x, n, i);
         AT(y, n, i) = v * logistic(v);
@@ -19,7 +19,7 @@ __kernel void silu_forward(TENSOR_IN(x), TENSOR_OUT(y), uint image)
 /* d/dv v s(v) = s (1 + v (1 - s)) */
 __kernel void silu_backward(TENSOR_IN(x), TENSOR_IN(dy), TENSOR_OUT(dx), uint image)
 {
-    uint i = get_global_id(0), n = get_global_id(1);
+    size_t i = get_global_id(0), n = get_global_id(1);
     if (i < image) {
         float v = AT(x, n, i), s = logistic(v);
         AT(dx, n, i) = AT(dy, n, i) * s * fma(v, 1.0f - s, 1.0f);
@@ -28,14 +28,14 @@ __kernel void silu_backward(TENSOR_IN(x), TENSOR_IN(dy), TENSOR_OUT(dx), uint im
 
 __kernel void sigmoid_forward(TENSOR_IN(x), TENSOR_OUT(y), uint image)
 {
-    uint i = get_global_id(0), n = get_global_id(1);
+    size_t i = get_global_id(0), n = get_global_id(1);
     if (i < image)
         AT(y, n, i) = logistic(AT(x, n, i));
 }
 
 __kernel void sigmoid_backward(TENSOR_IN(y), TENSOR_IN(dy), TENSOR_OUT(dx), uint image)
 {
-    uint i = get_global_id(0), n = get_global_id(1);
+    size_t i = get_global_id(0), n = get_global_id(1);
     if (i < image) {
         float s = AT(y, n, i);
         AT(dx, n, i) = AT(dy, n, i) * s * (1.0f - s);
@@ -44,7 +44,7 @@ __kernel void sigmoid_backward(TENSOR_IN(y), TENSOR_IN(dy), TENSOR_OUT(dx), uint
 
 __kernel void leaky_relu_forward(TENSOR_IN(x), TENSOR_OUT(y), float slope, uint image)
 {
-    uint i = get_global_id(0), n = get_global_id(1);
+    size_t i = get_global_id(0), n = get_global_id(1);
     if (i < image) {
         float v = AT(x, n, i);
         AT(y, n, i) = v > 0.0f ? v : slope * v;
@@ -54,7 +54,7 @@ __kernel void leaky_relu_forward(TENSOR_IN(x), TENSOR_OUT(y), float slope, uint 
 __kernel void leaky_relu_backward(TENSOR_IN(x), TENSOR_IN(dy), TENSOR_OUT(dx), float slope,
                                   uint image)
 {
-    uint i = get_global_id(0), n = get_global_id(1);
+    size_t i = get_global_id(0), n = get_global_id(1);
     if (i < image) {
         float g = AT(dy, n, i);
         AT(dx, n, i) = AT(x, n, i) > 0.0f ? g : slope * g;

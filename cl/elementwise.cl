@@ -4,7 +4,7 @@
 
 __kernel void add_forward(TENSOR_IN(a), TENSOR_IN(b), TENSOR_OUT(y), uint image)
 {
-    uint i = get_global_id(0), n = get_global_id(1);
+    size_t i = get_global_id(0), n = get_global_id(1);
     if (i < image)
         AT(y, n, i) = AT(a, n, i) + AT(b, n, i);
 }
@@ -12,14 +12,14 @@ __kernel void add_forward(TENSOR_IN(a), TENSOR_IN(b), TENSOR_OUT(y), uint image)
 /* y += alpha * x */
 __kernel void tensor_axpy(TENSOR_IN(x), TENSOR_OUT(y), float alpha, uint image)
 {
-    uint i = get_global_id(0), n = get_global_id(1);
+    size_t i = get_global_id(0), n = get_global_id(1);
     if (i < image)
         AT(y, n, i) = fma(alpha, AT(x, n, i), AT(y, n, i));
 }
 
 __kernel void tensor_scale(TENSOR_IN(x), TENSOR_OUT(y), float scale, uint image)
 {
-    uint i = get_global_id(0), n = get_global_id(1);
+    size_t i = get_global_id(0), n = get_global_id(1);
     if (i < image)
         AT(y, n, i) = AT(x, n, i) * scale;
 }

@@ -7,8 +7,10 @@
 #define TENSOR_IN(t) __global const float *t, uint t##_off, uint t##_bs
 #define TENSOR_OUT(t) __global float *t, uint t##_off, uint t##_bs
 
-/* Element i of image n of tensor t. */
-#define AT(t, n, i) t[t##_off + (n) * t##_bs + (i)]
+/* Element i of image n of tensor t. Indices are size_t: with 32-bit arithmetic, which may
+ * wrap, PoCL cannot prove that consecutive work-items touch consecutive floats and does not
+ * vectorise (element-wise kernels ran at half speed). */
+#define AT(t, n, i) t[(size_t)t##_off + (size_t)(n) * t##_bs + (i)]
 
 /* The start of image n of t, for kernels that walk an image themselves. */
-#define IMAGE(t, n) (t + t##_off + (n) * t##_bs)
+#define IMAGE(t, n) (t + (size_t)t##_off + (size_t)(n) * t##_bs)

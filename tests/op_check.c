@@ -189,15 +189,23 @@ double ykd_test_nmse_d(const double *got, const double *expected, size_t n)
     return err / norm;
 }
 
+/* YOLOKD_TEST_SHOW_NMSE=1 prints every comparison, for choosing bounds. */
+static bool expect_nmse(ykd_test *t, double nmse, double max_nmse, const char *what)
+{
+    const char *show = getenv("YOLOKD_TEST_SHOW_NMSE");
+    if (show && *show && *show != '0')
+        printf("    nmse %.3g (bound %.1g) %s\n", nmse, max_nmse, what);
+    return CHECKF(t, nmse <= max_nmse, "%s: normalised MSE %.3g over the bound %.1g", what, nmse,
+                  max_nmse);
+}
+
 bool ykd_test_expect_close(ykd_test *t, const double *got, const double *expected, size_t n,
                            double max_nmse, const char *what)
 {
     for (size_t i = 0; i < n; i++)
         if (!CHECKF(t, isfinite(got[i]), "%s: element %zu is %g", what, i, got[i]))
             return false;
-    double nmse = ykd_test_nmse_d(got, expected, n);
-    return CHECKF(t, nmse <= max_nmse, "%s: normalised MSE %.3g over the bound %.1g", what, nmse,
-                  max_nmse);
+    return expect_nmse(t, ykd_test_nmse_d(got, expected, n), max_nmse, what);
 }
 
 void ykd_test_numeric_gradient(ykd_test_fn f, void *ctx, double *x, size_t nx, const double *dy,
@@ -231,9 +239,7 @@ bool ykd_test_expect_tensor(ykd_test *t, const ykd_tensor *got, const double *ex
         ok = CHECKF(t, isfinite(host[i]) && host[i] != YKD_TEST_POISON,
                     "%s: element %zu is %g (unwritten or not finite)", what, i, host[i]);
     if (ok) {
-        double nmse = ykd_test_nmse(host, expected, count);
-        ok = CHECKF(t, nmse <= max_nmse, "%s: normalised MSE %.3g over the bound %.1g", what,
-                    nmse, max_nmse);
+        ok = expect_nmse(t, ykd_test_nmse(host, expected, count), max_nmse, what);
     }
     free(host);
     return ok;

@@ -105,7 +105,8 @@ void ykd_test_numeric_gradient(ykd_test_fn f, void *ctx, double *x, size_t nx, c
                                size_t ny, double h, double *grad);
 
 /* Reads the tensor and compares it with expected by normalised MSE (at most max_nmse); also
- * fails on any poisoned or non-finite element. */
+ * fails on any poisoned or non-finite element. YOLOKD_TEST_SHOW_NMSE=1 in the environment
+ * prints every comparison's NMSE (here and in ykd_test_expect_close), to choose bounds by. */
 bool ykd_test_expect_tensor(ykd_test *t, const ykd_tensor *got, const double *expected,
                             double max_nmse, const char *what);
 

@@ -116,7 +116,8 @@ typedef struct ykd_batchnorm {
 
 /* Training mode: normalise with the batch's statistics (biased variance), update the running
  * statistics, and keep mean and 1/sqrt(var + eps) in save_mean/save_invstd ([1, C, 1, 1]) for
- * the backward. y may be x. */
+ * the backward. y may be x. N*H*W must be at least 2 (the running variance is unbiased); eps
+ * >= 0, momentum in [0, 1]. */
 ykd_status ykd_batchnorm_forward_train(const ykd_tensor *x, const ykd_batchnorm *bn,
                                        const ykd_tensor *y, const ykd_tensor *save_mean,
                                        const ykd_tensor *save_invstd, ykd_error *err);

@@ -29,4 +29,23 @@ void ref_leaky_relu_forward(size_t n, double slope, const double *x, double *y);
 void ref_leaky_relu_backward(size_t n, double slope, const double *x, const double *dy,
                              double *dx);
 
+/* ---- batch normalisation (ref_batchnorm.c); per-channel arrays hold s.c values ---- */
+
+/* Training mode: y, and per channel the batch mean, 1/sqrt(biased var + eps) and the unbiased
+ * variance the running statistics take. */
+void ref_batchnorm_forward_train(ref_shape s, const double *x, const double *gamma,
+                                 const double *beta, double eps, double *y, double *mean,
+                                 double *invstd, double *var_unbiased);
+void ref_batchnorm_forward_infer(ref_shape s, const double *x, const double *gamma,
+                                 const double *beta, const double *mean, const double *var,
+                                 double eps, double *y);
+/* The training-mode gradients, given the forward's mean and invstd. */
+void ref_batchnorm_backward(ref_shape s, const double *x, const double *dy, const double *gamma,
+                            const double *mean, const double *invstd, double *dx,
+                            double *dgamma, double *dbeta);
+/* w [Cout, Cin, K, K] (w_shape), bias NULL or Cout values; per-channel arrays Cout values. */
+void ref_batchnorm_fold(ref_shape w_shape, const double *w, const double *bias,
+                        const double *gamma, const double *beta, const double *mean,
+                        const double *var, double eps, double *w_out, double *bias_out);
+
 #endif
