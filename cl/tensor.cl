@@ -14,3 +14,8 @@
 
 /* The start of image n of t, for kernels that walk an image themselves. */
 #define IMAGE(t, n) (t + (size_t)t##_off + (size_t)(n) * t##_bs)
+
+/* The first element of plane nc = n * channels + c of tensor t, whose planes hold `plane`
+ * floats: kernels over planes (ykd_op_run_spatial) get nc from get_global_id(2). */
+#define PLANE(t, nc, channels, plane)                                                          \
+    (IMAGE(t, (nc) / (channels)) + (size_t)((nc) % (channels)) * (plane))

@@ -308,5 +308,5 @@ ykd_status ykd_batchnorm_fold(const ykd_tensor *w, const ykd_tensor *bias,
     ykd_op_args_tensor(&a, w_out);
     ykd_op_args_tensor(&a, bias_out);
     ykd_op_args_uint(&a, ykd_tensor_image_size(w));
-    return ykd_op_run_per_element(ykd_tensor_device(w), kernel, a.args, a.count, w, err);
+    return ykd_op_run_elements(ykd_tensor_device(w), kernel, &a, w, err);
 }

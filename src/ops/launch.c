@@ -6,8 +6,7 @@
 #include "ops/ops_internal.h"
 
 /* Work-items per group for element-wise launches: a multiple of every GPU's warp or
- * wavefront, and on PoCL large enough that per-group overhead vanishes (64 reaches about 40
- * GB/s on the 2-core CPU here, 256 about 50). */
+ * wavefront, and on PoCL large enough that per-group overhead vanishes. */
 enum { ELEMENT_GROUP = 256 };
 
 ykd_status ykd_op_kernel(ykd_device *device, const char *source, const char *name,
@@ -83,6 +82,14 @@ static size_t element_group(const ykd_kernel *kernel)
                                                                 : ELEMENT_GROUP);
 }
 
+ykd_status ykd_op_run_elements(ykd_device *device, const ykd_kernel *kernel,
+                               const ykd_op_args *args, const ykd_tensor *t, ykd_error *err)
+{
+    size_t global[2] = {ykd_tensor_image_size(t), (size_t)t->n};
+    size_t local[2] = {element_group(kernel), 1};
+    return ykd_kernel_run(device, kernel, args->args, args->count, 2, global, local, NULL, err);
+}
+
 ykd_status ykd_op_run_per_plane(ykd_device *device, const ykd_kernel *kernel,
                                 const ykd_op_args *args, const ykd_tensor *t, ykd_error *err)
 {
@@ -95,6 +102,20 @@ ykd_status ykd_op_run_per_plane(ykd_device *device, const ykd_kernel *kernel,
         l1 = pow2_at_least((size_t)t->c);
     size_t global[3] = {plane, (size_t)t->c, (size_t)t->n};
     size_t local[3] = {l0, l1, 1};
+    return ykd_kernel_run(device, kernel, args->args, args->count, 3, global, local, NULL, err);
+}
+
+ykd_status ykd_op_run_spatial(ykd_device *device, const ykd_kernel *kernel,
+                              const ykd_op_args *args, int w, int h, int n, int c,
+                              ykd_error *err)
+{
+    size_t group = element_group(kernel);
+    /* a whole row per group where it fits (no idle work-items; consecutive rows of a packed
+     * plane are consecutive floats), else runs of 64, a multiple of warps and wavefronts */
+    size_t l0 = (size_t)w <= group ? (size_t)w : (group < 64 ? group : 64);
+    size_t l1 = group / l0 < (size_t)h ? group / l0 : (size_t)h;
+    size_t global[3] = {(size_t)w, (size_t)h, (size_t)n * (size_t)c};
+    size_t local[3] = {l0, l1 > 0 ? l1 : 1, 1};
     return ykd_kernel_run(device, kernel, args->args, args->count, 3, global, local, NULL, err);
 }
 
@@ -117,9 +138,7 @@ ykd_status ykd_op_map(const char *op, const char *source, const char *name,
     for (int i = 0; i < scalar_count; i++)
         ykd_op_args_float(&a, scalars[i]);
     ykd_op_args_uint(&a, ykd_tensor_image_size(tensors[0]));
-    size_t global[2] = {ykd_tensor_image_size(tensors[0]), (size_t)tensors[0]->n};
-    size_t local[2] = {element_group(kernel), 1};
-    return ykd_kernel_run(device, kernel, a.args, a.count, 2, global, local, NULL, err);
+    return ykd_op_run_elements(device, kernel, &a, tensors[0], err);
 }
 
 size_t ykd_op_group_size(const ykd_device *device, const ykd_kernel *kernel, size_t want,

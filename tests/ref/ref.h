@@ -48,4 +48,23 @@ void ref_batchnorm_fold(ref_shape w_shape, const double *w, const double *bias,
                         const double *gamma, const double *beta, const double *mean,
                         const double *var, double eps, double *w_out, double *bias_out);
 
+/* ---- max pooling (ref_pool.c): square windows, -infinity padding; the backward routes dy to
+ * each window's first maximum ---- */
+int ref_pool_out(int in, int kernel, int stride, int padding);
+void ref_maxpool_forward(ref_shape x_shape, const double *x, int kernel, int stride,
+                         int padding, double *y);
+void ref_maxpool_backward(ref_shape x_shape, const double *x, const double *dy, int kernel,
+                          int stride, int padding, double *dx);
+
+/* ---- nearest upsampling by 2 (ref_resize.c): y [N, C, 2H, 2W] for x_shape [N, C, H, W] ---- */
+void ref_upsample2x_forward(ref_shape x_shape, const double *x, double *y);
+void ref_upsample2x_backward(ref_shape x_shape, const double *dy, double *dx);
+
+/* ---- concatenation along channels (ref_concat.c): count parts of channels[k] channels,
+ * n images of planes of `plane` floats ---- */
+void ref_concat(int n, size_t plane, int count, const int *channels,
+                const double *const *parts, double *whole);
+void ref_split(int n, size_t plane, int count, const int *channels, const double *whole,
+               double *const *parts);
+
 #endif
