@@ -147,18 +147,16 @@ static void test_reference_gradients(ykd_test *t)
 {
     enum { N = 2 * 3 * 4 };
     for (enum activation a = 0; a < ACTIVATIONS; a++) {
-        float *xf = ykd_test_random_floats(N, 21, -5, 5), *dyf = ykd_test_random_floats(N, 22, -1, 1);
-        double *x = ykd_test_to_double(xf, N), *dy = ykd_test_to_double(dyf, N);
-        double y[N], analytic[N], numeric[N];
+        ykd_test_mem m = {0};
+        double *x, *dy, y[N], analytic[N], numeric[N];
+        ykd_test_inputs(&m, N, 21, -5, 5, &x);
+        ykd_test_inputs(&m, N, 22, -1, 1, &dy);
         ref_forward(a, N, x, y);
         ref_backward(a, N, saved_is_y(a) ? y : x, dy, analytic);
         ykd_test_numeric_gradient(activation_fn, &a, x, N, dy, N, 1e-5, numeric);
         /* central differences err by ~h^2 f''' ~ 1e-10 relative: NMSE ~ 1e-20 */
         ykd_test_expect_close(t, analytic, numeric, N, 1e-16, names[a]);
-        free(xf);
-        free(dyf);
-        free(x);
-        free(dy);
+        ykd_test_mem_free(&m);
     }
 }
 

@@ -134,8 +134,10 @@ static void check_backward(ykd_test *t, ykd_device *dev, ref_shape s, bool strid
     ykd_batchnorm bn = {channel_in(t, &m, d.gamma, s.c), NULL, NULL, NULL, momentum, eps};
     const ykd_tensor *gmean = channel_in(t, &m, meanf, s.c);
     const ykd_tensor *ginvstd = channel_in(t, &m, invstdf, s.c);
-    const ykd_tensor *gdgamma = accumulate ? channel_in(t, &m, d.rmean, s.c) : channel_out(t, &m, s.c);
-    const ykd_tensor *gdbeta = accumulate ? channel_in(t, &m, d.rvar, s.c) : channel_out(t, &m, s.c);
+    const ykd_tensor *gdgamma =
+        accumulate ? channel_in(t, &m, d.rmean, s.c) : channel_out(t, &m, s.c);
+    const ykd_tensor *gdbeta =
+        accumulate ? channel_in(t, &m, d.rvar, s.c) : channel_out(t, &m, s.c);
     ykd_error err;
     if (gx && gdy && gdx && bn.gamma && gmean && ginvstd && gdgamma && gdbeta &&
         CHECK_OK(t,
@@ -325,8 +327,8 @@ static void test_bad_operands(ykd_test *t)
     ykd_error err;
     bn.beta = c4;
     CHECK_STATUS(t, ykd_batchnorm_forward_train(x, &bn, y, c3, c3, &err), YKD_ERR_SHAPE, err);
-    CHECK_CONTAINS(t, err.message,
-                   "ykd_batchnorm_forward_train: beta has shape [1, 4, 1, 1], expected [1, 3, 1, 1]");
+    CHECK_CONTAINS(t, err.message, "ykd_batchnorm_forward_train: beta has shape [1, 4, 1, 1], "
+                                   "expected [1, 3, 1, 1]");
     CHECK_STATUS(t, ykd_batchnorm_forward_infer(x, &bn, y, &err), YKD_ERR_SHAPE, err);
     bn.beta = c3;
     CHECK_STATUS(t, ykd_batchnorm_backward(x, y, &bn, c3, c3, false, one, c3, c3, &err),

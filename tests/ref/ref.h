@@ -67,4 +67,22 @@ void ref_concat(int n, size_t plane, int count, const int *channels,
 void ref_split(int n, size_t plane, int count, const int *channels, const double *whole,
                double *const *parts);
 
+/* ---- reductions and softmax along one axis (ref_reduce.c); y of ref_reduce holds the
+ * reduced tensor (that axis of size 1) ---- */
+enum { REF_REDUCE_SUM = 0, REF_REDUCE_MEAN = 1, REF_REDUCE_MAX = 2 };
+void ref_reduce(ref_shape s, const double *x, int axis, int op, double *y);
+void ref_softmax_forward(ref_shape s, const double *x, int axis, double *y);
+void ref_softmax_backward(ref_shape s, const double *y, const double *dy, int axis,
+                          double *dx);
+
+/* ---- optimizer steps (ref_optim.c), updating param and state in place ---- */
+
+/* PyTorch SGD (no dampening) with decoupled decay: buf may be NULL (momentum 0). */
+void ref_sgd_step(size_t n, double lr, double momentum, bool nesterov, double weight_decay,
+                  double *param, const double *grad, double *buf);
+/* PyTorch AdamW: bias-corrected moments, decay of the parameter before the step. */
+void ref_adamw_step(size_t n, double lr, double beta1, double beta2, double eps,
+                    double weight_decay, int step, double *param, const double *grad, double *m,
+                    double *v);
+
 #endif
