@@ -5,9 +5,10 @@
  * (along the batch axis, one "image" whose rows step by each tensor's own batch stride: STEP).
  * Two kernel shapes:
  *   - strided: a work-item per row, global (inner, outer, images): neighbouring work-items
- *     read neighbouring floats, which suits rows across channels or heights;
- *   - rows: a work-group per row, global (L, outer, images) with inner = 1 (rows of
- *     contiguous floats, as along the width), reduced as a tree in local memory.
+ *     read neighbouring floats, which suits rows across channels or heights, and short rows
+ *     along the width (a work-group then spans several rows);
+ *   - rows: a work-group per long row, global (L, outer, images) with inner = 1 (contiguous
+ *     floats, as along the width of a large plane), reduced as a tree in local memory.
  * Both visit a row in a fixed order, so results are the same run to run. */
 
 #define REDUCE_SUM 0
@@ -73,18 +74,21 @@ static float row_dot(__global const float *y, uint y_step, __global const float 
     return sum;
 }
 
-__kernel void reduce_strided(TENSOR_IN(x), TENSOR_OUT(y), uint rows, uint inner, uint step,
-                             uint batch_axis, uint op)
+/* Work-items past the rows (global sizes are rounded up to whole work-groups) stop here. */
+#define PAST_ROWS(inner, outer) (get_global_id(0) >= (inner) || get_global_id(1) >= (outer))
+
+__kernel void reduce_strided(TENSOR_IN(x), TENSOR_OUT(y), uint rows, uint inner, uint outer,
+                             uint step, uint batch_axis, uint op)
 {
     size_t i = get_global_id(0);
-    if (i >= inner)
+    if (PAST_ROWS(inner, outer))
         return;
     float acc = row_reduce(ROW_START(x, inner, rows) + i, rows, STEP(x), 0, 1, op);
     ROW_START(y, inner, 1)[i] = op == REDUCE_MEAN ? acc / (float)rows : acc;
 }
 
-__kernel void reduce_rows(TENSOR_IN(x), TENSOR_OUT(y), uint rows, uint inner, uint step,
-                          uint batch_axis, uint op, __local float *scratch)
+__kernel void reduce_rows(TENSOR_IN(x), TENSOR_OUT(y), uint rows, uint inner, uint outer,
+                          uint step, uint batch_axis, uint op, __local float *scratch)
 {
     uint l = get_local_id(0), size = get_local_size(0);
     float acc = row_reduce(ROW_START(x, 1, rows), rows, STEP(x), l, size, op);
@@ -93,11 +97,11 @@ __kernel void reduce_rows(TENSOR_IN(x), TENSOR_OUT(y), uint rows, uint inner, ui
         ROW_START(y, 1, 1)[0] = op == REDUCE_MEAN ? acc / (float)rows : acc;
 }
 
-__kernel void softmax_strided(TENSOR_IN(x), TENSOR_OUT(y), uint rows, uint inner, uint step,
-                              uint batch_axis)
+__kernel void softmax_strided(TENSOR_IN(x), TENSOR_OUT(y), uint rows, uint inner, uint outer,
+                              uint step, uint batch_axis)
 {
     size_t i = get_global_id(0);
-    if (i >= inner)
+    if (PAST_ROWS(inner, outer))
         return;
     __global const float *in = ROW_START(x, inner, rows) + i;
     __global float *out = ROW_START(y, inner, rows) + i;
@@ -107,8 +111,8 @@ __kernel void softmax_strided(TENSOR_IN(x), TENSOR_OUT(y), uint rows, uint inner
         out[(size_t)r * STEP(y)] = exp(in[(size_t)r * STEP(x)] - max) * scale;
 }
 
-__kernel void softmax_rows(TENSOR_IN(x), TENSOR_OUT(y), uint rows, uint inner, uint step,
-                           uint batch_axis, __local float *scratch)
+__kernel void softmax_rows(TENSOR_IN(x), TENSOR_OUT(y), uint rows, uint inner, uint outer,
+                           uint step, uint batch_axis, __local float *scratch)
 {
     uint l = get_local_id(0), size = get_local_size(0);
     __global const float *in = ROW_START(x, 1, rows);
@@ -123,10 +127,10 @@ __kernel void softmax_rows(TENSOR_IN(x), TENSOR_OUT(y), uint rows, uint inner, u
 
 /* dx = y * (dy - sum(dy * y)) along the row. */
 __kernel void softmax_backward_strided(TENSOR_IN(y), TENSOR_IN(dy), TENSOR_OUT(dx), uint rows,
-                                       uint inner, uint step, uint batch_axis)
+                                       uint inner, uint outer, uint step, uint batch_axis)
 {
     size_t i = get_global_id(0);
-    if (i >= inner)
+    if (PAST_ROWS(inner, outer))
         return;
     __global const float *yr = ROW_START(y, inner, rows) + i;
     __global const float *g = ROW_START(dy, inner, rows) + i;
@@ -137,7 +141,7 @@ __kernel void softmax_backward_strided(TENSOR_IN(y), TENSOR_IN(dy), TENSOR_OUT(d
 }
 
 __kernel void softmax_backward_rows(TENSOR_IN(y), TENSOR_IN(dy), TENSOR_OUT(dx), uint rows,
-                                    uint inner, uint step, uint batch_axis,
+                                    uint inner, uint outer, uint step, uint batch_axis,
                                     __local float *scratch)
 {
     uint l = get_local_id(0), size = get_local_size(0);

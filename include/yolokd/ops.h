@@ -144,7 +144,8 @@ ykd_status ykd_batchnorm_fold(const ykd_tensor *w, const ykd_tensor *bias,
 /* ---- pooling and resizing -------------------------------------------------------------- */
 
 /* Max pooling with a square window: y [N, C, Ho, Wo], Ho = (H + 2p - k) / s + 1; padding is
- * -infinity. */
+ * -infinity. kernel >= 1, stride >= 1, 0 <= padding <= kernel / 2 (as PyTorch: every window
+ * then holds an input element). NaNs do not propagate (a NaN never compares greater). */
 ykd_status ykd_maxpool_forward(const ykd_tensor *x, int kernel, int stride, int padding,
                                const ykd_tensor *y, ykd_error *err);
 
