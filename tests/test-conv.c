@@ -289,6 +289,58 @@ static void test_views(ykd_test *t)
     free_data(&d);
 }
 
+/* Inference: conv -> BN (running statistics) -> SiLU computed in float64 step by step equals
+ * the fused path: the weights folded by ykd_batchnorm_fold, one convolution with the folded bias
+ * and the SiLU epilogue. */
+static void test_fused_conv_bn_silu(ykd_test *t)
+{
+    const ref_conv c = {2, 5, 9, 8, 7, 3, 1, 1};
+    conv_data d;
+    make_data(&c, &d, 55);
+    size_t cout = (size_t)c.cout;
+    float *gamma = ykd_test_random_floats(cout, 61, 0.5f, 1.5f);
+    float *beta = ykd_test_random_floats(cout, 62, -0.5f, 0.5f);
+    float *mean = ykd_test_random_floats(cout, 63, -0.3f, 0.3f);
+    float *var = ykd_test_random_floats(cout, 64, 0.2f, 2.0f);
+    double *gd = widen(gamma, cout), *bd = widen(beta, cout), *md = widen(mean, cout);
+    double *vd = widen(var, cout), *conv = malloc(d.ny * sizeof *conv);
+    double *expected = malloc(d.ny * sizeof *expected);
+    const double eps = 1e-3;
+    ref_conv2d_forward(&c, d.xd, d.wd, NULL, 0, conv);
+    ref_shape ys = {c.n, c.cout, d.ho, d.wo};
+    ref_batchnorm_forward_infer(ys, conv, gd, bd, md, vd, eps, expected);
+    ref_silu_forward(d.ny, expected, expected);
+
+    ykd_tensor x, w, tg, tb, tm, tv, w_folded, b_folded;
+    ykd_guarded y;
+    ykd_error err;
+    if (ykd_test_upload(t, d.x, c.n, c.cin, c.h, c.w, &x) &&
+        ykd_test_upload(t, d.w, c.cout, c.cin, c.k, c.k, &w) &&
+        ykd_test_upload(t, gamma, 1, c.cout, 1, 1, &tg) &&
+        ykd_test_upload(t, beta, 1, c.cout, 1, 1, &tb) &&
+        ykd_test_upload(t, mean, 1, c.cout, 1, 1, &tm) &&
+        ykd_test_upload(t, var, 1, c.cout, 1, 1, &tv) &&
+        CHECK_OK(t, ykd_tensor_alloc(t->device, c.cout, c.cin, c.k, c.k, &w_folded, &err), err) &&
+        CHECK_OK(t, ykd_tensor_alloc(t->device, 1, c.cout, 1, 1, &b_folded, &err), err) &&
+        ykd_test_guarded_alloc(t, c.n, c.cout, d.ho, d.wo, &y)) {
+        ykd_batchnorm bn = {&tg, &tb, &tm, &tv, 0.03f, (float)eps};
+        ykd_conv2d_params params = {1, 1, 1};
+        if (CHECK_OK(t, ykd_batchnorm_fold(&w, NULL, &bn, &w_folded, &b_folded, &err), err) &&
+            CHECK_OK(t, ykd_conv2d_forward(&x, &w_folded, &b_folded, &params,
+                                           YKD_ACTIVATION_SILU, &y.tensor, &err),
+                     err))
+            ykd_test_expect_tensor(t, &y.tensor, expected, 1e-10, "fused conv + BN + SiLU");
+        ykd_test_guards_intact(t, &y, "fused conv + BN + SiLU");
+        ykd_tensor_free(&w_folded), ykd_tensor_free(&b_folded);
+        ykd_test_guarded_free(&y);
+    }
+    ykd_tensor_free(&x), ykd_tensor_free(&w), ykd_tensor_free(&tg), ykd_tensor_free(&tb);
+    ykd_tensor_free(&tm), ykd_tensor_free(&tv);
+    free(gamma), free(beta), free(mean), free(var), free(gd), free(bd), free(md), free(vd);
+    free(conv), free(expected);
+    free_data(&d);
+}
+
 static void test_bad_operands(ykd_test *t)
 {
     ykd_tensor x, w, y, w_wrong, bias_wrong;
@@ -351,6 +403,7 @@ static const ykd_test_case cases[] = {
      YKD_TEST_EACH_DEVICE},
     {"conv2d: forward and backward through CLBlast", test_with_clblast, YKD_TEST_EACH_DEVICE},
     {"conv2d: channel views as input and output", test_views, YKD_TEST_EACH_DEVICE},
+    {"conv2d: fused conv + BN + SiLU inference", test_fused_conv_bn_silu, YKD_TEST_EACH_DEVICE},
     {"conv2d: bad operands are refused", test_bad_operands, YKD_TEST_EACH_DEVICE},
 };
 

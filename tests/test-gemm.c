@@ -258,11 +258,49 @@ static void test_tuner_remembers(ykd_test *t)
     ykd_test_rmtree(dir);
 }
 
+/* A backend that loses by over 3x on four shapes in a row is dropped, written to the tuning
+ * file and still dropped after a reopen; one close call in between resets the count. */
+static void test_losing_backend_is_dropped(ykd_test *t)
+{
+    char dir[256];
+    if (!ykd_test_mkdtemp(t, dir, sizeof dir))
+        return;
+    ykd_device_options options = {.cache_dir = dir};
+    ykd_device *dev = ykd_test_reopen(t, &options);
+    ykd_ops_state *state = NULL;
+    ykd_error err;
+    if (dev && CHECK_OK(t, ykd_ops_state_get(dev, &state, &err), err)) {
+        const double heavy_loss[2] = {1.0, 3.5}, close_call[2] = {1.0, 2.5};
+        for (int i = 0; i < 3; i++)
+            ykd_gemm_score_backends(state, heavy_loss, 1.0);
+        ykd_gemm_score_backends(state, close_call, 1.0);
+        CHECK(t, !state->backend_dropped[YKD_GEMM_CLBLAST]);
+        for (int i = 0; i < 4; i++)
+            ykd_gemm_score_backends(state, heavy_loss, 1.0);
+        CHECK(t, state->backend_dropped[YKD_GEMM_CLBLAST] &&
+                     !state->backend_dropped[YKD_GEMM_TILED]);
+        CHECK_OK(t, ykd_ops_set_gemm_policy(dev, "tiled", &err), err);
+        ykd_device *own = t->device;
+        t->device = dev;
+        check_case(t, &cases[0], NULL, "tuned after the drop"); /* writes the file */
+        t->device = own;
+    }
+    ykd_device_close(dev);
+    dev = ykd_test_reopen(t, &options);
+    if (dev && CHECK_OK(t, ykd_ops_state_get(dev, &state, &err), err))
+        CHECKF(t, state->backend_dropped[YKD_GEMM_CLBLAST],
+               "the drop was not remembered in the tuning file");
+    ykd_device_close(dev);
+    ykd_test_rmtree(dir);
+}
+
 static const ykd_test_case test_cases[] = {
     {"gemm: every tile shape against the reference", test_tiled_shapes, YKD_TEST_EACH_DEVICE},
     {"gemm: CLBlast against the reference", test_clblast, YKD_TEST_EACH_DEVICE},
     {"gemm: bad descriptions are refused", test_bad_descriptions, YKD_TEST_EACH_DEVICE},
     {"gemm: the tuner remembers its choice", test_tuner_remembers, YKD_TEST_EACH_DEVICE},
+    {"gemm: a backend that keeps losing is dropped", test_losing_backend_is_dropped,
+     YKD_TEST_EACH_DEVICE},
 };
 
 int main(int argc, char **argv)

@@ -314,13 +314,19 @@ static ykd_status bench_model(bench_run *r, ykd_error *err)
     if (count == 0)
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "unknown model scale '%c'", r->model);
     ykd_status st = YKD_OK;
+    size_t parameters = 0;
     for (size_t i = 0; i < count && st == YKD_OK; i++) {
-        r->layer = &layers[i];
-        if (layers[i].kind == YOLO_CONV)
+        const yolo_layer *l = &layers[i];
+        r->layer = l;
+        if (l->kind == YOLO_CONV) {
             st = bench_conv(r, err);
-        else
+            parameters += (size_t)l->cout * l->cin * l->k * l->k + 2 * (size_t)l->cout;
+        }
+        if (st == YKD_OK)
             st = ykd_bench_other_ops(r, err);
     }
+    if (st == YKD_OK)
+        st = ykd_bench_optimizers(r, parameters, err);
     return st;
 }
 
@@ -461,7 +467,8 @@ static void print_help(FILE *f)
             "  --models    YOLOv8 scales among n, s, m, l, x (default n,s)\n"
             "  --imgsz     image sizes (default 320,640)\n"
             "  --batch     batch sizes (default 8,16)\n"
-            "  --ops       only these ops (conv2d, batchnorm, silu, maxpool, upsample, concat)\n"
+            "  --ops       only these ops (conv2d, batchnorm, silu, maxpool, upsample, concat,\n"
+            "              softmax, sgd, adamw)\n"
             "  --min-time  seconds of timed calls per measurement at least (default 0.2)\n"
             "  --layers    also print (or put in the JSON) every layer's figure\n"
             "  --json      one JSON object instead of tables\n");

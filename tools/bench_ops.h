@@ -63,8 +63,11 @@ typedef struct bench_run {
 /* Measures each case (skipping ops not selected) and adds it to the run's rows. */
 ykd_status ykd_bench_cases(bench_run *run, const bench_case *cases, int count, ykd_error *err);
 
-/* The benchmarks of the layers that are not convolutions (pooling, upsampling, concat) and of
- * the element-wise ops that follow each convolution. */
+/* The benchmarks of the ops other than convolution on run->layer: batch norm and SiLU after a
+ * convolution, pooling, upsampling, concat, the DFL softmax. */
 ykd_status ykd_bench_other_ops(bench_run *run, ykd_error *err);
+
+/* SGD and AdamW steps over `parameters` floats. */
+ykd_status ykd_bench_optimizers(bench_run *run, size_t parameters, ykd_error *err);
 
 #endif

@@ -89,13 +89,13 @@ ykd_status ykd_gemm_check(const ykd_gemm *g, const char *op, ykd_error *err)
 size_t ykd_gemm_candidates(const ykd_device *device, const ykd_gemm *g, ykd_gemm_config *configs,
                            size_t max)
 {
-    /* tile shapes whose accumulators and loads fit in 32 vector registers */
+    /* Tile shapes whose accumulators and loads fit in 32 vector registers, the usual winner
+     * first so slower ones are cut short. Tuning the v8n/v8s shapes on PoCL picked 8x1, 12x1
+     * and 4x2 for 186 of 201 NN/TN shapes (6x2 and 8x2 won the rest by a few percent) and
+     * 4x6 and 6x4 for 100 of 109 NT shapes, so only those are measured. */
     static const ykd_gemm_config tiled[] = {
-        {YKD_GEMM_TILED, 6, 2}, {YKD_GEMM_TILED, 8, 1}, {YKD_GEMM_TILED, 4, 2},
-        {YKD_GEMM_TILED, 8, 2}, {YKD_GEMM_TILED, 12, 1}};
-    static const ykd_gemm_config tiled_nt[] = {
-        {YKD_GEMM_TILED, 4, 4}, {YKD_GEMM_TILED, 4, 6}, {YKD_GEMM_TILED, 6, 4},
-        {YKD_GEMM_TILED, 2, 8}};
+        {YKD_GEMM_TILED, 8, 1}, {YKD_GEMM_TILED, 12, 1}, {YKD_GEMM_TILED, 4, 2}};
+    static const ykd_gemm_config tiled_nt[] = {{YKD_GEMM_TILED, 4, 6}, {YKD_GEMM_TILED, 6, 4}};
     const ykd_gemm_config *ours = g->trans_b ? tiled_nt : tiled;
     size_t our_count = g->trans_b ? sizeof tiled_nt / sizeof tiled_nt[0]
                                   : sizeof tiled / sizeof tiled[0];

@@ -1,10 +1,14 @@
 /* Choosing a GEMM implementation per shape by measurement, remembered on disk.
  *
- * The first time a shape (m, n, k, batch, k-runs, A orientation) is seen on a device, every
- * candidate runs once to warm up (and compile), then three timed runs on a copy of C; the
- * fastest median wins. Choices are kept in <cache dir>/tuning/gemm-<key>.tsv, the key covering
- * the device, its driver and platform, this version and the kernel source, so any change there
- * starts afresh. A damaged file is ignored line by line and rewritten. */
+ * The first time a shape (m, n, k, orientations, and whether there are several products or
+ * k-runs) is seen on a device, every candidate runs once to warm up (and compile), then up to
+ * three timed runs on a copy of C, with the batch or k-runs cut to two; the fastest run wins
+ * (the minimum: other load only ever adds time). A candidate three times slower than the best
+ * so far after one timed run is not run again for that shape, and a backend that loses so on
+ * LOSSES_TO_DROP shapes in a row is no longer measured on the device (CLBlast on PoCL, say).
+ * Choices are kept in <cache dir>/tuning/gemm-<key>.tsv, the key covering the device, its
+ * driver and platform, this version and the kernel sources, so any change there starts afresh.
+ * A damaged file is ignored line by line and rewritten. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +18,17 @@
 #include "core/sha256.h"
 #include "ops/ops_state.h"
 
-enum { TIMED_RUNS = 3 };
+enum { TIMED_RUNS = 3, LOSSES_TO_DROP = 4 };
 
+/* The tuning file's line for a dropped backend: "dropped <TAB> clblast <TAB> 0". */
+static const char dropped_tag[] = "dropped";
+
+/* Batches and k-runs are measured with at most two products, so the shape records only
+ * whether there are several. */
 static void signature_of(const ykd_gemm *g, char *buf, size_t size)
 {
-    snprintf(buf, size, "m%d n%d k%d b%d kb%d t%d%d", g->m, g->n, g->k, g->batch, g->k_batches,
-             g->trans_a ? 1 : 0, g->trans_b ? 1 : 0);
+    snprintf(buf, size, "m%d n%d k%d b%d kb%d t%d%d", g->m, g->n, g->k, g->batch < 2 ? 1 : 2,
+             g->k_batches < 2 ? 1 : 2, g->trans_a ? 1 : 0, g->trans_b ? 1 : 0);
 }
 
 static void tuning_path(const ykd_device *device, char *path, size_t size)
@@ -79,7 +88,10 @@ void ykd_gemm_tuning_load(ykd_device *device, ykd_ops_state *state)
         if (line[0] == '#' || sscanf(line, "%127[^\t]\t%31s\t%lf", signature, name, &ms) != 3 ||
             !ykd_gemm_config_parse(name, &config))
             continue; /* a damaged line: that shape is measured again */
-        add_choice(state, signature, &config, ms);
+        if (strcmp(signature, dropped_tag) == 0)
+            state->backend_dropped[config.backend] = true;
+        else
+            add_choice(state, signature, &config, ms);
     }
     free(data);
 }
@@ -98,6 +110,10 @@ static void tuning_save(const ykd_device *device, const ykd_ops_state *state)
     if (!text)
         return;
     used += (size_t)snprintf(text, cap, "# yolokd GEMM choices for %s\n", device->info.name);
+    if (state->backend_dropped[YKD_GEMM_CLBLAST])
+        used += (size_t)snprintf(text + used, cap - used, "%s\tclblast\t0\n", dropped_tag);
+    if (state->backend_dropped[YKD_GEMM_TILED])
+        used += (size_t)snprintf(text + used, cap - used, "%s\ttiled-6x2\t0\n", dropped_tag);
     for (size_t i = 0; i < state->choice_count && used < cap; i++) {
         char name[32];
         ykd_gemm_config_name(&state->choices[i].config, name, sizeof name);
@@ -122,37 +138,50 @@ static ykd_status time_run(ykd_device *device, const ykd_gemm *g, const ykd_gemm
     return st;
 }
 
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The median of the timed runs, or a negative value when the candidate fails or is clearly
- * slower than best_ms after its first timed run. */
+/* The fastest timed run, or a negative value when the candidate fails. A candidate clearly
+ * slower than best_ms after its first timed run is not run again. */
 static double measure(ykd_device *device, const ykd_gemm *g, const ykd_gemm_config *config,
                       double best_ms)
 {
-    double times[TIMED_RUNS];
+    double fastest = -1.0, ms = 0;
     ykd_error ignored;
-    if (time_run(device, g, config, &times[0], &ignored) != YKD_OK)
+    if (time_run(device, g, config, &ms, &ignored) != YKD_OK)
         return -1.0; /* warm-up: compiles the kernel; a failure rules the candidate out */
     for (int i = 0; i < TIMED_RUNS; i++) {
-        if (time_run(device, g, config, &times[i], &ignored) != YKD_OK)
+        if (time_run(device, g, config, &ms, &ignored) != YKD_OK)
             return -1.0;
-        if (i == 0 && best_ms > 0 && times[0] > 3.0 * best_ms)
-            return times[0];
+        if (fastest < 0 || ms < fastest)
+            fastest = ms;
+        if (best_ms > 0 && fastest > 3.0 * best_ms)
+            break;
     }
-    qsort(times, TIMED_RUNS, sizeof times[0], compare_doubles);
-    return times[TIMED_RUNS / 2];
+    return fastest;
 }
 
-/* g with C moved into a zeroed temporary buffer, so measuring never disturbs the real C. */
-static ykd_status with_scratch_c(ykd_device *device, const ykd_gemm *g, ykd_gemm *copy,
-                                 ykd_buffer **temp, ykd_error *err)
+void ykd_gemm_score_backends(ykd_ops_state *state, const double best_of[2], double best)
+{
+    for (int b = 0; b < 2; b++) {
+        if (best_of[b] < 0)
+            continue; /* not measured this time */
+        if (best_of[b] > 3.0 * best)
+            state->backend_losses[b]++;
+        else
+            state->backend_losses[b] = 0;
+        if (state->backend_losses[b] >= LOSSES_TO_DROP)
+            state->backend_dropped[b] = true;
+    }
+}
+
+/* The products measured: at most two of a batch or of the k-runs (the implementations scale
+ * alike beyond that, and a big batch would make the first call of a new shape slow), with C
+ * moved into a zeroed temporary buffer so measuring never disturbs the real C. */
+static ykd_status trial_product(ykd_device *device, const ykd_gemm *g, ykd_gemm *copy,
+                                ykd_buffer **temp, ykd_error *err)
 {
     *copy = *g;
-    size_t floats = (size_t)(g->batch - 1) * g->c.batch_stride +
+    copy->batch = g->batch < 2 ? g->batch : 2;
+    copy->k_batches = g->k_batches < 2 ? g->k_batches : 2;
+    size_t floats = (size_t)(copy->batch - 1) * g->c.batch_stride +
                     (size_t)(g->m - 1) * (size_t)g->c.ld + (size_t)g->n;
     ykd_status st = ykd_buffer_alloc(device, floats * sizeof(float), temp, err);
     if (st != YKD_OK)
@@ -171,18 +200,26 @@ static ykd_status tune(ykd_device *device, ykd_ops_state *state, const ykd_gemm 
     size_t count = ykd_gemm_candidates(device, g, candidates, 8);
     ykd_gemm trial;
     ykd_buffer *temp = NULL;
-    ykd_status st = with_scratch_c(device, g, &trial, &temp, err);
-    double best = -1.0;
-    for (size_t i = 0; i < count && st == YKD_OK; i++) {
-        if (state->policy == YKD_GEMM_POLICY_TILED && candidates[i].backend != YKD_GEMM_TILED)
-            continue;
-        double ms = measure(device, &trial, &candidates[i], best);
-        if (ms >= 0 && (best < 0 || ms < best)) {
-            best = ms;
-            *chosen = candidates[i];
+    ykd_status st = trial_product(device, g, &trial, &temp, err);
+    double best = -1.0, best_of[2] = {-1.0, -1.0};
+    /* a second round includes dropped backends, should nothing else run for this shape */
+    for (int round = 0; round < 2 && best < 0 && st == YKD_OK; round++)
+        for (size_t i = 0; i < count; i++) {
+            ykd_gemm_backend backend = candidates[i].backend;
+            if ((state->policy == YKD_GEMM_POLICY_TILED && backend != YKD_GEMM_TILED) ||
+                state->backend_dropped[backend] != (round == 1))
+                continue;
+            double ms = measure(device, &trial, &candidates[i], best);
+            if (ms >= 0 && (best_of[backend] < 0 || ms < best_of[backend]))
+                best_of[backend] = ms;
+            if (ms >= 0 && (best < 0 || ms < best)) {
+                best = ms;
+                *chosen = candidates[i];
+            }
         }
-    }
     ykd_buffer_free(temp);
+    if (best >= 0)
+        ykd_gemm_score_backends(state, best_of, best);
     if (st != YKD_OK)
         return st;
     if (best < 0)

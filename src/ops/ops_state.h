@@ -25,6 +25,8 @@ typedef struct ykd_ops_state {
     size_t choice_count;
     char tuning_path[4300];   /* empty when the cache is off */
     unsigned tunings;         /* shapes measured since the device opened */
+    unsigned backend_losses[2]; /* shapes in a row each backend lost by over 3x */
+    bool backend_dropped[2];    /* no longer measured on this device */
     size_t column_budget;     /* bytes of im2col columns per pass; 0: the device's default */
     bool used_clblast;
 } ykd_ops_state;
@@ -36,6 +38,11 @@ ykd_status ykd_ops_state_get(ykd_device *device, ykd_ops_state **state, ykd_erro
  * the next call on this device; commands already queued on the old buffer are unaffected. */
 ykd_status ykd_ops_scratch(ykd_device *device, size_t bytes, ykd_buffer **buffer,
                            ykd_error *err);
+
+/* After measuring a shape: best_of[backend] is each backend's fastest time (negative when not
+ * measured), best the overall fastest. A backend more than 3x slower is charged a loss; enough
+ * losses in a row drop it from later measurements on the device. */
+void ykd_gemm_score_backends(ykd_ops_state *state, const double best_of[2], double best);
 
 /* Sets the GEMM policy from a YOLOKD_GEMM value: "auto", "tiled", or one configuration name
  * ("clblast", "tiled-6x2"). */
