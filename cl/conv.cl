@@ -52,20 +52,21 @@ __kernel void im2col(__global const float *x, uint x_offset, uint x_batch, int C
 }
 
 /* out[ci][co][K-1-ky][K-1-kx] = w[co][ci][ky][kx]: the weights of the convolution whose forward
- * pass is the input gradient of a stride-1 convolution. Work-item (tap, ci, co). */
+ * pass is the input gradient of a stride-1 convolution. One work-item per weight. */
 __kernel void flip_weights(__global const float *w, uint w_offset, int Cout, int Cin, int K,
                            __global float *out)
 {
-    int tap = get_global_id(0);
-    int ci = get_global_id(1);
-    int co = get_global_id(2);
-    if (tap >= K * K)
+    uint i = get_global_id(0); /* the source element: ((co * Cin + ci) * K * K + tap) */
+    int kk = K * K;
+    if (i >= (uint)(Cout * Cin * kk))
         return;
-    out[((size_t)ci * Cout + co) * K * K + (K * K - 1 - tap)] =
-        w[w_offset + ((size_t)co * Cin + ci) * K * K + tap];
+    int tap = i % kk, ci = (i / kk) % Cin, co = i / (kk * Cin);
+    out[((size_t)ci * Cout + co) * kk + (kk - 1 - tap)] = w[w_offset + i];
 }
 
-/* dx[b][c][iy][ix] (+)= the sum of the column entries that read it. Work-item (iy, c, b). */
+/* dx[b][c][iy][ix] (+)= the sum of the column entries that read it. Work-item (iy, c, b) owns
+ * one row of dx: for each kernel row ky that reads it and each kx, the column row's entries
+ * are read contiguously and added at stride S, so no per-pixel divisibility tests remain. */
 __kernel void col2im(__global const float *col, int C, int H, int W, int K, int S, int P,
                      int Ho, int Wo, __global float *dx, uint dx_offset, uint dx_batch,
                      int accumulate)
@@ -73,26 +74,30 @@ __kernel void col2im(__global const float *col, int C, int H, int W, int K, int 
     int iy = get_global_id(0);
     int c = get_global_id(1);
     int b = get_global_id(2);
-    if (iy >= H)
+    if (iy >= H || c >= C)
         return;
     size_t hwo = (size_t)Ho * Wo;
     const __global float *cb = col + ((size_t)b * C * K * K + (size_t)c * K * K) * hwo;
     __global float *out = dx + dx_offset + (size_t)b * dx_batch + ((size_t)c * H + iy) * W;
-    for (int ix = 0; ix < W; ix++) {
-        float sum = 0.0f;
-        for (int ky = 0; ky < K; ky++) {
-            int ty = iy + P - ky;
-            if (ty < 0 || ty % S != 0 || ty / S >= Ho)
-                continue;
-            int oy = ty / S;
-            for (int kx = 0; kx < K; kx++) {
-                int tx = ix + P - kx;
-                if (tx < 0 || tx % S != 0 || tx / S >= Wo)
-                    continue;
-                sum += cb[(size_t)(ky * K + kx) * hwo + oy * Wo + tx / S];
-            }
+    if (!accumulate)
+        for (int ix = 0; ix < W; ix++)
+            out[ix] = 0.0f;
+    for (int ky = 0; ky < K; ky++) {
+        int ty = iy + P - ky; /* = oy * S for the output row that read this input row */
+        if (ty < 0 || ty % S != 0 || ty / S >= Ho)
+            continue;
+        int oy = ty / S;
+        for (int kx = 0; kx < K; kx++) {
+            /* ix = ox * S - P + kx in [0, W) for ox in [first, last) */
+            int first = P - kx > 0 ? (P - kx + S - 1) / S : 0;
+            int last = W - 1 + P - kx >= 0 ? (W - 1 + P - kx) / S + 1 : 0;
+            first = min(first, Wo);
+            last = clamp(last, first, Wo);
+            const __global float *src = cb + (size_t)(ky * K + kx) * hwo + (size_t)oy * Wo;
+            __global float *dst = out + first * S - P + kx;
+            for (int ox = first; ox < last; ox++)
+                dst[(ox - first) * S] += src[ox];
         }
-        out[ix] = accumulate ? out[ix] + sum : sum;
     }
 }
 

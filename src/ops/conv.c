@@ -16,10 +16,10 @@
 
 static const char *const conv_sources[] = {"cl/conv.cl", NULL};
 
-/* im2col work-items per group: PoCL runs a group's work-items as one loop, so grouping the
- * short rows amortises its per-group cost (measured on the v8n shapes: 1 -> 16 cut im2col's
- * time by a third; 64 was slower again). */
-enum { IM2COL_GROUP = 16 };
+/* Work-items per group for the row kernels (im2col, col2im): PoCL runs a group's work-items
+ * as one loop, so grouping the short rows amortises its per-group cost (on the v8n shapes,
+ * 1 -> 16 cut im2col's time by a third; 64 was slower again). */
+enum { ROW_GROUP = 16 };
 
 /* The geometry of one convolution, seen as the forward pass it computes. */
 typedef struct conv_shape {
@@ -139,7 +139,7 @@ static ykd_status unfold(ykd_device *device, const ykd_tensor *x, const conv_sha
                              YKD_ARG(pad),   YKD_ARG(ho),       YKD_ARG(wo),
                              YKD_ARG(scratch->mem), YKD_ARG(col_offset)};
     size_t global[3] = {(size_t)s->ho, s->ckk, (size_t)count};
-    size_t local[3] = {1, IM2COL_GROUP, 1};
+    size_t local[3] = {1, ROW_GROUP, 1};
     return ykd_kernel_run(device, kernel, args, sizeof args / sizeof args[0], 3, global, local,
                           NULL, err);
 }
@@ -220,7 +220,7 @@ static ykd_status fold(ykd_device *device, const ykd_buffer *scratch, const conv
                              YKD_ARG(dx_mem), YKD_ARG(dx_offset), YKD_ARG(dx_batch),
                              YKD_ARG(acc)};
     size_t global[3] = {(size_t)s->h, (size_t)s->cin, (size_t)count};
-    size_t local[3] = {1, 1, 1};
+    size_t local[3] = {1, ROW_GROUP, 1};
     return ykd_kernel_run(device, kernel, args, sizeof args / sizeof args[0], 3, global, local,
                           NULL, err);
 }
@@ -275,9 +275,7 @@ static ykd_status input_grad_by_flipped_conv(ykd_device *device, const ykd_tenso
     cl_int cout = s->cout, cin = s->cin, k = s->k;
     ykd_kernel_arg args[] = {YKD_ARG(w_mem), YKD_ARG(w_offset), YKD_ARG(cout),
                              YKD_ARG(cin),   YKD_ARG(k),        YKD_ARG(scratch->mem)};
-    size_t global[3] = {(size_t)k * k, (size_t)cin, (size_t)cout};
-    size_t local[3] = {1, 1, 1};
-    st = ykd_kernel_run(device, kernel, args, 6, 3, global, local, NULL, err);
+    st = ykd_kernel_run_1d(device, kernel, args, 6, flipped, NULL, err);
     if (st != YKD_OK)
         return st;
     return forward_gemm(device, dy, scratch, 0, &t, NULL, YKD_ACTIVATION_NONE,
