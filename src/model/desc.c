@@ -166,7 +166,7 @@ static ykd_status parse_from(const parser *p, const cJSON *from, const char *pat
         used += (size_t)snprintf(l->from_text, sizeof l->from_text, "[");
     for (int i = 0; i < count; i++) {
         const cJSON *item = list ? cJSON_GetArrayItem(from, i) : from;
-        char item_path[256];
+        char item_path[300];
         if (list)
             snprintf(item_path, sizeof item_path, "%s[%d]", path, i);
         else

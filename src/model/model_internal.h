@@ -212,4 +212,25 @@ typedef struct ykd_bn_tensors {
 
 void ykd_model_bn(const ykd_model *m, const ykd_gnode *node, ykd_bn_tensors *bn);
 
+/* The folded weights and bias of a BN conv node (valid once folded). */
+void ykd_model_folded(const ykd_model *m, const ykd_gnode *node, ykd_tensor *w,
+                      ykd_tensor *bias);
+
+/* "model.2.m.0.cv1" for a conv node, "layer 9 max pool" for others: what errors name. */
+void ykd_model_node_name(const ykd_model *m, int node, char *buf, size_t size);
+
+/* The named tensors: "p3" (neck), "box3", "cls3", "head3" for the level of stride 8. */
+typedef enum ykd_named_kind {
+    YKD_NAMED_NECK,
+    YKD_NAMED_BOX,
+    YKD_NAMED_CLS,
+    YKD_NAMED_HEAD
+} ykd_named_kind;
+
+ykd_status ykd_model_parse_name(const ykd_model *m, const char *name, ykd_named_kind *kind,
+                                int *level, ykd_error *err);
+
+/* A named tensor in the current plan's arenas. */
+ykd_tensor ykd_model_named_tensor(const ykd_model *m, ykd_named_kind kind, int level);
+
 #endif
