@@ -235,6 +235,19 @@ static ykd_status out_channels(const parser *p, const cJSON *item, const char *p
     return YKD_OK;
 }
 
+/* args[0] as the output channels, and args[1], when given, as an odd kernel size into l->k. */
+static ykd_status channels_and_kernel(const parser *p, const cJSON *args, const char *path,
+                                      ykd_layer_desc *l)
+{
+    char ap[300];
+    snprintf(ap, sizeof ap, "%s[0]", path);
+    ykd_status st = out_channels(p, arg(args, 0), ap, l);
+    snprintf(ap, sizeof ap, "%s[1]", path);
+    if (st == YKD_OK && arg(args, 1))
+        st = odd_kernel(p, arg(args, 1), ap, &l->k);
+    return st;
+}
+
 static ykd_status parse_args(const parser *p, const cJSON *args, const char *path,
                              ykd_layer_desc *l)
 {
@@ -244,12 +257,8 @@ static ykd_status parse_args(const parser *p, const cJSON *args, const char *pat
     case YKD_MODULE_CONV:
         st = check_arity(p, args, path, l->module, 1, 3, "c2, k, s");
         l->k = l->s = 1;
-        snprintf(ap, sizeof ap, "%s[0]", path);
         if (st == YKD_OK)
-            st = out_channels(p, arg(args, 0), ap, l);
-        snprintf(ap, sizeof ap, "%s[1]", path);
-        if (st == YKD_OK && arg(args, 1))
-            st = odd_kernel(p, arg(args, 1), ap, &l->k);
+            st = channels_and_kernel(p, args, path, l);
         snprintf(ap, sizeof ap, "%s[2]", path);
         if (st == YKD_OK && arg(args, 2))
             st = get_int(p, arg(args, 2), ap, 1, 8, &l->s);
@@ -267,13 +276,7 @@ static ykd_status parse_args(const parser *p, const cJSON *args, const char *pat
     case YKD_MODULE_SPPF:
         st = check_arity(p, args, path, l->module, 1, 2, "c2, k");
         l->k = 5;
-        snprintf(ap, sizeof ap, "%s[0]", path);
-        if (st == YKD_OK)
-            st = out_channels(p, arg(args, 0), ap, l);
-        snprintf(ap, sizeof ap, "%s[1]", path);
-        if (st == YKD_OK && arg(args, 1))
-            st = odd_kernel(p, arg(args, 1), ap, &l->k);
-        return st;
+        return st == YKD_OK ? channels_and_kernel(p, args, path, l) : st;
     case YKD_MODULE_UPSAMPLE:
         st = check_arity(p, args, path, l->module, 0, 3, "size None, scale 2, 'nearest'");
         snprintf(ap, sizeof ap, "%s[0]", path);
