@@ -119,7 +119,8 @@ typedef struct ykd_model_param {
     int ndim;          /* as in the state_dict: 4 for conv weights, 1 for vectors */
     int shape[4];
     ykd_tensor value;  /* [cout, cin, k, k] or [1, C, 1, 1], a view of the parameter buffer */
-    ykd_tensor grad;   /* the same view of the gradient buffer; buffer NULL unless trained */
+    ykd_tensor grad;   /* the same view of the gradient buffer; buffer NULL for kinds not
+                          trained, and for all until the gradient buffer exists */
 } ykd_model_param;
 
 /* ---- models on a device --------------------------------------------------------------------- */
@@ -144,7 +145,7 @@ ykd_device *ykd_model_device(const ykd_model *model);
 /* Conv weights Kaiming-uniform as PyTorch's default (bound 1/sqrt(fan_in)), conv biases
  * likewise; BN weight 1, bias 0, running mean 0, variance 1; then the head's priors: box bias
  * 1.0, class bias log(5 / nc / (640 / stride)^2); the DFL projection 0..15. Deterministic in
- * seed. Zeroes the gradients. */
+ * seed. Zeroes the gradients, if the model has them yet. */
 ykd_status ykd_model_init_params(ykd_model *model, uint64_t seed, ykd_error *err);
 
 /* The state_dict in Ultralytics order (num_batches_tracked excepted: see the batch counter). */
@@ -153,7 +154,10 @@ const ykd_model_param *ykd_model_param_at(const ykd_model *model, size_t index);
 const ykd_model_param *ykd_model_param_find(const ykd_model *model, const char *name);
 
 /* The buffers holding every parameter (grouped by kind, see ykd_model_kind_range) and the
- * gradients of the trained ones (same offsets), for optimizers that step whole ranges. */
+ * gradients of the trained ones (same offsets), for optimizers that step whole ranges. A model
+ * gets its gradient buffer (zeroed) at its first training-mode forward or ykd_model_zero_grad:
+ * until then ykd_model_grad_buffer is NULL and the table's grad views have no buffer, so a
+ * model used only for inference (a teacher) holds no gradients. */
 ykd_buffer *ykd_model_param_buffer(const ykd_model *model);
 ykd_buffer *ykd_model_grad_buffer(const ykd_model *model);
 
@@ -161,7 +165,7 @@ ykd_buffer *ykd_model_grad_buffer(const ykd_model *model);
 void ykd_model_kind_range(const ykd_model *model, ykd_param_kind kind, size_t *first,
                           size_t *count);
 
-/* Sets every gradient to zero (backward accumulates into them). */
+/* Sets every gradient to zero (backward accumulates into them), creating the buffer if need be. */
 ykd_status ykd_model_zero_grad(ykd_model *model, ykd_error *err);
 
 /* Tells the model its parameters changed outside it (an optimizer step, an EMA update, a

@@ -133,6 +133,8 @@ ykd_status ykd_model_forward(ykd_model *model, const ykd_tensor *images, ykd_mod
         st = ykd_model_prepare(model, mode, images->n, images->h, images->w, err);
     if (st == YKD_OK && mode == YKD_MODEL_INFERENCE && !model->folded_valid)
         st = fold_all(model, err);
+    if (st == YKD_OK && mode == YKD_MODEL_TRAINING)
+        st = ykd_model_ensure_grads(model, err);
     if (st != YKD_OK)
         return st;
     model->mode = mode;

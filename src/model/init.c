@@ -78,7 +78,7 @@ ykd_status ykd_model_init_params(ykd_model *model, uint64_t seed, ykd_error *err
     ykd_status st = ykd_buffer_write(model->params, 0, host, g->param_floats * sizeof *host,
                                      err);
     free(host);
-    if (st == YKD_OK)
+    if (st == YKD_OK && model->grads)
         st = ykd_model_zero_grad(model, err);
     model->folded_valid = false;
     model->batches_tracked = 0;

@@ -29,9 +29,29 @@ static ykd_status build_table(ykd_model *m, ykd_error *err)
         t->ndim = p->ndim;
         memcpy(t->shape, p->shape, sizeof t->shape);
         t->value = param_view(m->params, p);
-        if (ykd_param_kind_trained(p->kind))
-            t->grad = param_view(m->grads, p);
     }
+    return YKD_OK;
+}
+
+/* The gradient buffer is made on first need (a training forward, zero_grad), so a model used
+ * only for inference, such as a teacher, holds none. */
+ykd_status ykd_model_ensure_grads(ykd_model *m, ykd_error *err)
+{
+    if (m->grads)
+        return YKD_OK;
+    const ykd_graph *g = m->graph;
+    ykd_status st = ykd_buffer_alloc(m->device, g->trained_floats * sizeof(float), &m->grads,
+                                     err);
+    if (st == YKD_OK)
+        st = ykd_fill_f32(m->grads, 0, g->trained_floats, 0.0f, err);
+    if (st != YKD_OK) {
+        ykd_buffer_free(m->grads);
+        m->grads = NULL;
+        return st;
+    }
+    for (int i = 0; i < g->param_count; i++)
+        if (ykd_param_kind_trained(g->params[i].kind))
+            m->table[i].grad = param_view(m->grads, &g->params[i]);
     return YKD_OK;
 }
 
@@ -51,8 +71,6 @@ ykd_status ykd_model_create(ykd_device *device, const ykd_model_desc *desc, uint
         m->graph = m->desc->graph;
         st = ykd_buffer_alloc(device, m->graph->param_floats * sizeof(float), &m->params, err);
     }
-    if (st == YKD_OK)
-        st = ykd_buffer_alloc(device, m->graph->trained_floats * sizeof(float), &m->grads, err);
     if (st == YKD_OK)
         st = build_table(m, err);
     if (st == YKD_OK)
@@ -141,6 +159,8 @@ void ykd_model_kind_range(const ykd_model *model, ykd_param_kind kind, size_t *f
 
 ykd_status ykd_model_zero_grad(ykd_model *model, ykd_error *err)
 {
+    if (!model->grads)
+        return ykd_model_ensure_grads(model, err);
     return ykd_fill_f32(model->grads, 0, model->graph->trained_floats, 0.0f, err);
 }
 

@@ -199,6 +199,9 @@ ykd_tensor ykd_model_value_tensor(const ykd_model *m, int value);
 ykd_tensor ykd_model_grad_tensor(const ykd_model *m, int value);
 ykd_tensor ykd_model_tmp_tensor(const ykd_model *m, int node, int slot);
 
+/* Allocates the (zeroed) gradient buffer if the model has none yet. */
+ykd_status ykd_model_ensure_grads(ykd_model *m, ykd_error *err);
+
 /* Makes sure the plan for (mode, n, h, w) is current and its arenas allocated. */
 ykd_status ykd_model_prepare(ykd_model *m, ykd_model_mode mode, int n, int h, int w,
                              ykd_error *err);
