@@ -160,6 +160,8 @@ static const fault_case faults[] = {
     {"[-1, 1, \"nn.Upsample\", [null, 2, \"nearest\"]]",
      "[-1, 1, \"nn.Upsample\", [null, 2, \"bilinear\"]]", "n",
      "$.head[0].args[2]: only \"nearest\" upsampling is supported"},
+    {"\"Detect\", [\"nc\"]", "\"Detect\", [20]", "n",
+     "$.head[12].args[0]: Detect has 20 classes but $.nc is 80"},
     /* scales */
     {"\"nc\": 80,", "\"nc\": 80,", NULL, "$.scales: several scales are listed; choose one"},
     {"\"nc\": 80,", "\"nc\": 80,", "q", "$.scales: has no scale \"q\""},

@@ -20,6 +20,7 @@ typedef struct parser {
     const char *source;
     ykd_error *err;
     ykd_model_desc *desc;
+    bool nc_given; /* the caller chose nc, over the file's */
 } parser;
 
 static ykd_status fault(const parser *p, const char *path, const char *fmt, ...)
@@ -307,6 +308,10 @@ static ykd_status parse_args(const parser *p, const cJSON *args, const char *pat
             strcmp(arg(args, 0)->valuestring, "nc") != 0)
             return fault(p, ap, "expected \"nc\" or a class count, got \"%s\"",
                          arg(args, 0)->valuestring);
+        if (st == YKD_OK && cJSON_IsNumber(arg(args, 0)) && !p->nc_given &&
+            cJSON_GetNumberValue(arg(args, 0)) != p->desc->nc)
+            return fault(p, ap, "Detect has %g classes but $.nc is %d",
+                         cJSON_GetNumberValue(arg(args, 0)), p->desc->nc);
         return st;
     }
     return st;
@@ -548,7 +553,7 @@ static ykd_status parse_scale(const parser *p, const cJSON *root, const char *wa
     return st;
 }
 
-static ykd_status parse_header(const parser *p, const cJSON *root,
+static ykd_status parse_header(parser *p, const cJSON *root,
                                const ykd_model_desc_options *options)
 {
     ykd_model_desc *d = p->desc;
@@ -565,6 +570,7 @@ static ykd_status parse_header(const parser *p, const cJSON *root,
             return ykd_fail(p->err, YKD_ERR_INVALID_ARGUMENT, "%s: %d classes; 1 to %d allowed",
                             p->source, options->nc, YKD_MODEL_MAX_CLASSES);
         d->nc = options->nc;
+        p->nc_given = true;
     } else if (st == YKD_OK && !item) {
         return fault(p, "$.nc", "missing (the number of classes)");
     } else if (st == YKD_OK) {
@@ -623,7 +629,8 @@ ykd_status ykd_model_desc_parse(const char *json, size_t length, const char *sou
                                 ykd_error *err)
 {
     *desc = NULL;
-    parser p = {source ? source : "model description", err, calloc(1, sizeof(ykd_model_desc))};
+    parser p = {source ? source : "model description", err, calloc(1, sizeof(ykd_model_desc)),
+                false};
     if (!p.desc)
         return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "%s: out of memory", p.source);
     const char *end = NULL;
