@@ -19,6 +19,7 @@ static const command commands[] = {
     {"selftest", ykd_cmd_selftest, "build the kernels and check a small computation on a device"},
     {"check-data", ykd_cmd_check_data, "read and validate a dataset (no model, no device)"},
     {"synth", ykd_cmd_synth, "write a synthetic shapes dataset in the YOLO layout"},
+    {"info", ykd_cmd_info, "a model's layers, shapes, parameters, GFLOPs and memory"},
     {"bench", ykd_cmd_bench, "benchmarks: 'bench ops' (every op), 'bench loader' (data)"},
 };
 

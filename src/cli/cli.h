@@ -29,6 +29,7 @@ int ykd_cmd_selftest(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io
 int ykd_cmd_check_data(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
 int ykd_cmd_synth(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
 int ykd_cmd_bench(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
+int ykd_cmd_info(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
 
 /* Takes "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i past what it used. Returns
  * false when argv[*i] is not this option. A missing value sets *missing. */

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "core/error_internal.h"
-#include "data/rng.h"
+#include "core/rng.h"
 #include "data/transform.h"
 #include "yolokd/data.h"
 

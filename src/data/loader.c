@@ -9,7 +9,7 @@
 
 #include "core/error_internal.h"
 #include "data/report.h"
-#include "data/rng.h"
+#include "core/rng.h"
 #include "data/sample_internal.h"
 #include "yolokd/data.h"
 

@@ -1,7 +1,7 @@
 /* Mosaic: four images around a random centre on a double-size canvas (YOLOv8's Mosaic with
  * n = 4); the affine step that follows crops the canvas back to the model size. */
 #include "core/error_internal.h"
-#include "data/rng.h"
+#include "core/rng.h"
 #include "data/transform.h"
 #include "yolokd/data.h"
 

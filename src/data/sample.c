@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/error_internal.h"
-#include "data/rng.h"
+#include "core/rng.h"
 #include "data/sample_internal.h"
 #include "data/transform.h"
 #include "yolokd/data.h"
@@ -152,4 +152,12 @@ ykd_status ykd_sample_build(const ykd_dataset *ds, size_t index, int size, bool 
 {
     return ykd_sample_build_cached(ds, NULL, index, size, augment, use_mosaic, options, seed, out,
                                    boxes, count, err);
+}
+
+uint64_t ykd_sample_seed(uint64_t run_seed, uint64_t epoch, uint64_t position)
+{
+    /* chained mixing: distinct triples give unrelated seeds */
+    uint64_t h = ykd_rng_mix(run_seed ^ 0x6a09e667f3bcc908ULL);
+    h = ykd_rng_mix(h ^ (epoch + 0x3c6ef372fe94f82bULL));
+    return ykd_rng_mix(h ^ (position + 0xa54ff53a5f1d36f1ULL));
 }

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/error_internal.h"
-#include "data/rng.h"
+#include "core/rng.h"
 #include "data/shapes.h"
 #include "data/synth_internal.h"
 #include "data/transform.h"

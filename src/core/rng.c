@@ -1,5 +1,6 @@
-#include "data/rng.h"
-#include "yolokd/data.h"
+/* The seeded generator shared by the data layer (augmentation, synthetic data) and the model
+ * layer (initialisation). */
+#include "core/rng.h"
 
 uint64_t ykd_rng_mix(uint64_t x)
 {
@@ -43,12 +44,4 @@ uint64_t ykd_rng_below(ykd_rng *rng, uint64_t n)
         if (r >= threshold)
             return r % n;
     }
-}
-
-uint64_t ykd_sample_seed(uint64_t run_seed, uint64_t epoch, uint64_t position)
-{
-    /* chained mixing: distinct triples give unrelated seeds */
-    uint64_t h = ykd_rng_mix(run_seed ^ 0x6a09e667f3bcc908ULL);
-    h = ykd_rng_mix(h ^ (epoch + 0x3c6ef372fe94f82bULL));
-    return ykd_rng_mix(h ^ (position + 0xa54ff53a5f1d36f1ULL));
 }

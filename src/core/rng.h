@@ -1,8 +1,8 @@
-/* A small seeded generator (splitmix64) for augmentation and synthetic data: every random
- * choice of a sample comes from its own generator, seeded from (run seed, epoch, position),
- * so results never depend on which thread made them. */
-#ifndef YKD_DATA_RNG_H
-#define YKD_DATA_RNG_H
+/* A small seeded generator (splitmix64). The data layer gives every random choice of a sample
+ * its own generator, seeded from (run seed, epoch, position), so results never depend on which
+ * thread made them; the model layer draws initial weights from one. */
+#ifndef YKD_CORE_RNG_H
+#define YKD_CORE_RNG_H
 
 #include <stdint.h>
 
