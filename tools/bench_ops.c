@@ -469,7 +469,7 @@ static void print_help(FILE *f)
             "  --batch     batch sizes (default 8,16)\n"
             "  --ops       only these ops (conv2d, batchnorm, silu, maxpool, upsample, concat,\n"
             "              softmax, sgd, adamw)\n"
-            "  --min-time  seconds of timed calls per measurement at least (default 0.2)\n"
+            "  --min-time  seconds of timed calls per measurement at least (default 0.05)\n"
             "  --layers    also print (or put in the JSON) every layer's figure\n"
             "  --json      one JSON object instead of tables\n");
 }
@@ -530,7 +530,7 @@ static bool parse_devices(const char *text, bench_options *o)
 static int parse_options(int argc, char **argv, const char *default_device, bench_options *o,
                          FILE *out, FILE *errf)
 {
-    *o = (bench_options){.min_time_ms = 200};
+    *o = (bench_options){.min_time_ms = 50};
     snprintf(o->models, sizeof o->models, "ns");
     o->imgsz[0] = 320, o->imgsz[1] = 640, o->imgsz_count = 2;
     o->batch[0] = 8, o->batch[1] = 16, o->batch_count = 2;
