@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_run.h"
 #include "op_check.h"
 #include "ref/ref.h"
 #include "yolokd/loss.h"
@@ -372,7 +373,7 @@ typedef struct device_result {
     float *score;
 } device_result;
 
-static void free_result(device_result *r)
+static void free_device_result(device_result *r)
 {
     free(r->gt);
     free(r->score);
@@ -512,7 +513,7 @@ static void test_one_box(ykd_test *t)
         CHECKF(t, fabs(r.value.cls_raw - cls) < 1e-5 * cls, "cls %.9g, by hand %.9g",
                r.value.cls_raw, cls);
     }
-    free_result(&r);
+    free_device_result(&r);
     case_free(&c);
 }
 
@@ -545,7 +546,7 @@ static void test_two_boxes_compete(ykd_test *t)
             CHECK(t, r.gt[anchor_at(&c, 0, 3, 2)] == 1 && r.gt[anchor_at(&c, 0, 2, 3)] == 1 &&
                          r.gt[anchor_at(&c, 0, 3, 3)] == 1 && r.gt[anchor_at(&c, 1, 1, 1)] == 1);
         }
-        free_result(&r);
+        free_device_result(&r);
         case_free(&c);
     }
 }
@@ -567,7 +568,7 @@ static void test_boxes_smaller_than_a_stride(ykd_test *t)
         CHECKF(t, count == 1 && first == A, "%d positives, the first at %d", count, first);
         CHECK(t, r.value.positives == 1);
     }
-    free_result(&r);
+    free_device_result(&r);
     case_free(&c);
 }
 
@@ -585,7 +586,7 @@ static void test_images_without_boxes(ykd_test *t)
                 break;
         CHECK(t, r.value.positives > 0);
     }
-    free_result(&r);
+    free_device_result(&r);
     case_free(&c);
     for (int max_boxes = 0; max_boxes < 2; max_boxes++) {
         const int none[2] = {0, 0};
@@ -594,7 +595,7 @@ static void test_images_without_boxes(ykd_test *t)
             CHECK(t, r.value.positives == 0 && r.value.target_score_sum == 0.0);
             CHECK(t, r.value.box_raw == 0.0 && r.value.dfl_raw == 0.0 && r.value.cls_raw > 0);
         }
-        free_result(&r);
+        free_device_result(&r);
         case_free(&c);
     }
 }
@@ -614,9 +615,9 @@ static void test_padded_labels(ykd_test *t)
     if (ok && check_case(t, &c, "padded, garbage", &padded)) {
         CHECK(t, padded.value.total == clean.value.total);
         CHECK(t, memcmp(padded.gt, clean.gt, (size_t)2 * anchors_of(&c) * sizeof(int)) == 0);
-        free_result(&padded);
+        free_device_result(&padded);
     }
-    free_result(&clean);
+    free_device_result(&clean);
     case_free(&c);
 }
 
@@ -639,7 +640,7 @@ static void test_random_cases(ykd_test *t)
         snprintf(what, sizeof what, "random case %zu", i);
         device_result r;
         check_case(t, &c, what, &r);
-        free_result(&r);
+        free_device_result(&r);
         case_free(&c);
     }
 }
@@ -686,9 +687,9 @@ static void test_accumulate_and_determinism(ykd_test *t)
             CHECK(t, memcmp(&forward_only, &first.value, sizeof forward_only) == 0);
         for (int l = 0; l < c.levels; l++)
             free(once[l]);
-        free_result(&second);
+        free_device_result(&second);
     }
-    free_result(&first);
+    free_device_result(&first);
     ykd_yolo_loss_free(loss);
     free_device_case(&d);
     case_free(&c);
@@ -785,6 +786,21 @@ static void test_bad_inputs(ykd_test *t)
     case_free(&c);
 }
 
+/* yolokd bench loss runs a tiny shape and prints its row; bad options are usage errors. */
+static void test_bench_command(ykd_test *t)
+{
+    run_result r = run_cli("bench", "loss", "--imgsz", "64", "--batch", "2", "--nc", "3",
+                           "--boxes", "2", "--runs", "1", NULL);
+    CHECKF(t, r.code == 0, "exit %d: %s", r.code, r.err);
+    CHECK_CONTAINS(t, r.out, "   64     2     3");
+    CHECK_CONTAINS(t, r.out, "yolo_cls_loss");
+    free_result(&r);
+    r = run_cli("bench", "loss", "--imgsz", "64,x", NULL);
+    CHECK(t, r.code == 2);
+    CHECK_CONTAINS(t, r.err, "--imgsz takes sizes like 320,640");
+    free_result(&r);
+}
+
 static const ykd_test_case cases[] = {
     {"reference: CIoU by hand", test_ciou_by_hand, YKD_TEST_HOST},
     {"reference: CIoU gradient matches central differences", test_ciou_gradient, YKD_TEST_HOST},
@@ -800,6 +816,7 @@ static const ykd_test_case cases[] = {
     {"loss: accumulate, determinism, forward only", test_accumulate_and_determinism,
      YKD_TEST_EACH_DEVICE},
     {"loss: bad inputs are refused", test_bad_inputs, YKD_TEST_EACH_DEVICE},
+    {"bench loss: a tiny run", test_bench_command, YKD_TEST_HOST},
 };
 
 int main(int argc, char **argv)

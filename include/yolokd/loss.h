@@ -37,10 +37,11 @@
  * too (it comes from the detached assignment).
  *
  * Device work: decode, top-k per gt (one work-group per gt, candidates only, no sorting of all
- * anchors), conflict resolution and normalisation (one work-group per image), then BCE, CIoU
- * with its analytic gradient and DFL per anchor. Sums are reduced in fixed order (no float
- * atomics), so equal inputs give bit-identical results. The call waits for the device: it
- * returns the loss values. */
+ * anchors), conflict resolution and normalisation (one work-group per image), then BCE per
+ * class logit, and CIoU (analytic gradient) and DFL at the assigned anchors only. Sums are
+ * reduced in fixed order (no float atomics), so equal inputs give bit-identical results. The
+ * call waits for the device: it returns the loss values. Figures: BENCHMARKS.md, `yolokd
+ * bench loss`. */
 #ifndef YOLOKD_LOSS_H
 #define YOLOKD_LOSS_H
 

@@ -76,10 +76,17 @@ static ykd_status check_levels(const ykd_yolo_loss *loss, const ykd_yolo_level *
                             "%lldx%lld input of level 0 (%dx%d at stride %d)",
                             op, l, h, w, lv->stride, (long long)in_w, (long long)in_h, geo->h[0],
                             geo->w[0], geo->stride[0]);
+        if ((int64_t)h * w * loss->nc > INT32_MAX / 2)
+            return ykd_fail(err, YKD_ERR_UNSUPPORTED,
+                            "%s: level %d has %lld class logits per "
+                            "image, too many for 32-bit indices",
+                            op, l, (long long)h * w * loss->nc);
         geo->h[l] = h, geo->w[l] = w, geo->stride[l] = lv->stride;
         geo->first[l] = (int)anchors;
         anchors += (int64_t)h * w;
         geo->groups[l] = (size_t)((h * w + YKD_YOLO_GROUP - 1) / YKD_YOLO_GROUP) * geo->images;
+        geo->cls_groups[l] =
+            ((size_t)h * w * loss->nc + YKD_YOLO_GROUP - 1) / YKD_YOLO_GROUP * geo->images;
         if (grads) {
             name_level(l, "box-logit gradient", "class-logit gradient", &names);
             st = check_pair(loss, grads[l].box, grads[l].cls, &names, geo->images, h, w, err);
@@ -115,18 +122,17 @@ static ykd_status check_row(const float *row, int nc, int image, int box, ykd_er
     return YKD_OK;
 }
 
-static ykd_status check_targets(const ykd_yolo_targets *targets, int nc, ykd_yolo_geometry *geo,
-                                ykd_error *err)
+static ykd_status check_targets(const ykd_yolo_loss *loss, const ykd_yolo_targets *targets,
+                                ykd_yolo_geometry *geo, ykd_error *err)
 {
     if (!targets || !targets->box_counts)
-        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
-                        "%s: targets or their box counts are "
-                        "missing",
-                        op);
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: targets or box counts missing", op);
     if (targets->max_boxes > 65536)
         return ykd_fail(err, YKD_ERR_UNSUPPORTED, "%s: %zu boxes per image are too many", op,
                         targets->max_boxes);
     geo->max_boxes = (int)targets->max_boxes;
+    size_t slots = targets->max_boxes * (size_t)loss->options.topk;
+    geo->box_groups = (slots + YKD_YOLO_GROUP - 1) / YKD_YOLO_GROUP * geo->images;
     for (int i = 0; i < geo->images; i++) {
         int count = targets->box_counts[i];
         if (count < 0 || count > geo->max_boxes)
@@ -137,12 +143,28 @@ static ykd_status check_targets(const ykd_yolo_targets *targets, int nc, ykd_yol
             return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: labels are missing", op);
         for (int b = 0; b < count; b++) {
             const float *row = targets->labels + ((size_t)i * geo->max_boxes + b) * 5;
-            ykd_status st = check_row(row, nc, i, b, err);
+            ykd_status st = check_row(row, loss->nc, i, b, err);
             if (st != YKD_OK)
                 return st;
         }
     }
     return YKD_OK;
+}
+
+/* Where each kernel's partial sums go (see ykd_yolo_geometry). */
+static void lay_out_partials(ykd_yolo_geometry *geo)
+{
+    size_t at = 2 * (size_t)geo->images;
+    for (int l = 0; l < geo->levels; l++) {
+        geo->decode_at[l] = at;
+        at += geo->groups[l];
+    }
+    for (int l = 0; l < geo->levels; l++) {
+        geo->cls_at[l] = at;
+        at += geo->cls_groups[l];
+    }
+    geo->box_at = at;
+    geo->partials = at + 2 * geo->box_groups;
 }
 
 ykd_status ykd_yolo_loss_check(const ykd_yolo_loss *loss, const ykd_yolo_level *levels,
@@ -152,6 +174,8 @@ ykd_status ykd_yolo_loss_check(const ykd_yolo_loss *loss, const ykd_yolo_level *
     *geo = (ykd_yolo_geometry){0};
     ykd_status st = check_levels(loss, levels, level_count, grads, geo, err);
     if (st == YKD_OK)
-        st = check_targets(targets, loss->nc, geo, err);
+        st = check_targets(loss, targets, geo, err);
+    if (st == YKD_OK)
+        lay_out_partials(geo);
     return st;
 }

@@ -12,10 +12,16 @@ typedef struct ykd_yolo_geometry {
     int levels;
     int images;
     int h[YKD_YOLO_MAX_LEVELS], w[YKD_YOLO_MAX_LEVELS], stride[YKD_YOLO_MAX_LEVELS];
-    int first[YKD_YOLO_MAX_LEVELS];     /* the level's first anchor */
-    size_t groups[YKD_YOLO_MAX_LEVELS]; /* work-groups of the per-anchor kernels */
-    int anchors;                        /* per image */
+    int first[YKD_YOLO_MAX_LEVELS];         /* the level's first anchor */
+    size_t groups[YKD_YOLO_MAX_LEVELS];     /* work-groups of the per-anchor decode */
+    size_t cls_groups[YKD_YOLO_MAX_LEVELS]; /* work-groups of the per-class-logit loss */
+    size_t box_groups;                      /* work-groups of the per-slot box loss */
+    int anchors;                            /* per image */
     int max_boxes;
+    /* The partial-sum buffer (floats): image score sums [0, N), positives [N, 2N), then per
+     * level the decode groups' non-finite counts, per level the class-loss groups' sums, and
+     * two sums (CIoU, DFL) per box-loss group. */
+    size_t decode_at[YKD_YOLO_MAX_LEVELS], cls_at[YKD_YOLO_MAX_LEVELS], box_at, partials;
 } ykd_yolo_geometry;
 
 /* Checks the outputs, the optional gradients and the targets of one call against the loss's
@@ -24,16 +30,26 @@ ykd_status ykd_yolo_loss_check(const ykd_yolo_loss *loss, const ykd_yolo_level *
                                int level_count, const ykd_yolo_targets *targets,
                                const ykd_yolo_level *grads, ykd_yolo_geometry *geo, ykd_error *err);
 
+/* Grows the device scratch to what geo needs. */
+ykd_status ykd_yolo_scratch_ensure(ykd_yolo_loss *loss, const ykd_yolo_geometry *geo,
+                                   ykd_error *err);
+void ykd_yolo_scratch_free(ykd_yolo_loss *loss);
+
+/* Queues every kernel of one computation; the partial sums are then ready to read. */
+ykd_status ykd_yolo_loss_launch(ykd_yolo_loss *loss, const ykd_yolo_level *levels,
+                                const ykd_yolo_level *grads, bool accumulate,
+                                const ykd_yolo_geometry *geo, ykd_error *err);
+
 /* Device scratch, grown as calls need. */
 typedef struct ykd_yolo_scratch {
-    ykd_buffer *labels, *counts;                      /* the targets, uploaded */
-    ykd_buffer *pred;                                 /* float4 per anchor: box, grid units */
-    ykd_buffer *anchor_gt, *anchor_score;             /* the assignment */
-    ykd_buffer *top_anchor, *top_align, *top_overlap; /* top-k lists per gt */
-    ykd_buffer *slot_gt, *slot_align, *slot_overlap;  /* resolve's per-slot records */
-    ykd_buffer *gt_max;                               /* per gt: max alignment, max overlap */
-    ykd_buffer *scales;                               /* S and the three gradient scales */
-    ykd_buffer *partial;                              /* per-group sums, read back */
+    ykd_buffer *labels, *counts;                       /* the targets, uploaded */
+    ykd_buffer *pred;                                  /* float4 per anchor: box, grid units */
+    ykd_buffer *anchor_gt, *anchor_cls, *anchor_score; /* the assignment */
+    ykd_buffer *top_anchor, *top_align, *top_overlap;  /* top-k lists per gt */
+    ykd_buffer *slot_gt, *slot_align, *slot_overlap;   /* resolve's per-slot records */
+    ykd_buffer *gt_max;                                /* per gt: max alignment, max overlap */
+    ykd_buffer *scales;                                /* S and the three gradient scales */
+    ykd_buffer *partial;                               /* per-group sums, read back */
 } ykd_yolo_scratch;
 
 struct ykd_yolo_loss {
