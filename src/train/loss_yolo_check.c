@@ -1,105 +1,14 @@
-/* Input checks of the YOLOv8 loss: head outputs, their gradients and the targets. Everything a
- * kernel would read out of bounds or misread is refused here, with the tensor or label named. */
+/* Input checks of the YOLOv8 loss: head outputs and their gradients (yolo_head_check.c), the
+ * targets, and the work-group counts and partial-sum layout that follow from them. Everything a
+ * kernel would read out of bounds or misread is refused, with the tensor or label named. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "core/error_internal.h"
-#include "ops/ops_internal.h"
 #include "train/loss_yolo_internal.h"
 
 static const char op[] = "yolo_loss";
-
-/* Names for messages: "level 1 box logits", "level 0 class-logit gradient". */
-typedef struct level_names {
-    char box[48], cls[48];
-} level_names;
-
-static void name_level(int l, const char *what_box, const char *what_cls, level_names *n)
-{
-    snprintf(n->box, sizeof n->box, "level %d %s", l, what_box);
-    snprintf(n->cls, sizeof n->cls, "level %d %s", l, what_cls);
-}
-
-/* Box [N, 64, H, W] and class [N, nc, H, W] of one level, on the loss's device. */
-static ykd_status check_pair(const ykd_yolo_loss *loss, const ykd_tensor *box,
-                             const ykd_tensor *cls, const level_names *names, int n, int h, int w,
-                             ykd_error *err)
-{
-    if (!box || !cls)
-        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: %s is missing", op,
-                        !box ? names->box : names->cls);
-    const ykd_tensor *tensors[2] = {box, cls};
-    const char *tensor_names[2] = {names->box, names->cls};
-    ykd_status st = ykd_op_check_operands(op, tensors, tensor_names, 2, err);
-    if (st != YKD_OK)
-        return st;
-    if (ykd_tensor_device(box) != loss->device)
-        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
-                        "%s: %s is on device %d but the loss was made for device %d; copy it "
-                        "first",
-                        op, names->box, ykd_tensor_device(box)->info.index,
-                        loss->device->info.index);
-    st = ykd_op_expect_shape(op, names->box, box, n, YKD_YOLO_BOX_CHANNELS, h, w, err);
-    if (st == YKD_OK)
-        st = ykd_op_expect_shape(op, names->cls, cls, n, loss->nc, h, w, err);
-    return st;
-}
-
-static ykd_status check_levels(const ykd_yolo_loss *loss, const ykd_yolo_level *levels, int count,
-                               const ykd_yolo_level *grads, ykd_yolo_geometry *geo, ykd_error *err)
-{
-    if (!levels || count < 1 || count > YKD_YOLO_MAX_LEVELS)
-        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: %d levels given, expected 1 to %d", op,
-                        count, YKD_YOLO_MAX_LEVELS);
-    if (!levels[0].box)
-        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: level 0 box logits is missing", op);
-    geo->levels = count;
-    geo->images = levels[0].box->n;
-    int64_t anchors = 0;
-    for (int l = 0; l < count; l++) {
-        const ykd_yolo_level *lv = &levels[l];
-        level_names names;
-        name_level(l, "box logits", "class logits", &names);
-        int h = lv->box ? lv->box->h : 0, w = lv->box ? lv->box->w : 0;
-        ykd_status st = check_pair(loss, lv->box, lv->cls, &names, geo->images, h, w, err);
-        if (st != YKD_OK)
-            return st;
-        if (lv->stride <= 0 || lv->stride > 4096)
-            return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: level %d has stride %d", op, l,
-                            lv->stride);
-        int64_t in_h = (int64_t)geo->h[0] * geo->stride[0],
-                in_w = (int64_t)geo->w[0] * geo->stride[0];
-        if (l > 0 && ((int64_t)h * lv->stride != in_h || (int64_t)w * lv->stride != in_w))
-            return ykd_fail(err, YKD_ERR_SHAPE,
-                            "%s: level %d is %dx%d at stride %d, which does not cover the "
-                            "%lldx%lld input of level 0 (%dx%d at stride %d)",
-                            op, l, h, w, lv->stride, (long long)in_w, (long long)in_h, geo->h[0],
-                            geo->w[0], geo->stride[0]);
-        if ((int64_t)h * w * loss->nc > INT32_MAX / 2)
-            return ykd_fail(err, YKD_ERR_UNSUPPORTED,
-                            "%s: level %d has %lld class logits per "
-                            "image, too many for 32-bit indices",
-                            op, l, (long long)h * w * loss->nc);
-        geo->h[l] = h, geo->w[l] = w, geo->stride[l] = lv->stride;
-        geo->first[l] = (int)anchors;
-        anchors += (int64_t)h * w;
-        geo->groups[l] = (size_t)((h * w + YKD_YOLO_GROUP - 1) / YKD_YOLO_GROUP) * geo->images;
-        geo->cls_groups[l] =
-            ((size_t)h * w * loss->nc + YKD_YOLO_GROUP - 1) / YKD_YOLO_GROUP * geo->images;
-        if (grads) {
-            name_level(l, "box-logit gradient", "class-logit gradient", &names);
-            st = check_pair(loss, grads[l].box, grads[l].cls, &names, geo->images, h, w, err);
-            if (st != YKD_OK)
-                return st;
-        }
-    }
-    if (anchors * geo->images > INT32_MAX / 4)
-        return ykd_fail(err, YKD_ERR_UNSUPPORTED, "%s: %d images of %lld anchors are too many", op,
-                        geo->images, (long long)anchors);
-    geo->anchors = (int)anchors;
-    return YKD_OK;
-}
 
 /* One label row: an integer class in [0, nc) and a finite box of non-negative size. */
 static ykd_status check_row(const float *row, int nc, int image, int box, ykd_error *err)
@@ -172,7 +81,13 @@ ykd_status ykd_yolo_loss_check(const ykd_yolo_loss *loss, const ykd_yolo_level *
                                const ykd_yolo_level *grads, ykd_yolo_geometry *geo, ykd_error *err)
 {
     *geo = (ykd_yolo_geometry){0};
-    ykd_status st = check_levels(loss, levels, level_count, grads, geo, err);
+    ykd_status st =
+        ykd_yolo_head_check(op, loss->device, loss->nc, levels, level_count, grads, geo, err);
+    for (int l = 0; st == YKD_OK && l < geo->levels; l++) {
+        size_t cells = (size_t)geo->h[l] * geo->w[l];
+        geo->groups[l] = (cells + YKD_YOLO_GROUP - 1) / YKD_YOLO_GROUP * geo->images;
+        geo->cls_groups[l] = (cells * loss->nc + YKD_YOLO_GROUP - 1) / YKD_YOLO_GROUP * geo->images;
+    }
     if (st == YKD_OK)
         st = check_targets(loss, targets, geo, err);
     if (st == YKD_OK)

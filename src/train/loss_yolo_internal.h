@@ -3,26 +3,8 @@
 #define YKD_LOSS_YOLO_INTERNAL_H
 
 #include "device/device_internal.h"
+#include "train/yolo_head.h"
 #include "yolokd/loss.h"
-
-enum { YKD_YOLO_GROUP = 64 }; /* work-group size of the loss kernels (GROUP in the .cl) */
-
-/* What one call works on, derived from the checked inputs. */
-typedef struct ykd_yolo_geometry {
-    int levels;
-    int images;
-    int h[YKD_YOLO_MAX_LEVELS], w[YKD_YOLO_MAX_LEVELS], stride[YKD_YOLO_MAX_LEVELS];
-    int first[YKD_YOLO_MAX_LEVELS];         /* the level's first anchor */
-    size_t groups[YKD_YOLO_MAX_LEVELS];     /* work-groups of the per-anchor decode */
-    size_t cls_groups[YKD_YOLO_MAX_LEVELS]; /* work-groups of the per-class-logit loss */
-    size_t box_groups;                      /* work-groups of the per-slot box loss */
-    int anchors;                            /* per image */
-    int max_boxes;
-    /* The partial-sum buffer (floats): image score sums [0, N), positives [N, 2N), then per
-     * level the decode groups' non-finite counts, per level the class-loss groups' sums, and
-     * two sums (CIoU, DFL) per box-loss group. */
-    size_t decode_at[YKD_YOLO_MAX_LEVELS], cls_at[YKD_YOLO_MAX_LEVELS], box_at, partials;
-} ykd_yolo_geometry;
 
 /* Checks the outputs, the optional gradients and the targets of one call against the loss's
  * device and class count; fills geo. Every refusal names the tensor or the label. */
