@@ -30,8 +30,7 @@ typedef struct ykd_yolo_geometry {
  * like levels) likewise. Fills the head part of geo (levels, images, h, w, stride, first,
  * anchors). op names the caller in messages. */
 ykd_status ykd_yolo_head_check(const char *op, const ykd_device *device, int nc,
-                               const ykd_yolo_level *levels, int count,
-                               const ykd_yolo_level *grads, ykd_yolo_geometry *geo,
-                               ykd_error *err);
+                               const ykd_yolo_level *levels, int count, const ykd_yolo_level *grads,
+                               ykd_yolo_geometry *geo, ykd_error *err);
 
 #endif

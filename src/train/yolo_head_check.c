@@ -55,16 +55,15 @@ static ykd_status check_geometry(const head_spec *spec, int l, int h, int w, int
 {
     const char *op = spec->op;
     if (stride <= 0 || stride > 4096)
-        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: level %d has stride %d", op, l,
-                        stride);
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: level %d has stride %d", op, l, stride);
     int64_t in_h = (int64_t)geo->h[0] * geo->stride[0];
     int64_t in_w = (int64_t)geo->w[0] * geo->stride[0];
     if (l > 0 && ((int64_t)h * stride != in_h || (int64_t)w * stride != in_w))
         return ykd_fail(err, YKD_ERR_SHAPE,
                         "%s: level %d is %dx%d at stride %d, which does not cover the %lldx%lld "
                         "input of level 0 (%dx%d at stride %d)",
-                        op, l, h, w, stride, (long long)in_w, (long long)in_h, geo->h[0],
-                        geo->w[0], geo->stride[0]);
+                        op, l, h, w, stride, (long long)in_w, (long long)in_h, geo->h[0], geo->w[0],
+                        geo->stride[0]);
     if ((int64_t)h * w * spec->nc > INT32_MAX / 2)
         return ykd_fail(err, YKD_ERR_UNSUPPORTED,
                         "%s: level %d has %lld class logits per image, too many for 32-bit "
@@ -74,9 +73,8 @@ static ykd_status check_geometry(const head_spec *spec, int l, int h, int w, int
 }
 
 ykd_status ykd_yolo_head_check(const char *op, const ykd_device *device, int nc,
-                               const ykd_yolo_level *levels, int count,
-                               const ykd_yolo_level *grads, ykd_yolo_geometry *geo,
-                               ykd_error *err)
+                               const ykd_yolo_level *levels, int count, const ykd_yolo_level *grads,
+                               ykd_yolo_geometry *geo, ykd_error *err)
 {
     const head_spec spec = {op, device, nc};
     if (!levels || count < 1 || count > YKD_YOLO_MAX_LEVELS)
