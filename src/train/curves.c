@@ -68,8 +68,8 @@ void ykd_curves_axes_of(const ykd_epoch_metrics *rows, size_t count, int panel, 
         first = (first > last ? 0.0 : first) - 1.0, last = first + 2.0;
     a->e0 = first;
     a->sx = (PLOT_W - 1) / (last - first);
-    a->v0 = lo - pad;
-    a->sy = (PLOT_H - 1) / (hi - lo + 2 * pad);
+    a->v0 = lo >= 0.0 && lo - pad < 0.0 ? 0.0 : lo - pad; /* no negative axis for losses */
+    a->sy = (PLOT_H - 1) / (hi + pad - a->v0);
 }
 
 static void put(ykd_image *img, int x, int y, const uint8_t rgb[3])
