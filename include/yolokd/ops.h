@@ -116,7 +116,8 @@ typedef struct ykd_batchnorm {
 
 /* Training mode: normalise with the batch's statistics (biased variance), update the running
  * statistics, and keep mean and 1/sqrt(var + eps) in save_mean/save_invstd ([1, C, 1, 1]) for
- * the backward. y may be x. */
+ * the backward. y may be x. N*H*W must be at least 2 (the running variance is unbiased); eps
+ * >= 0, momentum in [0, 1]. */
 ykd_status ykd_batchnorm_forward_train(const ykd_tensor *x, const ykd_batchnorm *bn,
                                        const ykd_tensor *y, const ykd_tensor *save_mean,
                                        const ykd_tensor *save_invstd, ykd_error *err);
@@ -143,7 +144,8 @@ ykd_status ykd_batchnorm_fold(const ykd_tensor *w, const ykd_tensor *bias,
 /* ---- pooling and resizing -------------------------------------------------------------- */
 
 /* Max pooling with a square window: y [N, C, Ho, Wo], Ho = (H + 2p - k) / s + 1; padding is
- * -infinity. */
+ * -infinity. kernel >= 1, stride >= 1, 0 <= padding <= kernel / 2 (as PyTorch: every window
+ * then holds an input element). NaNs do not propagate (a NaN never compares greater). */
 ykd_status ykd_maxpool_forward(const ykd_tensor *x, int kernel, int stride, int padding,
                                const ykd_tensor *y, ykd_error *err);
 

@@ -170,18 +170,6 @@ ykd_tensor_args ykd_tensor_kernel_args(const ykd_tensor *t)
     return a;
 }
 
-ykd_status ykd_op_run_per_element(ykd_device *device, const ykd_kernel *kernel,
-                                  const ykd_kernel_arg *args, size_t arg_count,
-                                  const ykd_tensor *t, ykd_error *err)
-{
-    size_t group = 64;
-    while (group > kernel->work_group_size)
-        group /= 2;
-    size_t global[2] = {ykd_tensor_image_size(t), (size_t)t->n};
-    size_t local[2] = {group, 1};
-    return ykd_kernel_run(device, kernel, args, arg_count, 2, global, local, NULL, err);
-}
-
 /* Images of a strided tensor are moved one at a time; a packed one in one go. */
 static ykd_status transfer(const ykd_tensor *t, float *host, bool to_device, const char *op,
                            ykd_error *err)

@@ -103,13 +103,13 @@ static ykd_status decode(ykd_detector *d, const ykd_yolo_level *levels,
         ykd_tensor_args box = ykd_tensor_kernel_args(levels[l].box);
         ykd_tensor_args cls = ykd_tensor_kernel_args(levels[l].cls);
         cl_int4 geom = {{geo->h[l], geo->w[l], geo->stride[l], geo->first[l]}};
-        ykd_kernel_arg box_args[] = {YKD_TENSOR_ARGS(box), YKD_ARG(geom), YKD_ARG(anchors),
+        ykd_kernel_arg box_args[] = {YKD_YOLO_TENSOR_ARGS(box), YKD_ARG(geom), YKD_ARG(anchors),
                                      YKD_ARG(d->boxes->mem)};
         size_t cells = (size_t)geo->h[l] * geo->w[l];
         size_t global[2] = {cells, (size_t)geo->images};
         st = ykd_kernel_run(d->device, boxes_k, box_args, 6, 2, global, NULL, NULL, err);
         cl_uint count = (cl_uint)(cells * d->nc), out_off = (cl_uint)d->nc * geo->first[l];
-        ykd_kernel_arg score_args[] = {YKD_TENSOR_ARGS(cls), YKD_ARG(count), YKD_ARG(out_off),
+        ykd_kernel_arg score_args[] = {YKD_YOLO_TENSOR_ARGS(cls), YKD_ARG(count), YKD_ARG(out_off),
                                        YKD_ARG(image_stride), YKD_ARG(d->scores->mem)};
         size_t score_global[2] = {count, (size_t)geo->images};
         if (st == YKD_OK)

@@ -117,9 +117,9 @@ static void fill_level_args(const ykd_yolo_geometry *geo, const ykd_yolo_level *
     }
 }
 
-#define LEVEL_ARGS(la, k) YKD_ARG((la).geom[k]), YKD_TENSOR_ARGS((la).cls[k])
+#define LEVEL_ARGS(la, k) YKD_ARG((la).geom[k]), YKD_YOLO_TENSOR_ARGS((la).cls[k])
 #define BOX_LEVEL_ARGS(la, k)                                                                      \
-    YKD_ARG((la).geom[k]), YKD_TENSOR_ARGS((la).box[k]), YKD_TENSOR_ARGS((la).dbox[k])
+    YKD_ARG((la).geom[k]), YKD_YOLO_TENSOR_ARGS((la).box[k]), YKD_YOLO_TENSOR_ARGS((la).dbox[k])
 
 static ykd_status launch_decode(ykd_yolo_loss *loss, const level_args *la,
                                 const ykd_yolo_geometry *geo, ykd_error *err)
@@ -130,10 +130,15 @@ static ykd_status launch_decode(ykd_yolo_loss *loss, const level_args *la,
     cl_int anchors = geo->anchors;
     for (int l = 0; st == YKD_OK && l < geo->levels; l++) {
         cl_uint at = (cl_uint)geo->decode_at[l];
-        ykd_kernel_arg args[] = {
-            YKD_TENSOR_ARGS(la->box[l]),   YKD_ARG(la->geom[l]),       YKD_ARG(anchors),
-            YKD_ARG(s->pred->mem),         YKD_ARG(s->anchor_gt->mem), YKD_ARG(s->anchor_cls->mem),
-            YKD_ARG(s->anchor_score->mem), YKD_ARG(s->partial->mem),   YKD_ARG(at)};
+        ykd_kernel_arg args[] = {YKD_YOLO_TENSOR_ARGS(la->box[l]),
+                                 YKD_ARG(la->geom[l]),
+                                 YKD_ARG(anchors),
+                                 YKD_ARG(s->pred->mem),
+                                 YKD_ARG(s->anchor_gt->mem),
+                                 YKD_ARG(s->anchor_cls->mem),
+                                 YKD_ARG(s->anchor_score->mem),
+                                 YKD_ARG(s->partial->mem),
+                                 YKD_ARG(at)};
         st = run_2d(loss, k, args, sizeof args / sizeof args[0], (size_t)geo->h[l] * geo->w[l],
                     geo->images, err);
     }
@@ -221,7 +226,7 @@ static ykd_status launch_cls_loss(ykd_yolo_loss *loss, const level_args *la, boo
     cl_int nc = loss->nc, anchors = geo->anchors, grad = has_grad, acc = accumulate;
     for (int l = 0; st == YKD_OK && l < geo->levels; l++) {
         cl_uint at = (cl_uint)geo->cls_at[l];
-        ykd_kernel_arg args[] = {YKD_TENSOR_ARGS(la->cls[l]),
+        ykd_kernel_arg args[] = {YKD_YOLO_TENSOR_ARGS(la->cls[l]),
                                  YKD_ARG(la->geom[l]),
                                  YKD_ARG(nc),
                                  YKD_ARG(anchors),
@@ -230,7 +235,7 @@ static ykd_status launch_cls_loss(ykd_yolo_loss *loss, const level_args *la, boo
                                  YKD_ARG(s->scales->mem),
                                  YKD_ARG(grad),
                                  YKD_ARG(acc),
-                                 YKD_TENSOR_ARGS(la->dcls[l]),
+                                 YKD_YOLO_TENSOR_ARGS(la->dcls[l]),
                                  YKD_ARG(s->partial->mem),
                                  YKD_ARG(at)};
         st = run_2d(loss, k, args, sizeof args / sizeof args[0],
@@ -246,7 +251,7 @@ static ykd_status launch_box_zero(ykd_yolo_loss *loss, const level_args *la,
     ykd_status st = ykd_device_kernel(loss->device, loss_sources, NULL, "yolo_box_zero", &k, err);
     for (int l = 0; st == YKD_OK && l < geo->levels; l++) {
         cl_uint count = (cl_uint)((size_t)YKD_YOLO_BOX_CHANNELS * geo->h[l] * geo->w[l]);
-        ykd_kernel_arg args[] = {YKD_TENSOR_ARGS(la->dbox[l]), YKD_ARG(count)};
+        ykd_kernel_arg args[] = {YKD_YOLO_TENSOR_ARGS(la->dbox[l]), YKD_ARG(count)};
         st = run_2d(loss, k, args, 4, count, geo->images, err);
     }
     return st;

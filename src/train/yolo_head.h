@@ -3,9 +3,14 @@
 #ifndef YKD_YOLO_HEAD_H
 #define YKD_YOLO_HEAD_H
 
+#include "ops/ops_internal.h"
 #include "yolokd/loss.h"
 
 enum { YKD_YOLO_GROUP = 64 }; /* work-group size of the head kernels (GROUP in the .cl files) */
+
+/* A tensor's location (ykd_tensor_kernel_args) as the three kernel arguments the head kernels
+ * take: buffer, first element, batch stride. The lvalue must live until the launch. */
+#define YKD_YOLO_TENSOR_ARGS(ta) YKD_ARG((ta).mem), YKD_ARG((ta).offset), YKD_ARG((ta).batch_stride)
 
 /* What one call works on, derived from the checked inputs: the head (levels to anchors, filled
  * by ykd_yolo_head_check), then what only the loss uses (work-groups, partial sums). */

@@ -1,0 +1,62 @@
+/* Activations forward and backward, one work-item per element: global (image size, n).
+ * Forward may run in place (y the same view as x), backward too (dx the same as dy). */
+
+/* 1 / (1 + exp(-v)): exp(-v) overflows to infinity for v < -88, giving 0 as it should. */
+static float logistic(float v)
+{
+    return 1.0f / (1.0f + exp(-v));
+}
+
+__kernel void silu_forward(TENSOR_IN(x), TENSOR_OUT(y), uint image)
+{
+    size_t i = get_global_id(0), n = get_global_id(1);
+    if (i < image) {
+        float v = AT(x, n, i);
+        AT(y, n, i) = v * logistic(v);
+    }
+}
+
+/* d/dv v s(v) = s (1 + v (1 - s)) */
+__kernel void silu_backward(TENSOR_IN(x), TENSOR_IN(dy), TENSOR_OUT(dx), uint image)
+{
+    size_t i = get_global_id(0), n = get_global_id(1);
+    if (i < image) {
+        float v = AT(x, n, i), s = logistic(v);
+        AT(dx, n, i) = AT(dy, n, i) * s * fma(v, 1.0f - s, 1.0f);
+    }
+}
+
+__kernel void sigmoid_forward(TENSOR_IN(x), TENSOR_OUT(y), uint image)
+{
+    size_t i = get_global_id(0), n = get_global_id(1);
+    if (i < image)
+        AT(y, n, i) = logistic(AT(x, n, i));
+}
+
+__kernel void sigmoid_backward(TENSOR_IN(y), TENSOR_IN(dy), TENSOR_OUT(dx), uint image)
+{
+    size_t i = get_global_id(0), n = get_global_id(1);
+    if (i < image) {
+        float s = AT(y, n, i);
+        AT(dx, n, i) = AT(dy, n, i) * s * (1.0f - s);
+    }
+}
+
+__kernel void leaky_relu_forward(TENSOR_IN(x), TENSOR_OUT(y), float slope, uint image)
+{
+    size_t i = get_global_id(0), n = get_global_id(1);
+    if (i < image) {
+        float v = AT(x, n, i);
+        AT(y, n, i) = v > 0.0f ? v : slope * v;
+    }
+}
+
+__kernel void leaky_relu_backward(TENSOR_IN(x), TENSOR_IN(dy), TENSOR_OUT(dx), float slope,
+                                  uint image)
+{
+    size_t i = get_global_id(0), n = get_global_id(1);
+    if (i < image) {
+        float g = AT(dy, n, i);
+        AT(dx, n, i) = AT(x, n, i) > 0.0f ? g : slope * g;
+    }
+}

@@ -1,0 +1,312 @@
+/* Batch normalisation: training and inference forward, training backward, and folding into
+ * a convolution (cl/batchnorm.cl). */
+#include <math.h>
+
+#include "core/error_internal.h"
+#include "ops/ops_internal.h"
+
+static const char source[] = "cl/batchnorm.cl";
+
+/* Largest work-group a plane reduction uses: enough work-items for a GPU's memory system,
+ * and on PoCL enough to split a plane into a few cache-friendly chunks. */
+enum { PLANE_GROUP = 256 };
+
+/* Checks the operands: tensors[0, shaped) have the shape of tensors[0], the rest are
+ * per-channel [1, channels, 1, 1]; all on one device. */
+static ykd_status check_operands(const char *op, const ykd_tensor *const *tensors,
+                                 const char *const *names, int shaped, int count, int channels,
+                                 ykd_error *err)
+{
+    ykd_status st = ykd_op_check_operands(op, tensors, names, count, err);
+    for (int i = 1; i < shaped && st == YKD_OK; i++)
+        st = ykd_op_expect_same_shape(op, names[i], tensors[i], names[0], tensors[0], err);
+    for (int i = shaped; i < count && st == YKD_OK; i++)
+        st = ykd_op_expect_shape(op, names[i], tensors[i], 1, channels, 1, 1, err);
+    return st;
+}
+
+static ykd_status check_eps(const char *op, const ykd_batchnorm *bn, ykd_error *err)
+{
+    if (!(bn->eps >= 0.0f) || !isfinite(bn->eps))
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: eps %g is not a finite number >= 0",
+                        op, (double)bn->eps);
+    return YKD_OK;
+}
+
+/* Training needs a momentum in [0, 1] and two values per channel for an unbiased variance. */
+static ykd_status check_training(const char *op, const ykd_tensor *x, const ykd_batchnorm *bn,
+                                 ykd_error *err)
+{
+    if (!(bn->momentum >= 0.0f && bn->momentum <= 1.0f))
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: momentum %g is outside [0, 1]", op,
+                        (double)bn->momentum);
+    if ((size_t)x->n * (size_t)x->h * (size_t)x->w < 2) {
+        char shape[96];
+        ykd_tensor_shape_str(x, shape, sizeof shape);
+        return ykd_fail(err, YKD_ERR_SHAPE,
+                        "%s: x %s has one value per channel; batch statistics need at least two",
+                        op, shape);
+    }
+    return check_eps(op, bn, err);
+}
+
+static size_t pow2_clamp(size_t n, size_t lo, size_t hi)
+{
+    size_t p = lo;
+    while (p < n && p < hi)
+        p *= 2;
+    return p;
+}
+
+/* Runs a batchnorm_plane_* kernel: a work-group per (channel, image) plane of x, with a's
+ * arguments followed by the plane size, the walk, the partial buffer and local scratch of
+ * floats_per_item floats per work-item. */
+static ykd_status run_plane_reduction(ykd_device *dev, const ykd_kernel *kernel, ykd_op_args *a,
+                                      const ykd_tensor *x, ykd_buffer *partial,
+                                      size_t floats_per_item, ykd_error *err)
+{
+    size_t plane = (size_t)x->h * (size_t)x->w;
+    /* On a CPU each work-item takes a contiguous chunk, about 32 floats at the least (fewer
+     * work-items per plane spend less on the tree; measured best on PoCL); on a GPU, up to a
+     * run of 8 floats per work-item, at least a warp. */
+    bool chunked = dev->info.type == YKD_DEVICE_TYPE_CPU;
+    size_t want = chunked ? pow2_clamp(plane / 32, 8, PLANE_GROUP)
+                          : pow2_clamp(plane / 8, 32, PLANE_GROUP);
+    size_t group = ykd_op_group_size(dev, kernel, want, floats_per_item * sizeof(float));
+    ykd_op_args_uint(a, plane);
+    ykd_op_args_uint(a, chunked);
+    ykd_op_args_mem(a, partial->mem);
+    ykd_op_args_local(a, group * floats_per_item * sizeof(float));
+    size_t global[3] = {group, (size_t)x->c, (size_t)x->n}, local[3] = {group, 1, 1};
+    return ykd_kernel_run(dev, kernel, a->args, a->count, 3, global, local, NULL, err);
+}
+
+/* The kernels of one op, all obtained before anything is queued. */
+static ykd_status get_kernels(ykd_device *dev, const char *const *names, ykd_kernel **kernels,
+                              int count, ykd_error *err)
+{
+    ykd_status st = YKD_OK;
+    for (int i = 0; i < count && st == YKD_OK; i++)
+        st = ykd_op_kernel(dev, source, names[i], &kernels[i], err);
+    return st;
+}
+
+/* A training pass over x (forward or backward): a plane reduction, a per-channel step, a pass
+ * over the planes; with the plane partials (2 floats each) and a float4 per channel. */
+typedef struct training_pass {
+    ykd_device *dev;
+    ykd_kernel *kernels[3];
+    ykd_buffer *partial, *per_channel;
+} training_pass;
+
+static ykd_status pass_begin(training_pass *p, const ykd_tensor *x, const char *const *kernels,
+                             const char *op, ykd_error *err)
+{
+    p->dev = ykd_tensor_device(x);
+    p->partial = p->per_channel = NULL;
+    ykd_status st = get_kernels(p->dev, kernels, p->kernels, 3, err);
+    if (st == YKD_OK)
+        st = ykd_op_scratch(p->dev, (size_t)x->c * (size_t)x->n * 2, op, &p->partial, err);
+    if (st == YKD_OK)
+        st = ykd_op_scratch(p->dev, (size_t)x->c * 4, op, &p->per_channel, err);
+    return st;
+}
+
+static void pass_end(training_pass *p)
+{
+    ykd_buffer_free(p->partial);
+    ykd_buffer_free(p->per_channel);
+}
+
+/* y = the affine map of each channel (4 floats per channel in affine) applied to x. */
+static ykd_status run_apply(ykd_device *dev, const ykd_kernel *kernel, const ykd_tensor *x,
+                            ykd_buffer *affine, const ykd_tensor *y, ykd_error *err)
+{
+    ykd_op_args a = {.count = 0};
+    ykd_op_args_tensor(&a, x);
+    ykd_op_args_mem(&a, affine->mem);
+    ykd_op_args_tensor(&a, y);
+    ykd_op_args_uint(&a, (size_t)x->h * (size_t)x->w);
+    ykd_op_args_uint(&a, (size_t)x->c);
+    return ykd_op_run_per_plane(dev, kernel, &a, x, err);
+}
+
+ykd_status ykd_batchnorm_forward_train(const ykd_tensor *x, const ykd_batchnorm *bn,
+                                       const ykd_tensor *y, const ykd_tensor *save_mean,
+                                       const ykd_tensor *save_invstd, ykd_error *err)
+{
+    static const char op[] = "ykd_batchnorm_forward_train";
+    if (!bn)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: bn is NULL", op);
+    const ykd_tensor *tensors[] = {x, y, bn->gamma, bn->beta, bn->running_mean,
+                                   bn->running_var, save_mean, save_invstd};
+    const char *names[] = {"x", "y", "gamma", "beta", "running_mean", "running_var",
+                           "save_mean", "save_invstd"};
+    ykd_status st = check_operands(op, tensors, names, 2, 8, x ? x->c : 0, err);
+    if (st == YKD_OK)
+        st = check_training(op, x, bn, err);
+    static const char *const kernels[] = {"batchnorm_plane_moments", "batchnorm_train_stats",
+                                          "batchnorm_apply"};
+    training_pass p = {0};
+    if (st == YKD_OK)
+        st = pass_begin(&p, x, kernels, op, err);
+    if (st != YKD_OK) {
+        pass_end(&p);
+        return st;
+    }
+    ykd_op_args moments = {.count = 0};
+    ykd_op_args_tensor(&moments, x);
+    st = run_plane_reduction(p.dev, p.kernels[0], &moments, x, p.partial, 3, err);
+
+    ykd_op_args stats = {.count = 0};
+    ykd_op_args_mem(&stats, p.partial->mem);
+    ykd_op_args_uint(&stats, (size_t)x->n);
+    ykd_op_args_uint(&stats, (size_t)x->h * (size_t)x->w);
+    ykd_op_args_float(&stats, bn->eps);
+    ykd_op_args_float(&stats, bn->momentum);
+    ykd_op_args_tensor(&stats, bn->gamma);
+    ykd_op_args_tensor(&stats, bn->beta);
+    ykd_op_args_tensor(&stats, save_mean);
+    ykd_op_args_tensor(&stats, save_invstd);
+    ykd_op_args_tensor(&stats, bn->running_mean);
+    ykd_op_args_tensor(&stats, bn->running_var);
+    ykd_op_args_mem(&stats, p.per_channel->mem);
+    ykd_op_args_uint(&stats, (size_t)x->c);
+    if (st == YKD_OK)
+        st = ykd_kernel_run_1d(p.dev, p.kernels[1], stats.args, stats.count, (size_t)x->c, NULL,
+                               err);
+    if (st == YKD_OK)
+        st = run_apply(p.dev, p.kernels[2], x, p.per_channel, y, err);
+    pass_end(&p);
+    return st;
+}
+
+ykd_status ykd_batchnorm_forward_infer(const ykd_tensor *x, const ykd_batchnorm *bn,
+                                       const ykd_tensor *y, ykd_error *err)
+{
+    static const char op[] = "ykd_batchnorm_forward_infer";
+    if (!bn)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: bn is NULL", op);
+    const ykd_tensor *tensors[] = {x, y, bn->running_mean, bn->running_var, bn->gamma, bn->beta};
+    const char *names[] = {"x", "y", "running_mean", "running_var", "gamma", "beta"};
+    ykd_status st = check_operands(op, tensors, names, 2, 6, x ? x->c : 0, err);
+    if (st == YKD_OK)
+        st = check_eps(op, bn, err);
+    static const char *const kernel_names[] = {"batchnorm_infer_affine", "batchnorm_apply"};
+    ykd_device *dev = st == YKD_OK ? ykd_tensor_device(x) : NULL;
+    ykd_kernel *k[2];
+    ykd_buffer *affine = NULL;
+    if (st == YKD_OK)
+        st = get_kernels(dev, kernel_names, k, 2, err);
+    if (st == YKD_OK)
+        st = ykd_op_scratch(dev, (size_t)x->c * 4, op, &affine, err);
+    if (st != YKD_OK)
+        return st;
+    ykd_op_args a = {.count = 0};
+    ykd_op_args_tensor(&a, bn->running_mean);
+    ykd_op_args_tensor(&a, bn->running_var);
+    ykd_op_args_float(&a, bn->eps);
+    ykd_op_args_tensor(&a, bn->gamma);
+    ykd_op_args_tensor(&a, bn->beta);
+    ykd_op_args_mem(&a, affine->mem);
+    ykd_op_args_uint(&a, (size_t)x->c);
+    st = ykd_kernel_run_1d(dev, k[0], a.args, a.count, (size_t)x->c, NULL, err);
+    if (st == YKD_OK)
+        st = run_apply(dev, k[1], x, affine, y, err);
+    ykd_buffer_free(affine);
+    return st;
+}
+
+ykd_status ykd_batchnorm_backward(const ykd_tensor *x, const ykd_tensor *dy,
+                                  const ykd_batchnorm *bn, const ykd_tensor *save_mean,
+                                  const ykd_tensor *save_invstd, bool accumulate_params,
+                                  const ykd_tensor *dx, const ykd_tensor *dgamma,
+                                  const ykd_tensor *dbeta, ykd_error *err)
+{
+    static const char op[] = "ykd_batchnorm_backward";
+    if (!bn)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: bn is NULL", op);
+    const ykd_tensor *tensors[] = {x, dy, dx, bn->gamma, save_mean, save_invstd, dgamma, dbeta};
+    const char *names[] = {"x", "dy", "dx", "gamma", "save_mean", "save_invstd", "dgamma",
+                           "dbeta"};
+    ykd_status st = check_operands(op, tensors, names, 3, 8, x ? x->c : 0, err);
+    static const char *const kernels[] = {"batchnorm_plane_grad_sums",
+                                          "batchnorm_backward_params",
+                                          "batchnorm_backward_input"};
+    training_pass p = {0};
+    if (st == YKD_OK)
+        st = pass_begin(&p, x, kernels, op, err);
+    if (st != YKD_OK) {
+        pass_end(&p);
+        return st;
+    }
+    size_t plane = (size_t)x->h * (size_t)x->w;
+    ykd_op_args sums = {.count = 0};
+    ykd_op_args_tensor(&sums, x);
+    ykd_op_args_tensor(&sums, dy);
+    ykd_op_args_tensor(&sums, save_mean);
+    st = run_plane_reduction(p.dev, p.kernels[0], &sums, x, p.partial, 2, err);
+
+    ykd_op_args params = {.count = 0};
+    ykd_op_args_mem(&params, p.partial->mem);
+    ykd_op_args_uint(&params, (size_t)x->n);
+    ykd_op_args_uint(&params, plane);
+    ykd_op_args_tensor(&params, save_mean);
+    ykd_op_args_tensor(&params, save_invstd);
+    ykd_op_args_tensor(&params, bn->gamma);
+    ykd_op_args_uint(&params, accumulate_params);
+    ykd_op_args_tensor(&params, dgamma);
+    ykd_op_args_tensor(&params, dbeta);
+    ykd_op_args_mem(&params, p.per_channel->mem);
+    ykd_op_args_uint(&params, (size_t)x->c);
+    if (st == YKD_OK)
+        st = ykd_kernel_run_1d(p.dev, p.kernels[1], params.args, params.count, (size_t)x->c,
+                               NULL, err);
+
+    ykd_op_args input = {.count = 0};
+    ykd_op_args_tensor(&input, x);
+    ykd_op_args_tensor(&input, dy);
+    ykd_op_args_mem(&input, p.per_channel->mem);
+    ykd_op_args_tensor(&input, dx);
+    ykd_op_args_uint(&input, plane);
+    ykd_op_args_uint(&input, (size_t)x->c);
+    if (st == YKD_OK)
+        st = ykd_op_run_per_plane(p.dev, p.kernels[2], &input, x, err);
+    pass_end(&p);
+    return st;
+}
+
+ykd_status ykd_batchnorm_fold(const ykd_tensor *w, const ykd_tensor *bias,
+                              const ykd_batchnorm *bn, const ykd_tensor *w_out,
+                              const ykd_tensor *bias_out, ykd_error *err)
+{
+    static const char op[] = "ykd_batchnorm_fold";
+    if (!bn)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: bn is NULL", op);
+    /* bias is optional: without it, bias_out stands in as an argument the kernel never reads */
+    const ykd_tensor *tensors[] = {w, w_out, bn->gamma, bn->beta, bn->running_mean,
+                                   bn->running_var, bias_out, bias ? bias : bias_out};
+    const char *names[] = {"w", "w_out", "gamma", "beta", "running_mean", "running_var",
+                           "bias_out", "bias"};
+    ykd_status st = check_operands(op, tensors, names, 2, 8, w ? w->n : 0, err);
+    if (st == YKD_OK)
+        st = check_eps(op, bn, err);
+    ykd_kernel *kernel = NULL;
+    if (st == YKD_OK)
+        st = ykd_op_kernel(ykd_tensor_device(w), source, "batchnorm_fold", &kernel, err);
+    if (st != YKD_OK)
+        return st;
+    ykd_op_args a = {.count = 0};
+    ykd_op_args_tensor(&a, w);
+    ykd_op_args_tensor(&a, tensors[7]);
+    ykd_op_args_uint(&a, bias != NULL);
+    ykd_op_args_tensor(&a, bn->gamma);
+    ykd_op_args_tensor(&a, bn->beta);
+    ykd_op_args_tensor(&a, bn->running_mean);
+    ykd_op_args_tensor(&a, bn->running_var);
+    ykd_op_args_float(&a, bn->eps);
+    ykd_op_args_tensor(&a, w_out);
+    ykd_op_args_tensor(&a, bias_out);
+    ykd_op_args_uint(&a, ykd_tensor_image_size(w));
+    return ykd_op_run_elements(ykd_tensor_device(w), kernel, &a, w, err);
+}
