@@ -9,6 +9,7 @@
 #include "bench.h"
 #include "core/error_internal.h"
 #include "device/device_internal.h"
+#include "yolokd/eval.h"
 #include "yolokd/loss.h"
 #include "yolokd/ops.h"
 
@@ -26,7 +27,9 @@ static void print_help(FILE *f)
                "                                    [--boxes K] [--runs R]\n"
                "\n"
                "Times the detection loss (assignment, losses and gradients, one call) on random\n"
-               "head outputs; prints the median milliseconds per call and the kernels' share.\n"
+               "head outputs; prints the median milliseconds per call and the kernels' share,\n"
+               "and the validation post-processing of the same outputs (decode, threshold\n"
+               "0.001, NMS; most pairs over the threshold, as with an untrained model).\n"
                "\n"
                "  --imgsz LIST   input sizes (default 320,640)\n"
                "  --batch LIST   batch sizes (default 8,16)\n"
@@ -174,7 +177,34 @@ static double median(double *v, int n)
     return v[n / 2];
 }
 
-/* One shape: a warm-up call, then the timed ones with the per-kernel profile. */
+/* Median wall milliseconds of the validation post-processing of the same head outputs:
+ * ykd_detector_run at conf 0.001, where random logits put most (anchor, class) pairs over the
+ * threshold, as an untrained model does: the worst case. */
+static ykd_status time_detect(ykd_device *dev, const loss_inputs *in, int batch, int nc, int runs,
+                              double *ms, ykd_error *err)
+{
+    ykd_detector *det = NULL;
+    ykd_detect_options o;
+    ykd_detect_options_default(&o);
+    ykd_detections *out = calloc((size_t)batch, sizeof *out);
+    double times[MAX_RUNS];
+    ykd_status st = out ? ykd_detector_init(dev, nc, &det, err)
+                        : ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (int r = -1; st == YKD_OK && r < runs; r++) { /* r = -1: the warm-up */
+        double t0 = ykd_now_ms();
+        st = ykd_detector_run(det, in->levels, LEVELS, &o, NULL, out, err);
+        if (r >= 0)
+            times[r] = ykd_now_ms() - t0;
+        ykd_detections_free(out, (size_t)batch);
+    }
+    *ms = st == YKD_OK ? median(times, runs) : 0.0;
+    ykd_detector_free(det);
+    free(out);
+    return st;
+}
+
+/* One shape: a warm-up call, then the timed ones with the per-kernel profile; then the
+ * detection post-processing. */
 static int run_shape(ykd_device *dev, ykd_yolo_loss *loss, int size, int batch,
                      const loss_bench_args *a, ykd_cli_io *io)
 {
@@ -182,7 +212,7 @@ static int run_shape(ykd_device *dev, ykd_yolo_loss *loss, int size, int batch,
     ykd_error err = {0};
     ykd_yolo_targets targets = {NULL, NULL, (size_t)a->boxes};
     ykd_yolo_loss_value v;
-    double times[MAX_RUNS];
+    double times[MAX_RUNS], detect_ms = 0.0;
     ykd_status st = make_inputs(dev, size, batch, a, &in, &err);
     targets.labels = in.labels, targets.box_counts = in.counts;
     if (st == YKD_OK)
@@ -197,13 +227,15 @@ static int run_shape(ykd_device *dev, ykd_yolo_loss *loss, int size, int batch,
     ykd_kernel_time kernels[16];
     size_t kernel_count = ykd_device_profile_take(dev, kernels, 16);
     ykd_device_profile(dev, false, NULL);
+    if (st == YKD_OK)
+        st = time_detect(dev, &in, batch, a->nc, a->runs, &detect_ms, &err);
     free_inputs(&in);
     if (st != YKD_OK) {
         fprintf(io->err, "yolokd bench loss: %s\n", err.message);
         return YKD_EXIT_FAILURE;
     }
-    fprintf(io->out, "%5d %5d %5d %9zu %9.2f %9.2f  ", size, batch, a->nc, v.positives,
-            median(times, a->runs), median(times, a->runs) / batch);
+    fprintf(io->out, "%5d %5d %5d %9zu %9.2f %9.2f %9.2f  ", size, batch, a->nc, v.positives,
+            median(times, a->runs), median(times, a->runs) / batch, detect_ms);
     for (size_t k = 0; k < kernel_count; k++)
         fprintf(io->out, "%s%s %.2f", k ? ", " : "", kernels[k].name, kernels[k].ms / a->runs);
     fprintf(io->out, "\n");
@@ -229,7 +261,8 @@ int ykd_bench_loss(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *
     }
     fprintf(io->out, "device: %s; %d boxes per image; median of %d calls (ms, wall)\n",
             ykd_device_get_info(dev)->name, a.boxes, a.runs);
-    fprintf(io->out, "imgsz batch    nc positives   ms/call  ms/image  device ms per kernel\n");
+    fprintf(io->out, "imgsz batch    nc positives   ms/call  ms/image detect ms  loss: device ms "
+                     "per kernel\n");
     for (int s = 0; s < a.size_count && code == YKD_EXIT_OK; s++)
         for (int b = 0; b < a.batch_count && code == YKD_EXIT_OK; b++)
             code = run_shape(dev, loss, a.sizes[s], a.batches[b], &a, io);

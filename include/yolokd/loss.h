@@ -18,6 +18,9 @@
  * sigmoid(class logit of the gt's class)^alpha * overlap^beta (alpha 0.5, beta 6). Each gt
  * claims its top-k (10) candidates by alignment; equal alignments go to the lower anchor index
  * (anchors are numbered level by level, row-major), so results never depend on scheduling.
+ * (Ultralytics ranks every anchor and then drops the non-candidates, so where fewer than k
+ * candidates have a non-zero alignment, which zero ones it keeps is up to torch.topk; here
+ * they are the lowest candidates.)
  * An anchor claimed by several gts goes to the gt, among those it lies inside, of the highest
  * overlap (the lower gt index among equals; Ultralytics takes argmax over every gt, which only
  * differs when all overlaps are 0). The target score of an anchor assigned to gt g is
@@ -34,7 +37,8 @@
  * The total is multiplied by the batch size N as Ultralytics does: the learning rates of its
  * recipes (lr0 0.01 for SGD) assume that scale. The gradients are those of total; CIoU's
  * aspect weight alpha is treated as a constant (Ultralytics computes it under no_grad), and S
- * too (it comes from the detached assignment).
+ * too (it comes from the detached assignment). Where a min or max inside CIoU ties, its
+ * derivative goes to the prediction's coordinate.
  *
  * Device work: decode, top-k per gt (one work-group per gt, candidates only, no sorting of all
  * anchors), conflict resolution and normalisation (one work-group per image), then BCE per
