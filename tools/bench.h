@@ -10,4 +10,7 @@ int ykd_bench_loader(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io
 /* yolokd bench ops: every op, forward and backward, on YOLOv8 layer shapes. */
 int ykd_bench_ops(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
 
+/* yolokd bench loss: the detection loss, forward and backward, at training shapes. */
+int ykd_bench_loss(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
+
 #endif

@@ -112,3 +112,77 @@ void ref_conv2d_backward_input(const ref_conv *c, const double *dy, const double
 /* dw, dbias = the gradients with respect to w and the bias (dbias may be NULL). */
 void ref_conv2d_backward_weights(const ref_conv *c, const double *x, const double *dy,
                                  double *dw, double *dbias);
+
+/* ---- YOLOv8 detection loss (float64; the definitions of src/train/loss_yolo*.c) ---------- */
+
+enum { REF_YOLO_BINS = 16, REF_YOLO_MAX_LEVELS = 4 };
+
+/* CIoU of boxes p and t (x1, y1, x2, y2), Ultralytics' bbox_iou(CIoU=True) with eps 1e-7: the
+ * heights carry +eps, the union and the enclosing diagonal too. *alpha_out (may be NULL)
+ * receives the aspect term's weight alpha = v / (v - iou + 1 + eps). */
+double ref_ciou(const double p[4], const double t[4], double *alpha_out);
+
+/* CIoU with alpha given instead of computed: the function whose gradient the loss uses
+ * (Ultralytics computes alpha under no_grad). */
+double ref_ciou_fixed_alpha(const double p[4], const double t[4], double alpha);
+
+/* The gradient of ref_ciou_fixed_alpha(p, t, alpha(p, t)) with respect to p. At a tie of a
+ * min or max the derivative goes to p when p's coordinate is the one kept with >=/<=. */
+void ref_ciou_grad(const double p[4], const double t[4], double grad[4]);
+
+/* DFL of one side: cross-entropy of 16 logits against the two bins around target (clamped to
+ * [0, 14.99]) with linear weights. grad (may be NULL) receives d/dlogits. */
+double ref_dfl(const double logits[REF_YOLO_BINS], double target, double *grad);
+
+/* One level of head outputs, packed: box [n, 64, h, w] (side-major: l, t, r, b, 16 bins
+ * each) and cls [n, nc, h, w]. */
+typedef struct ref_yolo_level {
+    int h, w, stride;
+    const double *box;
+    const double *cls;
+} ref_yolo_level;
+
+typedef struct ref_yolo_problem {
+    int n, nc, levels;
+    ref_yolo_level level[REF_YOLO_MAX_LEVELS];
+    const float *labels; /* n x max_boxes x 5 (class, cx, cy, w, h), normalised */
+    const int *counts;
+    int max_boxes;
+    int topk;
+    double alpha, beta;
+    /* NULL, or per image and anchor CIoU's alpha to use instead of computing it: the loss
+     * then is the function whose gradient ref_yolo_loss_eval returns (for differences) */
+    const double *frozen_alpha;
+} ref_yolo_problem;
+
+/* Anchors over every level (level 0 first, row-major within a level). */
+int ref_yolo_anchor_count(const ref_yolo_problem *p);
+
+/* The predicted box of anchor a of image b in grid units of its level (x1, y1, x2, y2). */
+void ref_yolo_pred_box(const ref_yolo_problem *p, int b, int a, double box[4]);
+
+/* The task-aligned assignment: per image and anchor the gt it is assigned to (-1 for
+ * background) and its target score; arrays of n * anchors, malloc'd. */
+typedef struct ref_yolo_assignment {
+    int anchors;
+    int *gt;
+    double *score;
+    double score_sum;
+    int positives;
+} ref_yolo_assignment;
+
+void ref_yolo_assign(const ref_yolo_problem *p, ref_yolo_assignment *out);
+void ref_yolo_assignment_free(ref_yolo_assignment *a);
+
+/* The loss for a fixed assignment: components divided by max(score sum, 1) without gains,
+ * total = n * (7.5 box + 0.5 cls + 1.5 dfl). dbox/dcls (arrays per level shaped like the
+ * inputs, or NULL) receive the gradient of total. */
+typedef struct ref_yolo_loss {
+    double box, cls, dfl, total;
+} ref_yolo_loss;
+
+void ref_yolo_loss_eval(const ref_yolo_problem *p, const ref_yolo_assignment *a,
+                        double *const *dbox, double *const *dcls, ref_yolo_loss *out);
+
+/* CIoU's alpha at every assigned anchor (n * anchors, 0 elsewhere), for frozen_alpha. */
+void ref_yolo_alphas(const ref_yolo_problem *p, const ref_yolo_assignment *a, double *alpha);

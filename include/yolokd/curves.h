@@ -1,0 +1,54 @@
+/* The training-curve picture of a run (RUN/curves.png): losses and metrics per epoch, one
+ * small line plot each, as Ultralytics' results.png lays them out. */
+#ifndef YOLOKD_CURVES_H
+#define YOLOKD_CURVES_H
+
+#include <stddef.h>
+
+#include "yolokd/data.h"
+#include "yolokd/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One epoch's figures; NAN where there is none (a plot skips it and breaks its line there). */
+typedef struct ykd_epoch_metrics {
+    int epoch;
+    double train_box, train_cls, train_dfl; /* mean training losses (with gains) */
+    double val_box, val_cls, val_dfl;       /* validation losses */
+    double precision, recall, map50, map50_95;
+} ykd_epoch_metrics;
+
+enum { YKD_CURVES_WIDTH = 1500, YKD_CURVES_HEIGHT = 500, YKD_CURVES_PANELS = 10 };
+
+/* The plot's title of panel i (0 .. YKD_CURVES_PANELS), e.g. "train/box_loss", and the value
+ * it shows of an epoch. */
+const char *ykd_curves_title(int panel);
+double ykd_curves_value(const ykd_epoch_metrics *row, int panel);
+
+/* Draws the ten plots (train losses, precision, recall over val losses, mAP@0.5,
+ * mAP@0.5:0.95) into a new YKD_CURVES_WIDTH x YKD_CURVES_HEIGHT image. rows may be empty. */
+ykd_status ykd_curves_draw(const ykd_epoch_metrics *rows, size_t count, ykd_image *out,
+                           ykd_error *err);
+
+/* The same written as a PNG at path (atomically). */
+ykd_status ykd_curves_write(const char *path, const ykd_epoch_metrics *rows, size_t count,
+                            ykd_error *err);
+
+/* Where panel i's plot area lies and how a point maps into it: x = left + (epoch - e0) * sx,
+ * y = top + height - 1 - (value - v0) * sy, rounded to the nearest pixel. For tests, and for
+ * callers that annotate the picture. */
+typedef struct ykd_curves_axes {
+    int left, top, width, height; /* the plot area */
+    double e0, sx, v0, sy;
+} ykd_curves_axes;
+
+void ykd_curves_axes_of(const ykd_epoch_metrics *rows, size_t count, int panel,
+                        ykd_curves_axes *axes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,14 @@
+/* Shared by the evaluation files: option checks and a stable order by score. */
+#ifndef YKD_EVAL_INTERNAL_H
+#define YKD_EVAL_INTERNAL_H
+
+#include "yolokd/eval.h"
+
+/* Refuses thresholds outside [0, 1] and limits below 1. */
+ykd_status ykd_detect_options_check(const ykd_detect_options *options, ykd_error *err);
+
+/* *order (malloc'd) = the indices of items by descending score, equal scores in index order. */
+ykd_status ykd_rank_by_score(const ykd_detection *items, size_t count, size_t **order,
+                             ykd_error *err);
+
+#endif
