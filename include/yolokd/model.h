@@ -174,6 +174,8 @@ void ykd_model_params_changed(ykd_model *model);
 
 /* Training-mode forwards run so far (Ultralytics' num_batches_tracked; saved and loaded). */
 int64_t ykd_model_batches_tracked(const ykd_model *model);
+/* Sets that counter: a trainer restoring a run, an EMA copy taking its source's count. */
+void ykd_model_set_batches_tracked(ykd_model *model, int64_t count);
 
 /* Class names (optional, carried in weight files); NULL when unknown. */
 const char *ykd_model_class_name(const ykd_model *model, int index);

@@ -21,7 +21,8 @@ typedef enum ykd_status {
     YKD_ERR_FORMAT = -8,           /* a file or input is malformed */
     YKD_ERR_SHAPE = -9,            /* tensor shapes do not fit together */
     YKD_ERR_UNSUPPORTED = -10,     /* the device or build lacks a needed feature */
-    YKD_ERR_NO_DEVICE = -11        /* no OpenCL device is present at all */
+    YKD_ERR_NO_DEVICE = -11,       /* no OpenCL device is present at all */
+    YKD_ERR_NOT_FINITE = -12       /* a computation gave NaN or infinity (a diverging loss) */
 } ykd_status;
 
 enum { YKD_ERROR_MESSAGE_SIZE = 4096 };

@@ -174,6 +174,11 @@ int64_t ykd_model_batches_tracked(const ykd_model *model)
     return model->batches_tracked;
 }
 
+void ykd_model_set_batches_tracked(ykd_model *model, int64_t count)
+{
+    model->batches_tracked = count;
+}
+
 const char *ykd_model_class_name(const ykd_model *model, int index)
 {
     return index >= 0 && index < model->name_count ? model->names[index] : NULL;
