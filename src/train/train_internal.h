@@ -1,0 +1,92 @@
+/* The trainer's parts, shared by trainer.c (set-up and the epoch loop), trainer_state.c (the
+ * resumable state) and train_options.c; the step itself is step.c. */
+#ifndef YKD_TRAIN_INTERNAL_H
+#define YKD_TRAIN_INTERNAL_H
+
+#include "yolokd/loss.h"
+#include "yolokd/train.h"
+
+/* File names inside a run folder. */
+#define YKD_RUN_LAST "last.safetensors"
+#define YKD_RUN_BEST "best.safetensors"
+#define YKD_RUN_STATE "last.state.safetensors"
+#define YKD_RUN_ARGS "args.json"
+#define YKD_RUN_CURVES "curves.png"
+
+/* Sums over an epoch, for the running means and the row. */
+typedef struct ykd_epoch_sums {
+    double box, cls, dfl, extra;
+    size_t batches;
+    double images;
+    double start_ms, train_ms;
+} ykd_epoch_sums;
+
+struct ykd_trainer {
+    ykd_device *device;
+    ykd_train_options o; /* its strings point at the copies below */
+    char *model_spec, *weights, *data, *out;
+    ykd_dataset *train_set, *val_set;
+    ykd_model *model;
+    ykd_ema *ema;
+    ykd_optimizer *optimizer;
+    ykd_yolo_loss *loss;
+    ykd_loader *loader;
+    ykd_validator *validator;
+    ykd_schedule schedule;
+    int64_t batches_per_epoch;
+    /* where the run stands: what the state file keeps */
+    int epoch;             /* the next epoch to train */
+    int64_t last_opt_step; /* iteration of the last optimizer step; -1 before the first */
+    double best_fitness;
+    int best_epoch;        /* 1-based; 0 before the first */
+    ykd_train_row *rows;
+    size_t row_count, row_capacity;
+    bool stopped;
+    ykd_step *step;
+    /* this epoch */
+    ykd_epoch_sums sums;
+    double last_lr[YKD_GROUP_COUNT];
+    double last_epoch_s; /* the previous epoch's duration, for the ETA */
+};
+
+/* ---- options (train_options.c) ---- */
+
+/* Checks the options a run needs (paths present, numbers in range), naming the option. */
+ykd_status ykd_train_options_check(const ykd_train_options *o, ykd_error *err);
+
+/* The options as JSON text (malloc'd), and back: strings into *owned (malloc'd, freed by the
+ * caller with ykd_train_options_free_strings). */
+char *ykd_train_options_json(const ykd_train_options *o);
+ykd_status ykd_train_options_parse(const char *json, const char *source, ykd_train_options *o,
+                                   ykd_error *err);
+void ykd_train_options_free_strings(ykd_train_options *o);
+
+/* ---- the trainer's set-up (trainer.c) ---- */
+
+/* Opens datasets, loaders, loss, validator and the parts around a model that exists (the
+ * model, EMA and optimizer are made by the caller: new, or restored). */
+ykd_status ykd_trainer_open_data(ykd_trainer *t, ykd_error *err);
+ykd_status ykd_trainer_open_parts(ykd_trainer *t, ykd_error *err);
+
+/* A path in the run folder (into buf, 4096). */
+const char *ykd_run_path(const ykd_trainer *t, const char *name, char *buf);
+
+/* ---- the state file (trainer_state.c) ---- */
+
+ykd_status ykd_trainer_save_state(const ykd_trainer *t, ykd_error *err);
+
+/* Restores a trainer whose options came from the file (ykd_trainer_resume does the rest). */
+ykd_status ykd_trainer_load_state(ykd_trainer *t, const char *path, ykd_error *err);
+
+/* ---- rows (metrics.c) ---- */
+
+struct cJSON;
+/* A row as a JSON object with metrics.csv's keys (NaN as null), and back. */
+struct cJSON *ykd_train_row_json(const ykd_train_row *row);
+ykd_status ykd_train_row_parse(const struct cJSON *object, const char *source,
+                               ykd_train_row *row, ykd_error *err);
+
+/* Appends a row to the history. */
+ykd_status ykd_trainer_add_row(ykd_trainer *t, const ykd_train_row *row, ykd_error *err);
+
+#endif

@@ -1,0 +1,666 @@
+/* The trainer: set-up of a run (datasets, model, EMA, optimizer, loss, loaders, schedule) and
+ * the epoch loop: training batches (train_step.c), then validation of the EMA model, the
+ * epoch's row, and the run's files, each written atomically. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/error_internal.h"
+#include "core/fs.h"
+#include "device/device_internal.h"
+#include "train/checkpoint.h"
+#include "train/train_internal.h"
+
+const char *ykd_run_path(const ykd_trainer *t, const char *name, char *buf)
+{
+    snprintf(buf, 4096, "%s/%s", t->out, name);
+    return buf;
+}
+
+/* The option strings become the trainer's own copies. */
+static ykd_status own_strings(ykd_trainer *t, ykd_error *err)
+{
+    const char **fields[] = {&t->o.model, &t->o.weights, &t->o.data, &t->o.out};
+    char **copies[] = {&t->model_spec, &t->weights, &t->data, &t->out};
+    for (int i = 0; i < 4; i++) {
+        if (!*fields[i])
+            continue;
+        *copies[i] = strdup(*fields[i]);
+        if (!*copies[i])
+            return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "train: out of host memory");
+        *fields[i] = *copies[i];
+    }
+    return YKD_OK;
+}
+
+ykd_status ykd_trainer_open_data(ykd_trainer *t, ykd_error *err)
+{
+    ykd_dataset_options d;
+    ykd_dataset_options_default(&d);
+    ykd_status st = ykd_dataset_open(t->o.data, YKD_SPLIT_TRAIN, &d, &t->train_set, err);
+    if (st == YKD_OK)
+        st = ykd_dataset_open(t->o.data, YKD_SPLIT_VAL, &d, &t->val_set, err);
+    if (st != YKD_OK)
+        return st;
+    if (ykd_dataset_count(t->train_set) == 0)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "train: %s has no usable training images",
+                        t->o.data);
+    if (t->o.val && ykd_dataset_count(t->val_set) == 0)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                        "train: %s has no usable validation images (validation runs every "
+                        "epoch)",
+                        t->o.data);
+    return YKD_OK;
+}
+
+/* The dataset's class names into the model, so its files carry them. */
+static ykd_status name_classes(ykd_trainer *t, ykd_model *model, ykd_error *err)
+{
+    size_t nc = ykd_dataset_class_count(t->train_set);
+    const char **names = calloc(nc, sizeof *names);
+    if (!names)
+        return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "train: out of host memory");
+    for (size_t i = 0; i < nc; i++)
+        names[i] = ykd_dataset_class_name(t->train_set, i);
+    ykd_status st = ykd_model_set_class_names(model, names, (int)nc, err);
+    free(names);
+    return st;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* The model of a new run: the description (classes from the dataset), initialised from the
+ * seed, then the weights of --weights, or of the model file itself when it is one. */
+static ykd_status make_model(ykd_trainer *t, ykd_error *err)
+{
+    int nc = (int)ykd_dataset_class_count(t->train_set);
+    ykd_model_desc_options o = {NULL, nc};
+    ykd_model_desc *desc = NULL;
+    ykd_status st = ykd_model_desc_load(t->o.model, &o, &desc, err);
+    if (st != YKD_OK)
+        return st;
+    int stride = ykd_model_desc_max_stride(desc);
+    if (ykd_model_desc_classes(desc) != nc)
+        st = ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                      "train: model %s has %d classes but dataset %s has %d", t->o.model,
+                      ykd_model_desc_classes(desc), t->o.data, nc);
+    else if (t->o.imgsz % stride)
+        st = ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                      "train: image size %d is not a multiple of the model's stride %d",
+                      t->o.imgsz, stride);
+    if (st == YKD_OK)
+        st = ykd_model_create(t->device, desc, t->o.seed, &t->model, err);
+    ykd_model_desc_free(desc);
+    const char *weights = t->o.weights ? t->o.weights
+                          : ends_with(t->o.model, ".safetensors") ? t->o.model
+                                                                  : NULL;
+    if (st == YKD_OK && weights)
+        st = ykd_model_load_weights(t->model, weights, err);
+    if (st == YKD_OK)
+        st = name_classes(t, t->model, err);
+    return st;
+}
+
+/* The EMA and the optimizer around the model (weight decay scaled to the nominal batch). */
+static ykd_status make_ema_and_optimizer(ykd_trainer *t, ykd_error *err)
+{
+    ykd_optimizer_options oo;
+    ykd_optimizer_options_default(&oo);
+    oo.kind = t->o.optimizer;
+    oo.weight_decay = ykd_nominal_weight_decay(t->o.weight_decay, t->o.batch, t->o.nbs);
+    oo.max_grad_norm = t->o.max_grad_norm;
+    ykd_status st = ykd_ema_init(t->model, t->o.ema_decay, t->o.ema_tau, &t->ema, err);
+    if (st == YKD_OK)
+        st = ykd_optimizer_init(t->model, &oo, &t->optimizer, err);
+    return st;
+}
+
+static ykd_status open_loader(ykd_trainer *t, ykd_error *err)
+{
+    ykd_loader_options lo;
+    ykd_loader_options_default(&lo);
+    lo.image_size = t->o.imgsz;
+    lo.batch_size = t->o.batch;
+    lo.workers = t->o.workers;
+    lo.seed = t->o.seed;
+    lo.augment = t->o.augment;
+    lo.aug = t->o.aug;
+    lo.epochs = t->o.epochs;
+    lo.close_mosaic = t->o.close_mosaic;
+    lo.cache_mb = t->o.cache_mb;
+    ykd_status st = ykd_loader_open(t->train_set, &lo, &t->loader, err);
+    if (st == YKD_OK)
+        t->batches_per_epoch = (int64_t)ykd_loader_batches_per_epoch(t->loader);
+    return st;
+}
+
+static void make_schedule(ykd_trainer *t)
+{
+    t->schedule = (ykd_schedule){
+        .epochs = t->o.epochs,
+        .batches_per_epoch = t->batches_per_epoch,
+        .lr0 = t->o.lr0,
+        .lrf = t->o.lrf,
+        .decay = t->o.decay,
+        .momentum = t->o.momentum,
+        .warmup_epochs = t->o.warmup_epochs,
+        .warmup_momentum = t->o.optimizer == YKD_OPTIMIZER_SGD ? t->o.warmup_momentum
+                                                               : t->o.momentum,
+        .warmup_bias_lr = t->o.warmup_bias_lr,
+        .warmup_min_iters = 100,
+        .accumulate = (double)t->o.nbs / t->o.batch,
+    };
+}
+
+ykd_status ykd_trainer_open_parts(ykd_trainer *t, ykd_error *err)
+{
+    int nc = (int)ykd_dataset_class_count(t->train_set);
+    ykd_status st = make_ema_and_optimizer(t, err);
+    if (st == YKD_OK)
+        st = ykd_yolo_loss_init(t->device, nc, NULL, &t->loss, err);
+    if (st == YKD_OK)
+        st = open_loader(t, err);
+    ykd_step_parts parts = {t->model, t->loss, t->optimizer, t->ema};
+    if (st == YKD_OK)
+        st = ykd_step_init(&parts, t->o.batch, t->o.imgsz, false, &t->step, err);
+    if (st == YKD_OK && t->o.val) {
+        ykd_val_options vo;
+        ykd_val_options_default(&vo);
+        vo.imgsz = t->o.imgsz;
+        vo.batch = t->o.val_batch ? t->o.val_batch : 2 * t->o.batch;
+        vo.workers = t->o.workers;
+        vo.cache_mb = t->o.cache_mb;
+        vo.detect.conf = t->o.val_conf;
+        vo.detect.iou = t->o.val_iou;
+        st = ykd_validator_open(t->device, t->val_set, &vo, &t->validator, err);
+    }
+    make_schedule(t);
+    return st;
+}
+
+/* Creates the run folder; refuses one holding a run's state unless exist_ok. */
+static ykd_status prepare_run_folder(ykd_trainer *t, ykd_error *err)
+{
+    char path[4096];
+    struct stat sb;
+    if (!t->o.exist_ok && stat(ykd_run_path(t, YKD_RUN_STATE, path), &sb) == 0)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                        "train: %s already holds a run (%s): continue it with --resume %s, or "
+                        "choose another --out (or --exist-ok to replace it)",
+                        t->out, YKD_RUN_STATE, t->out);
+    return ykd_mkdir_p(t->out, err);
+}
+
+static ykd_status write_args(const ykd_trainer *t, ykd_error *err)
+{
+    char path[4096];
+    char *json = ykd_train_options_json(&t->o);
+    if (!json)
+        return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "train: out of host memory");
+    const void *parts[] = {json, "\n"};
+    size_t sizes[] = {strlen(json), 1};
+    ykd_status st = ykd_file_write_atomic(ykd_run_path(t, YKD_RUN_ARGS, path), parts, sizes, 2,
+                                          err);
+    free(json);
+    return st;
+}
+
+static ykd_trainer *new_trainer(ykd_device *device, const ykd_train_options *o)
+{
+    ykd_trainer *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->device = device;
+    t->o = *o;
+    t->last_opt_step = -1;
+    t->best_fitness = -INFINITY;
+    return t;
+}
+
+/* "auto" becomes Ultralytics' choice for this run's length; a zero lr0 the optimizer's
+ * default. The options then hold what the run really uses (args.json, the state). */
+static void resolve_optimizer(ykd_trainer *t)
+{
+    ykd_train_options *o = &t->o;
+    if (o->optimizer == YKD_OPTIMIZER_AUTO) {
+        double lr0;
+        ykd_optimizer_auto(ykd_dataset_count(t->train_set), o->batch, o->nbs, o->epochs,
+                           (int)ykd_dataset_class_count(t->train_set), &o->optimizer, &lr0,
+                           &o->momentum, &o->warmup_bias_lr);
+        o->lr0 = o->lr0 > 0.0 ? o->lr0 : lr0;
+    }
+    if (o->lr0 == 0.0)
+        o->lr0 = o->optimizer == YKD_OPTIMIZER_SGD ? 0.01 : 0.001;
+}
+
+ykd_status ykd_trainer_open(ykd_device *device, const ykd_train_options *options,
+                            ykd_trainer **trainer, ykd_error *err)
+{
+    *trainer = NULL;
+    ykd_status st = ykd_train_options_check(options, err);
+    if (st != YKD_OK)
+        return st;
+    ykd_trainer *t = new_trainer(device, options);
+    if (!t)
+        return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "train: out of host memory");
+    st = own_strings(t, err);
+    if (st == YKD_OK)
+        st = prepare_run_folder(t, err);
+    if (st == YKD_OK)
+        st = ykd_trainer_open_data(t, err);
+    if (st == YKD_OK)
+        resolve_optimizer(t);
+    if (st == YKD_OK)
+        st = make_model(t, err);
+    if (st == YKD_OK)
+        st = ykd_trainer_open_parts(t, err);
+    if (st == YKD_OK)
+        st = write_args(t, err);
+    if (st != YKD_OK) {
+        ykd_trainer_close(t);
+        return st;
+    }
+    *trainer = t;
+    return YKD_OK;
+}
+
+/* The model a state file describes, its classes named from the dataset. */
+static ykd_status model_from_state(ykd_trainer *t, const char *desc_json, const char *source,
+                                   ykd_error *err)
+{
+    ykd_model_desc *desc = NULL;
+    ykd_status st = ykd_model_desc_parse(desc_json, strlen(desc_json), source, NULL, &desc, err);
+    if (st == YKD_OK && (size_t)ykd_model_desc_classes(desc) != ykd_dataset_class_count(t->train_set))
+        st = ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                      "%s: the run's model has %d classes but dataset %s now has %zu", source,
+                      ykd_model_desc_classes(desc), t->o.data,
+                      ykd_dataset_class_count(t->train_set));
+    if (st == YKD_OK)
+        st = ykd_model_create(t->device, desc, t->o.seed, &t->model, err);
+    if (st == YKD_OK)
+        st = name_classes(t, t->model, err);
+    ykd_model_desc_free(desc);
+    return st;
+}
+
+/* The options and model description a state file holds. */
+static ykd_status read_state_options(const char *path, ykd_train_options *o, char **desc,
+                                     ykd_error *err)
+{
+    ykd_state_file f;
+    ykd_status st = ykd_state_open(path, &f, err);
+    if (st != YKD_OK)
+        return st;
+    const char *options = NULL, *model = NULL;
+    st = ykd_state_meta_required(&f, "options", &options, err);
+    if (st == YKD_OK)
+        st = ykd_state_meta_required(&f, "yolokd.model", &model, err);
+    if (st == YKD_OK)
+        st = ykd_train_options_parse(options, path, o, err);
+    if (st == YKD_OK && !(*desc = strdup(model)))
+        st = ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
+    ykd_state_close(&f);
+    return st;
+}
+
+ykd_status ykd_trainer_resume(ykd_device *device, const char *run, int workers,
+                              ykd_trainer **trainer, ykd_error *err)
+{
+    *trainer = NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", run, YKD_RUN_STATE);
+    ykd_train_options o;
+    char *desc = NULL;
+    ykd_status st = read_state_options(path, &o, &desc, err);
+    if (st != YKD_OK)
+        return st;
+    free((char *)o.out);
+    o.out = run; /* the folder may have moved */
+    if (workers >= 0)
+        o.workers = workers;
+    ykd_trainer *t = new_trainer(device, &o);
+    st = t ? own_strings(t, err) : ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
+    o.out = NULL;
+    ykd_train_options_free_strings(&o);
+    if (st == YKD_OK)
+        st = ykd_train_options_check(&t->o, err);
+    if (st == YKD_OK)
+        st = ykd_trainer_open_data(t, err);
+    if (st == YKD_OK)
+        st = model_from_state(t, desc, path, err);
+    if (st == YKD_OK)
+        st = ykd_trainer_open_parts(t, err);
+    if (st == YKD_OK)
+        st = ykd_trainer_load_state(t, path, err);
+    free(desc);
+    if (st != YKD_OK) {
+        ykd_trainer_close(t);
+        return st;
+    }
+    *trainer = t;
+    return YKD_OK;
+}
+
+void ykd_trainer_close(ykd_trainer *t)
+{
+    if (!t)
+        return;
+    ykd_step_free(t->step);
+    ykd_loader_close(t->loader);
+    ykd_validator_close(t->validator);
+    ykd_yolo_loss_free(t->loss);
+    ykd_optimizer_free(t->optimizer);
+    ykd_ema_free(t->ema);
+    ykd_model_free(t->model);
+    ykd_dataset_close(t->train_set);
+    ykd_dataset_close(t->val_set);
+    free(t->rows);
+    free(t->model_spec);
+    free(t->weights);
+    free(t->data);
+    free(t->out);
+    free(t);
+}
+
+ykd_status ykd_trainer_add_loss_term(ykd_trainer *t, const ykd_train_loss_term *term,
+                                     ykd_error *err)
+{
+    return ykd_step_add_loss_term(t->step, term, err);
+}
+
+/* ---- the loop ----------------------------------------------------------------------------- */
+
+typedef struct run_ctx {
+    ykd_trainer *t;
+    ykd_train_callback cb;
+    void *user;
+    double val_s; /* the last validation's seconds, for the ETA */
+} run_ctx;
+
+/* Tells the callback; a false answer stops the run. */
+static void emit(run_ctx *c, ykd_train_event *e)
+{
+    if (e->kind != YKD_TRAIN_EPOCH)
+        e->epoch = c->t->epoch;
+    e->epochs = c->t->o.epochs;
+    if (c->cb && !c->cb(e, c->user))
+        c->t->stopped = true;
+}
+
+static void note(run_ctx *c, const char *message)
+{
+    ykd_train_event e = {.kind = YKD_TRAIN_NOTE, .message = message};
+    emit(c, &e);
+}
+
+/* Seconds left: this epoch's remaining batches at its rate so far, then whole epochs (the
+ * last one's duration, or this one's estimate) for the rest. */
+static double eta(const run_ctx *c, size_t done)
+{
+    const ykd_trainer *t = c->t;
+    double per_batch = done ? t->sums.train_ms / 1000.0 / (double)done : 0.0;
+    double rest = per_batch * (double)(t->batches_per_epoch - (int64_t)done) + c->val_s;
+    double epoch_s = t->last_epoch_s > 0 ? t->last_epoch_s
+                                         : per_batch * (double)t->batches_per_epoch + c->val_s;
+    return rest + epoch_s * (t->o.epochs - t->epoch - 1);
+}
+
+static void batch_event(run_ctx *c, const ykd_batch *b)
+{
+    ykd_trainer *t = c->t;
+    const ykd_epoch_sums *s = &t->sums;
+    double n = (double)s->batches;
+    ykd_train_event e = {.kind = YKD_TRAIN_BATCH,
+                         .batch = s->batches,
+                         .batches = (size_t)t->batches_per_epoch,
+                         .images = b->count,
+                         .box = s->box / n,
+                         .cls = s->cls / n,
+                         .dfl = s->dfl / n,
+                         .extra = s->extra / n,
+                         .images_per_s = s->train_ms > 0 ? s->images / (s->train_ms / 1000.0) : 0,
+                         .eta_s = eta(c, s->batches)};
+    for (size_t i = 0; i < b->count; i++)
+        e.instances += (size_t)b->box_counts[i];
+    emit(c, &e);
+}
+
+static void fault_notes(run_ctx *c, const ykd_batch *b)
+{
+    for (size_t i = 0; i < b->fault_count; i++) {
+        char line[1200];
+        ykd_fault_format(&b->faults[i], line, sizeof line);
+        note(c, line);
+    }
+}
+
+/* Names where a failure happened and what the run's files still hold. */
+static ykd_status step_failed(run_ctx *c, const ykd_batch *b, ykd_status st, ykd_error *err)
+{
+    ykd_trainer *t = c->t;
+    ykd_error_prefix(err, "epoch %d/%d, batch %zu/%lld", t->epoch + 1, t->o.epochs, b->index + 1,
+                     (long long)t->batches_per_epoch);
+    if (st != YKD_ERR_NOT_FINITE)
+        return st;
+    if (t->epoch > 0)
+        ykd_error_append(err, "; training stopped: %s/%s and %s/%s still hold epoch %d", t->out,
+                         YKD_RUN_LAST, t->out, YKD_RUN_STATE, t->epoch);
+    else
+        ykd_error_append(err, "; training stopped before the first epoch ended: nothing saved");
+    return st;
+}
+
+static void add_to_sums(ykd_trainer *t, const ykd_batch *b, const ykd_step_result *r)
+{
+    ykd_epoch_sums *s = &t->sums;
+    s->box += r->loss.box, s->cls += r->loss.cls, s->dfl += r->loss.dfl;
+    s->extra += r->extra;
+    s->batches++;
+    s->images += (double)b->count;
+    s->train_ms = ykd_now_ms() - s->start_ms;
+}
+
+/* A batch through the step, with the schedule's LRs; the optimizer steps once accumulate
+ * batches have passed since its last step (Ultralytics: ni - last_opt_step >= accumulate). */
+static ykd_status train_batch(ykd_trainer *t, const ykd_batch *b, ykd_error *err)
+{
+    int64_t ni = (int64_t)t->epoch * t->batches_per_epoch + (int64_t)b->index;
+    ykd_schedule_point p;
+    ykd_schedule_at(&t->schedule, t->epoch, ni, &p);
+    memcpy(t->last_lr, p.lr, sizeof t->last_lr);
+    bool optimize = ni - t->last_opt_step >= p.accumulate;
+    ykd_step_result r;
+    ykd_status st = ykd_step_run(t->step, b, &p, optimize, &r, err);
+    if (st == YKD_OK && optimize)
+        t->last_opt_step = ni;
+    if (st == YKD_OK)
+        add_to_sums(t, b, &r);
+    return st;
+}
+
+static ykd_status run_epoch(run_ctx *c, ykd_error *err)
+{
+    ykd_trainer *t = c->t;
+    memset(&t->sums, 0, sizeof t->sums);
+    t->sums.start_ms = ykd_now_ms();
+    ykd_status st = ykd_loader_start_epoch(t->loader, t->epoch, err);
+    while (st == YKD_OK && !t->stopped) {
+        ykd_batch *b = NULL;
+        st = ykd_loader_next(t->loader, &b, err);
+        if (st != YKD_OK || !b)
+            break;
+        fault_notes(c, b);
+        if (b->count > 0) {
+            st = train_batch(t, b, err);
+            if (st != YKD_OK)
+                st = step_failed(c, b, st, err);
+        }
+        if (st == YKD_OK && b->count > 0)
+            batch_event(c, b);
+        ykd_loader_release(t->loader, b);
+    }
+    return st;
+}
+
+static bool val_progress(size_t done, size_t total, void *user)
+{
+    run_ctx *c = user;
+    ykd_train_event e = {.kind = YKD_TRAIN_VAL_BATCH, .batch = done, .batches = total};
+    emit(c, &e); /* a stop asked here takes effect once the epoch is saved */
+    return true;
+}
+
+/* The epoch's row from its sums and the validation. */
+static void make_row(const ykd_trainer *t, const ykd_val_result *v, double epoch_ms,
+                     ykd_train_row *row)
+{
+    const ykd_epoch_sums *s = &t->sums;
+    double n = s->batches ? (double)s->batches : NAN;
+    memset(row, 0, sizeof *row);
+    row->m = (ykd_epoch_metrics){t->epoch + 1, s->box / n, s->cls / n, s->dfl / n, NAN, NAN, NAN,
+                                 NAN, NAN, NAN, NAN};
+    if (v) {
+        row->m.val_box = v->box, row->m.val_cls = v->cls, row->m.val_dfl = v->dfl;
+        row->m.precision = v->eval.precision, row->m.recall = v->eval.recall;
+        row->m.map50 = v->eval.map50, row->m.map50_95 = v->eval.map50_95;
+    }
+    memcpy(row->lr, t->last_lr, sizeof row->lr);
+    row->fitness = v ? v->fitness : NAN;
+    row->images_per_s = s->train_ms > 0 ? s->images / (s->train_ms / 1000.0) : 0.0;
+    row->seconds = epoch_ms / 1000.0;
+}
+
+/* last, best (when this epoch is the best so far, or always without validation), state. */
+static ykd_status save_epoch(ykd_trainer *t, const ykd_train_row *row, bool *best,
+                             ykd_error *err)
+{
+    char path[4096];
+    ykd_model *ema = ykd_ema_model(t->ema);
+    ykd_status st = ykd_model_save(ema, ykd_run_path(t, YKD_RUN_LAST, path), err);
+    *best = !t->o.val || t->best_epoch == 0 || row->fitness > t->best_fitness;
+    if (st == YKD_OK && *best) {
+        st = ykd_model_save(ema, ykd_run_path(t, YKD_RUN_BEST, path), err);
+        t->best_fitness = t->o.val ? row->fitness : t->best_fitness;
+        t->best_epoch = t->epoch + 1;
+    }
+    if (st == YKD_OK) {
+        t->epoch++;
+        st = ykd_trainer_save_state(t, err);
+    }
+    return st;
+}
+
+static ykd_status finish_epoch(run_ctx *c, ykd_error *err)
+{
+    ykd_trainer *t = c->t;
+    ykd_val_result v;
+    bool validated = false, best = false;
+    ykd_status st = YKD_OK;
+    if (t->o.val) {
+        st = ykd_validator_run(t->validator, ykd_ema_model(t->ema), val_progress, c, &v, err);
+        validated = st == YKD_OK;
+        c->val_s = validated ? v.seconds : c->val_s;
+    }
+    ykd_train_row row;
+    make_row(t, validated ? &v : NULL, ykd_now_ms() - t->sums.start_ms, &row);
+    if (validated)
+        ykd_val_result_free(&v);
+    if (st == YKD_OK)
+        st = ykd_trainer_add_row(t, &row, err);
+    if (st == YKD_OK)
+        st = save_epoch(t, &row, &best, err);
+    char path[4096];
+    if (st == YKD_OK)
+        st = ykd_metrics_write(t->out, t->rows, t->row_count, err);
+    if (st == YKD_OK) {
+        ykd_epoch_metrics *m = malloc((t->row_count ? t->row_count : 1) * sizeof *m);
+        for (size_t i = 0; m && i < t->row_count; i++)
+            m[i] = t->rows[i].m;
+        st = m ? ykd_curves_write(ykd_run_path(t, YKD_RUN_CURVES, path), m, t->row_count, err)
+               : ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "train: out of host memory");
+        free(m);
+    }
+    t->last_epoch_s = row.seconds;
+    if (st == YKD_OK && best && t->o.val && t->row_count > 1)
+        note(c, "new best fitness: saved best.safetensors");
+    if (st == YKD_OK) {
+        /* the event names the epoch just finished */
+        ykd_train_event e = {.kind = YKD_TRAIN_EPOCH, .epoch = t->epoch - 1,
+                             .row = &t->rows[t->row_count - 1]};
+        emit(c, &e);
+    }
+    return st;
+}
+
+static void start_event(run_ctx *c)
+{
+    ykd_trainer *t = c->t;
+    char message[1024];
+    snprintf(message, sizeof message,
+             "%s %s: %zu training and %zu validation images, %d classes, %lld batches of %d "
+             "at %d, %s lr0 %g, gradients accumulated over %d batches; epoch %d of %d",
+             t->epoch > 0 ? "resuming" : "training", ykd_model_desc_name(ykd_model_get_desc(t->model)),
+             ykd_dataset_count(t->train_set), ykd_dataset_count(t->val_set),
+             ykd_model_classes(t->model), (long long)t->batches_per_epoch, t->o.batch, t->o.imgsz,
+             ykd_optimizer_kind_name(t->o.optimizer), t->o.lr0,
+             ykd_nominal_accumulate(t->o.batch, t->o.nbs), t->epoch + 1, t->o.epochs);
+    ykd_train_event e = {.kind = YKD_TRAIN_START, .message = message};
+    emit(c, &e);
+}
+
+ykd_status ykd_trainer_run(ykd_trainer *t, ykd_train_callback cb, void *user, ykd_error *err)
+{
+    run_ctx c = {t, cb, user, 0.0};
+    t->stopped = false;
+    if (t->epoch < t->o.epochs)
+        start_event(&c);
+    ykd_status st = YKD_OK;
+    while (st == YKD_OK && t->epoch < t->o.epochs && !t->stopped) {
+        st = run_epoch(&c, err);
+        if (st == YKD_OK && !t->stopped)
+            st = finish_epoch(&c, err);
+    }
+    return st;
+}
+
+const ykd_train_options *ykd_trainer_options(const ykd_trainer *t)
+{
+    return &t->o;
+}
+
+ykd_model *ykd_trainer_model(const ykd_trainer *t)
+{
+    return t->model;
+}
+
+ykd_model *ykd_trainer_ema_model(const ykd_trainer *t)
+{
+    return ykd_ema_model(t->ema);
+}
+
+int ykd_trainer_epoch(const ykd_trainer *t)
+{
+    return t->epoch;
+}
+
+bool ykd_trainer_stopped(const ykd_trainer *t)
+{
+    return t->stopped;
+}
+
+const ykd_train_row *ykd_trainer_rows(const ykd_trainer *t, size_t *count)
+{
+    *count = t->row_count;
+    return t->rows;
+}
+
+double ykd_trainer_best_fitness(const ykd_trainer *t)
+{
+    return t->best_fitness;
+}
