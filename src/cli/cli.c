@@ -20,6 +20,9 @@ static const command commands[] = {
     {"check-data", ykd_cmd_check_data, "read and validate a dataset (no model, no device)"},
     {"synth", ykd_cmd_synth, "write a synthetic shapes dataset in the YOLO layout"},
     {"info", ykd_cmd_info, "a model's layers, shapes, parameters, GFLOPs and memory"},
+    {"train", ykd_cmd_train, "train a detector on a dataset, or resume a run"},
+    {"val", ykd_cmd_val, "a model's precision, recall and COCO mAP on a dataset"},
+    {"detect", ykd_cmd_detect, "detections on images: annotated PNGs and YOLO text files"},
     {"bench", ykd_cmd_bench, "benchmarks: 'bench ops' (every op), 'bench loader' (data)"},
 };
 

@@ -30,6 +30,9 @@ int ykd_cmd_check_data(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_
 int ykd_cmd_synth(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
 int ykd_cmd_bench(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
 int ykd_cmd_info(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
+int ykd_cmd_train(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
+int ykd_cmd_val(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
+int ykd_cmd_detect(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
 
 /* Takes "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i past what it used. Returns
  * false when argv[*i] is not this option. A missing value sets *missing. */
@@ -40,6 +43,26 @@ bool ykd_cli_option_value(int argc, char **argv, int *i, const char *name, const
  * naming the option and returns false. */
 bool ykd_cli_parse_int(ykd_cli_io *io, const char *command, const char *option,
                        const char *text, long long min, long long max, long long *value);
+
+/* An option of a table-driven command line (ykd_cli_parse_options). */
+typedef enum ykd_cli_opt_type {
+    YKD_OPT_STRING, /* value: const char ** */
+    YKD_OPT_INT,    /* value: long long *, in [min, max] */
+    YKD_OPT_DOUBLE, /* value: double *, finite, in [min, max] */
+    YKD_OPT_FLAG    /* value: bool *, set true (false when max is 1: a flag that clears) */
+} ykd_cli_opt_type;
+
+typedef struct ykd_cli_opt {
+    const char *name; /* "--epochs" */
+    ykd_cli_opt_type type;
+    void *value;
+    double min, max;
+} ykd_cli_opt;
+
+/* Parses argv[1 ..] against the rows (no positional arguments); --help prints help to out.
+ * Returns -1 when every argument was fine, else the exit code to return. */
+int ykd_cli_parse_options(int argc, char **argv, ykd_cli_io *io, const char *command,
+                          const ykd_cli_opt *opts, size_t count, void (*help)(FILE *));
 
 /* Opens the device the globals name (or the default). On failure prints why and returns the
  * exit code: YKD_EXIT_USAGE when the spec names no device, YKD_EXIT_FAILURE otherwise. */
