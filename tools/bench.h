@@ -13,4 +13,7 @@ int ykd_bench_ops(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *i
 /* yolokd bench loss: the detection loss, forward and backward, at training shapes. */
 int ykd_bench_loss(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
 
+/* yolokd bench step: a whole training step on pre-made batches. */
+int ykd_bench_step(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
+
 #endif

@@ -23,7 +23,7 @@ static const command commands[] = {
     {"train", ykd_cmd_train, "train a detector on a dataset, or resume a run"},
     {"val", ykd_cmd_val, "a model's precision, recall and COCO mAP on a dataset"},
     {"detect", ykd_cmd_detect, "detections on images: annotated PNGs and YOLO text files"},
-    {"bench", ykd_cmd_bench, "benchmarks: 'bench ops' (every op), 'bench loader' (data)"},
+    {"bench", ykd_cmd_bench, "benchmarks: ops, loader, loss, step (a training step)"},
 };
 
 static void print_help(FILE *f)

@@ -15,6 +15,7 @@ static const bench benches[] = {
     {"ops", ykd_bench_ops, "every op, forward and backward, on YOLOv8 layer shapes"},
     {"loader", ykd_bench_loader, "images/s of the data loader alone (decode + augment)"},
     {"loss", ykd_bench_loss, "the detection loss, forward and backward, at training shapes"},
+    {"step", ykd_bench_step, "a whole training step (forward, loss, backward, optimizer, EMA)"},
 };
 
 static void print_bench_help(FILE *f)

@@ -1,0 +1,334 @@
+/* yolokd bench step: a whole training step (images to the device, forward, the detection loss
+ * and its gradients, backward, SGD step, EMA update) of a YOLOv8 model on pre-made batches (no
+ * loader), per device, model and image size. Wall milliseconds per step, the median of several
+ * after warm-up steps (the first steps also measure new GEMM shapes for the tuner), the share
+ * of each phase, and optionally where the device time goes per kernel. PyTorch's figures for a
+ * like machine are printed beside ours where we have them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "core/error_internal.h"
+#include "core/rng.h"
+#include "device/device_internal.h"
+#include "yolokd/ops.h"
+#include "yolokd/train.h"
+
+enum { MAX_ITEMS = 8, MAX_RUNS = 64, BOXES = 8, PROFILE_KERNELS = 12 };
+
+typedef struct step_args {
+    const char *devices, *models, *sizes;
+    long long batch, nc, runs, warmup;
+    bool profile;
+    char device_list[MAX_ITEMS][64];
+    int device_count;
+    char model_list[MAX_ITEMS][8];
+    int model_count;
+    int size_list[MAX_ITEMS], size_count;
+} step_args;
+
+/* PyTorch 1.13, 2 threads on a 2-core machine like ours, batch 8, 10 classes (issue 6). */
+static const struct {
+    const char *model;
+    int imgsz;
+    double ms;
+} pytorch[] = {{"n", 160, 163}, {"n", 320, 421}, {"s", 160, 351}, {"s", 320, 1101}};
+
+static double pytorch_ms(const char *model, int imgsz, int batch, int nc)
+{
+    for (size_t i = 0; batch == 8 && nc == 10 && i < sizeof pytorch / sizeof pytorch[0]; i++)
+        if (strcmp(pytorch[i].model, model) == 0 && pytorch[i].imgsz == imgsz)
+            return pytorch[i].ms;
+    return 0.0;
+}
+
+static void print_help(FILE *f)
+{
+    fprintf(f,
+            "usage: yolokd bench step [--devices all|SPEC,...] [--models n,s] [--imgsz 160,320]\n"
+            "                         [--batch 8] [--nc 10] [--runs 5] [--warmup 2] [--profile]\n"
+            "\n"
+            "Times whole training steps (forward, detection loss, backward, SGD with Nesterov\n"
+            "momentum and weight decay, EMA) on random images with 8 random boxes each: the\n"
+            "median wall time of --runs steps after --warmup steps, images/s, and each phase's\n"
+            "share (the device is waited for after each phase). The first step on new shapes\n"
+            "also runs the GEMM tuner (its choices are cached). PyTorch 1.13's time on a like\n"
+            "2-core machine is shown where known (batch 8, 10 classes).\n"
+            "\n"
+            "  --devices   'all', or device specs separated by commas (default: --device)\n"
+            "  --models    built-in scales or .json descriptions (default n,s)\n"
+            "  --imgsz     image sizes (default 160,320)\n"
+            "  --batch     images per step (default 8)\n"
+            "  --nc        classes (default 10)\n"
+            "  --runs      timed steps (default 5)\n"
+            "  --warmup    untimed steps first (default 2)\n"
+            "  --profile   also the device time per kernel (the 12 largest)\n");
+}
+
+/* "a,b,c" into items of size bytes each; false when empty or too many. */
+static bool split_list(const char *text, char *items, size_t size, int *count)
+{
+    *count = 0;
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == 0 || n >= size || *count >= MAX_ITEMS)
+            return false;
+        snprintf(items + (size_t)*count * size, size, "%.*s", (int)n, p);
+        (*count)++;
+        p += n + (p[n] == ',');
+    }
+    return *count > 0;
+}
+
+static bool parse_lists(step_args *a)
+{
+    char sizes[MAX_ITEMS][16];
+    bool ok = split_list(a->models, &a->model_list[0][0], sizeof a->model_list[0], &a->model_count)
+              && split_list(a->sizes, &sizes[0][0], sizeof sizes[0], &a->size_count);
+    for (int i = 0; ok && i < a->size_count; i++) {
+        a->size_list[i] = atoi(sizes[i]);
+        ok = a->size_list[i] >= 32 && a->size_list[i] % 32 == 0;
+    }
+    if (!ok)
+        return false;
+    if (strcmp(a->devices, "all") != 0)
+        return split_list(a->devices, &a->device_list[0][0], sizeof a->device_list[0],
+                          &a->device_count);
+    ykd_device_info *list = NULL;
+    size_t count = 0;
+    if (ykd_device_list(&list, &count, NULL) != YKD_OK)
+        return false;
+    for (size_t i = 0; i < count && a->device_count < MAX_ITEMS; i++)
+        snprintf(a->device_list[a->device_count++], sizeof a->device_list[0], "%zu", i);
+    ykd_device_list_free(list);
+    return a->device_count > 0;
+}
+
+static int parse_args(int argc, char **argv, ykd_cli_globals *g, ykd_cli_io *io, step_args *a)
+{
+    const ykd_cli_opt opts[] = {
+        {"--devices", YKD_OPT_STRING, &a->devices, 0, 0},
+        {"--models", YKD_OPT_STRING, &a->models, 0, 0},
+        {"--imgsz", YKD_OPT_STRING, &a->sizes, 0, 0},
+        {"--batch", YKD_OPT_INT, &a->batch, 1, 256},
+        {"--nc", YKD_OPT_INT, &a->nc, 1, 1000},
+        {"--runs", YKD_OPT_INT, &a->runs, 1, MAX_RUNS},
+        {"--warmup", YKD_OPT_INT, &a->warmup, 0, 100},
+        {"--profile", YKD_OPT_FLAG, &a->profile, 0, 0},
+    };
+    int code = ykd_cli_parse_options(argc, argv, io, "bench step", opts,
+                                     sizeof opts / sizeof opts[0], print_help);
+    if (code >= 0)
+        return code;
+    if (!a->devices)
+        a->devices = g->device ? g->device : "auto";
+    if (!parse_lists(a))
+        return ykd_cli_usage_error(io, "bench step",
+                                   "bad list: --models n,s; --imgsz multiples of 32 like "
+                                   "160,320; --devices all or specs");
+    return -1;
+}
+
+/* A batch as the loader makes them: noise images, BOXES random boxes per image. */
+static bool make_batch(int batch, int size, int nc, ykd_batch *b)
+{
+    memset(b, 0, sizeof *b);
+    size_t pixels = (size_t)batch * 3 * size * size;
+    b->count = (size_t)batch, b->size = size, b->max_boxes = BOXES;
+    b->images = malloc(pixels * sizeof *b->images);
+    b->labels = calloc((size_t)batch * BOXES * 5, sizeof *b->labels);
+    b->box_counts = calloc((size_t)batch, sizeof *b->box_counts);
+    if (!b->images || !b->labels || !b->box_counts)
+        return false;
+    ykd_rng rng; /* the same batch every run */
+    ykd_rng_seed(&rng, 12345);
+    for (size_t i = 0; i < pixels; i++)
+        b->images[i] = (float)ykd_rng_unit(&rng);
+    for (int k = 0; k < batch * BOXES; k++) {
+        float *row = b->labels + 5 * k;
+        row[0] = (float)ykd_rng_below(&rng, (uint64_t)nc);
+        row[3] = (float)ykd_rng_uniform(&rng, 0.05, 0.5);
+        row[4] = (float)ykd_rng_uniform(&rng, 0.05, 0.5);
+        row[1] = (float)ykd_rng_uniform(&rng, row[3] / 2, 1 - row[3] / 2);
+        row[2] = (float)ykd_rng_uniform(&rng, row[4] / 2, 1 - row[4] / 2);
+    }
+    for (int i = 0; i < batch; i++)
+        b->box_counts[i] = BOXES;
+    return true;
+}
+
+static void free_batch(ykd_batch *b)
+{
+    free(b->images);
+    free(b->labels);
+    free(b->box_counts);
+}
+
+typedef struct step_bench {
+    ykd_model *model;
+    ykd_yolo_loss *loss;
+    ykd_optimizer *optimizer;
+    ykd_ema *ema;
+    ykd_step *step;
+} step_bench;
+
+static void free_bench(step_bench *s)
+{
+    ykd_step_free(s->step);
+    ykd_ema_free(s->ema);
+    ykd_optimizer_free(s->optimizer);
+    ykd_yolo_loss_free(s->loss);
+    ykd_model_free(s->model);
+}
+
+static ykd_status make_bench(ykd_device *dev, const char *model, int nc, int batch, int size,
+                             step_bench *s, ykd_error *err)
+{
+    memset(s, 0, sizeof *s);
+    ykd_model_desc_options o = {NULL, nc};
+    ykd_model_desc *desc = NULL;
+    ykd_optimizer_options oo;
+    ykd_optimizer_options_default(&oo);
+    oo.weight_decay = ykd_nominal_weight_decay(5e-4, batch, 64);
+    ykd_status st = ykd_model_desc_load(model, &o, &desc, err);
+    if (st == YKD_OK)
+        st = ykd_model_create(dev, desc, 0, &s->model, err);
+    ykd_model_desc_free(desc);
+    if (st == YKD_OK)
+        st = ykd_yolo_loss_init(dev, nc, NULL, &s->loss, err);
+    if (st == YKD_OK)
+        st = ykd_optimizer_init(s->model, &oo, &s->optimizer, err);
+    if (st == YKD_OK)
+        st = ykd_ema_init(s->model, 0.9999, 2000.0, &s->ema, err);
+    ykd_step_parts parts = {s->model, s->loss, s->optimizer, s->ema};
+    if (st == YKD_OK)
+        st = ykd_step_init(&parts, batch, size, true, &s->step, err);
+    return st;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of each phase and of the whole step over the timed runs. */
+typedef struct step_times {
+    double total[MAX_RUNS], phase[5][MAX_RUNS];
+} step_times;
+
+static double median_of(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, compare_doubles);
+    return v[n / 2];
+}
+
+static ykd_status time_steps(step_bench *s, const ykd_batch *b, const step_args *a,
+                             step_times *t, ykd_error *err)
+{
+    ykd_schedule_point p = {{0.01, 0.01, 0.01}, 0.937, 1};
+    ykd_status st = YKD_OK;
+    for (int r = -(int)a->warmup; r < a->runs && st == YKD_OK; r++) {
+        ykd_step_result res;
+        if (r == 0 && a->profile)
+            st = ykd_device_profile(ykd_model_device(s->model), true, err);
+        double t0 = ykd_now_ms();
+        if (st == YKD_OK)
+            st = ykd_step_run(s->step, b, &p, true, &res, err);
+        if (r < 0 || st != YKD_OK)
+            continue;
+        t->total[r] = ykd_now_ms() - t0;
+        double phases[5] = {res.upload_ms, res.forward_ms, res.loss_ms, res.backward_ms,
+                            res.optimizer_ms};
+        for (int k = 0; k < 5; k++)
+            t->phase[k][r] = phases[k];
+    }
+    return st;
+}
+
+static void print_profile(ykd_device *dev, int runs, FILE *out)
+{
+    ykd_kernel_time kernels[256];
+    size_t n = ykd_device_profile_take(dev, kernels, 256);
+    ykd_device_profile(dev, false, NULL);
+    double total = 0.0;
+    for (size_t i = 0; i < n; i++)
+        total += kernels[i].ms;
+    fprintf(out, "      device time per step %.1f ms:", total / runs);
+    for (size_t i = 0; i < n && i < PROFILE_KERNELS; i++)
+        fprintf(out, "%s %s %.1f (%.0f%%)", i ? "," : "", kernels[i].name, kernels[i].ms / runs,
+                100.0 * kernels[i].ms / (total > 0 ? total : 1));
+    fprintf(out, "\n");
+}
+
+static ykd_status bench_one(ykd_device *dev, const char *model, int size, const step_args *a,
+                            FILE *out, ykd_error *err)
+{
+    step_bench s = {NULL, NULL, NULL, NULL, NULL};
+    ykd_batch b;
+    step_times t;
+    int batch = (int)a->batch, nc = (int)a->nc;
+    ykd_status st = make_batch(batch, size, nc, &b)
+                        ? make_bench(dev, model, nc, batch, size, &s, err)
+                        : ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "bench step: out of host memory");
+    if (st == YKD_OK)
+        st = time_steps(&s, &b, a, &t, err);
+    if (st == YKD_OK) {
+        int n = (int)a->runs;
+        double ms = median_of(t.total, n), ref = pytorch_ms(model, size, batch, nc);
+        char vs[32] = "";
+        if (ref > 0)
+            snprintf(vs, sizeof vs, "%7.0f %6.2fx", ref, ms / ref);
+        fprintf(out, "%-6s %5d %5d %9.1f %8.1f  %-15s %6.1f %7.1f %6.1f %8.1f %6.1f\n", model, size,
+                batch, ms, batch * 1000.0 / ms, vs, median_of(t.phase[0], n),
+                median_of(t.phase[1], n), median_of(t.phase[2], n), median_of(t.phase[3], n),
+                median_of(t.phase[4], n));
+        if (a->profile)
+            print_profile(dev, n, out);
+    }
+    free_batch(&b);
+    free_bench(&s);
+    return st;
+}
+
+static int bench_device(const char *spec, const step_args *a, ykd_cli_io *io)
+{
+    ykd_device *dev = NULL;
+    ykd_error err = {0};
+    ykd_status st = ykd_device_open(spec, NULL, &dev, &err);
+    if (st != YKD_OK) {
+        fprintf(io->err, "yolokd bench step: %s\n", err.message);
+        return st == YKD_ERR_NOT_FOUND || st == YKD_ERR_AMBIGUOUS ? YKD_EXIT_USAGE
+                                                                  : YKD_EXIT_FAILURE;
+    }
+    fprintf(io->out, "device: %s; batch %lld, %lld classes, median of %lld steps after %lld\n",
+            ykd_device_get_info(dev)->name, a->batch, a->nc, a->runs, a->warmup);
+    fprintf(io->out, "%-6s %5s %5s %9s %8s  %-15s %6s %7s %6s %8s %6s\n", "model", "imgsz",
+            "batch", "ms/step", "img/s", "PyTorch ms, x", "upload", "forward", "loss",
+            "backward", "optim");
+    for (int m = 0; m < a->model_count && st == YKD_OK; m++)
+        for (int i = 0; i < a->size_count && st == YKD_OK; i++)
+            st = bench_one(dev, a->model_list[m], a->size_list[i], a, io->out, &err);
+    if (st != YKD_OK)
+        fprintf(io->err, "yolokd bench step: %s\n", err.message);
+    ykd_device_close(dev);
+    return st == YKD_OK ? YKD_EXIT_OK : YKD_EXIT_FAILURE;
+}
+
+int ykd_bench_step(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io)
+{
+    step_args a;
+    memset(&a, 0, sizeof a);
+    a.models = "n,s", a.sizes = "160,320";
+    a.batch = 8, a.nc = 10, a.runs = 5, a.warmup = 2;
+    int code = parse_args(argc, argv, globals, io, &a);
+    if (code >= 0)
+        return code;
+    for (int d = 0; d < a.device_count && code < 0; d++) {
+        int c = bench_device(a.device_list[d], &a, io);
+        if (c != YKD_EXIT_OK)
+            code = c;
+    }
+    return code < 0 ? YKD_EXIT_OK : code;
+}
