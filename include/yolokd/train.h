@@ -221,8 +221,8 @@ typedef bool (*ykd_val_callback)(size_t done, size_t total, void *user);
 typedef struct ykd_validator ykd_validator;
 
 /* A validator of dataset (which must outlive it) on device: a letterbox-only loader in file
- * order, the detector, the evaluator, the loss. nc must be the dataset's. Reads every image's
- * size from its header once, to map detections back to original pixels. */
+ * order, the detector, the evaluator, the loss. Reads every image's size from its header once,
+ * to map detections back to original pixels. */
 ykd_status ykd_validator_open(ykd_device *device, const ykd_dataset *dataset,
                               const ykd_val_options *options, ykd_validator **validator,
                               ykd_error *err);
@@ -354,7 +354,7 @@ typedef enum ykd_train_event_kind {
 
 /* One epoch's figures, as metrics.csv holds them. */
 typedef struct ykd_train_row {
-    ykd_epoch_metrics m;       /* epoch (0-based), losses, precision, recall, mAPs */
+    ykd_epoch_metrics m;       /* epoch (1-based, as metrics.csv), losses, P, R, mAPs */
     double lr[YKD_GROUP_COUNT]; /* at the epoch's last batch */
     double fitness;
     double images_per_s; /* training images per second over the epoch (validation excluded) */
