@@ -41,7 +41,7 @@
 #define ACT_SILU 1
 
 /* Sixteen floats of a row of B from column col, zero from column n on. */
-inline float16 load16_masked(const __global float *row, int col, int n)
+static float16 load16_masked(const __global float *row, int col, int n)
 {
     float v[16];
     for (int i = 0; i < 16; i++)
@@ -49,13 +49,13 @@ inline float16 load16_masked(const __global float *row, int col, int n)
     return vload16(0, v);
 }
 
-inline float activate(float x, int act)
+static float activate(float x, int act)
 {
     return act == ACT_SILU ? x / (1.0f + exp(-x)) : x;
 }
 
 /* Writes the first min(16, n - col) results of one accumulator with the full epilogue. */
-inline void store16(__global float *row, float16 acc, int col, int n, float alpha, float beta,
+static void store16(__global float *row, float16 acc, int col, int n, float alpha, float beta,
                     float bias, int act, int pitch, int width)
 {
     float v[16];

@@ -22,7 +22,7 @@
 #define ACT_SILU 1
 
 /* Sixteen floats of a row from k, zero from K on. */
-inline float16 load16_tail(const __global float *row, int k, int K)
+static float16 load16_tail(const __global float *row, int k, int K)
 {
     float v[16];
     for (int i = 0; i < 16; i++)
@@ -30,7 +30,7 @@ inline float16 load16_tail(const __global float *row, int k, int K)
     return vload16(0, v);
 }
 
-inline float lane_sum(float16 v)
+static float lane_sum(float16 v)
 {
     float8 a = v.lo + v.hi;
     float4 b = a.lo + a.hi;
