@@ -93,6 +93,17 @@ static ykd_status run_summed(const char *op, ykd_device *dev, const ykd_kernel *
     return st;
 }
 
+/* A kernel over the planes' positions, global (hw, channels, images): a's arguments are
+ * complete but the partials. */
+static ykd_status run_planes(const char *op, const ykd_kernel *kernel, ykd_op_args *a,
+                             const ykd_tensor *x, double *sum, ykd_error *err)
+{
+    size_t hw = (size_t)x->h * (size_t)x->w, per_plane = (hw + KD_GROUP - 1) / KD_GROUP;
+    size_t global[3] = {hw, (size_t)x->c, (size_t)x->n};
+    return run_summed(op, ykd_tensor_device(x), kernel, a, 3, global,
+                      per_plane * (size_t)x->c * (size_t)x->n, sum, err);
+}
+
 /* An element-wise kernel over (count, images): a's arguments are complete but the partials. */
 static ykd_status run_elements(const char *op, const ykd_kernel *kernel, ykd_op_args *a,
                                const ykd_tensor *x, size_t count, double *sum, ykd_error *err)
@@ -243,12 +254,10 @@ ykd_status ykd_kd_mse_loss(const ykd_tensor *pred, const ykd_tensor *target,
     if (st != YKD_OK)
         return st;
     double sum = 0.0;
-    size_t count = ykd_tensor_image_size(pred);
     ykd_op_args_tensor(&a, mask ? mask : pred);
-    ykd_op_args_uint(&a, count);
     ykd_op_args_uint(&a, (size_t)pred->h * (size_t)pred->w);
     ykd_op_args_int(&a, mask != NULL);
     args_grad(&a, pred, grad, grad ? grad->scale / norm : 0.0);
-    st = run_elements(op, kernel, &a, pred, count, &sum, err);
+    st = run_planes(op, kernel, &a, pred, &sum, err);
     return st == YKD_OK ? ykd_kd_finish(op, sum / norm, loss, err) : st;
 }
