@@ -15,6 +15,7 @@ static const bench benches[] = {
     {"ops", ykd_bench_ops, "every op, forward and backward, on YOLOv8 layer shapes"},
     {"loader", ykd_bench_loader, "images/s of the data loader alone (decode + augment)"},
     {"loss", ykd_bench_loss, "the detection loss, forward and backward, at training shapes"},
+    {"kd", ykd_bench_kd, "each distillation loss with its gradients, next to a training step"},
 };
 
 static void print_bench_help(FILE *f)

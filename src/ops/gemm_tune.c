@@ -185,8 +185,10 @@ static ykd_status trial_product(ykd_device *device, const ykd_gemm *g, ykd_gemm 
     size_t floats = (size_t)(copy->batch - 1) * g->c.batch_stride +
                     (size_t)(g->m - 1) * (size_t)g->c.ld + (size_t)g->n;
     ykd_status st = ykd_buffer_alloc(device, floats * sizeof(float), temp, err);
-    if (st != YKD_OK)
-        return ykd_error_prefix(err, "measuring GEMM implementations");
+    if (st != YKD_OK) {
+        ykd_error_prefix(err, "measuring GEMM implementations");
+        return st;
+    }
     unsigned char zero = 0;
     st = ykd_buffer_fill(*temp, 0, &zero, 1, floats * sizeof(float), err);
     copy->c.buffer = *temp;
