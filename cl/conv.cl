@@ -51,6 +51,35 @@ __kernel void im2col(__global const float *x, uint x_offset, uint x_batch, int C
         out[ox] = 0.0f;
 }
 
+/* out[b][c][y][x] = x[b][c][y - top][x - left] inside, zero around: planes of H x W padded to
+ * Hp x Wp, for the convolutions that read shifted windows of them instead of im2col columns.
+ * Work-item (y, c, b) writes one padded row. */
+__kernel void pad_planes(__global const float *x, uint x_offset, uint x_batch, int C, int H,
+                         int W, int top, int left, int Hp, int Wp, __global float *out,
+                         uint out_offset)
+{
+    int y = get_global_id(0);
+    int c = get_global_id(1);
+    int b = get_global_id(2);
+    if (y >= Hp || c >= C)
+        return;
+    __global float *dst = out + out_offset + (((size_t)b * C + c) * Hp + y) * Wp;
+    int iy = y - top;
+    if (iy < 0 || iy >= H) {
+        for (int i = 0; i < Wp; i++)
+            dst[i] = 0.0f;
+        return;
+    }
+    const __global float *src = x + x_offset + (size_t)b * x_batch + ((size_t)c * H + iy) * W;
+    int right = min(left + W, Wp);
+    for (int i = 0; i < left; i++)
+        dst[i] = 0.0f;
+    for (int i = left; i < right; i++)
+        dst[i] = src[i - left];
+    for (int i = right; i < Wp; i++)
+        dst[i] = 0.0f;
+}
+
 /* out[ci][co][K-1-ky][K-1-kx] = w[co][ci][ky][kx]: the weights of the convolution whose forward
  * pass is the input gradient of a stride-1 convolution. One work-item per weight. */
 __kernel void flip_weights(__global const float *w, uint w_offset, int Cout, int Cin, int K,

@@ -4,7 +4,11 @@
  * maps float16 onto AVX-512 or pairs of AVX2 registers). TM * TV accumulators plus TV loads of
  * B stay in registers; A is read one scalar per row and k, broadcast.
  *
- * Build options: -DTM=<rows> -DTV=<1|2|...> -DTRANS_A=<0|1>.
+ * Build options: -DTM=<rows> -DTV=<1|2|...> -DTRANS_A=<0|1>, and for convolutions without
+ * im2col (see src/ops/conv.c): -DB_ROWS=1, row k of B starts at b_rows[k] instead of k * ldb
+ * (each row a shifted window of a zero-padded input plane); -DC_REMAP=1, column p of C is the
+ * pixel (p / c_pitch, p % c_pitch) of an output of width c_width, stored packed, and columns
+ * with p % c_pitch >= c_width (past the output's right edge) are dropped.
  * Work-item (i, j, b) computes rows i*TM.., columns j*16*TV.. of product b (A, B and C offset by
  * b * *_batch). The k loop runs k_batches times over K, moving A and B by *_kbatch each time:
  * a sum of products in one launch (a convolution's weight gradient over the images).
@@ -19,6 +23,12 @@
 #ifndef TRANS_A
 #define TRANS_A 0
 #endif
+#ifndef B_ROWS
+#define B_ROWS 0
+#endif
+#ifndef C_REMAP
+#define C_REMAP 0
+#endif
 #define TN (16 * TV)
 
 #if TRANS_A
@@ -31,7 +41,7 @@
 #define ACT_SILU 1
 
 /* Sixteen floats of a row of B from column col, zero from column n on. */
-inline float16 load16_masked(const __global float *row, int col, int n)
+static float16 load16_masked(const __global float *row, int col, int n)
 {
     float v[16];
     for (int i = 0; i < 16; i++)
@@ -39,31 +49,46 @@ inline float16 load16_masked(const __global float *row, int col, int n)
     return vload16(0, v);
 }
 
-inline float activate(float x, int act)
+static float activate(float x, int act)
 {
     return act == ACT_SILU ? x / (1.0f + exp(-x)) : x;
 }
 
 /* Writes the first min(16, n - col) results of one accumulator with the full epilogue. */
-inline void store16(__global float *row, float16 acc, int col, int n, float alpha, float beta,
-                    float bias, int act)
+static void store16(__global float *row, float16 acc, int col, int n, float alpha, float beta,
+                    float bias, int act, int pitch, int width)
 {
     float v[16];
     vstore16(acc, 0, v);
     for (int i = 0; i < 16 && col + i < n; i++) {
+        int at = col + i;
+#if C_REMAP
+        int y = at / pitch, x_at = at - y * pitch;
+        if (x_at >= width)
+            continue;
+        at = y * width + x_at;
+#endif
         float x = alpha * v[i] + bias;
         if (beta != 0.0f)
-            x += beta * row[col + i];
-        row[col + i] = activate(x, act);
+            x += beta * row[at];
+        row[at] = activate(x, act);
     }
 }
+
+/* Where row k of B begins. */
+#if B_ROWS
+#define B_ROW(bk, k) ((bk) + b_rows[b_rows_offset + (k)])
+#else
+#define B_ROW(bk, k) ((bk) + (size_t)(k) * ldb)
+#endif
 
 __kernel void gemm(int M, int N, int K, int k_batches,
                    __global const float *A, uint a_offset, int lda, uint a_batch, uint a_kbatch,
                    __global const float *B, uint b_offset, int ldb, uint b_batch, uint b_kbatch,
                    __global float *C, uint c_offset, int ldc, uint c_batch,
                    float alpha, float beta, __global const float *bias, uint bias_offset,
-                   int has_bias, int act)
+                   int has_bias, int act, __global const int *b_rows, uint b_rows_offset,
+                   int c_pitch, int c_width)
 {
     int row = get_global_id(0) * TM;
     int col = get_global_id(1) * TN;
@@ -92,7 +117,7 @@ __kernel void gemm(int M, int N, int K, int k_batches,
         const __global float *bk = b + (size_t)kb * b_kbatch;
         if (full_width) {
             for (int k = 0; k < K; k++) {
-                const __global float *brow = bk + (size_t)k * ldb + col;
+                const __global float *brow = B_ROW(bk, k) + col;
                 float16 bv[TV];
 #pragma unroll
                 for (int v = 0; v < TV; v++)
@@ -107,7 +132,7 @@ __kernel void gemm(int M, int N, int K, int k_batches,
             }
         } else {
             for (int k = 0; k < K; k++) {
-                const __global float *brow = bk + (size_t)k * ldb;
+                const __global float *brow = B_ROW(bk, k);
                 float16 bv[TV];
 #pragma unroll
                 for (int v = 0; v < TV; v++)
@@ -123,7 +148,11 @@ __kernel void gemm(int M, int N, int K, int k_batches,
         }
     }
 
+#if C_REMAP
+    const bool plain = false; /* remapped columns are stored one by one */
+#else
     bool plain = beta == 0.0f && act == ACT_NONE && !has_bias;
+#endif
     for (int r = 0; r < TM && row + r < M; r++) {
         float bias_r = has_bias ? bias[bias_offset + row + r] : 0.0f;
         __global float *crow = c + (size_t)(row + r) * ldc;
@@ -133,7 +162,7 @@ __kernel void gemm(int M, int N, int K, int k_batches,
             if (plain && cv + 16 <= N)
                 vstore16(alpha * acc[r][v], 0, crow + cv);
             else if (cv < N)
-                store16(crow, acc[r][v], cv, N, alpha, beta, bias_r, act);
+                store16(crow, acc[r][v], cv, N, alpha, beta, bias_r, act, c_pitch, c_width);
         }
     }
 }

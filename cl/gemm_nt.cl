@@ -4,7 +4,8 @@
  * a TM x TN block of C as TM * TN float16 partial sums along k (16 k at a time), reduced
  * across lanes at the end; every load is a contiguous run of a row.
  *
- * Build options: -DTM=<rows> -DTN=<columns>. Work-item (i, j, b): rows i*TM.., columns j*TN..
+ * Build options: -DTM=<rows> -DTN=<columns>; -DB_ROWS=1: row n of B starts at b_rows[n]
+ * instead of n * ldb (the shifted windows of a zero-padded input plane, see src/ops/conv.c). Work-item (i, j, b): rows i*TM.., columns j*TN..
  * of product b; the k loop runs k_batches times over K, moving A and B by *_kbatch. */
 
 #ifndef TM
@@ -13,12 +14,15 @@
 #ifndef TN
 #define TN 4
 #endif
+#ifndef B_ROWS
+#define B_ROWS 0
+#endif
 
 #define ACT_NONE 0
 #define ACT_SILU 1
 
 /* Sixteen floats of a row from k, zero from K on. */
-inline float16 load16_tail(const __global float *row, int k, int K)
+static float16 load16_tail(const __global float *row, int k, int K)
 {
     float v[16];
     for (int i = 0; i < 16; i++)
@@ -26,7 +30,7 @@ inline float16 load16_tail(const __global float *row, int k, int K)
     return vload16(0, v);
 }
 
-inline float lane_sum(float16 v)
+static float lane_sum(float16 v)
 {
     float8 a = v.lo + v.hi;
     float4 b = a.lo + a.hi;
@@ -39,7 +43,8 @@ __kernel void gemm_nt(int M, int N, int K, int k_batches,
                       uint a_kbatch, __global const float *B, uint b_offset, int ldb,
                       uint b_batch, uint b_kbatch, __global float *C, uint c_offset, int ldc,
                       uint c_batch, float alpha, float beta, __global const float *bias,
-                      uint bias_offset, int has_bias, int act)
+                      uint bias_offset, int has_bias, int act, __global const int *b_rows,
+                      uint b_rows_offset, int c_pitch, int c_width)
 {
     int row = get_global_id(0) * TM;
     int col = get_global_id(1) * TN;
@@ -57,13 +62,17 @@ __kernel void gemm_nt(int M, int N, int K, int k_batches,
         for (int q = 0; q < TN; q++)
             acc[r][q] = (float16)(0.0f);
     /* rows and columns past the edge reuse the last one (in bounds) and are not stored */
-    size_t a_rows[TM], b_rows[TN];
+    size_t a_rows[TM], b_starts[TN];
 #pragma unroll
     for (int r = 0; r < TM; r++)
         a_rows[r] = (size_t)min(row + r, M - 1) * lda;
 #pragma unroll
     for (int q = 0; q < TN; q++)
-        b_rows[q] = (size_t)min(col + q, N - 1) * ldb;
+#if B_ROWS
+        b_starts[q] = (size_t)b_rows[b_rows_offset + min(col + q, N - 1)];
+#else
+        b_starts[q] = (size_t)min(col + q, N - 1) * ldb;
+#endif
 
     int k_full = K / 16 * 16;
     for (int kb = 0; kb < k_batches; kb++) {
@@ -76,7 +85,7 @@ __kernel void gemm_nt(int M, int N, int K, int k_batches,
                 av[r] = vload16(0, ak + a_rows[r] + k);
 #pragma unroll
             for (int q = 0; q < TN; q++) {
-                float16 bv = vload16(0, bk + b_rows[q] + k);
+                float16 bv = vload16(0, bk + b_starts[q] + k);
 #pragma unroll
                 for (int r = 0; r < TM; r++)
                     acc[r][q] = fma(av[r], bv, acc[r][q]);
@@ -89,7 +98,7 @@ __kernel void gemm_nt(int M, int N, int K, int k_batches,
                 av[r] = load16_tail(ak + a_rows[r], k_full, K);
 #pragma unroll
             for (int q = 0; q < TN; q++) {
-                float16 bv = load16_tail(bk + b_rows[q], k_full, K);
+                float16 bv = load16_tail(bk + b_starts[q], k_full, K);
 #pragma unroll
                 for (int r = 0; r < TM; r++)
                     acc[r][q] = fma(av[r], bv, acc[r][q]);

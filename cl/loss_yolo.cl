@@ -16,10 +16,9 @@
  * Anchors are numbered level by level, row-major; level l's geometry is an int4 (H, W, stride,
  * first anchor). Per-image arrays are indexed image * anchors + anchor. Partial sums are
  * reduced within a work-group in a fixed tree order and summed on the host, so the results do
- * not depend on scheduling. Work-groups are GROUP work-items (the host checks the device
- * allows it). */
+ * not depend on scheduling. Work-groups are GROUP work-items (cl/loss_common.cl; the host
+ * checks the device allows it). */
 
-#define GROUP 64
 #define BINS 16
 #define MAX_TOPK 16
 #define CIOU_EPS 1e-7f
@@ -147,21 +146,6 @@ float side_distance(__global const float *z, uint hw, float prob[BINS], float *t
     *top_out = top;
     *sum_out = sum;
     return d;
-}
-
-/* Sums v over the work-group in a fixed order; every work-item must call it, the result is
- * valid in work-item 0. One barrier and a serial sum there: on PoCL each barrier costs a pass
- * over the work-group, and a tree of six of them cost more than the class loss itself. */
-float group_sum(float v, __local float *scratch)
-{
-    int lid = get_local_id(0);
-    scratch[lid] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    float sum = 0.0f;
-    if (lid == 0)
-        for (int i = 0; i < GROUP; i++)
-            sum += scratch[i];
-    return sum;
 }
 
 /* pred[n][a] = the box of anchor a in grid units; the anchor's assignment reset; partial[group]
@@ -465,24 +449,6 @@ __kernel void yolo_scale(__global const float *partial, int images, float cls_ga
 }
 
 /* ---- the loss ----------------------------------------------------------------------------- */
-
-/* log(1 + x) for x in [0, 1], as 2 atanh(s) with s = x / (2 + x) <= 1/3: the odd series of
- * atanh up to s^17 (truncation below 2e-9 relative). Only arithmetic, so it vectorises: PoCL's
- * log1p and log are scalar calls, which made the class loss four times slower. */
-float log1p_unit(float x)
-{
-    float s = x / (2.0f + x), z = s * s;
-    float p = 1.0f / 17.0f;
-    p = p * z + 1.0f / 15.0f;
-    p = p * z + 1.0f / 13.0f;
-    p = p * z + 1.0f / 11.0f;
-    p = p * z + 1.0f / 9.0f;
-    p = p * z + 1.0f / 7.0f;
-    p = p * z + 1.0f / 5.0f;
-    p = p * z + 1.0f / 3.0f;
-    p = p * z + 1.0f;
-    return 2.0f * s * p;
-}
 
 /* One work-item per class logit of a level (element i = class * cells + cell, image n): BCE
  * with logits against the one-hot target score of its anchor, and its gradient. Element-wise

@@ -217,8 +217,10 @@ static void check_shape(ykd_test *t, const ref_conv *c, uint64_t seed)
     free_data(&d);
 }
 
-/* Runs every shape with one GEMM policy, and with one image per scratch pass if asked. */
-static void check_all_shapes(ykd_test *t, const char *policy, bool one_image_per_pass)
+/* Runs every shape with one GEMM policy, with one image per scratch pass if asked, and
+ * through im2col columns even where windows of padded copies would serve if asked. */
+static void check_all_shapes(ykd_test *t, const char *policy, bool one_image_per_pass,
+                             bool columns_only)
 {
     ykd_ops_state *state = NULL;
     ykd_error err;
@@ -226,24 +228,36 @@ static void check_all_shapes(ykd_test *t, const char *policy, bool one_image_per
         !CHECK_OK(t, ykd_ops_set_gemm_policy(t->device, policy, &err), err))
         return;
     state->column_budget = one_image_per_pass ? 1 : 0;
+    state->columns_only = columns_only;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         check_shape(t, &shapes[s], 1000 + s);
     state->column_budget = 0;
+    state->columns_only = false;
 }
 
-static void test_with_tiles(ykd_test *t)
+static void test_windows_with_tiles(ykd_test *t)
 {
-    check_all_shapes(t, "tiled-6x2", false);
+    check_all_shapes(t, "tiled-6x2", false, false);
 }
 
-static void test_with_other_tiles_one_image_per_pass(ykd_test *t)
+static void test_windows_with_other_tiles_one_image_per_pass(ykd_test *t)
 {
-    check_all_shapes(t, "tiled-8x1", true);
+    check_all_shapes(t, "tiled-8x1", true, false);
+}
+
+static void test_columns_with_tiles(ykd_test *t)
+{
+    check_all_shapes(t, "tiled-12x1", false, true);
+}
+
+static void test_columns_with_tiles_one_image_per_pass(ykd_test *t)
+{
+    check_all_shapes(t, "tiled-4x2", true, true);
 }
 
 static void test_with_clblast(ykd_test *t)
 {
-    check_all_shapes(t, "clblast", false);
+    check_all_shapes(t, "clblast", false, false);
 }
 
 /* y and x as channel views of larger tensors: a convolution writing into its slice of a
@@ -398,9 +412,13 @@ static void test_bad_operands(ykd_test *t)
 static const ykd_test_case cases[] = {
     {"conv2d: reference gradients match finite differences", test_reference_gradients,
      YKD_TEST_HOST},
-    {"conv2d: forward and backward, tiles 6x2", test_with_tiles, YKD_TEST_EACH_DEVICE},
-    {"conv2d: tiles 8x1, one image per scratch pass", test_with_other_tiles_one_image_per_pass,
+    {"conv2d: windows of padded copies, tiles 6x2", test_windows_with_tiles,
      YKD_TEST_EACH_DEVICE},
+    {"conv2d: windows, tiles 8x1, one image per scratch pass",
+     test_windows_with_other_tiles_one_image_per_pass, YKD_TEST_EACH_DEVICE},
+    {"conv2d: im2col columns, tiles 12x1", test_columns_with_tiles, YKD_TEST_EACH_DEVICE},
+    {"conv2d: im2col columns, tiles 4x2, one image per scratch pass",
+     test_columns_with_tiles_one_image_per_pass, YKD_TEST_EACH_DEVICE},
     {"conv2d: forward and backward through CLBlast", test_with_clblast, YKD_TEST_EACH_DEVICE},
     {"conv2d: channel views as input and output", test_views, YKD_TEST_EACH_DEVICE},
     {"conv2d: fused conv + BN + SiLU inference", test_fused_conv_bn_silu, YKD_TEST_EACH_DEVICE},

@@ -84,7 +84,8 @@ static void test_error_prefix_and_append(ykd_test *t)
 {
     ykd_error err;
     CHECK(t, ykd_fail(&err, YKD_ERR_IO, "cannot read '%s'", "x.png") == YKD_ERR_IO);
-    CHECK(t, ykd_error_prefix(&err, "loading %s", "data") == YKD_ERR_IO);
+    ykd_error_prefix(&err, "loading %s", "data");
+    CHECK(t, err.status == YKD_ERR_IO);
     CHECK(t, strcmp(err.message, "loading data: cannot read 'x.png'") == 0);
     ykd_error_append(&err, " (%d)", 7);
     CHECK(t, strcmp(err.message, "loading data: cannot read 'x.png' (7)") == 0);
@@ -95,6 +96,7 @@ static void test_error_prefix_and_append(ykd_test *t)
     ykd_error_clear(&err);
     CHECK(t, err.status == YKD_OK && err.message[0] == '\0');
     CHECK(t, ykd_fail(NULL, YKD_ERR_SHAPE, "no record") == YKD_ERR_SHAPE);
+    ykd_error_prefix(NULL, "no record either"); /* must not crash */
 }
 
 static void test_atomic_write_replaces_whole_file(ykd_test *t)

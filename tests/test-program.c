@@ -57,19 +57,25 @@ static bool only_entry(ykd_test *t, const char *cache_dir, char *path, size_t si
 }
 
 /* Each source is built as the ops build it: after cl/tensor.cl, the addressing macros op
- * kernels share (which leave a source that does not use them as it is). */
+ * kernels share (which leave a source that does not use them as it is), and the losses after
+ * cl/loss_common.cl, what their kernels share. */
 static void test_every_embedded_source_builds(ykd_test *t)
 {
     CHECK(t, ykd_embedded_source_count >= 1);
     const ykd_source_text *prelude = ykd_embedded_source_find("cl/tensor.cl");
-    if (!CHECK(t, prelude != NULL))
+    const ykd_source_text *common = ykd_embedded_source_find("cl/loss_common.cl");
+    if (!CHECK(t, prelude != NULL && common != NULL))
         return;
     for (size_t i = 0; i < ykd_embedded_source_count; i++) {
         cl_program program = NULL;
         ykd_error err;
-        ykd_source_text pair[2] = {*prelude, ykd_embedded_sources[i]};
-        CHECKF(t, ykd_program_build(t->device, pair, 2, NULL, &program, &err) == YKD_OK, "%s: %s",
-               ykd_embedded_sources[i].path, err.message);
+        const char *path = ykd_embedded_sources[i].path;
+        bool loss = strncmp(path, "cl/loss_", 8) == 0 && strcmp(path, common->path) != 0;
+        ykd_source_text parts[3] = {*prelude, *common, ykd_embedded_sources[i]};
+        if (!loss)
+            parts[1] = ykd_embedded_sources[i];
+        CHECKF(t, ykd_program_build(t->device, parts, loss ? 3 : 2, NULL, &program, &err) == YKD_OK,
+               "%s: %s", path, err.message);
         if (program)
             clReleaseProgram(program);
     }

@@ -2,6 +2,8 @@
 #ifndef YKD_BENCH_H
 #define YKD_BENCH_H
 
+#include <stdint.h>
+
 #include "cli/cli.h"
 
 /* yolokd bench loader: images/s of the data loader alone. */
@@ -15,5 +17,13 @@ int ykd_bench_loss(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *
 
 /* yolokd bench step: a whole training step on pre-made batches. */
 int ykd_bench_step(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
+/* yolokd bench kd: each distillation loss next to a training step. */
+int ykd_bench_kd(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
+
+/* Uniform in [lo, hi) from a splitmix64 state: the same inputs every run. */
+float ykd_bench_uniform(uint64_t *state, float lo, float hi);
+
+/* The median of n timings (sorts v). */
+double ykd_bench_median(double *v, int n);
 
 #endif

@@ -88,16 +88,6 @@ static int parse_args(int argc, char **argv, ykd_cli_io *io, loss_bench_args *a)
     return -1;
 }
 
-/* A generator for the inputs (splitmix64): the same figures every run. */
-static float uniform(uint64_t *state, float lo, float hi)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return lo + (hi - lo) * (float)((z >> 40) / 16777216.0);
-}
-
 /* Head outputs and gradients per level as one [N, 64 + nc, H, W] tensor each, logits random
  * (class logits low, as early in training). */
 typedef struct loss_inputs {
@@ -131,7 +121,8 @@ static ykd_status make_inputs(ykd_device *dev, int size, int batch, const loss_b
             return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
         for (size_t i = 0; i < count; i++) {
             bool is_cls = (i / ((size_t)hw * hw)) % ch >= YKD_YOLO_BOX_CHANNELS;
-            host[i] = is_cls ? uniform(&rng, -7.0f, -2.0f) : uniform(&rng, -3.0f, 3.0f);
+            host[i] = is_cls ? ykd_bench_uniform(&rng, -7.0f, -2.0f)
+                             : ykd_bench_uniform(&rng, -3.0f, 3.0f);
         }
         st = ykd_tensor_alloc(dev, batch, ch, hw, hw, &in->head[l], err);
         if (st == YKD_OK)
@@ -155,26 +146,15 @@ static ykd_status make_inputs(ykd_device *dev, int size, int batch, const loss_b
         st = ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
     for (size_t r = 0; st == YKD_OK && r < (size_t)batch * a->boxes; r++) {
         float *row = in->labels + r * 5;
-        row[0] = (float)(int)uniform(&rng, 0.0f, (float)a->nc - 0.01f);
-        row[3] = uniform(&rng, 0.03f, 0.6f), row[4] = uniform(&rng, 0.03f, 0.6f);
-        row[1] = uniform(&rng, row[3] / 2, 1 - row[3] / 2);
-        row[2] = uniform(&rng, row[4] / 2, 1 - row[4] / 2);
+        row[0] = (float)(int)ykd_bench_uniform(&rng, 0.0f, (float)a->nc - 0.01f);
+        row[3] = ykd_bench_uniform(&rng, 0.03f, 0.6f);
+        row[4] = ykd_bench_uniform(&rng, 0.03f, 0.6f);
+        row[1] = ykd_bench_uniform(&rng, row[3] / 2, 1 - row[3] / 2);
+        row[2] = ykd_bench_uniform(&rng, row[4] / 2, 1 - row[4] / 2);
     }
     for (int b = 0; st == YKD_OK && b < batch; b++)
         in->counts[b] = a->boxes;
     return st;
-}
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, compare_doubles);
-    return v[n / 2];
 }
 
 /* Median wall milliseconds of the validation post-processing of the same head outputs:
@@ -197,7 +177,7 @@ static ykd_status time_detect(ykd_device *dev, const loss_inputs *in, int batch,
             times[r] = ykd_now_ms() - t0;
         ykd_detections_free(out, (size_t)batch);
     }
-    *ms = st == YKD_OK ? median(times, runs) : 0.0;
+    *ms = st == YKD_OK ? ykd_bench_median(times, runs) : 0.0;
     ykd_detector_free(det);
     free(out);
     return st;
@@ -235,7 +215,7 @@ static int run_shape(ykd_device *dev, ykd_yolo_loss *loss, int size, int batch,
         return YKD_EXIT_FAILURE;
     }
     fprintf(io->out, "%5d %5d %5d %9zu %9.2f %9.2f %9.2f  ", size, batch, a->nc, v.positives,
-            median(times, a->runs), median(times, a->runs) / batch, detect_ms);
+            ykd_bench_median(times, a->runs), ykd_bench_median(times, a->runs) / batch, detect_ms);
     for (size_t k = 0; k < kernel_count; k++)
         fprintf(io->out, "%s%s %.2f", k ? ", " : "", kernels[k].name, kernels[k].ms / a->runs);
     fprintf(io->out, "\n");

@@ -161,9 +161,10 @@ ykd_status ykd_bench_cases(bench_run *r, const bench_case *cases, int count, ykd
         ykd_kernel_time kernels[YKD_BENCH_MAX_KERNELS];
         size_t kernel_count = 0;
         ykd_status st = measure(r, &cases[i], &ms, kernels, &kernel_count, err);
-        if (st != YKD_OK)
-            return ykd_error_prefix(err, "%s %s of %s", cases[i].op, cases[i].pass,
-                                    r->layer->name);
+        if (st != YKD_OK) {
+            ykd_error_prefix(err, "%s %s of %s", cases[i].op, cases[i].pass, r->layer->name);
+            return st;
+        }
         record(r, &cases[i], ms, kernels, kernel_count);
     }
     return YKD_OK;

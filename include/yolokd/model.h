@@ -205,6 +205,11 @@ int ykd_model_classes(const ykd_model *model);
 ykd_status ykd_model_output(const ykd_model *model, const char *name, ykd_tensor *tensor,
                             ykd_error *err);
 
+/* The channels and the stride (input pixels per cell) of a named tensor, without a forward:
+ * at an H x W input it is [N, channels, H / stride, W / stride]. */
+ykd_status ykd_model_output_info(const ykd_model *model, const char *name, int *channels,
+                                 int *stride, ykd_error *err);
+
 /* A gradient of the loss with respect to a named tensor, as the caller holds it. */
 typedef struct ykd_model_grad {
     const char *name;       /* any name ykd_model_output knows */

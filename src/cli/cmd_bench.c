@@ -16,6 +16,7 @@ static const bench benches[] = {
     {"loader", ykd_bench_loader, "images/s of the data loader alone (decode + augment)"},
     {"loss", ykd_bench_loss, "the detection loss, forward and backward, at training shapes"},
     {"step", ykd_bench_step, "a whole training step (forward, loss, backward, optimizer, EMA)"},
+    {"kd", ykd_bench_kd, "each distillation loss with its gradients, next to a training step"},
 };
 
 static void print_bench_help(FILE *f)

@@ -72,10 +72,10 @@ ykd_status ykd_fail(ykd_error *err, ykd_status status, const char *fmt, ...)
     return status;
 }
 
-ykd_status ykd_error_prefix(ykd_error *err, const char *fmt, ...)
+void ykd_error_prefix(ykd_error *err, const char *fmt, ...)
 {
     if (!err)
-        return YKD_OK;
+        return;
     char prefix[512];
     va_list ap;
     va_start(ap, fmt);
@@ -92,7 +92,6 @@ ykd_status ykd_error_prefix(ykd_error *err, const char *fmt, ...)
     err->message[add + keep] = '\0';
     memcpy(err->message, prefix, add - 2);
     memcpy(err->message + add - 2, ": ", 2);
-    return err->status;
 }
 
 void ykd_error_append(ykd_error *err, const char *fmt, ...)

@@ -206,8 +206,10 @@ ykd_status ykd_png_write(const char *path, const ykd_image *img, ykd_error *err)
     void *data = NULL;
     size_t size = 0;
     ykd_status st = ykd_png_encode(img, &data, &size, err);
-    if (st != YKD_OK)
-        return ykd_error_prefix(err, "%s", path);
+    if (st != YKD_OK) {
+        ykd_error_prefix(err, "%s", path);
+        return st;
+    }
     const void *parts[] = {data};
     st = ykd_file_write_atomic(path, parts, &size, 1, err);
     free(data);

@@ -83,3 +83,21 @@ ykd_status ykd_model_output(const ykd_model *model, const char *name, ykd_tensor
     *tensor = ykd_model_named_tensor(model, kind, level);
     return YKD_OK;
 }
+
+ykd_status ykd_model_output_info(const ykd_model *model, const char *name, int *channels,
+                                 int *stride, ykd_error *err)
+{
+    ykd_named_kind kind;
+    int level = 0;
+    ykd_status st = ykd_model_parse_name(model, name, &kind, &level, err);
+    if (st != YKD_OK)
+        return st;
+    const ykd_graph *g = model->graph;
+    int box = 4 * YKD_MODEL_REG_MAX;
+    *stride = g->level_stride[level];
+    *channels = kind == YKD_NAMED_NECK  ? g->values[g->level_neck[level]].c
+                : kind == YKD_NAMED_BOX ? box
+                : kind == YKD_NAMED_CLS ? g->nc
+                                        : box + g->nc;
+    return YKD_OK;
+}

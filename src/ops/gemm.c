@@ -75,9 +75,19 @@ ykd_status ykd_gemm_check(const ykd_gemm *g, const char *op, ykd_error *err)
     int a_rows = g->trans_a ? g->k : g->m, a_cols = g->trans_a ? g->m : g->k;
     int b_rows = g->trans_b ? g->n : g->k, b_cols = g->trans_b ? g->k : g->n;
     ykd_status st = check_operand(&g->a, "A", a_rows, a_cols, g->batch, g->k_batches, op, err);
-    if (st == YKD_OK)
+    if (st == YKD_OK && g->b_rows) {
+        /* rows at arbitrary starts: check the farthest one, read b_cols floats long */
+        ykd_gemm_operand spread = g->b;
+        spread.ld = b_cols;
+        spread.offset += g->b_row_span;
+        st = check_operand(&spread, "B", 1, b_cols, g->batch, g->k_batches, op, err);
+    } else if (st == YKD_OK) {
         st = check_operand(&g->b, "B", b_rows, b_cols, g->batch, g->k_batches, op, err);
-    if (st == YKD_OK)
+    }
+    if (st == YKD_OK && g->c_pitch)
+        st = check_operand(&g->c, "C", g->m, g->n / g->c_pitch * g->c_width, g->batch, 1, op,
+                           err);
+    else if (st == YKD_OK)
         st = check_operand(&g->c, "C", g->m, g->n, g->batch, 1, op, err);
     if (st == YKD_OK && g->bias &&
         g->bias_offset + (size_t)g->m > ykd_buffer_size(g->bias) / sizeof(float))
@@ -100,12 +110,13 @@ size_t ykd_gemm_candidates(const ykd_device *device, const ykd_gemm *g, ykd_gemm
     size_t our_count = g->trans_b ? sizeof tiled_nt / sizeof tiled_nt[0]
                                   : sizeof tiled / sizeof tiled[0];
     size_t n = 0;
+    bool clblast = !g->b_rows && !g->c_pitch; /* CLBlast has no row table or remapped store */
     /* on GPUs CLBlast is the likely winner, so measure it first to drop slow tiles early */
-    if (device->info.type != YKD_DEVICE_TYPE_CPU && n < max)
+    if (clblast && device->info.type != YKD_DEVICE_TYPE_CPU && n < max)
         configs[n++] = (ykd_gemm_config){YKD_GEMM_CLBLAST, 0, 0};
     for (size_t i = 0; i < our_count && n < max; i++)
         configs[n++] = ours[i];
-    if (device->info.type == YKD_DEVICE_TYPE_CPU && n < max)
+    if (clblast && device->info.type == YKD_DEVICE_TYPE_CPU && n < max)
         configs[n++] = (ykd_gemm_config){YKD_GEMM_CLBLAST, 0, 0};
     return n;
 }

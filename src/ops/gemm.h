@@ -30,6 +30,15 @@ typedef struct ykd_gemm {
     const ykd_buffer *bias; /* one float per row of C from bias_offset, or NULL */
     size_t bias_offset;
     ykd_activation act;
+    /* Convolutions without im2col (our kernels only): when b_rows is not NULL, stored row r of
+     * B starts b_rows[b_rows_offset + r] floats after B's base (instead of r * ld), every
+     * start at most b_row_span; when c_pitch is not 0, column p of C is pixel
+     * (p / c_pitch, p % c_pitch) of a packed output c_width wide, and columns past that width
+     * are dropped. */
+    const ykd_buffer *b_rows;
+    size_t b_rows_offset;
+    size_t b_row_span;
+    int c_pitch, c_width;
 } ykd_gemm;
 
 typedef enum ykd_gemm_backend {

@@ -22,6 +22,9 @@ ykd_status ykd_gemm_run_clblast(ykd_device *device, const ykd_gemm *g, ykd_error
     ykd_status st = ykd_ops_state_get(device, &state, err);
     if (st != YKD_OK)
         return st;
+    if (g->b_rows || g->c_pitch)
+        return ykd_fail(err, YKD_ERR_UNSUPPORTED,
+                        "gemm: CLBlast cannot read B through a row table or remap C");
     state->used_clblast = true;
     CLBlastTranspose ta = g->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastTranspose tb = g->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;

@@ -10,12 +10,13 @@ ykd_status ykd_gemm_run_tiled(ykd_device *device, const ykd_gemm *g, int tm, int
                               ykd_error *err)
 {
     /* tv counts float16 vectors for cl/gemm.cl, single columns for cl/gemm_nt.cl */
-    char options[64];
+    char options[96];
     if (g->trans_b)
-        snprintf(options, sizeof options, "-DTM=%d -DTN=%d", tm, tv);
+        snprintf(options, sizeof options, "-DTM=%d -DTN=%d -DB_ROWS=%d", tm, tv,
+                 g->b_rows ? 1 : 0);
     else
-        snprintf(options, sizeof options, "-DTM=%d -DTV=%d -DTRANS_A=%d", tm, tv,
-                 g->trans_a ? 1 : 0);
+        snprintf(options, sizeof options, "-DTM=%d -DTV=%d -DTRANS_A=%d -DB_ROWS=%d -DC_REMAP=%d",
+                 tm, tv, g->trans_a ? 1 : 0, g->b_rows ? 1 : 0, g->c_pitch ? 1 : 0);
     int tile_columns = g->trans_b ? tv : 16 * tv;
     ykd_kernel *kernel = NULL;
     ykd_status st = ykd_device_kernel(device, g->trans_b ? gemm_nt_sources : gemm_sources,
@@ -34,6 +35,9 @@ ykd_status ykd_gemm_run_tiled(ykd_device *device, const ykd_gemm *g, int tm, int
     cl_int lda = g->a.ld, ldb = g->b.ld, ldc = g->c.ld;
     cl_int has_bias = g->bias != NULL, act = (cl_int)g->act;
     float alpha = g->alpha, beta = g->beta;
+    cl_mem b_rows = g->b_rows ? g->b_rows->mem : NULL;
+    cl_uint b_rows_off = (cl_uint)g->b_rows_offset;
+    cl_int c_pitch = g->c_pitch, c_width = g->c_width;
     ykd_kernel_arg args[] = {
         YKD_ARG(m),     YKD_ARG(n),        YKD_ARG(k),     YKD_ARG(k_batches),
         YKD_ARG(a),     YKD_ARG(a_off),    YKD_ARG(lda),   YKD_ARG(a_batch),
@@ -42,7 +46,8 @@ ykd_status ykd_gemm_run_tiled(ykd_device *device, const ykd_gemm *g, int tm, int
         YKD_ARG(b_kbatch),
         YKD_ARG(c),     YKD_ARG(c_off),    YKD_ARG(ldc),   YKD_ARG(c_batch),
         YKD_ARG(alpha), YKD_ARG(beta),     YKD_ARG(bias),  YKD_ARG(bias_off),
-        YKD_ARG(has_bias), YKD_ARG(act)};
+        YKD_ARG(has_bias), YKD_ARG(act), YKD_ARG(b_rows), YKD_ARG(b_rows_off),
+        YKD_ARG(c_pitch), YKD_ARG(c_width)};
     size_t global[3] = {(size_t)(g->m + tm - 1) / (size_t)tm,
                         (size_t)(g->n + tile_columns - 1) / (size_t)tile_columns,
                         (size_t)g->batch};

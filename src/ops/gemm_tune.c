@@ -27,8 +27,9 @@ static const char dropped_tag[] = "dropped";
  * whether there are several. */
 static void signature_of(const ykd_gemm *g, char *buf, size_t size)
 {
-    snprintf(buf, size, "m%d n%d k%d b%d kb%d t%d%d", g->m, g->n, g->k, g->batch < 2 ? 1 : 2,
-             g->k_batches < 2 ? 1 : 2, g->trans_a ? 1 : 0, g->trans_b ? 1 : 0);
+    snprintf(buf, size, "m%d n%d k%d b%d kb%d t%d%d%s%s", g->m, g->n, g->k,
+             g->batch < 2 ? 1 : 2, g->k_batches < 2 ? 1 : 2, g->trans_a ? 1 : 0,
+             g->trans_b ? 1 : 0, g->b_rows ? " rows" : "", g->c_pitch ? " remap" : "");
 }
 
 static void tuning_path(const ykd_device *device, char *path, size_t size)
@@ -184,8 +185,10 @@ static ykd_status trial_product(ykd_device *device, const ykd_gemm *g, ykd_gemm 
     size_t floats = (size_t)(copy->batch - 1) * g->c.batch_stride +
                     (size_t)(g->m - 1) * (size_t)g->c.ld + (size_t)g->n;
     ykd_status st = ykd_buffer_alloc(device, floats * sizeof(float), temp, err);
-    if (st != YKD_OK)
-        return ykd_error_prefix(err, "measuring GEMM implementations");
+    if (st != YKD_OK) {
+        ykd_error_prefix(err, "measuring GEMM implementations");
+        return st;
+    }
     unsigned char zero = 0;
     st = ykd_buffer_fill(*temp, 0, &zero, 1, floats * sizeof(float), err);
     copy->c.buffer = *temp;

@@ -82,8 +82,10 @@ ykd_status ykd_ops_scratch(ykd_device *device, size_t bytes, ykd_buffer **buffer
         if (rounded > device->info.max_alloc_bytes)
             rounded = bytes;
         st = ykd_buffer_alloc(device, rounded, &state->scratch, err);
-        if (st != YKD_OK)
-            return ykd_error_prefix(err, "scratch space for a convolution");
+        if (st != YKD_OK) {
+            ykd_error_prefix(err, "scratch space for a convolution");
+            return st;
+        }
     }
     *buffer = state->scratch;
     return YKD_OK;

@@ -28,6 +28,7 @@ typedef struct ykd_ops_state {
     unsigned backend_losses[2]; /* shapes in a row each backend lost by over 3x */
     bool backend_dropped[2];    /* no longer measured on this device */
     size_t column_budget;     /* bytes of im2col columns per pass; 0: the device's default */
+    bool columns_only;        /* tests: convolutions always through im2col columns */
     bool used_clblast;
 } ykd_ops_state;
 

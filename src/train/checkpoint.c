@@ -35,8 +35,10 @@ static ykd_status read_tensors(const char *path, const ykd_state_tensor *tensors
                                                 tensors[i].offset * sizeof(float), hosts[i],
                                                 bytes, err)
                               : YKD_OK;
-        if (st != YKD_OK)
-            return ykd_error_prefix(err, "writing %s: tensor %s", path, tensors[i].name);
+        if (st != YKD_OK) {
+            ykd_error_prefix(err, "writing %s: tensor %s", path, tensors[i].name);
+            return st;
+        }
         ykd_sha256_update(&h, hosts[i], bytes);
     }
     uint8_t digest[YKD_SHA256_SIZE];

@@ -6,7 +6,7 @@
 #include "ops/ops_internal.h"
 #include "train/loss_yolo_internal.h"
 
-static const char *const loss_sources[] = {"cl/loss_yolo.cl", NULL};
+static const char *const loss_sources[] = {"cl/loss_common.cl", "cl/loss_yolo.cl", NULL};
 
 /* Makes *buf hold at least bytes (never zero: kernels get a valid buffer even when unused). */
 static ykd_status ensure(ykd_device *device, ykd_buffer **buf, size_t bytes, ykd_error *err)

@@ -85,7 +85,6 @@ void ref_adamw_step(size_t n, double lr, double beta1, double beta2, double eps,
                     double weight_decay, int step, double *param, const double *grad, double *m,
                     double *v);
 
-#endif
 
 /* ---- GEMM and convolution (float64; arrays packed, row-major / NCHW) ------------------- */
 
@@ -186,3 +185,26 @@ void ref_yolo_loss_eval(const ref_yolo_problem *p, const ref_yolo_assignment *a,
 
 /* CIoU's alpha at every assigned anchor (n * anchors, 0 elsewhere), for frozen_alpha. */
 void ref_yolo_alphas(const ref_yolo_problem *p, const ref_yolo_assignment *a, double *alpha);
+
+/* ---- distillation losses (ref_kd.c; the definitions of include/yolokd/kd_loss.h) --------- */
+
+/* Each returns the loss of student s against teacher t (packed, shape sh) and, when ds is not
+ * NULL, writes dL/ds there. */
+double ref_kd_logit(ref_shape sh, const double *s, const double *t, double temperature,
+                    double norm, double *ds);
+/* s, t [n, 4 * bins, h, w]; w [n, 1, h, w] per-anchor weights. */
+double ref_kd_ld(ref_shape sh, const double *s, const double *t, const double *w,
+                 double temperature, double norm, double *ds);
+double ref_kd_cwd(ref_shape sh, const double *s, const double *t, double temperature,
+                  double *ds);
+double ref_kd_pkd(ref_shape sh, const double *s, const double *t, double eps, double *ds);
+/* mask [n, 1, h, w] or NULL. */
+double ref_kd_mse(ref_shape sh, const double *p, const double *t, const double *mask,
+                  double norm, double *dp);
+/* s [n, cs, h, w] (sh), t [n, ct, h, w]; adapter w [ct, cs], b [ct] (or NULL: none, ct = cs);
+ * dw, db (may be NULL) receive the adapter's gradients. */
+double ref_kd_imitation(ref_shape sh, int ct, const double *s, const double *t,
+                        const double *mask, const double *w, const double *b, double norm,
+                        double *ds, double *dw, double *db);
+
+#endif

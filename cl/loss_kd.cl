@@ -1,0 +1,208 @@
+/* Knowledge-distillation losses (include/yolokd/kd_loss.h has the definitions; src/ops/loss_kd.c
+ * launches these kernels). Built after cl/tensor.cl (tensor addressing) and cl/loss_common.cl
+ * (GROUP, group_sum, log1p_unit).
+ *
+ *   kd_logit  a work-item per class logit: binary KL of the tempered sigmoids, its gradient.
+ *   kd_ld     a work-item per (box side, anchor): KL of the tempered softmaxes over the side's
+ *             bins, weighted per anchor; zero weight writes a zero gradient and nothing else.
+ *   kd_cwd    a work-group per (channel, image) plane: KL of the tempered spatial softmaxes.
+ *   kd_mse    a work-item per element: (optionally masked) squared difference, its gradient.
+ * Element-wise kernels over planes take global (hw, channels, images), which spares them a
+ * division by hw per element (PoCL runs integer division scalar: kd_mse took twice as long).
+ *
+ * Each work-group writes the sum of its terms, unscaled, to partial[its group index]; the host
+ * sums them in a fixed order and applies the normalisation, so results do not depend on
+ * scheduling. Gradients are written (or added, with accumulate) already scaled. Without a
+ * gradient (has_grad 0) the launcher passes the student tensor as g, which is then never
+ * written. */
+
+/* The group's index among a 2-D or 3-D launch's groups: where its partial sum goes. */
+#define GROUP_INDEX_2D() (get_group_id(1) * get_num_groups(0) + get_group_id(0))
+#define GROUP_INDEX_3D()                                                                       \
+    ((get_group_id(2) * get_num_groups(1) + get_group_id(1)) * get_num_groups(0) +             \
+     get_group_id(0))
+
+/* g[n][i] = v, or += v with accumulate. */
+#define STORE_GRAD(g, n, i, v, accumulate)                                                     \
+    do {                                                                                       \
+        size_t at_ = (size_t)g##_off + (size_t)(n) * g##_bs + (i);                             \
+        g[at_] = (accumulate) ? g[at_] + (v) : (v);                                            \
+    } while (0)
+
+/* sigmoid(z) given e = exp(-|z|), without overflow for either sign. */
+float sigmoid_of(float z, float e)
+{
+    return z >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+}
+
+/* BCE with logits of z against target p, given e = exp(-|z|): max(z, 0) - z p + log(1 + e). */
+float bce_of(float z, float e, float p)
+{
+    return fmax(z, 0.0f) - z * p + log1p_unit(e);
+}
+
+/* Binary KL(sigmoid(zt) || sigmoid(zs)) per class logit, as BCE(zs, p) - BCE(zt, p) with
+ * p = sigmoid(zt) (the second is p's entropy), z = logit / T. d/ds = (q - p) / T with
+ * q = sigmoid(zs); grad_scale carries the rest (scale * T^2 / norm). */
+__kernel __attribute__((reqd_work_group_size(GROUP, 1, 1)))
+void kd_logit(TENSOR_IN(s), TENSOR_IN(t), uint count, float inv_t, float grad_scale, int has_grad,
+              int accumulate, TENSOR_OUT(g), __global float *partial)
+{
+    __local float scratch[GROUP];
+    size_t i = get_global_id(0);
+    uint n = get_global_id(1);
+    float kl = 0.0f;
+    if (i < count) {
+        float zs = AT(s, n, i) * inv_t, zt = AT(t, n, i) * inv_t;
+        float es = exp(-fabs(zs)), et = exp(-fabs(zt));
+        float p = sigmoid_of(zt, et);
+        kl = bce_of(zs, es, p) - bce_of(zt, et, p);
+        if (has_grad)
+            STORE_GRAD(g, n, i, (sigmoid_of(zs, es) - p) * grad_scale, accumulate);
+    }
+    float sum = group_sum(kl, scratch);
+    if (get_local_id(0) == 0)
+        partial[GROUP_INDEX_2D()] = sum;
+}
+
+/* log of the sum of exp(z[b * step] * inv_t) over b < bins, max-subtracted. */
+float tempered_lse(__global const float *z, size_t step, uint bins, float inv_t)
+{
+    float top = -INFINITY;
+    for (uint b = 0; b < bins; b++)
+        top = fmax(top, z[b * step] * inv_t);
+    float sum = 0.0f;
+    for (uint b = 0; b < bins; b++)
+        sum += exp(z[b * step] * inv_t - top);
+    return top + log(sum);
+}
+
+/* Work-item (side, position) of image n: the side's bins are channels side * bins + b, a
+ * plane (hw floats) apart. The anchor's weight w[n][position] multiplies the side's
+ * KL(softmax(t / T) || softmax(s / T)); d/ds_b = w (ps_b - pt_b) / T, and grad_scale carries
+ * scale * T^2 / (4 norm). */
+__kernel __attribute__((reqd_work_group_size(GROUP, 1, 1)))
+void kd_ld(TENSOR_IN(s), TENSOR_IN(t), TENSOR_IN(w), uint hw, uint bins, float inv_t,
+           float grad_scale, int has_grad, int accumulate, TENSOR_OUT(g), __global float *partial)
+{
+    __local float scratch[GROUP];
+    size_t i = get_global_id(0);
+    uint n = get_global_id(1);
+    float term = 0.0f;
+    if (i < 4 * (size_t)hw) {
+        size_t side = i / hw, pos = i - side * hw, first = side * bins * hw + pos;
+        float weight = AT(w, n, pos);
+        __global const float *zs = IMAGE(s, n) + first, *zt = IMAGE(t, n) + first;
+        if (weight != 0.0f) {
+            float lse_s = tempered_lse(zs, hw, bins, inv_t);
+            float lse_t = tempered_lse(zt, hw, bins, inv_t);
+            float kl = 0.0f;
+            for (uint b = 0; b < bins; b++) {
+                float log_ps = zs[b * (size_t)hw] * inv_t - lse_s;
+                float log_pt = zt[b * (size_t)hw] * inv_t - lse_t;
+                float pt = exp(log_pt);
+                kl += pt * (log_pt - log_ps);
+                if (has_grad)
+                    STORE_GRAD(g, n, first + b * (size_t)hw,
+                               weight * grad_scale * (exp(log_ps) - pt), accumulate);
+            }
+            term = weight * kl;
+        } else if (has_grad && !accumulate) {
+            for (uint b = 0; b < bins; b++)
+                STORE_GRAD(g, n, first + b * (size_t)hw, 0.0f, 0);
+        }
+    }
+    float sum = group_sum(term, scratch);
+    if (get_local_id(0) == 0)
+        partial[GROUP_INDEX_2D()] = sum;
+}
+
+/* Combines two values per work-item over the group, with max or +, in a fixed order; every
+ * work-item of the group must call it and gets the result. */
+float2 group_all2(float2 v, int use_max, __local float2 *scratch)
+{
+    uint l = get_local_id(0);
+    scratch[l] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (l == 0) {
+        float2 r = scratch[0];
+        for (int k = 1; k < GROUP; k++)
+            r = use_max ? fmax(r, scratch[k]) : r + scratch[k];
+        scratch[GROUP] = r;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    float2 all = scratch[GROUP];
+    barrier(CLK_LOCAL_MEM_FENCE); /* scratch is written again by the next call */
+    return all;
+}
+
+/* A work-group per plane: global (GROUP, channels, images). Softmax over the plane's hw
+ * positions of s / T and of t / T (max, then sum, then the terms); the plane's KL(pt || ps)
+ * and d/ds = (ps - pt) / T, grad_scale carrying scale * T^2 / (N C). Work-items take positions
+ * l, l + GROUP, ... (neighbours read neighbouring floats), every work-item the same number of
+ * steps: with the trip count uniform over the group, PoCL ran this kernel 25% faster than with
+ * per-work-item trip counts. (Two kernels, per-plane normalisers then an element-wise pass,
+ * measured no faster.) partial[n * channels + c] = plane (n, c)'s KL. */
+__kernel __attribute__((reqd_work_group_size(GROUP, 1, 1)))
+void kd_cwd(TENSOR_IN(s), TENSOR_IN(t), uint hw, float inv_t, float grad_scale, int has_grad,
+            int accumulate, TENSOR_OUT(g), __global float *partial)
+{
+    __local float2 scratch2[GROUP + 1];
+    __local float scratch[GROUP];
+    uint l = get_local_id(0), c = get_global_id(1), n = get_global_id(2);
+    uint steps = (hw + GROUP - 1) / GROUP;
+    size_t first = (size_t)c * hw;
+    __global const float *zs = IMAGE(s, n) + first, *zt = IMAGE(t, n) + first;
+    float2 top = (float2)(-INFINITY, -INFINITY);
+    for (uint k = 0; k < steps; k++) {
+        uint i = k * GROUP + l;
+        if (i < hw)
+            top = fmax(top, (float2)(zs[i], zt[i]) * inv_t);
+    }
+    top = group_all2(top, 1, scratch2);
+    float2 sum = (float2)(0.0f, 0.0f);
+    for (uint k = 0; k < steps; k++) {
+        uint i = k * GROUP + l;
+        if (i < hw)
+            sum += exp((float2)(zs[i], zt[i]) * inv_t - top);
+    }
+    sum = group_all2(sum, 0, scratch2);
+    float2 lse = top + log(sum);
+    float kl = 0.0f;
+    for (uint k = 0; k < steps; k++) {
+        uint i = k * GROUP + l;
+        if (i >= hw)
+            continue;
+        float log_ps = zs[i] * inv_t - lse.x, log_pt = zt[i] * inv_t - lse.y;
+        float pt = exp(log_pt);
+        kl += pt * (log_pt - log_ps);
+        if (has_grad)
+            STORE_GRAD(g, n, first + i, grad_scale * (exp(log_ps) - pt), accumulate);
+    }
+    float total = group_sum(kl, scratch);
+    if (l == 0)
+        partial[(size_t)n * get_global_size(1) + c] = total;
+}
+
+/* (p - t)^2 per element, times the mask of its position (m [N, 1, H, W], when has_mask);
+ * d/dp = 2 m (p - t), grad_scale carrying scale / norm. A work-item per position of a plane:
+ * global (hw, channels, images). */
+__kernel __attribute__((reqd_work_group_size(GROUP, 1, 1)))
+void kd_mse(TENSOR_IN(p), TENSOR_IN(t), TENSOR_IN(m), uint hw, int has_mask, float grad_scale,
+            int has_grad, int accumulate, TENSOR_OUT(g), __global float *partial)
+{
+    __local float scratch[GROUP];
+    uint pos = get_global_id(0), c = get_global_id(1), n = get_global_id(2);
+    float term = 0.0f;
+    if (pos < hw) {
+        size_t i = (size_t)c * hw + pos;
+        float d = AT(p, n, i) - AT(t, n, i);
+        float mask = has_mask ? AT(m, n, pos) : 1.0f;
+        term = mask * d * d;
+        if (has_grad)
+            STORE_GRAD(g, n, i, 2.0f * grad_scale * mask * d, accumulate);
+    }
+    float sum = group_sum(term, scratch);
+    if (get_local_id(0) == 0)
+        partial[GROUP_INDEX_3D()] = sum;
+}

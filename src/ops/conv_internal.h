@@ -1,0 +1,89 @@
+/* Shared by the convolution files: the geometry, scratch passes, and the two ways of feeding
+ * the GEMMs (im2col columns in conv_columns.c, shifted windows of padded planes in
+ * conv_windows.c). */
+#ifndef YKD_CONV_INTERNAL_H
+#define YKD_CONV_INTERNAL_H
+
+#include "ops/gemm.h"
+
+/* Work-items per group for the row kernels (im2col, col2im, padding): PoCL runs a group's
+ * work-items as one loop, so grouping the short rows amortises its per-group cost (on the v8n
+ * shapes, 1 -> 16 cut im2col's time by a third; 64 was slower again). */
+enum { YKD_CONV_ROW_GROUP = 16 };
+
+extern const char *const ykd_conv_sources[];
+
+/* The geometry of one convolution, seen as the forward pass it computes. */
+typedef struct ykd_conv_shape {
+    int n, cin, h, w; /* input */
+    int cout, k;      /* weights [cout, cin, k, k] */
+    int stride, pad;
+    int ho, wo;       /* output */
+    size_t ckk, hwo;  /* GEMM sizes: cin * k * k, ho * wo */
+    bool direct;      /* 1x1, stride 1, no padding: the input is the GEMM operand itself */
+} ykd_conv_shape;
+
+/* Fills ho, wo, ckk, hwo and direct from the rest. */
+void ykd_conv_derive(ykd_conv_shape *s);
+
+/* How many images' worth of scratch (floats_per_image each) one pass takes. */
+int ykd_conv_images_per_pass(ykd_device *device, size_t floats_per_image, int n);
+
+ykd_gemm_operand ykd_conv_operand(const ykd_buffer *buffer, size_t offset, size_t ld,
+                                  size_t batch_stride, size_t kbatch_stride);
+ykd_gemm_operand ykd_conv_tensor_operand(const ykd_tensor *t, int first_image, size_t ld);
+
+/* Whether a weight gradient of cout x columns is too small to keep every compute unit busy
+ * as one GEMM over all images (then per-image products are summed with ykd_conv_sum_parts). */
+bool ykd_conv_split_over_images(const ykd_device *device, int cout, size_t columns);
+
+/* out (+)= the sum of count consecutive blocks of size floats at parts_offset in parts. */
+ykd_status ykd_conv_sum_parts(ykd_device *device, const ykd_buffer *parts, size_t parts_offset,
+                              int count, size_t size, const ykd_tensor *out, bool accumulate,
+                              ykd_error *err);
+
+/* ---- im2col columns (conv_columns.c): any geometry, any GEMM implementation --------------- */
+
+/* Scratch floats ykd_conv_forward_columns needs after its caller's reserved ones. */
+size_t ykd_conv_columns_forward_floats(ykd_device *device, const ykd_conv_shape *s);
+
+/* y = act(conv(x, w) + bias) + beta * y, w a buffer range [cout, ckk] (the caller's weights or
+ * flipped ones in the scratch). The columns go after `reserved` floats of the scratch, which
+ * must already hold reserved + ykd_conv_columns_forward_floats floats when reserved > 0. */
+ykd_status ykd_conv_forward_columns(ykd_device *device, const ykd_tensor *x, const ykd_buffer *w,
+                                    size_t w_offset, const ykd_conv_shape *s,
+                                    const ykd_tensor *bias, ykd_activation activation,
+                                    float beta, const ykd_tensor *y, size_t reserved,
+                                    ykd_error *err);
+
+/* dx (+)= the input gradient by dcol = W^T dy and col2im (strided convolutions). */
+ykd_status ykd_conv_input_grad_columns(ykd_device *device, const ykd_tensor *dy,
+                                       const ykd_tensor *w, const ykd_conv_shape *s,
+                                       bool accumulate, const ykd_tensor *dx, ykd_error *err);
+
+/* dw (+)= the weight gradient as dy x col^T. */
+ykd_status ykd_conv_weight_grad_columns(ykd_device *device, const ykd_tensor *x,
+                                        const ykd_tensor *dy, const ykd_conv_shape *s,
+                                        bool accumulate, const ykd_tensor *dw, ykd_error *err);
+
+/* ---- shifted windows of padded planes (conv_windows.c): stride 1, our GEMM kernels -------- */
+
+/* Whether the geometry suits windows (stride 1, a kernel larger than 1x1) and the device's
+ * GEMMs are ours (the only ones that read through a row table). */
+bool ykd_conv_windows_apply(ykd_device *device, const ykd_conv_shape *s);
+
+size_t ykd_conv_windows_forward_floats(ykd_device *device, const ykd_conv_shape *s);
+
+/* As ykd_conv_forward_columns, reading windows of zero-padded copies of x. */
+ykd_status ykd_conv_forward_windows(ykd_device *device, const ykd_tensor *x, const ykd_buffer *w,
+                                    size_t w_offset, const ykd_conv_shape *s,
+                                    const ykd_tensor *bias, ykd_activation activation,
+                                    float beta, const ykd_tensor *y, size_t reserved,
+                                    ykd_error *err);
+
+/* As ykd_conv_weight_grad_columns, reading windows of zero-padded copies of x. */
+ykd_status ykd_conv_weight_grad_windows(ykd_device *device, const ykd_tensor *x,
+                                        const ykd_tensor *dy, const ykd_conv_shape *s,
+                                        bool accumulate, const ykd_tensor *dw, ykd_error *err);
+
+#endif

@@ -1,0 +1,203 @@
+/* Stride-1 convolution GEMMs without im2col.
+ *
+ * With the input zero-padded to planes of Hp x Wp, the im2col row of column j = (c, ky, kx)
+ * is, over the output pixels laid out Wp wide, the padded plane c shifted by ky * Wp + kx: a
+ * contiguous window. So the GEMM reads B's rows straight from the padded copy through a table
+ * of window starts (cl/gemm.cl with -DB_ROWS), computes Ho x Wp outputs per channel and drops
+ * the Wp - Wo columns past each output row as it stores (-DC_REMAP). The copy is the size of
+ * the input, not k * k times it; the price is (Wp - Wo) / Wo extra columns of arithmetic.
+ * The weight gradient reads the same windows against the output gradient laid out Wp wide
+ * with zeros in the extra columns (cl/gemm_nt.cl with -DB_ROWS).
+ *
+ * Only our GEMM kernels read through a row table, so windows are used where the device's
+ * GEMMs are ours: the policy says so, or CLBlast has lost there often enough to be dropped. */
+#include <stdlib.h>
+
+#include "core/error_internal.h"
+#include "ops/conv_internal.h"
+#include "ops/ops_state.h"
+
+/* The padded geometry and the scratch it takes. */
+typedef struct window_plan {
+    int hp, wp;
+    size_t plane;  /* hp * wp */
+    size_t width;  /* GEMM columns: ho * wp */
+    size_t table;  /* floats the row table occupies (ckk ints, rounded up) */
+    size_t span;   /* the farthest window start: (cin - 1) * plane + (k - 1) * (wp + 1) */
+    size_t slack;  /* floats after the last padded image that windows past the edge read */
+} window_plan;
+
+static void plan_windows(const ykd_conv_shape *s, window_plan *p)
+{
+    p->hp = s->h + 2 * s->pad;
+    p->wp = s->w + 2 * s->pad;
+    p->plane = (size_t)p->hp * p->wp;
+    p->width = (size_t)s->ho * p->wp;
+    p->table = (s->ckk + 15) / 16 * 16;
+    p->span = (size_t)(s->cin - 1) * p->plane + (size_t)(s->k - 1) * (p->wp + 1);
+    p->slack = (size_t)s->k + 16;
+}
+
+bool ykd_conv_windows_apply(ykd_device *device, const ykd_conv_shape *s)
+{
+    ykd_ops_state *state = NULL;
+    if (s->stride != 1 || s->k < 2 || ykd_ops_state_get(device, &state, NULL) != YKD_OK ||
+        state->columns_only)
+        return false;
+    switch (state->policy) {
+    case YKD_GEMM_POLICY_FIXED:
+        return state->fixed.backend == YKD_GEMM_TILED;
+    case YKD_GEMM_POLICY_TILED:
+        return true;
+    default:
+        return state->backend_dropped[YKD_GEMM_CLBLAST];
+    }
+}
+
+/* Writes the window starts of every column j = (c, ky, kx) at table_offset of the scratch. */
+static ykd_status write_row_table(const ykd_conv_shape *s, const window_plan *p,
+                                  ykd_buffer *scratch, size_t table_offset, ykd_error *err)
+{
+    cl_int *starts = malloc(s->ckk * sizeof *starts);
+    if (!starts)
+        return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "conv2d: out of host memory for a table");
+    size_t j = 0;
+    for (int c = 0; c < s->cin; c++)
+        for (int ky = 0; ky < s->k; ky++)
+            for (int kx = 0; kx < s->k; kx++)
+                starts[j++] = (cl_int)((size_t)c * p->plane + (size_t)ky * p->wp + (size_t)kx);
+    ykd_status st = ykd_buffer_write(scratch, table_offset * sizeof(float), starts,
+                                     s->ckk * sizeof *starts, err);
+    free(starts);
+    return st;
+}
+
+/* Copies count images (from src's first image) of c planes h x w into the scratch at
+ * dst_offset as planes hp x wp, placed top and left from the padded corner, zeros around. */
+static ykd_status pad_images(ykd_device *device, const ykd_tensor *src, int first, int count,
+                             int c, int h, int w, int top, int left, int hp, int wp,
+                             ykd_buffer *scratch, size_t dst_offset, ykd_error *err)
+{
+    ykd_kernel *kernel = NULL;
+    ykd_status st = ykd_device_kernel(device, ykd_conv_sources, NULL, "pad_planes", &kernel, err);
+    if (st != YKD_OK)
+        return st;
+    cl_mem src_mem = src->buffer->mem;
+    cl_uint src_offset = (cl_uint)(src->offset + (size_t)first * src->batch_stride);
+    cl_uint src_batch = (cl_uint)src->batch_stride, out_offset = (cl_uint)dst_offset;
+    ykd_kernel_arg args[] = {YKD_ARG(src_mem), YKD_ARG(src_offset), YKD_ARG(src_batch),
+                             YKD_ARG(c),       YKD_ARG(h),          YKD_ARG(w),
+                             YKD_ARG(top),     YKD_ARG(left),       YKD_ARG(hp),
+                             YKD_ARG(wp),      YKD_ARG(scratch->mem), YKD_ARG(out_offset)};
+    size_t global[3] = {(size_t)hp, (size_t)c, (size_t)count};
+    size_t local[3] = {1, YKD_CONV_ROW_GROUP, 1};
+    return ykd_kernel_run(device, kernel, args, sizeof args / sizeof args[0], 3, global, local,
+                          NULL, err);
+}
+
+/* Zeroes the slack after the padded images: windows of the last rows read it, and in the
+ * weight gradient those reads are multiplied by zeros, which an uninitialised NaN would spoil. */
+static ykd_status zero_slack(ykd_buffer *scratch, size_t offset, size_t floats, ykd_error *err)
+{
+    float zero = 0.0f;
+    return ykd_buffer_fill(scratch, offset * sizeof(float), &zero, sizeof zero,
+                           floats * sizeof(float), err);
+}
+
+size_t ykd_conv_windows_forward_floats(ykd_device *device, const ykd_conv_shape *s)
+{
+    window_plan p;
+    plan_windows(s, &p);
+    size_t per_image = (size_t)s->cin * p.plane;
+    int pass = ykd_conv_images_per_pass(device, per_image, s->n);
+    return p.table + (size_t)pass * per_image + p.slack;
+}
+
+ykd_status ykd_conv_forward_windows(ykd_device *device, const ykd_tensor *x, const ykd_buffer *w,
+                                    size_t w_offset, const ykd_conv_shape *s,
+                                    const ykd_tensor *bias, ykd_activation activation,
+                                    float beta, const ykd_tensor *y, size_t reserved,
+                                    ykd_error *err)
+{
+    window_plan p;
+    plan_windows(s, &p);
+    size_t per_image = (size_t)s->cin * p.plane;
+    int pass = ykd_conv_images_per_pass(device, per_image, s->n);
+    size_t table_offset = reserved, images_offset = reserved + p.table;
+    size_t slack_offset = images_offset + (size_t)pass * per_image;
+    ykd_buffer *scratch = NULL;
+    ykd_status st = ykd_ops_scratch(device, (slack_offset + p.slack) * sizeof(float), &scratch,
+                                    err);
+    if (st == YKD_OK)
+        st = write_row_table(s, &p, scratch, table_offset, err);
+    if (st == YKD_OK)
+        st = zero_slack(scratch, slack_offset, p.slack, err);
+    ykd_gemm g = {.m = s->cout, .n = (int)p.width, .k = (int)s->ckk, .k_batches = 1,
+                  .a = ykd_conv_operand(w, w_offset, s->ckk, 0, 0), .alpha = 1.0f,
+                  .beta = beta, .bias = bias ? bias->buffer : NULL,
+                  .bias_offset = bias ? bias->offset : 0, .act = activation,
+                  .b_rows = scratch, .b_rows_offset = table_offset, .b_row_span = p.span,
+                  .c_pitch = p.wp, .c_width = s->wo};
+    for (int first = 0; first < s->n && st == YKD_OK; first += pass) {
+        int count = s->n - first < pass ? s->n - first : pass;
+        st = pad_images(device, x, first, count, s->cin, s->h, s->w, s->pad, s->pad, p.hp, p.wp,
+                        scratch, images_offset, err);
+        g.batch = count;
+        g.b = ykd_conv_operand(scratch, images_offset, p.width, per_image, 0);
+        g.c = ykd_conv_tensor_operand(y, first, s->hwo);
+        if (st == YKD_OK)
+            st = ykd_gemm_run(device, &g, err);
+    }
+    return st;
+}
+
+ykd_status ykd_conv_weight_grad_windows(ykd_device *device, const ykd_tensor *x,
+                                        const ykd_tensor *dy, const ykd_conv_shape *s,
+                                        bool accumulate, const ykd_tensor *dw, ykd_error *err)
+{
+    window_plan p;
+    plan_windows(s, &p);
+    bool split = ykd_conv_split_over_images(device, s->cout, s->ckk);
+    size_t x_image = (size_t)s->cin * p.plane, dy_image = (size_t)s->cout * p.width;
+    size_t grad_size = (size_t)s->cout * s->ckk;
+    int pass = ykd_conv_images_per_pass(device, x_image + dy_image + (split ? grad_size : 0),
+                                        s->n);
+    /* scratch: row table | padded x | slack | dy laid out wp wide | per-image gradients */
+    size_t x_offset = p.table, slack_offset = x_offset + (size_t)pass * x_image;
+    size_t dy_offset = slack_offset + p.slack, parts_offset = dy_offset + (size_t)pass * dy_image;
+    size_t total = parts_offset + (split ? (size_t)pass * grad_size : 0);
+    ykd_buffer *scratch = NULL;
+    ykd_status st = ykd_ops_scratch(device, total * sizeof(float), &scratch, err);
+    if (st == YKD_OK)
+        st = write_row_table(s, &p, scratch, 0, err);
+    if (st == YKD_OK)
+        st = zero_slack(scratch, slack_offset, p.slack, err);
+    /* dW = sum over images of dy' [cout, ho * wp] x windows^T */
+    ykd_gemm g = {.m = s->cout, .n = (int)s->ckk, .k = (int)p.width, .trans_b = true,
+                  .alpha = 1.0f, .act = YKD_ACTIVATION_NONE, .b_rows = scratch,
+                  .b_rows_offset = 0, .b_row_span = p.span};
+    for (int first = 0; first < s->n && st == YKD_OK; first += pass) {
+        int count = s->n - first < pass ? s->n - first : pass;
+        bool add = accumulate || first > 0;
+        st = pad_images(device, x, first, count, s->cin, s->h, s->w, s->pad, s->pad, p.hp, p.wp,
+                        scratch, x_offset, err);
+        if (st == YKD_OK)
+            st = pad_images(device, dy, first, count, s->cout, s->ho, s->wo, 0, 0, s->ho, p.wp,
+                            scratch, dy_offset, err);
+        g.a = ykd_conv_operand(scratch, dy_offset, p.width, dy_image, dy_image);
+        g.b = ykd_conv_operand(scratch, x_offset, p.width, x_image, x_image);
+        if (split) {
+            g.batch = count, g.k_batches = 1, g.beta = 0.0f;
+            g.c = ykd_conv_operand(scratch, parts_offset, s->ckk, grad_size, 0);
+        } else {
+            g.batch = 1, g.k_batches = count, g.beta = add ? 1.0f : 0.0f;
+            g.c = ykd_conv_operand(dw->buffer, dw->offset, s->ckk, 0, 0);
+        }
+        if (st == YKD_OK)
+            st = ykd_gemm_run(device, &g, err);
+        if (st == YKD_OK && split)
+            st = ykd_conv_sum_parts(device, scratch, parts_offset, count, grad_size, dw, add,
+                                    err);
+    }
+    return st;
+}

@@ -1,0 +1,25 @@
+/* What the benchmarks share: a seeded generator for their inputs and the median of timings. */
+#include <stdlib.h>
+
+#include "bench.h"
+
+float ykd_bench_uniform(uint64_t *state, float lo, float hi)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return lo + (hi - lo) * (float)((z >> 40) / 16777216.0);
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double ykd_bench_median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, compare_doubles);
+    return v[n / 2];
+}
