@@ -294,12 +294,45 @@ static void test_losing_backend_is_dropped(ykd_test *t)
     ykd_test_rmtree(dir);
 }
 
+/* The calibration decides once whether convolutions may use windows, and the decision comes
+ * back from the tuning file on the next open without measuring again. */
+static void test_calibration_is_remembered(ykd_test *t)
+{
+    char dir[256];
+    if (!ykd_test_mkdtemp(t, dir, sizeof dir))
+        return;
+    ykd_device_options options = {.cache_dir = dir};
+    ykd_ops_state *state = NULL;
+    ykd_error err;
+    bool windows = false;
+    ykd_device *dev = ykd_test_reopen(t, &options);
+    if (dev && CHECK_OK(t, ykd_ops_state_get(dev, &state, &err), err)) {
+        CHECK(t, !state->windows_decided);
+        ykd_gemm_calibrate(dev, state);
+        CHECK(t, state->windows_decided);
+        windows = state->windows;
+        /* the ratio is CLBlast's time over ours: windows exactly when it is at least 1 */
+        CHECKF(t, state->calibration_ratio <= 0 || windows == (state->calibration_ratio >= 1.0),
+               "ratio %g but windows %d", state->calibration_ratio, windows);
+    }
+    ykd_device_close(dev);
+    dev = ykd_test_reopen(t, &options);
+    if (dev && CHECK_OK(t, ykd_ops_state_get(dev, &state, &err), err)) {
+        CHECK(t, state->windows_decided && state->windows == windows);
+        CHECK(t, state->tunings == 0);
+    }
+    ykd_device_close(dev);
+    ykd_test_rmtree(dir);
+}
+
 static const ykd_test_case test_cases[] = {
     {"gemm: every tile shape against the reference", test_tiled_shapes, YKD_TEST_EACH_DEVICE},
     {"gemm: CLBlast against the reference", test_clblast, YKD_TEST_EACH_DEVICE},
     {"gemm: bad descriptions are refused", test_bad_descriptions, YKD_TEST_EACH_DEVICE},
     {"gemm: the tuner remembers its choice", test_tuner_remembers, YKD_TEST_EACH_DEVICE},
     {"gemm: a backend that keeps losing is dropped", test_losing_backend_is_dropped,
+     YKD_TEST_EACH_DEVICE},
+    {"gemm: the calibration is remembered", test_calibration_is_remembered,
      YKD_TEST_EACH_DEVICE},
 };
 

@@ -636,7 +636,7 @@ static void test_step_extra_terms(ykd_test *t)
     /* the same batch twice: the same gradients, bit for bit */
     CHECK(t, g0 && g1 && memcmp(g0, g1, n * sizeof *g0) == 0);
     sink_term term = {t, "p4", 0.5f, 1.25, 0};
-    ykd_train_loss_term lt = {"test term", sink_compute, &term};
+    ykd_train_loss_term lt = {.name = "test term", .compute = sink_compute, .user = &term};
     ok = ok && CHECK_OK(t, ykd_step_add_loss_term(step, &lt, &err), err);
     float *g2 = ok ? step_grads(t, step, m, &b, YKD_OK, &err) : NULL;
     /* a gradient on p4 (layer 6's output) changes the gradients of the layers before it and

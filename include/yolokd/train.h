@@ -266,7 +266,17 @@ typedef struct ykd_train_loss_term {
     ykd_status (*compute)(void *user, ykd_model *model, const ykd_batch *batch,
                           ykd_grad_sink *sink, double *value, ykd_error *err);
     void *user;
+    /* Optional: called at the start of each step, before the model's forward, so a term whose
+     * inputs come from elsewhere (a teacher on another device) can start on the batch. */
+    ykd_status (*begin)(void *user, const ykd_batch *batch, ykd_error *err);
+    /* Optional: called after each optimizer step with the schedule point it used, so a term
+     * with parameters of its own (distillation adapters) can step them alongside. */
+    ykd_status (*optimized)(void *user, const ykd_schedule_point *point, ykd_error *err);
 } ykd_train_loss_term;
+
+/* The detection loss of the step the sink belongs to, computed on the current batch: its
+ * assignment gives a term the positive anchors (ykd_yolo_loss_assignment). */
+const ykd_yolo_loss *ykd_grad_sink_detection_loss(const ykd_grad_sink *sink);
 
 /* The parts a step works with (not owned by it; they must outlive it). */
 typedef struct ykd_step_parts {
@@ -417,6 +427,10 @@ ykd_model *ykd_trainer_model(const ykd_trainer *trainer);
 ykd_model *ykd_trainer_ema_model(const ykd_trainer *trainer);
 /* The next epoch to train (= epochs when finished), and whether the callback stopped it. */
 int ykd_trainer_epoch(const ykd_trainer *trainer);
+/* Batches per training epoch (known once the run is open). */
+int64_t ykd_trainer_batches_per_epoch(const ykd_trainer *trainer);
+/* The optimizer of the model (its kind, options and step count). */
+const ykd_optimizer *ykd_trainer_optimizer(const ykd_trainer *trainer);
 bool ykd_trainer_stopped(const ykd_trainer *trainer);
 /* The rows of the epochs done (resumed ones included). */
 const ykd_train_row *ykd_trainer_rows(const ykd_trainer *trainer, size_t *count);

@@ -20,8 +20,10 @@
 
 enum { TIMED_RUNS = 3, LOSSES_TO_DROP = 4 };
 
-/* The tuning file's line for a dropped backend: "dropped <TAB> clblast <TAB> 0". */
+/* The tuning file's line for a dropped backend: "dropped <TAB> clblast <TAB> 0", and for the
+ * calibration: "windows <TAB> <the winner> <TAB> <CLBlast's time / ours>". */
 static const char dropped_tag[] = "dropped";
+static const char windows_tag[] = "windows";
 
 /* Batches and k-runs are measured with at most two products, so the shape records only
  * whether there are several. */
@@ -89,10 +91,15 @@ void ykd_gemm_tuning_load(ykd_device *device, ykd_ops_state *state)
         if (line[0] == '#' || sscanf(line, "%127[^\t]\t%31s\t%lf", signature, name, &ms) != 3 ||
             !ykd_gemm_config_parse(name, &config))
             continue; /* a damaged line: that shape is measured again */
-        if (strcmp(signature, dropped_tag) == 0)
+        if (strcmp(signature, dropped_tag) == 0) {
             state->backend_dropped[config.backend] = true;
-        else
+        } else if (strcmp(signature, windows_tag) == 0) {
+            state->windows_decided = true;
+            state->windows = config.backend == YKD_GEMM_TILED;
+            state->calibration_ratio = ms;
+        } else {
             add_choice(state, signature, &config, ms);
+        }
     }
     free(data);
 }
@@ -115,6 +122,10 @@ static void tuning_save(const ykd_device *device, const ykd_ops_state *state)
         used += (size_t)snprintf(text + used, cap - used, "%s\tclblast\t0\n", dropped_tag);
     if (state->backend_dropped[YKD_GEMM_TILED])
         used += (size_t)snprintf(text + used, cap - used, "%s\ttiled-6x2\t0\n", dropped_tag);
+    if (state->windows_decided)
+        used += (size_t)snprintf(text + used, cap - used, "%s\t%s\t%.4f\n", windows_tag,
+                                 state->windows ? "tiled-8x1" : "clblast",
+                                 state->calibration_ratio);
     for (size_t i = 0; i < state->choice_count && used < cap; i++) {
         char name[32];
         ykd_gemm_config_name(&state->choices[i].config, name, sizeof name);
@@ -259,4 +270,57 @@ ykd_status ykd_gemm_choose(ykd_device *device, const ykd_gemm *g, ykd_gemm_confi
         }
     }
     return tune(device, state, g, signature, config, err);
+}
+
+/* The calibration product: batch 2 of [64 x 576] x [576 x 1600], a 3x3 convolution of 64
+ * channels on 40 x 40 as the middle of a YOLOv8 network has. */
+enum { CAL_M = 64, CAL_K = 576, CAL_N = 1600, CAL_BATCH = 2 };
+
+static double best_of_backend(ykd_device *device, const ykd_gemm *g, ykd_gemm_backend backend)
+{
+    ykd_gemm_config candidates[8];
+    size_t count = ykd_gemm_candidates(device, g, candidates, 8);
+    double best = -1.0;
+    for (size_t i = 0; i < count; i++) {
+        if (candidates[i].backend != backend)
+            continue;
+        double ms = measure(device, g, &candidates[i], best);
+        if (ms >= 0 && (best < 0 || ms < best))
+            best = ms;
+    }
+    return best;
+}
+
+void ykd_gemm_calibrate(ykd_device *device, ykd_ops_state *state)
+{
+    if (state->windows_decided)
+        return;
+    size_t a_floats = (size_t)CAL_M * CAL_K, b_floats = (size_t)CAL_BATCH * CAL_K * CAL_N;
+    size_t c_floats = (size_t)CAL_BATCH * CAL_M * CAL_N;
+    ykd_buffer *a = NULL, *b = NULL, *c = NULL;
+    float value = 0.01f;
+    bool ready = ykd_buffer_alloc(device, a_floats * sizeof(float), &a, NULL) == YKD_OK &&
+                 ykd_buffer_alloc(device, b_floats * sizeof(float), &b, NULL) == YKD_OK &&
+                 ykd_buffer_alloc(device, c_floats * sizeof(float), &c, NULL) == YKD_OK &&
+                 ykd_buffer_fill(a, 0, &value, 4, a_floats * 4, NULL) == YKD_OK &&
+                 ykd_buffer_fill(b, 0, &value, 4, b_floats * 4, NULL) == YKD_OK;
+    double ours = -1.0, theirs = -1.0;
+    if (ready) {
+        ykd_gemm g = {.m = CAL_M, .n = CAL_N, .k = CAL_K, .batch = CAL_BATCH, .k_batches = 1,
+                      .a = {a, 0, CAL_K, 0, 0},
+                      .b = {b, 0, CAL_N, (size_t)CAL_K * CAL_N, 0},
+                      .c = {c, 0, CAL_N, (size_t)CAL_M * CAL_N, 0}, .alpha = 1.0f};
+        ours = best_of_backend(device, &g, YKD_GEMM_TILED);
+        theirs = best_of_backend(device, &g, YKD_GEMM_CLBLAST);
+    }
+    ykd_buffer_free(a);
+    ykd_buffer_free(b);
+    ykd_buffer_free(c);
+    /* windows only when our kernels ran and CLBlast did not beat them */
+    state->windows = ours >= 0 && (theirs < 0 || ours <= theirs);
+    state->calibration_ratio = ours > 0 && theirs >= 0 ? theirs / ours : 0.0;
+    if (ours > 0 && (theirs < 0 || theirs > 3.0 * ours))
+        state->backend_dropped[YKD_GEMM_CLBLAST] = true;
+    state->windows_decided = true;
+    tuning_save(device, state);
 }

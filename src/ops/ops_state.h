@@ -27,6 +27,9 @@ typedef struct ykd_ops_state {
     unsigned tunings;         /* shapes measured since the device opened */
     unsigned backend_losses[2]; /* shapes in a row each backend lost by over 3x */
     bool backend_dropped[2];    /* no longer measured on this device */
+    bool windows_decided;       /* the calibration below has run (or was read back) */
+    bool windows;               /* our GEMMs beat CLBlast: stride-1 convs use windows */
+    double calibration_ratio;   /* CLBlast's time over ours in the calibration (0: unknown) */
     size_t column_budget;     /* bytes of im2col columns per pass; 0: the device's default */
     bool columns_only;        /* tests: convolutions always through im2col columns */
     bool used_clblast;
@@ -44,6 +47,12 @@ ykd_status ykd_ops_scratch(ykd_device *device, size_t bytes, ykd_buffer **buffer
  * measured), best the overall fastest. A backend more than 3x slower is charged a loss; enough
  * losses in a row drop it from later measurements on the device. */
 void ykd_gemm_score_backends(ykd_ops_state *state, const double best_of[2], double best);
+
+/* Decides once per device, by timing our GEMM kernels against CLBlast on a product shaped
+ * like a mid-network 3x3 convolution, whether convolutions may read windows of padded copies
+ * (which only our kernels can); the decision is kept in the tuning file, so it never changes
+ * within or between runs on the device (a mid-run switch would change the float rounding). */
+void ykd_gemm_calibrate(ykd_device *device, ykd_ops_state *state);
 
 /* Sets the GEMM policy from a YOLOKD_GEMM value: "auto", "tiled", or one configuration name
  * ("clblast", "tiled-6x2"). */

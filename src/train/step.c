@@ -83,6 +83,11 @@ ykd_status ykd_grad_sink_get(ykd_grad_sink *s, const char *name, ykd_tensor *gra
     return YKD_OK;
 }
 
+const ykd_yolo_loss *ykd_grad_sink_detection_loss(const ykd_grad_sink *sink)
+{
+    return sink->loss;
+}
+
 /* ---- the step ----------------------------------------------------------------------------- */
 
 struct ykd_step {
@@ -112,6 +117,7 @@ ykd_status ykd_step_init(const ykd_step_parts *parts, int batch, int imgsz, bool
     s->device = ykd_model_device(parts->model);
     s->batch = batch, s->imgsz = imgsz, s->timing = timing;
     s->sink.model = parts->model;
+    s->sink.loss = parts->loss;
     ykd_status st = ykd_tensor_alloc(s->device, batch, 3, imgsz, imgsz, &s->images, err);
     if (st != YKD_OK) {
         ykd_step_free(s);
@@ -255,7 +261,20 @@ static ykd_status optimize(ykd_step *s, const ykd_schedule_point *p, ykd_step_re
         st = ykd_model_zero_grad(s->p.model, err);
     if (st == YKD_OK && s->p.ema)
         st = ykd_ema_update(s->p.ema, s->p.model, err);
+    for (int i = 0; i < s->term_count && st == YKD_OK; i++)
+        if (s->terms[i].optimized)
+            st = s->terms[i].optimized(s->terms[i].user, p, err);
     r->optimized = st == YKD_OK;
+    return st;
+}
+
+/* The terms' begin hooks: before the forward, so their own work can run meanwhile. */
+static ykd_status begin_terms(ykd_step *s, const ykd_batch *b, ykd_error *err)
+{
+    ykd_status st = YKD_OK;
+    for (int i = 0; i < s->term_count && st == YKD_OK; i++)
+        if (s->terms[i].begin)
+            st = s->terms[i].begin(s->terms[i].user, b, err);
     return st;
 }
 
@@ -277,7 +296,9 @@ ykd_status ykd_step_run(ykd_step *s, const ykd_batch *b, const ykd_schedule_poin
     memset(r, 0, sizeof *r);
     double t0 = ykd_now_ms();
     ykd_tensor images;
-    ykd_status st = lap(s, &t0, &r->upload_ms, upload(s, b, &images, err), err);
+    ykd_status st = begin_terms(s, b, err);
+    if (st == YKD_OK)
+        st = lap(s, &t0, &r->upload_ms, upload(s, b, &images, err), err);
     if (st == YKD_OK)
         st = lap(s, &t0, &r->forward_ms,
                  ykd_model_forward(s->p.model, &images, YKD_MODEL_TRAINING, err), err);

@@ -16,6 +16,7 @@ typedef struct ykd_sink_extra {
 
 struct ykd_grad_sink {
     ykd_model *model;
+    const ykd_yolo_loss *loss; /* the step's detection loss, for the terms' assignment */
     ykd_head_views grads; /* the detection loss's gradients, per level */
     ykd_sink_extra extra[YKD_SINK_MAX_EXTRA];
     int extra_count;

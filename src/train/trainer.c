@@ -649,6 +649,16 @@ int ykd_trainer_epoch(const ykd_trainer *t)
     return t->epoch;
 }
 
+int64_t ykd_trainer_batches_per_epoch(const ykd_trainer *t)
+{
+    return t->batches_per_epoch;
+}
+
+const ykd_optimizer *ykd_trainer_optimizer(const ykd_trainer *t)
+{
+    return t->optimizer;
+}
+
 bool ykd_trainer_stopped(const ykd_trainer *t)
 {
     return t->stopped;
