@@ -87,12 +87,15 @@ typedef struct ykd_kd_config {
     ykd_kd_loss_config loss[YKD_KD_LOSS_COUNT];
     ykd_kd_pair pairs[YKD_KD_MAX_PAIRS]; /* for cwd, pkd and imitation */
     int pair_count;
+    /* No "features" given: pair the neck outputs the student has ("p3", "p4", "p5" for
+     * YOLOv8; a model with other levels gets its own), decided at ykd_kd_create. */
+    bool neck_pairs;
     ykd_kd_schedule schedule;
     float final_fraction; /* cosine: the weights' fraction at the end, in [0, 1] */
 } ykd_kd_config;
 
 /* The defaults, what a run without a config file uses: LD (weight 1, T 10) and CWD (weight 1,
- * T 4) on p3/p4/p5 <-> p3/p4/p5, constant weights. The losses not enabled keep their own
+ * T 4) on the neck outputs (p3/p4/p5 <-> p3/p4/p5 for YOLOv8), constant weights. The losses not enabled keep their own
  * defaults (logit T 1; imitation masked), used when a config names them. */
 void ykd_kd_config_default(ykd_kd_config *config);
 
@@ -139,6 +142,9 @@ ykd_status ykd_kd_create(const ykd_kd_config *config, ykd_model *student,
                          const ykd_kd_shape *shapes, size_t count, uint64_t seed, ykd_kd **kd,
                          ykd_error *err);
 void ykd_kd_free(ykd_kd *kd);
+
+/* The config as the context uses it (the neck pairs resolved for the student). */
+const ykd_kd_config *ykd_kd_get_config(const ykd_kd *kd);
 
 /* The teacher tensors a compute needs ("p3", "cls3", ...), for moving them to the student's
  * device or caching them. */

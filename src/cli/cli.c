@@ -21,6 +21,7 @@ static const command commands[] = {
     {"synth", ykd_cmd_synth, "write a synthetic shapes dataset in the YOLO layout"},
     {"info", ykd_cmd_info, "a model's layers, shapes, parameters, GFLOPs and memory"},
     {"train", ykd_cmd_train, "train a detector on a dataset, or resume a run"},
+    {"distill", ykd_cmd_distill, "train a student from a teacher; no arguments: the demo"},
     {"val", ykd_cmd_val, "a model's precision, recall and COCO mAP on a dataset"},
     {"detect", ykd_cmd_detect, "detections on images: annotated PNGs and YOLO text files"},
     {"bench", ykd_cmd_bench, "benchmarks: ops, loader, loss, step (a training step)"},

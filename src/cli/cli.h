@@ -29,6 +29,9 @@ int ykd_cmd_selftest(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io
 int ykd_cmd_check_data(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
 int ykd_cmd_synth(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
 int ykd_cmd_bench(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
+int ykd_cmd_distill(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
+/* yolokd distill with no arguments (cmd_distill_demo.c). */
+int ykd_cmd_distill_demo(ykd_cli_globals *globals, ykd_cli_io *io);
 int ykd_cmd_info(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
 int ykd_cmd_train(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
 int ykd_cmd_val(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);

@@ -1,12 +1,8 @@
 /* yolokd train: trains a detector on a dataset, or resumes a run; prints the trainer's
  * progress (rewritten in place on a terminal, plain lines otherwise). */
-#include <math.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "cli/cli.h"
-#include "yolokd/train.h"
+#include "cli/train_cli.h"
 
 static void print_train_help(FILE *f)
 {
@@ -57,139 +53,29 @@ static void print_train_help(FILE *f)
 }
 
 typedef struct train_args {
-    ykd_train_options o;
-    const char *resume, *optimizer;
-    long long epochs, batch, imgsz, workers, seed, close_mosaic, nbs;
-    double lr0, lrf, momentum, weight_decay, warmup_epochs;
-    bool cos, linear, no_augment, no_val, exist_ok;
+    ykd_train_args t;
+    const char *resume;
 } train_args;
 
 static int parse_train_args(int argc, char **argv, ykd_cli_globals *g, ykd_cli_io *io,
                             train_args *a)
 {
-    ykd_train_options_default(&a->o);
-    const ykd_train_options *d = &a->o;
-    a->epochs = d->epochs, a->batch = d->batch, a->imgsz = d->imgsz, a->workers = -1;
-    a->seed = (long long)d->seed, a->close_mosaic = d->close_mosaic, a->nbs = d->nbs;
-    a->lr0 = d->lr0, a->lrf = d->lrf, a->momentum = d->momentum;
-    a->weight_decay = d->weight_decay, a->warmup_epochs = d->warmup_epochs;
-    const ykd_cli_opt opts[] = {
-        {"--model", YKD_OPT_STRING, &a->o.model, 0, 0},
-        {"--data", YKD_OPT_STRING, &a->o.data, 0, 0},
-        {"--out", YKD_OPT_STRING, &a->o.out, 0, 0},
-        {"--weights", YKD_OPT_STRING, &a->o.weights, 0, 0},
+    ykd_train_args_init(&a->t);
+    ykd_cli_opt opts[YKD_TRAIN_OPTION_ROWS + 3] = {
+        {"--model", YKD_OPT_STRING, &a->t.o.model, 0, 0},
         {"--device", YKD_OPT_STRING, &g->device, 0, 0},
         {"--resume", YKD_OPT_STRING, &a->resume, 0, 0},
-        {"--optimizer", YKD_OPT_STRING, &a->optimizer, 0, 0},
-        {"--epochs", YKD_OPT_INT, &a->epochs, 1, 100000},
-        {"--batch", YKD_OPT_INT, &a->batch, 1, 4096},
-        {"--imgsz", YKD_OPT_INT, &a->imgsz, 32, 8192},
-        {"--workers", YKD_OPT_INT, &a->workers, 0, 64},
-        {"--seed", YKD_OPT_INT, &a->seed, 0, 9e18},
-        {"--close-mosaic", YKD_OPT_INT, &a->close_mosaic, 0, 100000},
-        {"--nbs", YKD_OPT_INT, &a->nbs, 1, 65536},
-        {"--lr0", YKD_OPT_DOUBLE, &a->lr0, 1e-12, 10},
-        {"--lrf", YKD_OPT_DOUBLE, &a->lrf, 0, 1},
-        {"--momentum", YKD_OPT_DOUBLE, &a->momentum, 0, 0.999999},
-        {"--weight-decay", YKD_OPT_DOUBLE, &a->weight_decay, 0, 1},
-        {"--warmup-epochs", YKD_OPT_DOUBLE, &a->warmup_epochs, 0, 1e6},
-        {"--cos", YKD_OPT_FLAG, &a->cos, 0, 0},
-        {"--linear", YKD_OPT_FLAG, &a->linear, 0, 0},
-        {"--no-augment", YKD_OPT_FLAG, &a->no_augment, 0, 0},
-        {"--no-val", YKD_OPT_FLAG, &a->no_val, 0, 0},
-        {"--exist-ok", YKD_OPT_FLAG, &a->exist_ok, 0, 0},
     };
-    int code = ykd_cli_parse_options(argc, argv, io, "train", opts, sizeof opts / sizeof opts[0],
-                                     print_train_help);
-    if (code >= 0)
+    size_t count = 3 + ykd_train_option_rows(&a->t, opts + 3);
+    int code = ykd_cli_parse_options(argc, argv, io, "train", opts, count, print_train_help);
+    if (code < 0)
+        code = ykd_train_args_finish(io, "train", &a->t);
+    if (code >= 0 || a->resume)
         return code;
-    if (a->cos && a->linear)
-        return ykd_cli_usage_error(io, "train", "--cos and --linear exclude each other");
-    if (a->optimizer && !ykd_optimizer_kind_parse(a->optimizer, &a->o.optimizer))
-        return ykd_cli_usage_error(io, "train", "--optimizer takes auto, sgd or adamw, not '%s'",
-                                   a->optimizer);
-    if (a->resume)
-        return -1;
-    if (!a->o.model || !a->o.data || !a->o.out)
+    if (!a->t.o.model || !a->t.o.data || !a->t.o.out)
         return ykd_cli_usage_error(io, "train", "--model, --data and --out are required (or "
                                                 "--resume RUN)");
     return -1;
-}
-
-/* The numbers parsed into the options. */
-static void fill_options(train_args *a)
-{
-    ykd_train_options *o = &a->o;
-    o->epochs = (int)a->epochs, o->batch = (int)a->batch, o->imgsz = (int)a->imgsz;
-    o->workers = a->workers >= 0 ? (int)a->workers : o->workers;
-    o->seed = (uint64_t)a->seed, o->close_mosaic = (int)a->close_mosaic, o->nbs = (int)a->nbs;
-    o->lr0 = a->lr0, o->lrf = a->lrf, o->momentum = a->momentum;
-    o->weight_decay = a->weight_decay, o->warmup_epochs = a->warmup_epochs;
-    o->decay = a->cos ? YKD_LR_COSINE : YKD_LR_LINEAR;
-    o->augment = !a->no_augment, o->val = !a->no_val, o->exist_ok = a->exist_ok;
-}
-
-/* How progress reaches the user. */
-typedef struct printer {
-    FILE *out;
-    bool tty;
-    bool line_open; /* a line rewritten in place is showing */
-} printer;
-
-static void end_line(printer *p)
-{
-    if (p->line_open)
-        fputc('\n', p->out);
-    p->line_open = false;
-}
-
-/* On a terminal every batch rewrites one line; otherwise a line per tenth of an epoch. */
-static bool show_batch(const printer *p, const ykd_train_event *e)
-{
-    if (p->tty)
-        return true;
-    if (e->kind == YKD_TRAIN_VAL_BATCH)
-        return false;
-    size_t step = e->batches >= 10 ? e->batches / 10 : 1;
-    return e->batch % step == 0 || e->batch == e->batches;
-}
-
-static bool on_event(const ykd_train_event *e, void *user)
-{
-    printer *p = user;
-    char line[512];
-    ykd_progress_format(e, line, sizeof line);
-    if (e->kind == YKD_TRAIN_BATCH || e->kind == YKD_TRAIN_VAL_BATCH) {
-        if (!show_batch(p, e))
-            return true;
-        if (p->tty) {
-            fprintf(p->out, "\r\033[K%s", line);
-            p->line_open = true;
-        } else {
-            fprintf(p->out, "%s\n", line);
-        }
-    } else {
-        end_line(p);
-        fprintf(p->out, "%s\n", line);
-    }
-    fflush(p->out);
-    return true;
-}
-
-static void print_summary(ykd_cli_io *io, const ykd_trainer *t)
-{
-    size_t count = 0;
-    const ykd_train_row *rows = ykd_trainer_rows(t, &count);
-    const ykd_train_options *o = ykd_trainer_options(t);
-    size_t best = 0;
-    for (size_t i = 1; i < count; i++)
-        if (rows[i].fitness > rows[best].fitness)
-            best = i;
-    if (count == 0)
-        return;
-    fprintf(io->out, "%d epochs done; best epoch %d: mAP50 %.4f, mAP50-95 %.4f; weights %s/%s\n",
-            rows[count - 1].m.epoch, rows[best].m.epoch, rows[best].m.map50,
-            rows[best].m.map50_95, o->out, "best.safetensors");
 }
 
 static int run_training(ykd_cli_globals *g, ykd_cli_io *io, train_args *a)
@@ -200,14 +86,16 @@ static int run_training(ykd_cli_globals *g, ykd_cli_io *io, train_args *a)
         return code;
     ykd_error err = {0};
     ykd_trainer *t = NULL;
-    ykd_status st = a->resume ? ykd_trainer_resume(device, a->resume, (int)a->workers, &t, &err)
-                              : ykd_trainer_open(device, &a->o, &t, &err);
-    printer p = {io->out, isatty(fileno(io->out)) != 0, false};
+    ykd_status st = a->resume
+                        ? ykd_trainer_resume(device, a->resume, (int)a->t.workers, &t, &err)
+                        : ykd_trainer_open(device, &a->t.o, &t, &err);
+    ykd_train_printer p;
+    ykd_train_printer_init(&p, io->out);
     if (st == YKD_OK)
-        st = ykd_trainer_run(t, on_event, &p, &err);
-    end_line(&p);
+        st = ykd_trainer_run(t, ykd_train_printer_event, &p, &err);
+    ykd_train_printer_end(&p);
     if (st == YKD_OK)
-        print_summary(io, t);
+        ykd_train_print_summary(io, t);
     else
         fprintf(io->err, "yolokd train: %s\n", err.message);
     ykd_trainer_close(t);
@@ -222,6 +110,5 @@ int ykd_cmd_train(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *i
     int code = parse_train_args(argc, argv, globals, io, &a);
     if (code >= 0)
         return code;
-    fill_options(&a);
     return run_training(globals, io, &a);
 }

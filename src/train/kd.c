@@ -258,6 +258,21 @@ static ykd_status kd_setup(ykd_kd *kd, const ykd_kd_shape *shapes, size_t count,
     return st;
 }
 
+/* The default pairs: each detection level's neck output with the teacher's of that name. */
+static void pair_neck_outputs(ykd_kd_config *c, const ykd_model *student)
+{
+    int levels = ykd_model_level_count(student);
+    c->pair_count = 0;
+    for (int l = 0; l < levels && l < YKD_KD_MAX_PAIRS; l++) {
+        int stride = ykd_model_level_stride(student, l), p = 0;
+        while ((1 << p) < stride)
+            p++;
+        snprintf(c->pairs[l].student, YKD_KD_NAME_SIZE, "p%d", p);
+        snprintf(c->pairs[l].teacher, YKD_KD_NAME_SIZE, "p%d", p);
+        c->pair_count++;
+    }
+}
+
 ykd_status ykd_kd_create(const ykd_kd_config *config, ykd_model *student,
                          const ykd_kd_shape *shapes, size_t count, uint64_t seed, ykd_kd **out,
                          ykd_error *err)
@@ -271,6 +286,8 @@ ykd_status ykd_kd_create(const ykd_kd_config *config, ykd_model *student,
     kd->config = *config;
     kd->student = student;
     kd->device = ykd_model_device(student);
+    if (config->neck_pairs)
+        pair_neck_outputs(&kd->config, student);
     ykd_status st = kd_setup(kd, shapes, count, seed, err);
     if (st != YKD_OK) {
         ykd_kd_free(kd);
@@ -297,6 +314,11 @@ void ykd_kd_free(ykd_kd *kd)
     free(kd->host_score);
     free(kd->host_weight);
     free(kd);
+}
+
+const ykd_kd_config *ykd_kd_get_config(const ykd_kd *kd)
+{
+    return &kd->config;
 }
 
 size_t ykd_kd_teacher_name_count(const ykd_kd *kd)

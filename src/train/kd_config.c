@@ -41,6 +41,7 @@ void ykd_kd_config_default(ykd_kd_config *c)
         snprintf(c->pairs[l].teacher, YKD_KD_NAME_SIZE, "p%d", 3 + l);
     }
     c->pair_count = 3;
+    c->neck_pairs = true;
     c->schedule = YKD_KD_SCHEDULE_CONSTANT;
     c->final_fraction = 0.01f; /* YOLOv6's cosine decay ends at 1% */
 }
@@ -212,6 +213,7 @@ static ykd_status parse_features(const parser *p, const cJSON *arr, ykd_kd_confi
     static const char *const keys[] = {"student", "teacher"};
     ykd_status st = YKD_OK;
     c->pair_count = 0;
+    c->neck_pairs = false;
     for (const cJSON *item = arr->child; item && st == YKD_OK; item = item->next) {
         char path[64];
         snprintf(path, sizeof path, "$.features[%d]", c->pair_count);
