@@ -1,0 +1,42 @@
+/* The distillation loss term of a training step: the teacher's tensors for the batch (from a
+ * ykd_teacher), the KD context's losses added to the step's gradients, and the KD adapters
+ * stepped with the student's optimizer. The distiller attaches one to its trainer; the step
+ * benchmark to a bare step. */
+#ifndef YKD_KD_TERM_H
+#define YKD_KD_TERM_H
+
+#include "train/teacher.h"
+#include "yolokd/kd.h"
+#include "yolokd/train.h"
+
+typedef struct ykd_kd_term ykd_kd_term;
+
+typedef struct ykd_kd_term_options {
+    ykd_model *student;
+    ykd_teacher *teacher;           /* not owned; prepared by ykd_kd_term_create */
+    const ykd_kd_config *config;
+    const ykd_optimizer *optimizer; /* the student's: the adapters step with its kind */
+    uint64_t seed;                  /* the adapters' initialisation */
+    int batch, imgsz;
+    bool background;                /* the teacher's forward on its own thread */
+    /* Where training stands for the KD schedule: the (fractional) epoch of epochs at batch.
+     * NULL: epoch 0 of 1. */
+    double (*progress)(void *user, const ykd_batch *batch, int *epochs);
+    void *progress_user;
+} ykd_kd_term_options;
+
+/* Refuses a teacher whose classes or strides differ from the student's, naming teacher_path. */
+ykd_status ykd_kd_check_models(const ykd_model *teacher, const ykd_model *student,
+                               const char *teacher_path, ykd_error *err);
+
+ykd_status ykd_kd_term_create(const ykd_kd_term_options *options, ykd_kd_term **term,
+                              ykd_error *err);
+void ykd_kd_term_free(ykd_kd_term *term);
+
+/* The loss term to add to a step or a trainer (it refers to term, which must outlive them). */
+ykd_train_loss_term ykd_kd_term_loss(ykd_kd_term *term);
+
+/* The last step's KD values. */
+const ykd_kd_values *ykd_kd_term_values(const ykd_kd_term *term);
+
+#endif
