@@ -8,19 +8,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "bench.h"
 #include "core/error_internal.h"
 #include "core/rng.h"
 #include "device/device_internal.h"
 #include "yolokd/ops.h"
+#include "train/kd_term.h"
 #include "yolokd/train.h"
 
 enum { MAX_ITEMS = 8, MAX_RUNS = 64, BOXES = 8, PROFILE_KERNELS = 12 };
 
 typedef struct step_args {
-    const char *devices, *models, *sizes;
+    const char *devices, *models, *sizes, *teacher, *pairs;
     long long batch, nc, runs, warmup;
-    bool profile;
+    bool profile, json;
+    char pair_list[MAX_ITEMS][2][64]; /* teacher spec, student spec */
+    int pair_count;
     char device_list[MAX_ITEMS][64];
     int device_count;
     char model_list[MAX_ITEMS][8];
@@ -63,7 +68,14 @@ static void print_help(FILE *f)
             "  --nc        classes (default 10)\n"
             "  --runs      timed steps (default 5)\n"
             "  --warmup    untimed steps first (default 2)\n"
-            "  --profile   also the device time per kernel (the 12 largest)\n");
+            "  --profile   also the device time per kernel (the 12 largest)\n"
+            "  --teacher T distillation steps instead, with teacher T (a scale or a .json):\n"
+            "              the teacher's forward, the student's step alone, the student's\n"
+            "              step with the default KD losses (teacher on its own thread), the\n"
+            "              same without the overlap, and the overlap's gain\n"
+            "  --pairs P   TEACHER:STUDENT device specs, comma-separated (default: each of\n"
+            "              --devices with itself, as two contexts)\n"
+            "  --json      the distillation figures as JSON\n");
 }
 
 /* "a,b,c" into items of size bytes each; false when empty or too many. */
@@ -105,6 +117,42 @@ static bool parse_lists(step_args *a)
     return a->device_count > 0;
 }
 
+/* --pairs T:S,...: each pair split at the colon that leaves two valid halves (specs may hold
+ * a colon themselves: "gpu:1:gpu:0"); default: every device with itself. */
+static bool parse_pairs(step_args *a)
+{
+    char items[MAX_ITEMS][64];
+    int count = 0;
+    if (!a->pairs) {
+        for (int d = 0; d < a->device_count; d++) {
+            snprintf(a->pair_list[d][0], 64, "%s", a->device_list[d]);
+            snprintf(a->pair_list[d][1], 64, "%s", a->device_list[d]);
+        }
+        a->pair_count = a->device_count;
+        return a->pair_count > 0;
+    }
+    if (!split_list(a->pairs, &items[0][0], sizeof items[0], &count))
+        return false;
+    for (int i = 0; i < count; i++) {
+        /* the middle colon: the halves have equal numbers of colons */
+        int colons = 0, seen = 0;
+        for (const char *c = items[i]; *c; c++)
+            colons += *c == ':';
+        if (colons % 2 == 0)
+            return false;
+        char *split = items[i];
+        while (*split && (*split != ':' || seen++ != colons / 2))
+            split++;
+        *split = '\0';
+        snprintf(a->pair_list[i][0], 64, "%.63s", items[i]);
+        snprintf(a->pair_list[i][1], 64, "%.63s", split + 1);
+        if (!a->pair_list[i][0][0] || !a->pair_list[i][1][0])
+            return false;
+    }
+    a->pair_count = count;
+    return true;
+}
+
 static int parse_args(int argc, char **argv, ykd_cli_globals *g, ykd_cli_io *io, step_args *a)
 {
     const ykd_cli_opt opts[] = {
@@ -116,6 +164,9 @@ static int parse_args(int argc, char **argv, ykd_cli_globals *g, ykd_cli_io *io,
         {"--runs", YKD_OPT_INT, &a->runs, 1, MAX_RUNS},
         {"--warmup", YKD_OPT_INT, &a->warmup, 0, 100},
         {"--profile", YKD_OPT_FLAG, &a->profile, 0, 0},
+        {"--teacher", YKD_OPT_STRING, &a->teacher, 0, 0},
+        {"--pairs", YKD_OPT_STRING, &a->pairs, 0, 0},
+        {"--json", YKD_OPT_FLAG, &a->json, 0, 0},
     };
     int code = ykd_cli_parse_options(argc, argv, io, "bench step", opts,
                                      sizeof opts / sizeof opts[0], print_help);
@@ -127,6 +178,10 @@ static int parse_args(int argc, char **argv, ykd_cli_globals *g, ykd_cli_io *io,
         return ykd_cli_usage_error(io, "bench step",
                                    "bad list: --models n,s; --imgsz multiples of 32 like "
                                    "160,320; --devices all or specs");
+    if (a->teacher && !parse_pairs(a))
+        return ykd_cli_usage_error(io, "bench step",
+                                   "bad --pairs: TEACHER:STUDENT device specs separated by "
+                                   "commas, like 0:0,gpu:1:gpu:0");
     return -1;
 }
 
@@ -292,6 +347,171 @@ static ykd_status bench_one(ykd_device *dev, const char *model, int size, const 
     return st;
 }
 
+/* ---- distillation steps: the teacher on one device, the student on another ---------------- */
+
+/* The teacher's inference forward of the batch on its device: median milliseconds. */
+static ykd_status time_teacher(ykd_model *teacher, const ykd_batch *b, const step_args *a,
+                               double *ms, ykd_error *err)
+{
+    ykd_device *dev = ykd_model_device(teacher);
+    ykd_tensor images;
+    double times[MAX_RUNS];
+    ykd_status st = ykd_tensor_alloc(dev, (int)b->count, 3, b->size, b->size, &images, err);
+    for (int r = -(int)a->warmup; r < a->runs && st == YKD_OK; r++) {
+        double t0 = ykd_now_ms();
+        st = ykd_tensor_write(&images, b->images, err);
+        if (st == YKD_OK)
+            st = ykd_model_forward(teacher, &images, YKD_MODEL_INFERENCE, err);
+        if (st == YKD_OK)
+            st = ykd_device_finish(dev, err);
+        if (r >= 0)
+            times[r] = ykd_now_ms() - t0;
+    }
+    ykd_tensor_free(&images);
+    if (st == YKD_OK)
+        *ms = median_of(times, (int)a->runs);
+    return st;
+}
+
+/* A student step with the distillation term of a teacher made from spec on tdev (random
+ * weights: the time does not depend on them). */
+static ykd_status time_distill(ykd_device *tdev, ykd_device *sdev, const char *student,
+                               const ykd_batch *b, const step_args *a, bool overlap, double *ms,
+                               ykd_error *err)
+{
+    step_bench s = {NULL, NULL, NULL, NULL, NULL};
+    ykd_model_desc_options o = {NULL, (int)a->nc};
+    ykd_model_desc *desc = NULL;
+    ykd_model *model = NULL;
+    ykd_teacher *teacher = NULL;
+    ykd_kd_term *term = NULL;
+    ykd_kd_config config;
+    ykd_kd_config_default(&config);
+    step_times t;
+    ykd_status st = make_bench(sdev, student, (int)a->nc, (int)a->batch, b->size, &s, err);
+    if (st == YKD_OK)
+        st = ykd_model_desc_load(a->teacher, &o, &desc, err);
+    if (st == YKD_OK)
+        st = ykd_model_create(tdev, desc, 1, &model, err);
+    if (st == YKD_OK)
+        st = ykd_teacher_adopt(model, &teacher, err);
+    else
+        ykd_model_free(model);
+    ykd_kd_term_options ko = {.student = s.model, .teacher = teacher, .config = &config,
+                              .optimizer = s.optimizer, .seed = 1, .batch = (int)a->batch,
+                              .imgsz = b->size, .background = overlap && tdev != sdev};
+    if (st == YKD_OK)
+        st = ykd_kd_term_create(&ko, &term, err);
+    if (st == YKD_OK) {
+        ykd_train_loss_term lt = ykd_kd_term_loss(term);
+        st = ykd_step_add_loss_term(s.step, &lt, err);
+    }
+    if (st == YKD_OK)
+        st = time_steps(&s, b, a, &t, err);
+    if (st == YKD_OK)
+        *ms = median_of(t.total, (int)a->runs);
+    free_bench(&s);
+    ykd_kd_term_free(term);
+    ykd_teacher_close(teacher);
+    ykd_model_desc_free(desc);
+    return st;
+}
+
+typedef struct pair_result {
+    double teacher_ms, student_ms, distill_ms, serial_ms;
+} pair_result;
+
+static ykd_status bench_pair_one(ykd_device *tdev, ykd_device *sdev, const char *student,
+                                 int size, const step_args *a, pair_result *r, ykd_error *err)
+{
+    ykd_batch b;
+    step_bench s = {NULL, NULL, NULL, NULL, NULL};
+    ykd_model_desc_options o = {NULL, (int)a->nc};
+    ykd_model_desc *desc = NULL;
+    ykd_model *teacher = NULL;
+    step_times t;
+    ykd_status st = make_batch((int)a->batch, size, (int)a->nc, &b)
+                        ? ykd_model_desc_load(a->teacher, &o, &desc, err)
+                        : ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "bench step: out of host memory");
+    if (st == YKD_OK)
+        st = ykd_model_create(tdev, desc, 1, &teacher, err);
+    if (st == YKD_OK)
+        st = time_teacher(teacher, &b, a, &r->teacher_ms, err);
+    ykd_model_free(teacher);
+    if (st == YKD_OK)
+        st = make_bench(sdev, student, (int)a->nc, (int)a->batch, size, &s, err);
+    if (st == YKD_OK)
+        st = time_steps(&s, &b, a, &t, err);
+    if (st == YKD_OK)
+        r->student_ms = median_of(t.total, (int)a->runs);
+    free_bench(&s);
+    if (st == YKD_OK)
+        st = time_distill(tdev, sdev, student, &b, a, true, &r->distill_ms, err);
+    if (st == YKD_OK)
+        st = time_distill(tdev, sdev, student, &b, a, false, &r->serial_ms, err);
+    ykd_model_desc_free(desc);
+    free_batch(&b);
+    return st;
+}
+
+static void report_pair(const step_args *a, const char *tspec, const char *sspec,
+                        const char *student, int size, const pair_result *r, FILE *out,
+                        cJSON *json)
+{
+    double batch = (double)a->batch;
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "teacher_device", tspec);
+        cJSON_AddStringToObject(o, "student_device", sspec);
+        cJSON_AddStringToObject(o, "teacher", a->teacher);
+        cJSON_AddStringToObject(o, "student", student);
+        cJSON_AddNumberToObject(o, "imgsz", size);
+        cJSON_AddNumberToObject(o, "batch", batch);
+        cJSON_AddNumberToObject(o, "teacher_forward_ms", r->teacher_ms);
+        cJSON_AddNumberToObject(o, "student_step_ms", r->student_ms);
+        cJSON_AddNumberToObject(o, "distill_step_ms", r->distill_ms);
+        cJSON_AddNumberToObject(o, "distill_step_serial_ms", r->serial_ms);
+        cJSON_AddNumberToObject(o, "overlap_gain", r->serial_ms / r->distill_ms);
+        cJSON_AddItemToArray(json, o);
+        return;
+    }
+    fprintf(out, "%-9s %-9s %-4s %-4s %5d %9.1f %7.1f %9.1f %7.1f %9.1f %7.1f %9.1f %6.2fx\n",
+            tspec, sspec, a->teacher, student, size, r->teacher_ms, batch * 1000 / r->teacher_ms,
+            r->student_ms, batch * 1000 / r->student_ms, r->distill_ms,
+            batch * 1000 / r->distill_ms, r->serial_ms, r->serial_ms / r->distill_ms);
+}
+
+static int bench_pairs(const step_args *a, ykd_cli_io *io, cJSON *json)
+{
+    if (!json)
+        fprintf(io->out,
+                "distillation steps, batch %lld, %lld classes, median of %lld after %lld "
+                "(ms, and images/s)\n%-9s %-9s %-4s %-4s %5s %9s %7s %9s %7s %9s %7s %9s %7s\n",
+                a->batch, a->nc, a->runs, a->warmup, "teacher", "student", "T", "S", "imgsz",
+                "T fwd", "img/s", "S step", "img/s", "KD step", "img/s", "serial", "gain");
+    ykd_status st = YKD_OK;
+    ykd_error err = {0};
+    for (int p = 0; p < a->pair_count && st == YKD_OK; p++) {
+        ykd_device *tdev = NULL, *sdev = NULL;
+        st = ykd_device_open(a->pair_list[p][0], NULL, &tdev, &err);
+        if (st == YKD_OK)
+            st = ykd_device_open(a->pair_list[p][1], NULL, &sdev, &err);
+        for (int m = 0; m < a->model_count && st == YKD_OK; m++)
+            for (int i = 0; i < a->size_count && st == YKD_OK; i++) {
+                pair_result r;
+                st = bench_pair_one(tdev, sdev, a->model_list[m], a->size_list[i], a, &r, &err);
+                if (st == YKD_OK)
+                    report_pair(a, a->pair_list[p][0], a->pair_list[p][1], a->model_list[m],
+                                a->size_list[i], &r, io->out, json);
+            }
+        ykd_device_close(sdev);
+        ykd_device_close(tdev);
+    }
+    if (st != YKD_OK)
+        fprintf(io->err, "yolokd bench step: %s\n", err.message);
+    return st == YKD_OK ? YKD_EXIT_OK : YKD_EXIT_FAILURE;
+}
+
 static int bench_device(const char *spec, const step_args *a, ykd_cli_io *io)
 {
     ykd_device *dev = NULL;
@@ -325,6 +545,17 @@ int ykd_bench_step(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *
     int code = parse_args(argc, argv, globals, io, &a);
     if (code >= 0)
         return code;
+    if (a.teacher) {
+        cJSON *json = a.json ? cJSON_CreateArray() : NULL;
+        code = bench_pairs(&a, io, json);
+        if (json && code == YKD_EXIT_OK) {
+            char *text = cJSON_Print(json);
+            fprintf(io->out, "%s\n", text ? text : "[]");
+            cJSON_free(text);
+        }
+        cJSON_Delete(json);
+        return code;
+    }
     for (int d = 0; d < a.device_count && code < 0; d++) {
         int c = bench_device(a.device_list[d], &a, io);
         if (c != YKD_EXIT_OK)

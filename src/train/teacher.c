@@ -31,22 +31,30 @@ struct ykd_teacher {
     double forward_ms, waited_ms;
 };
 
+ykd_status ykd_teacher_adopt(ykd_model *model, ykd_teacher **out, ykd_error *err)
+{
+    *out = calloc(1, sizeof **out);
+    if (!*out)
+        return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "teacher: out of host memory");
+    (*out)->model = model;
+    (*out)->device = ykd_model_device(model);
+    return YKD_OK;
+}
+
 ykd_status ykd_teacher_open(ykd_device *device, const char *path, ykd_teacher **out,
                             ykd_error *err)
 {
     *out = NULL;
-    ykd_teacher *t = calloc(1, sizeof *t);
-    if (!t)
-        return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "teacher: out of host memory");
-    t->device = device;
-    ykd_status st = ykd_model_load(device, path, &t->model, err);
+    ykd_model *model = NULL;
+    ykd_status st = ykd_model_load(device, path, &model, err);
     if (st != YKD_OK) {
         ykd_error_prefix(err, "teacher %s", path);
-        free(t);
         return st;
     }
-    *out = t;
-    return YKD_OK;
+    st = ykd_teacher_adopt(model, out, err);
+    if (st != YKD_OK)
+        ykd_model_free(model);
+    return st;
 }
 
 void ykd_teacher_close(ykd_teacher *t)

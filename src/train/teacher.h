@@ -23,6 +23,9 @@ ykd_status ykd_teacher_open(ykd_device *device, const char *path, ykd_teacher **
                             ykd_error *err);
 void ykd_teacher_close(ykd_teacher *teacher);
 
+/* A teacher around a model already made (benchmarks); the teacher owns it from then on. */
+ykd_status ykd_teacher_adopt(ykd_model *model, ykd_teacher **teacher, ykd_error *err);
+
 ykd_model *ykd_teacher_model(const ykd_teacher *teacher);
 
 /* Sets what each batch hands over: the named tensors names[0 .. count) of batches of up to
