@@ -1,5 +1,6 @@
 /* Core helpers: SHA-256 against FIPS 180-2 vectors, error records, atomic files, units,
  * and the cache folder's resolution from the environment. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,8 @@
 
 #include "core/error_internal.h"
 #include "core/fs.h"
+#include "core/half.h"
+#include "core/rng.h"
 #include "core/sha256.h"
 #include "core/units.h"
 #include "harness.h"
@@ -174,6 +177,62 @@ static void test_cache_dir_resolution(ykd_test *t)
     CHECK(t, strcmp(buf, "") == 0);
 }
 
+
+/* The nearest half to x >= 0 (ties to the even one), by search over the positive halves, whose
+ * bit patterns 0 .. 0x7bff increase with their values; 0x7c00 (infinity) beyond. */
+static uint16_t nearest_half_reference(double x)
+{
+    if (x >= 65520.0)
+        return 0x7c00;
+    unsigned lo = 0, hi = 0x7bff;
+    while (lo < hi) { /* the largest half <= x */
+        unsigned mid = (lo + hi + 1) / 2;
+        if ((double)ykd_f16_to_f32((uint16_t)mid) <= x)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    if (lo == 0x7bff)
+        return 0x7bff;
+    double below = x - ykd_f16_to_f32((uint16_t)lo), above = ykd_f16_to_f32((uint16_t)(lo + 1)) - x;
+    if (below < above || (below == above && (lo & 1) == 0))
+        return (uint16_t)lo;
+    return (uint16_t)(lo + 1);
+}
+
+static void test_half_conversions(ykd_test *t)
+{
+    int wrong = 0;
+    for (unsigned h = 0; h < 0x10000; h++) { /* every half survives the round trip */
+        float f = ykd_f16_to_f32((uint16_t)h);
+        if (isnan(f) ? !isnan(ykd_f16_to_f32(ykd_f32_to_f16(f))) : ykd_f32_to_f16(f) != h)
+            wrong++;
+    }
+    CHECKF(t, wrong == 0, "%d halves do not round-trip", wrong);
+    ykd_rng rng;
+    ykd_rng_seed(&rng, 7);
+    for (int i = 0; i < 200000; i++) { /* random floats from 2^-30 to 2^18, both signs */
+        float x = ldexpf((float)ykd_rng_uniform(&rng, 1.0, 2.0), (int)ykd_rng_below(&rng, 48) - 30);
+        float f = (i & 1) ? -x : x;
+        uint16_t want = (uint16_t)(nearest_half_reference(x) | ((i & 1) ? 0x8000 : 0));
+        uint16_t got = ykd_f32_to_f16(f);
+        if (got != want && wrong++ < 5)
+            CHECKF(t, false, "%.9g: 0x%04x, want 0x%04x", f, got, want);
+    }
+    CHECKF(t, wrong == 0, "%d floats rounded wrongly", wrong);
+    /* ties: 1 + 2^-11 lies halfway between 1 and 1 + 2^-10, and goes to the even 1 */
+    CHECK(t, ykd_f32_to_f16(1.0f + 0x1p-11f) == 0x3c00);
+    CHECK(t, ykd_f32_to_f16(1.0f + 3 * 0x1p-11f) == 0x3c02);
+    CHECK(t, ykd_f32_to_f16(65504.0f) == 0x7bff);
+    CHECK(t, ykd_f32_to_f16(65519.0f) == 0x7bff);
+    CHECK(t, ykd_f32_to_f16(65520.0f) == 0x7c00);
+    CHECK(t, ykd_f16_fits(65519.0f) && !ykd_f16_fits(65520.0f) && !ykd_f16_fits(NAN));
+    CHECK(t, ykd_f32_to_f16(0x1p-25f) == 0);     /* half the smallest subnormal: to even 0 */
+    CHECK(t, ykd_f32_to_f16(0x1.8p-24f) == 2);   /* 1.5 x the smallest: to even 2 */
+    CHECK(t, ykd_f32_to_f16(-0.0f) == 0x8000);
+    CHECK(t, isnan(ykd_f16_to_f32(ykd_f32_to_f16(NAN))));
+}
+
 static const ykd_test_case cases[] = {
     {"sha256: FIPS vectors", test_sha256_vectors, YKD_TEST_HOST},
     {"sha256: a million 'a' in uneven pieces", test_sha256_million_a_in_pieces, YKD_TEST_HOST},
@@ -183,6 +242,8 @@ static const ykd_test_case cases[] = {
     {"fs: atomic write replaces the whole file", test_atomic_write_replaces_whole_file,
      YKD_TEST_HOST},
     {"fs: mkdir -p refuses a file in the way", test_mkdir_p_refuses_file_in_the_way,
+     YKD_TEST_HOST},
+    {"half: every half round-trips, floats round to the nearest", test_half_conversions,
      YKD_TEST_HOST},
     {"units: byte sizes", test_format_bytes, YKD_TEST_HOST},
     {"cache: folder from the environment", test_cache_dir_resolution, YKD_TEST_HOST},

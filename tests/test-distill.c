@@ -1,11 +1,13 @@
 /* Distillation runs: teacher and student on one device or on two (separate contexts, the
  * teacher's forward on its own thread) give bit-identical students; the KD losses change the
- * result; teachers that do not fit are refused with the reason. */
+ * result; teachers that do not fit are refused with the reason; a teacher cache records
+ * without changing the run, replays without the teacher, and refuses to serve another run. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/fs.h"
+#include "core/half.h"
 #include "harness.h"
 #include "train/teacher.h"
 #include "train_fixtures.h"
@@ -27,15 +29,19 @@ static bool make_teacher(ykd_test *t, const tx_world *w, char *path, size_t size
     return ok;
 }
 
-/* A distillation of the tiny student into w->dir/name, teacher on teacher_device. */
-static bool distill(ykd_test *t, const tx_world *w, const char *teacher, const char *name,
-                    ykd_device *teacher_device, const char *kd_config, char *out)
+/* A distillation of the tiny student into w->dir/name, teacher on teacher_device, with the
+ * options changed by edit when given. */
+static bool distill_with(ykd_test *t, const tx_world *w, const char *teacher, const char *name,
+                         ykd_device *teacher_device, const char *kd_config, char *out,
+                         void (*edit)(ykd_distill_options *, const void *), const void *user)
 {
     ykd_distill_options o;
     ykd_distill_options_default(&o);
     tx_options(w, name, out, &o.train);
     o.teacher = teacher;
     o.kd_config = kd_config;
+    if (edit)
+        edit(&o, user);
     ykd_distiller *d = NULL;
     ykd_error err;
     bool ok = CHECK_OK(t, ykd_distiller_open(t->device, teacher_device, &o, &d, &err), err) &&
@@ -46,6 +52,12 @@ static bool distill(ykd_test *t, const tx_world *w, const char *teacher, const c
     }
     ykd_distiller_close(d);
     return ok;
+}
+
+static bool distill(ykd_test *t, const tx_world *w, const char *teacher, const char *name,
+                    ykd_device *teacher_device, const char *kd_config, char *out)
+{
+    return distill_with(t, w, teacher, name, teacher_device, kd_config, out, NULL, NULL);
 }
 
 static void test_one_device_or_two(ykd_test *t)
@@ -212,6 +224,223 @@ static void test_teacher_hands_over_its_tensors(ykd_test *t)
     tx_world_free(&w);
 }
 
+
+/* ---- the teacher cache --------------------------------------------------------------------- */
+
+/* One batch through a teacher with a cache: its handed tensors read back into host memory. */
+static bool cached_batch(ykd_test *t, ykd_teacher *runner, const ykd_batch *b,
+                         const char *const *names, float **out, size_t *sizes, ykd_error *err)
+{
+    const ykd_kd_tensor *handed = NULL;
+    bool ok = CHECK_OK(t, ykd_teacher_begin(runner, b, err), *err) &&
+              CHECK_OK(t, ykd_teacher_finish(runner, b, &handed, err), *err);
+    for (int i = 0; ok && i < 2; i++) {
+        ok = CHECK(t, strcmp(handed[i].name, names[i]) == 0);
+        sizes[i] = ykd_tensor_numel(handed[i].tensor);
+        out[i] = malloc(sizes[i] * sizeof(float));
+        ok = ok && CHECK(t, out[i] != NULL) &&
+             CHECK_OK(t, ykd_tensor_read(handed[i].tensor, out[i], err), *err);
+    }
+    return ok;
+}
+
+/* The cache stores the teacher's tensors as the nearest halves and replays exactly those,
+ * without the teacher; a batch of other images is refused. */
+static void test_teacher_cache_replays_halves(ykd_test *t)
+{
+    tx_world w;
+    if (!tx_world_make(t, &w))
+        return;
+    char teacher[4200], out[4096], dir[4200];
+    snprintf(dir, sizeof dir, "%s/cache", w.dir);
+    ykd_train_options o;
+    tx_options(&w, "unused", out, &o);
+    o.epochs = 1;
+    ykd_dataset *train = NULL;
+    ykd_teacher *runner = NULL;
+    ykd_teacher_cache *cache = NULL;
+    ykd_error err;
+    bool ok = make_teacher(t, &w, teacher, sizeof teacher) &&
+              CHECK_OK(t, ykd_dataset_open(w.data, YKD_SPLIT_TRAIN, NULL, &train, &err), err) &&
+              CHECK_OK(t, ykd_teacher_open(t->device, teacher, &runner, &err), err);
+    ykd_teacher_cache_run run = {dir, teacher, runner ? ykd_teacher_get_facts(runner) : NULL,
+                                 train, &o, 1};
+    static const char *const names[] = {"cls3", "p4"};
+    enum { BATCH = 2, SIZE = 64, IMAGE = 3 * SIZE * SIZE };
+    static float pixels[BATCH * IMAGE];
+    for (size_t i = 0; i < (size_t)BATCH * IMAGE; i++)
+        pixels[i] = (float)((i * 53) % 97) / 96.0f;
+    ykd_batch b = {.epoch = 0, .index = 0, .count = BATCH, .size = SIZE, .images = pixels};
+    float *live[2] = {0}, *replayed[2] = {0};
+    size_t sizes[2], replayed_sizes[2];
+    ok = ok && CHECK_OK(t, ykd_teacher_cache_open(&run, &cache, &err), err);
+    if (ok)
+        ykd_teacher_use_cache(runner, cache);
+    ok = ok && CHECK_OK(t, ykd_teacher_prepare(runner, names, 2, BATCH, SIZE, t->device, false,
+                                               &err),
+                        err) &&
+         cached_batch(t, runner, &b, names, live, sizes, &err);
+    ykd_teacher_close(runner);
+    runner = NULL, cache = NULL;
+    run.teacher_path = NULL, run.teacher = NULL;
+    ok = ok && CHECK_OK(t, ykd_teacher_cache_open(&run, &cache, &err), err) &&
+         CHECK(t, ykd_teacher_cache_holds(cache, 0)) &&
+         CHECK_OK(t, ykd_teacher_from_cache(cache, &runner, &err), err) &&
+         CHECK_OK(t, ykd_teacher_prepare(runner, names, 2, BATCH, SIZE, t->device, true, &err),
+                  err) &&
+         cached_batch(t, runner, &b, names, replayed, replayed_sizes, &err);
+    for (int i = 0; ok && i < 2; i++) {
+        size_t wrong = 0, nonzero = 0;
+        for (size_t k = 0; k < sizes[i]; k++) {
+            wrong += replayed[i][k] != ykd_f16_to_f32(ykd_f32_to_f16(live[i][k]));
+            nonzero += live[i][k] != 0.0f;
+        }
+        CHECKF(t, replayed_sizes[i] == sizes[i] && wrong == 0 && nonzero > sizes[i] / 2,
+               "%s: %zu of %zu replayed values are not the live ones as halves (%zu nonzero)",
+               names[i], wrong, sizes[i], nonzero);
+    }
+    pixels[5] += 0.5f; /* the same batch with another image: refused */
+    const ykd_kd_tensor *handed = NULL;
+    if (ok && CHECK_OK(t, ykd_teacher_begin(runner, &b, &err), err)) {
+        CHECK_STATUS(t, ykd_teacher_finish(runner, &b, &handed, &err),
+                     YKD_ERR_INVALID_ARGUMENT, err);
+        CHECK_CONTAINS(t, err.message, "differs from the images the teacher saw");
+    }
+    for (int i = 0; i < 2; i++)
+        free(live[i]), free(replayed[i]);
+    ykd_teacher_close(runner);
+    ykd_dataset_close(train);
+    tx_world_free(&w);
+}
+
+static void use_cache(ykd_distill_options *o, const void *dir)
+{
+    o->teacher_cache = dir;
+}
+
+/* A run with the cache that must be refused at open (or, with at_run, during the run), the
+ * message holding needle; edit changes its options before. */
+static void expect_cache_refusal(ykd_test *t, const tx_world *w, const char *teacher,
+                                 const char *cache, void (*edit)(ykd_distill_options *),
+                                 bool at_run, const char *needle)
+{
+    char out[4096];
+    ykd_distill_options o;
+    ykd_distill_options_default(&o);
+    tx_options(w, "refused", out, &o.train);
+    o.train.exist_ok = true;
+    o.teacher = teacher;
+    o.teacher_cache = cache;
+    if (edit)
+        edit(&o);
+    ykd_distiller *d = NULL;
+    ykd_error err = {0};
+    ykd_status st = ykd_distiller_open(t->device, t->device, &o, &d, &err);
+    if (at_run && CHECK_OK(t, st, err))
+        st = ykd_distiller_run(d, NULL, NULL, &err);
+    CHECKF(t, st != YKD_OK, "a run the cache does not fit was not refused (%s)", needle);
+    CHECK_CONTAINS(t, err.message, needle);
+    ykd_distiller_close(d);
+}
+
+static void other_seed(ykd_distill_options *o)
+{
+    o->train.seed = 8;
+}
+
+static void other_imgsz(ykd_distill_options *o)
+{
+    o->train.imgsz = 96;
+}
+
+static void more_epochs_no_teacher(ykd_distill_options *o)
+{
+    o->train.epochs = 3;
+    o->teacher = NULL;
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+    char path[4300];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (f)
+        fclose(f);
+    return f != NULL;
+}
+
+static bool same_run(ykd_test *t, const char *a, const char *b)
+{
+    char pa[4200], pb[4200];
+    snprintf(pa, sizeof pa, "%s/last.safetensors", a);
+    snprintf(pb, sizeof pb, "%s/last.safetensors", b);
+    return tx_same_files(t, pa, pb);
+}
+
+static void test_teacher_cache(ykd_test *t)
+{
+    tx_world w;
+    if (!tx_world_make(t, &w))
+        return;
+    char teacher[4200], cache[4200], live[4096], record[4096], replay[4096], again[4096],
+        logit[4096];
+    snprintf(cache, sizeof cache, "%s/cache", w.dir);
+    bool ok = tx_fix_gemm(t, t->device) && make_teacher(t, &w, teacher, sizeof teacher);
+    /* recording changes nothing: the student equals one distilled without a cache */
+    ok = ok && distill(t, &w, teacher, "live", t->device, NULL, live) &&
+         distill_with(t, &w, teacher, "record", t->device, NULL, record, use_cache, cache);
+    ok = ok && CHECKF(t, same_run(t, live, record), "recording the cache changed the student") &&
+         CHECK(t, file_exists(cache, "cache.json") && file_exists(cache, "epoch-0000.bin") &&
+                      file_exists(cache, "epoch-0001.bin"));
+    /* replays without the teacher and with it read the same tensors; another KD config (logit
+     * KD: the class scores) is served from the same cache */
+    ok = ok && distill_with(t, &w, NULL, "replay", t->device, NULL, replay, use_cache, cache) &&
+         distill_with(t, &w, teacher, "again", t->device, NULL, again, use_cache, cache);
+    ok = ok && CHECKF(t, same_run(t, replay, again), "two replays of one cache differ");
+    char config[4200];
+    snprintf(config, sizeof config, "%s/logit.json", w.dir);
+    static const char json[] = "{\"losses\": {\"logit\": {}}}";
+    const void *parts[] = {json};
+    size_t sizes[] = {sizeof json - 1};
+    ykd_error err;
+    ok = ok && CHECK_OK(t, ykd_file_write_atomic(config, parts, sizes, 1, &err), err) &&
+         distill_with(t, &w, NULL, "logit", t->device, config, logit, use_cache, cache);
+    if (ok) {
+        /* runs the cache was not made for */
+        expect_cache_refusal(t, &w, teacher, cache, other_seed, false, "seed \"7\", not \"8\"");
+        expect_cache_refusal(t, &w, teacher, cache, other_imgsz, false, "imgsz 64, not 96");
+        expect_cache_refusal(t, &w, teacher, cache, more_epochs_no_teacher, false,
+                             "epochs 2, not 3");
+        char empty[4200];
+        snprintf(empty, sizeof empty, "%s/empty", w.dir);
+        expect_cache_refusal(t, &w, NULL, empty, NULL, false, "give --teacher to make one");
+        /* another teacher: the same model retrained one epoch more */
+        char other[4200], from[4200];
+        snprintf(from, sizeof from, "%s/live/last.safetensors", w.dir);
+        snprintf(other, sizeof other, "%s/other.safetensors", w.dir);
+        if (tx_copy_file(t, from, other))
+            expect_cache_refusal(t, &w, other, cache, NULL, false, "was made for teacher");
+        /* an image whose pixels changed (names and labels kept): caught batch by batch */
+        char image0[4200], image1[4200];
+        snprintf(image0, sizeof image0, "%s/images/train/000000.png", w.data);
+        snprintf(image1, sizeof image1, "%s/images/train/000001.png", w.data);
+        if (tx_copy_file(t, image1, image0))
+            expect_cache_refusal(t, &w, NULL, cache, NULL, true,
+                                 "differs from the images the teacher saw");
+        /* a changed label: another training set */
+        char label[4200];
+        snprintf(label, sizeof label, "%s/labels/train/000002.txt", w.data);
+        static const char box[] = "1 0.5 0.5 0.25 0.25\n";
+        const void *lparts[] = {box};
+        size_t lsizes[] = {sizeof box - 1};
+        if (CHECK_OK(t, ykd_file_write_atomic(label, lparts, lsizes, 1, &err), err))
+            expect_cache_refusal(t, &w, teacher, cache, NULL, false,
+                                 "was made for another training set");
+    }
+    tx_unfix_gemm(t->device);
+    tx_world_free(&w);
+}
+
 static const ykd_test_case cases[] = {
     {"distill: the teacher hands over exactly its tensors", test_teacher_hands_over_its_tensors,
      YKD_TEST_EACH_DEVICE},
@@ -219,6 +448,10 @@ static const ykd_test_case cases[] = {
      test_one_device_or_two, YKD_TEST_EACH_DEVICE},
     {"distill: teachers that do not fit are refused", test_unfit_teachers_are_refused,
      YKD_TEST_EACH_DEVICE},
+    {"distill: a teacher cache replays the teacher's tensors as halves",
+     test_teacher_cache_replays_halves, YKD_TEST_EACH_DEVICE},
+    {"distill: a teacher cache records, replays without the teacher, refuses other runs",
+     test_teacher_cache, YKD_TEST_EACH_DEVICE},
 };
 
 int main(int argc, char **argv)

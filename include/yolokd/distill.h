@@ -8,7 +8,12 @@
  * loss's, one backward, the optimizer steps the student and the KD adapters together.
  * Teacher and student must agree on the classes (count and names) and the strides, or the run
  * is refused before its first step with the reason. The saved student is an ordinary model
- * file; the adapters are not part of it. */
+ * file; the adapters are not part of it.
+ *
+ * With a teacher cache (--teacher-cache), each epoch's teacher tensors are stored (fp16) the
+ * first time and replayed by later runs with the same teacher, dataset, seed, epochs, batch,
+ * image size and augmentations, which then need no teacher at all; a cache made for anything
+ * else is refused, naming what differs. */
 #ifndef YOLOKD_DISTILL_H
 #define YOLOKD_DISTILL_H
 
@@ -21,7 +26,11 @@ extern "C" {
 
 typedef struct ykd_distill_options {
     ykd_train_options train; /* the student's run (train.model names the student) */
-    const char *teacher;     /* the teacher's model file (.safetensors) */
+    const char *teacher;     /* the teacher's model file (.safetensors); may be NULL with a
+                              * teacher cache that holds every epoch */
+    const char *teacher_cache; /* a folder: the teacher's tensors of each epoch are replayed
+                                * from it where it holds them, and recorded there where not
+                                * (offline distillation); NULL: none */
     const char *kd_config;   /* the KD config (JSON), NULL for the defaults */
     bool overlap;            /* the teacher's forward on its own thread, true */
 } ykd_distill_options;

@@ -429,6 +429,8 @@ ykd_model *ykd_trainer_ema_model(const ykd_trainer *trainer);
 int ykd_trainer_epoch(const ykd_trainer *trainer);
 /* Batches per training epoch (known once the run is open). */
 int64_t ykd_trainer_batches_per_epoch(const ykd_trainer *trainer);
+/* The training split it draws its batches from. */
+const ykd_dataset *ykd_trainer_train_set(const ykd_trainer *trainer);
 /* The optimizer of the model (its kind, options and step count). */
 const ykd_optimizer *ykd_trainer_optimizer(const ykd_trainer *trainer);
 bool ykd_trainer_stopped(const ykd_trainer *trainer);

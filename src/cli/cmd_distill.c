@@ -10,7 +10,8 @@ static void print_distill_help(FILE *f)
     fprintf(f,
             "usage: yolokd distill --teacher W --student n|s|...|FILE --data DIR --out RUN\n"
             "                      [--teacher-device D1] [--student-device D2] [--kd CONFIG]\n"
-            "                      [--student-weights W] [--no-overlap] [training options]\n"
+            "                      [--student-weights W] [--teacher-cache DIR] [--no-overlap]\n"
+            "                      [training options]\n"
             "       yolokd distill          (no arguments: the demo)\n"
             "\n"
             "Trains the student as 'yolokd train' does, adding the distillation losses of the KD\n"
@@ -27,6 +28,12 @@ static void print_distill_help(FILE *f)
             "  --teacher-device D1   the teacher's device (default: the global --device or the\n"
             "                        default device); D2 the student's likewise\n"
             "  --kd CONFIG           the KD config (JSON; README 'Distillation losses')\n"
+            "  --teacher-cache DIR   offline distillation: the teacher's tensors of each epoch\n"
+            "                        are stored in DIR (fp16) the first time, and replayed from\n"
+            "                        it by later runs of the same teacher, dataset, seed, epochs,\n"
+            "                        batch, image size and augmentations (another KD config is\n"
+            "                        fine), which then need no --teacher; a cache made for\n"
+            "                        anything else is refused\n"
             "  --no-overlap          run the teacher's forward before the student's, not beside\n"
             "\n"
             "The training options are those of 'yolokd train' (--epochs, --batch, --imgsz,\n"
@@ -54,18 +61,19 @@ static int parse_distill_args(int argc, char **argv, ykd_cli_globals *g, ykd_cli
         {"--teacher-device", YKD_OPT_STRING, &a->teacher_device, 0, 0},
         {"--student-device", YKD_OPT_STRING, &a->student_device, 0, 0},
         {"--kd", YKD_OPT_STRING, &a->d.kd_config, 0, 0},
+        {"--teacher-cache", YKD_OPT_STRING, &a->d.teacher_cache, 0, 0},
         {"--no-overlap", YKD_OPT_FLAG, &a->no_overlap, 0, 0},
     };
-    size_t count = 7 + ykd_train_option_rows(&a->t, opts + 7);
+    size_t count = 8 + ykd_train_option_rows(&a->t, opts + 8);
     int code = ykd_cli_parse_options(argc, argv, io, "distill", opts, count, print_distill_help);
     if (code < 0)
         code = ykd_train_args_finish(io, "distill", &a->t);
     if (code >= 0)
         return code;
-    if (!a->d.teacher || !a->t.o.model || !a->t.o.data || !a->t.o.out)
+    if ((!a->d.teacher && !a->d.teacher_cache) || !a->t.o.model || !a->t.o.data || !a->t.o.out)
         return ykd_cli_usage_error(io, "distill",
-                                   "--teacher, --student, --data and --out are required (or no "
-                                   "arguments at all for the demo)");
+                                   "--teacher (or --teacher-cache), --student, --data and --out "
+                                   "are required (or no arguments at all for the demo)");
     a->d.train = a->t.o;
     a->d.overlap = !a->no_overlap;
     return -1;
@@ -85,8 +93,8 @@ static void print_teacher_times(ykd_cli_io *io, const ykd_distiller *d)
 {
     double forward_ms = 0, waited_ms = 0;
     ykd_distiller_teacher_times(d, &forward_ms, &waited_ms);
-    fprintf(io->out, "teacher: %.1f s of forwards, %.1f s of them waited for (%.0f%% hidden by "
-                     "the overlap)\n",
+    fprintf(io->out, "teacher: %.1f s of forwards (or cache reads), %.1f s of them waited for "
+                     "(%.0f%% hidden by the overlap)\n",
             forward_ms / 1000, waited_ms / 1000,
             forward_ms > 0 ? 100.0 * (1.0 - waited_ms / forward_ms) : 0.0);
 }

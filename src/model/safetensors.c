@@ -8,6 +8,7 @@
 
 #include "core/error_internal.h"
 #include "core/fs.h"
+#include "core/half.h"
 #include "model/safetensors.h"
 
 /* What we accept: weight files of a few hundred MB; the header limit is the reference
@@ -258,25 +259,6 @@ const char *ykd_st_metadata(const ykd_safetensors *st, const char *key)
         return NULL;
     const cJSON *item = cJSON_GetObjectItemCaseSensitive((const cJSON *)st->metadata, key);
     return cJSON_IsString(item) ? item->valuestring : NULL;
-}
-
-float ykd_f16_to_f32(uint16_t h)
-{
-    int exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
-    float sign = h & 0x8000 ? -1.0f : 1.0f;
-    if (exponent == 0) /* zero and subnormals: mantissa x 2^-24 */
-        return sign * ldexpf((float)mantissa, -24);
-    if (exponent == 31)
-        return mantissa ? NAN : sign * INFINITY;
-    return sign * ldexpf((float)(mantissa | 0x400), exponent - 25);
-}
-
-float ykd_bf16_to_f32(uint16_t b)
-{
-    uint32_t bits = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
 }
 
 /* Little-endian loads from unaligned bytes. */

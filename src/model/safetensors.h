@@ -74,8 +74,4 @@ ykd_status ykd_st_write(const char *path, const ykd_st_entry *entries, int count
                         const char *const *meta_keys, const char *const *meta_values,
                         int meta_count, ykd_error *err);
 
-/* IEEE half and bfloat16 to float. */
-float ykd_f16_to_f32(uint16_t h);
-float ykd_bf16_to_f32(uint16_t b);
-
 #endif

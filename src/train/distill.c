@@ -36,11 +36,11 @@ static ykd_status setup_kd(ykd_distiller *d, ykd_device *student_device,
                            ykd_device *teacher_device, ykd_error *err)
 {
     ykd_model *student = ykd_trainer_model(d->trainer);
-    ykd_status st = ykd_kd_check_models(ykd_teacher_model(d->teacher), student, d->o.teacher,
-                                        err);
-    if (st == YKD_OK)
-        st = ykd_kd_config_load(d->o.kd_config, &d->config, err);
+    ykd_status st = ykd_kd_config_load(d->o.kd_config, &d->config, err);
     const ykd_train_options *to = ykd_trainer_options(d->trainer);
+    /* a thread of its own only on a ykd_device of its own (a device serves one thread), or
+     * when only the cache is read */
+    bool own_thread = teacher_device != student_device || !ykd_teacher_model(d->teacher);
     ykd_kd_term_options ko = {
         .student = student,
         .teacher = d->teacher,
@@ -49,8 +49,7 @@ static ykd_status setup_kd(ykd_distiller *d, ykd_device *student_device,
         .seed = to->seed,
         .batch = to->batch,
         .imgsz = to->imgsz,
-        /* a thread of its own only on a ykd_device of its own: a device serves one thread */
-        .background = d->o.overlap && teacher_device != student_device,
+        .background = d->o.overlap && own_thread,
         .progress = trainer_progress,
         .progress_user = d->trainer,
     };
@@ -63,20 +62,64 @@ static ykd_status setup_kd(ykd_distiller *d, ykd_device *student_device,
     return st;
 }
 
+/* The teacher cache of the run; without the teacher file, every epoch left must be there. */
+static ykd_status open_cache(ykd_distiller *d, ykd_teacher_cache **cache, ykd_error *err)
+{
+    const ykd_train_options *to = ykd_trainer_options(d->trainer);
+    ykd_teacher_cache_run run = {
+        .dir = d->o.teacher_cache,
+        .teacher_path = d->o.teacher,
+        .teacher = d->teacher ? ykd_teacher_get_facts(d->teacher) : NULL,
+        .train = ykd_trainer_train_set(d->trainer),
+        .options = to,
+        .batches_per_epoch = ykd_trainer_batches_per_epoch(d->trainer),
+    };
+    ykd_status st = ykd_teacher_cache_open(&run, cache, err);
+    int missing = st == YKD_OK ? ykd_teacher_cache_missing_epoch(*cache, ykd_trainer_epoch(
+                                                                             d->trainer),
+                                                                 to->epochs)
+                               : -1;
+    if (st == YKD_OK && !d->o.teacher && missing >= 0)
+        st = ykd_fail(err, YKD_ERR_NOT_FOUND,
+                      "teacher cache %s holds no epoch %d of this run's %d: give --teacher to "
+                      "compute what is missing",
+                      d->o.teacher_cache, missing + 1, to->epochs);
+    return st;
+}
+
+static ykd_status open_teacher(ykd_distiller *d, ykd_device *teacher_device, ykd_error *err)
+{
+    ykd_status st = YKD_OK;
+    if (d->o.teacher)
+        st = ykd_teacher_open(teacher_device, d->o.teacher, &d->teacher, err);
+    if (st != YKD_OK || !d->o.teacher_cache)
+        return st;
+    ykd_teacher_cache *cache = NULL;
+    st = open_cache(d, &cache, err);
+    if (st == YKD_OK && d->teacher)
+        ykd_teacher_use_cache(d->teacher, cache);
+    else if (st == YKD_OK)
+        st = ykd_teacher_from_cache(cache, &d->teacher, err);
+    if (st != YKD_OK && !d->teacher)
+        ykd_teacher_cache_close(cache);
+    return st;
+}
+
 ykd_status ykd_distiller_open(ykd_device *student_device, ykd_device *teacher_device,
                               const ykd_distill_options *options, ykd_distiller **out,
                               ykd_error *err)
 {
     *out = NULL;
-    if (!options->teacher)
-        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "distill: no teacher model file given");
+    if (!options->teacher && !options->teacher_cache)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                        "distill: no teacher model file (or teacher cache) given");
     ykd_distiller *d = calloc(1, sizeof *d);
     if (!d)
         return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "distill: out of host memory");
     d->o = *options;
-    ykd_status st = ykd_teacher_open(teacher_device, options->teacher, &d->teacher, err);
+    ykd_status st = ykd_trainer_open(student_device, &options->train, &d->trainer, err);
     if (st == YKD_OK)
-        st = ykd_trainer_open(student_device, &options->train, &d->trainer, err);
+        st = open_teacher(d, teacher_device, err);
     if (st == YKD_OK)
         st = setup_kd(d, student_device, teacher_device, err);
     if (st != YKD_OK) {

@@ -20,38 +20,6 @@ struct ykd_kd_term {
     ykd_kd_values last;
 };
 
-/* Refuses a teacher whose classes or strides differ from the student's, with the reason. */
-ykd_status ykd_kd_check_models(const ykd_model *teacher, const ykd_model *student,
-                                   const char *teacher_path, ykd_error *err)
-{
-    int tc = ykd_model_classes(teacher), sc = ykd_model_classes(student);
-    if (tc != sc)
-        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
-                        "teacher %s has %d classes but the student (its dataset) has %d: "
-                        "teacher and student must share their classes",
-                        teacher_path, tc, sc);
-    for (int c = 0; c < tc; c++) {
-        const char *tn = ykd_model_class_name(teacher, c), *sn = ykd_model_class_name(student, c);
-        if (tn && sn && strcmp(tn, sn) != 0)
-            return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
-                            "teacher %s calls class %d '%s' but the student's dataset calls it "
-                            "'%s': teacher and student must share their classes",
-                            teacher_path, c, tn, sn);
-    }
-    int tl = ykd_model_level_count(teacher), sl = ykd_model_level_count(student);
-    if (tl != sl)
-        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
-                        "teacher %s detects at %d levels, the student at %d", teacher_path, tl,
-                        sl);
-    for (int l = 0; l < tl; l++)
-        if (ykd_model_level_stride(teacher, l) != ykd_model_level_stride(student, l))
-            return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
-                            "teacher %s's level %d has stride %d, the student's %d",
-                            teacher_path, l, ykd_model_level_stride(teacher, l),
-                            ykd_model_level_stride(student, l));
-    return YKD_OK;
-}
-
 static void add_grad_name(ykd_kd_term *d, const char *name)
 {
     for (size_t i = 0; i < d->grad_name_count; i++)
@@ -183,12 +151,11 @@ ykd_status ykd_kd_term_create(const ykd_kd_term_options *o, ykd_kd_term **out, y
     if (!d)
         return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "distill: out of host memory");
     d->o = *o;
-    ykd_model *teacher = ykd_teacher_model(o->teacher);
-    ykd_kd_shape shapes[32];
-    size_t count = 0;
-    ykd_status st = ykd_kd_model_shapes(teacher, shapes, 32, &count, err);
+    const ykd_teacher_facts *teacher = ykd_teacher_get_facts(o->teacher);
+    ykd_status st = ykd_teacher_facts_check_student(teacher, o->student, err);
     if (st == YKD_OK)
-        st = ykd_kd_create(o->config, o->student, shapes, count, o->seed, &d->kd, err);
+        st = ykd_kd_create(o->config, o->student, teacher->shapes, teacher->shape_count,
+                           o->seed, &d->kd, err);
     if (st == YKD_OK) {
         collect_grad_names(d, o->student);
         const char *names[MAX_NAMES];

@@ -25,10 +25,8 @@ typedef struct ykd_kd_term_options {
     void *progress_user;
 } ykd_kd_term_options;
 
-/* Refuses a teacher whose classes or strides differ from the student's, naming teacher_path. */
-ykd_status ykd_kd_check_models(const ykd_model *teacher, const ykd_model *student,
-                               const char *teacher_path, ykd_error *err);
-
+/* The KD context for the teacher and student (refused, with the reason, when their classes
+ * or strides differ), and the teacher prepared to hand over what it needs. */
 ykd_status ykd_kd_term_create(const ykd_kd_term_options *options, ykd_kd_term **term,
                               ykd_error *err);
 void ykd_kd_term_free(ykd_kd_term *term);

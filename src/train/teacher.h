@@ -12,6 +12,8 @@
 
 #include <stdbool.h>
 
+#include "train/teacher_cache.h"
+#include "train/teacher_facts.h"
 #include "yolokd/data.h"
 #include "yolokd/kd.h"
 #include "yolokd/model.h"
@@ -26,7 +28,18 @@ void ykd_teacher_close(ykd_teacher *teacher);
 /* A teacher around a model already made (benchmarks); the teacher owns it from then on. */
 ykd_status ykd_teacher_adopt(ykd_model *model, ykd_teacher **teacher, ykd_error *err);
 
+/* A teacher that only replays cache (which it owns from then on): every epoch the run needs
+ * must be in the cache. */
+ykd_status ykd_teacher_from_cache(ykd_teacher_cache *cache, ykd_teacher **teacher,
+                                  ykd_error *err);
+
+/* Gives the teacher a cache (owned from then on): held epochs are replayed from it, the others
+ * run the teacher and are recorded. */
+void ykd_teacher_use_cache(ykd_teacher *teacher, ykd_teacher_cache *cache);
+
+/* The model (NULL for a teacher from a cache) and what the losses need to know of it. */
 ykd_model *ykd_teacher_model(const ykd_teacher *teacher);
+const ykd_teacher_facts *ykd_teacher_get_facts(const ykd_teacher *teacher);
 
 /* Sets what each batch hands over: the named tensors names[0 .. count) of batches of up to
  * batch images of imgsz, placed on student_device. background: run the forward on a thread
@@ -43,7 +56,7 @@ ykd_status ykd_teacher_begin(ykd_teacher *teacher, const ykd_batch *batch, ykd_e
 ykd_status ykd_teacher_finish(ykd_teacher *teacher, const ykd_batch *batch,
                               const ykd_kd_tensor **tensors, ykd_error *err);
 
-/* Milliseconds the teacher's forwards took, and how much of it the student waited for. */
+/* Milliseconds the teacher's forwards (or replays) took, and how much of it the student waited for. */
 void ykd_teacher_times(const ykd_teacher *teacher, double *forward_ms, double *waited_ms);
 
 #endif

@@ -654,6 +654,11 @@ int64_t ykd_trainer_batches_per_epoch(const ykd_trainer *t)
     return t->batches_per_epoch;
 }
 
+const ykd_dataset *ykd_trainer_train_set(const ykd_trainer *t)
+{
+    return t->train_set;
+}
+
 const ykd_optimizer *ykd_trainer_optimizer(const ykd_trainer *t)
 {
     return t->optimizer;
