@@ -389,6 +389,14 @@ static void test_teacher_cache(ykd_test *t)
     /* recording changes nothing: the student equals one distilled without a cache */
     ok = ok && distill(t, &w, teacher, "live", t->device, NULL, live) &&
          distill_with(t, &w, teacher, "record", t->device, NULL, record, use_cache, cache);
+    ykd_trainer *resumed = NULL;
+    ykd_error rerr = {0};
+    if (ok) { /* a distillation's state lacks the adapters: train --resume refuses it */
+        CHECK_STATUS(t, ykd_trainer_resume(t->device, live, 1, &resumed, &rerr),
+                     YKD_ERR_UNSUPPORTED, rerr);
+        CHECK_CONTAINS(t, rerr.message, "loss terms 'distillation'");
+        ykd_trainer_close(resumed);
+    }
     ok = ok && CHECKF(t, same_run(t, live, record), "recording the cache changed the student") &&
          CHECK(t, file_exists(cache, "cache.json") && file_exists(cache, "epoch-0000.bin") &&
                       file_exists(cache, "epoch-0001.bin"));

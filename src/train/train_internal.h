@@ -43,6 +43,7 @@ struct ykd_trainer {
     size_t row_count, row_capacity;
     bool stopped;
     ykd_step *step;
+    char loss_terms[256]; /* the extra loss terms' names, comma-separated (the state keeps it) */
     /* this epoch */
     ykd_epoch_sums sums;
     double last_lr[YKD_GROUP_COUNT];

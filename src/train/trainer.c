@@ -371,7 +371,12 @@ void ykd_trainer_close(ykd_trainer *t)
 ykd_status ykd_trainer_add_loss_term(ykd_trainer *t, const ykd_train_loss_term *term,
                                      ykd_error *err)
 {
-    return ykd_step_add_loss_term(t->step, term, err);
+    ykd_status st = ykd_step_add_loss_term(t->step, term, err);
+    size_t used = strlen(t->loss_terms);
+    if (st == YKD_OK)
+        snprintf(t->loss_terms + used, sizeof t->loss_terms - used, "%s%s", used ? "," : "",
+                 term->name ? term->name : "unnamed");
+    return st;
 }
 
 /* ---- the loop ----------------------------------------------------------------------------- */

@@ -79,6 +79,8 @@ static char *progress_json(const ykd_trainer *t)
         cJSON_AddNumberToObject(o, "best_fitness", t->best_fitness);
     else if (o)
         cJSON_AddNullToObject(o, "best_fitness");
+    if (o && t->loss_terms[0])
+        cJSON_AddStringToObject(o, "loss_terms", t->loss_terms);
     char *text = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     return text;
@@ -220,9 +222,16 @@ static ykd_status load_progress(ykd_trainer *t, const char *path, const ykd_stat
         return st;
     cJSON *o = cJSON_Parse(text);
     double v[COUNTERS], best = 0.0;
+    const cJSON *terms = cJSON_GetObjectItemCaseSensitive(o, "loss_terms");
     st = cJSON_IsObject(o) ? parse_counters(path, o, v, &best, err)
                            : ykd_fail(err, YKD_ERR_FORMAT,
                                       "%s: __metadata__ \"progress\" is not a JSON object", path);
+    /* a run with extra loss terms (a distillation) has state this file does not hold */
+    if (st == YKD_OK && terms)
+        st = ykd_fail(err, YKD_ERR_UNSUPPORTED,
+                      "%s: the run was trained with the loss terms '%s', which a resume cannot "
+                      "restore (a distillation's KD adapters are not saved): start it again",
+                      path, cJSON_IsString(terms) ? terms->valuestring : "?");
     cJSON_Delete(o);
     if (st == YKD_OK)
         st = check_counters(t, path, v, err);
