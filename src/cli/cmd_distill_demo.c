@@ -17,8 +17,8 @@ enum {
     DEMO_TRAIN_IMAGES = 240,
     DEMO_VAL_IMAGES = 60,
     DEMO_CLASSES = 6,
-    DEMO_BATCH = 16,
-    DEMO_TEACHER_EPOCHS = 14,
+    DEMO_BATCH = 8,
+    DEMO_TEACHER_EPOCHS = 18,
     DEMO_STUDENT_EPOCHS = 14,
 };
 
@@ -84,6 +84,11 @@ static void demo_train_options(const demo *d, int which, const char *model, int 
     o->batch = DEMO_BATCH;
     o->imgsz = DEMO_IMGSZ;
     o->nbs = DEMO_BATCH; /* an optimizer step per batch: a short run needs them */
+    /* "auto" picks AdamW at lr0 0.001 for nc=6; in the demo's 420 steps lr0 0.003 gives the
+     * student nearly three times the mAP50-95 (0.113 against 0.041; 0.006: 0.081, 0.012:
+     * 0.069) */
+    o->optimizer = YKD_OPTIMIZER_ADAMW;
+    o->lr0 = 0.003;
     o->close_mosaic = 2;
     o->warmup_epochs = 1;
 }
