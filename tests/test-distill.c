@@ -151,7 +151,8 @@ static void test_unfit_teachers_are_refused(ykd_test *t)
     expect_refusal(t, &w, path, NULL, YKD_ERR_NOT_FOUND, "absent.safetensors");
     /* a KD config naming a tensor the models lack */
     char teacher[4200], config[4200];
-    static const char json[] = "{\"features\": [{\"student\": \"p9\", \"teacher\": \"p3\"}]}";
+    static const char json[] = "{\"losses\": {\"cwd\": {}}, "
+                               "\"features\": [{\"student\": \"p9\", \"teacher\": \"p3\"}]}";
     const void *cparts[] = {json};
     size_t csizes[] = {sizeof json - 1};
     snprintf(config, sizeof config, "%s/bad.json", w.dir);

@@ -22,11 +22,13 @@ static void test_config_defaults(ykd_test *t)
     ykd_error err;
     if (!CHECK_OK(t, ykd_kd_config_load(NULL, &c, &err), err))
         return;
-    CHECK(t, c.loss[YKD_KD_LD].enabled && c.loss[YKD_KD_CWD].enabled);
-    CHECK(t, !c.loss[YKD_KD_LOGIT].enabled && !c.loss[YKD_KD_PKD].enabled &&
+    CHECK(t, c.loss[YKD_KD_LOGIT].enabled && c.loss[YKD_KD_LD].enabled);
+    CHECK(t, !c.loss[YKD_KD_CWD].enabled && !c.loss[YKD_KD_PKD].enabled &&
                  !c.loss[YKD_KD_IMITATION].enabled);
-    CHECK(t, c.loss[YKD_KD_LD].temperature == 10.0f && c.loss[YKD_KD_CWD].temperature == 4.0f);
-    CHECK(t, c.loss[YKD_KD_LD].weight == 1.0f && c.loss[YKD_KD_IMITATION].masked);
+    CHECK(t, c.loss[YKD_KD_LOGIT].temperature == 1.0f && c.loss[YKD_KD_LD].temperature == 10.0f &&
+                 c.loss[YKD_KD_CWD].temperature == 4.0f);
+    CHECK(t, c.loss[YKD_KD_LOGIT].weight == 1.0f && c.loss[YKD_KD_LD].weight == 1.0f &&
+                 c.loss[YKD_KD_IMITATION].masked);
     CHECK(t, c.pair_count == 3 && strcmp(c.pairs[0].student, "p3") == 0 &&
                  strcmp(c.pairs[2].teacher, "p5") == 0);
     CHECK(t, c.schedule == YKD_KD_SCHEDULE_CONSTANT);
@@ -109,6 +111,14 @@ static void test_config_faults(ykd_test *t)
          "\"teacher\": \"p4\"}]}",
          "$.features[1]: student tensor p3 is paired already, at $.features[0]"},
         {"{\"features\": {}}", "$.features: expected an array"},
+        {"{\"features\": [{\"student\": \"p3\", \"teacher\": \"p3\"}]}",
+         "$.features: feature pairs given, but no feature loss is on (name cwd, pkd or "
+         "imitation in $.losses)"},
+        {"{\"losses\": {\"logit\": {}, \"ld\": {}}, \"features\": [{\"student\": \"p4\", "
+         "\"teacher\": \"p4\"}]}",
+         "$.features: feature pairs given, but no feature loss is on"},
+        {"{\"losses\": {\"cwd\": {}}, \"features\": []}",
+         "$.features: no pairs; name at least one, or leave it out for the neck outputs"},
         {"{\"schedule\": {\"type\": \"step\"}}",
          "$.schedule.type: expected \"constant\" or \"cosine\", got \"step\""},
         {"{\"schedule\": {\"type\": \"cosine\", \"final\": 1.5}}",
@@ -272,14 +282,22 @@ static const ykd_model_grad *find_grad(const ykd_model_grad *grads, size_t count
 
 /* ---- the adapters ------------------------------------------------------------------------ */
 
+/* LD and a feature loss on the default pairs (the feature loss is the adapters' reason to
+ * exist). */
+static bool ld_cwd_config(ykd_test *t, ykd_kd_config *config)
+{
+    static const char json[] = "{\"losses\": {\"ld\": {}, \"cwd\": {}}}";
+    ykd_error err;
+    return CHECK_OK(t, ykd_kd_config_parse(json, strlen(json), "kd.json", config, &err), err);
+}
+
 static void test_adapters(ykd_test *t)
 {
     fixture f;
     ykd_kd *a = NULL, *b = NULL, *c = NULL;
     ykd_kd_config config;
-    ykd_kd_config_default(&config);
     ykd_error err;
-    if (fixture_init(t, &f, "n", "s", NC) &&
+    if (fixture_init(t, &f, "n", "s", NC) && ld_cwd_config(t, &config) &&
         CHECK_OK(t, ykd_kd_create(&config, f.student, f.shapes, f.shape_count, 7, &a, &err), err) &&
         CHECK_OK(t, ykd_kd_create(&config, f.student, f.shapes, f.shape_count, 7, &b, &err), err) &&
         CHECK_OK(t, ykd_kd_create(&config, f.student, f.shapes, f.shape_count, 8, &c, &err), err) &&
@@ -330,9 +348,8 @@ static void test_no_adapter(ykd_test *t)
     fixture f;
     ykd_kd *kd = NULL;
     ykd_kd_config config;
-    ykd_kd_config_default(&config);
     ykd_error err;
-    if (fixture_init(t, &f, "n", "n", NC) &&
+    if (fixture_init(t, &f, "n", "n", NC) && ld_cwd_config(t, &config) &&
         CHECK_OK(t, ykd_kd_create(&config, f.student, f.shapes, f.shape_count, 7, &kd, &err), err))
         CHECK(t, ykd_kd_param_count(kd) == 0 && ykd_kd_param_at(kd, 0) == NULL);
     ykd_kd_free(kd);
@@ -658,8 +675,8 @@ static void test_create_refusals(ykd_test *t)
                                        "'p6'");
     }
     /* the teacher lacks a tensor a loss needs */
-    ykd_kd_config_default(&c);
-    if (ok) {
+    const char *ld = "{\"losses\": {\"ld\": {}}}";
+    if (ok && CHECK_OK(t, ykd_kd_config_parse(ld, strlen(ld), "kd.json", &c, &err), err)) {
         CHECK_STATUS(t, ykd_kd_create(&c, f.student, f.shapes, 4, 1, &kd, &err),
                      YKD_ERR_NOT_FOUND, err);
         CHECK_CONTAINS(t, err.message, "kd: $.losses.ld: the teacher has no tensor 'box4'");

@@ -94,9 +94,10 @@ typedef struct ykd_kd_config {
     float final_fraction; /* cosine: the weights' fraction at the end, in [0, 1] */
 } ykd_kd_config;
 
-/* The defaults, what a run without a config file uses: LD (weight 1, T 10) and CWD (weight 1,
- * T 4) on the neck outputs (p3/p4/p5 <-> p3/p4/p5 for YOLOv8), constant weights. The losses not enabled keep their own
- * defaults (logit T 1; imitation masked), used when a config names them. */
+/* The defaults, what a run without a config file uses: logit KD (weight 1, T 1) and LD (weight 1,
+ * T 10), constant weights, the best of the KD benchmark (BENCHMARKS.md). The losses not enabled
+ * keep their own defaults (CWD T 4; imitation masked; feature pairs the neck outputs, p3/p4/p5
+ * <-> p3/p4/p5 for YOLOv8), used when a config names them. */
 void ykd_kd_config_default(ykd_kd_config *config);
 
 /* Parses a config from JSON text (source names it in messages). Keys: "losses" (an object of

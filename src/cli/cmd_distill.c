@@ -15,7 +15,7 @@ static void print_distill_help(FILE *f)
             "       yolokd distill          (no arguments: the demo)\n"
             "\n"
             "Trains the student as 'yolokd train' does, adding the distillation losses of the KD\n"
-            "config (default: LD on the box distributions and CWD on the neck features p3/p4/p5)\n"
+            "config (default: logit KD on the class scores and LD on the box distributions)\n"
             "against the teacher: a frozen model file run in inference mode on its own device,\n"
             "whose forward overlaps the student's. Teacher and student must share their classes\n"
             "and strides. RUN receives what 'yolokd train' writes; the student's weights are an\n"

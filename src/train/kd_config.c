@@ -34,8 +34,10 @@ void ykd_kd_config_default(ykd_kd_config *c)
     static const float temperatures[YKD_KD_LOSS_COUNT] = {1.0f, 10.0f, 4.0f, 1.0f, 1.0f};
     for (int k = 0; k < YKD_KD_LOSS_COUNT; k++)
         c->loss[k] = (ykd_kd_loss_config){false, 1.0f, temperatures[k], k == YKD_KD_IMITATION};
+    /* logit KD and LD: the best setting of the KD benchmark (BENCHMARKS.md), ahead of each
+     * loss alone and of LD + CWD */
+    c->loss[YKD_KD_LOGIT].enabled = true;
     c->loss[YKD_KD_LD].enabled = true;
-    c->loss[YKD_KD_CWD].enabled = true;
     for (int l = 0; l < 3; l++) {
         snprintf(c->pairs[l].student, YKD_KD_NAME_SIZE, "p%d", 3 + l);
         snprintf(c->pairs[l].teacher, YKD_KD_NAME_SIZE, "p%d", 3 + l);
@@ -210,6 +212,9 @@ static ykd_status parse_features(const parser *p, const cJSON *arr, ykd_kd_confi
     int count = cJSON_GetArraySize(arr);
     if (count > YKD_KD_MAX_PAIRS)
         return fault(p, "$.features", "%d pairs; at most %d", count, YKD_KD_MAX_PAIRS);
+    if (count == 0)
+        return fault(p, "$.features", "no pairs; name at least one, or leave it out for the "
+                                      "neck outputs");
     static const char *const keys[] = {"student", "teacher"};
     ykd_status st = YKD_OK;
     c->pair_count = 0;
@@ -275,6 +280,12 @@ static ykd_status parse_root(const parser *p, const cJSON *root, ykd_kd_config *
         st = parse_features(p, features, c);
     if (st == YKD_OK && schedule)
         st = parse_schedule(p, schedule, c);
+    /* pairs no loss reads would be ignored: say so rather than train without them */
+    bool feature_loss = c->loss[YKD_KD_CWD].enabled || c->loss[YKD_KD_PKD].enabled ||
+                        c->loss[YKD_KD_IMITATION].enabled;
+    if (st == YKD_OK && features && !feature_loss)
+        st = fault(p, "$.features", "feature pairs given, but no feature loss is on (name cwd, "
+                                    "pkd or imitation in $.losses)");
     return st;
 }
 
