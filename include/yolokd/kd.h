@@ -100,13 +100,17 @@ typedef struct ykd_kd_config {
  * <-> p3/p4/p5 for YOLOv8), used when a config names them. */
 void ykd_kd_config_default(ykd_kd_config *config);
 
+/* Whether a loss on the feature pairs (CWD, PKD or imitation) is enabled. */
+bool ykd_kd_config_has_feature_loss(const ykd_kd_config *config);
+
 /* Parses a config from JSON text (source names it in messages). Keys: "losses" (an object of
  * loss name -> {"weight", "temperature", "mask": "assigned"|"all"}; the losses it names are
  * the ones enabled, their other fields defaulted), "features" (an array of {"student",
  * "teacher"}), "schedule" ({"type": "constant"|"cosine", "final": fraction}); each optional.
  * Refused with YKD_ERR_FORMAT and the JSON path of the fault ("kd.json: $.losses.cwd.weight:
  * -1 is negative"): unknown keys and loss names, wrong JSON types, negative weights,
- * temperatures <= 0, names that are no model tensor's, a student tensor paired twice. */
+ * temperatures <= 0, names that are no model tensor's, a student tensor paired twice, an empty
+ * "features", and "features" while no feature loss (cwd, pkd, imitation) is on. */
 ykd_status ykd_kd_config_parse(const char *json, size_t length, const char *source,
                                ykd_kd_config *config, ykd_error *err);
 

@@ -87,12 +87,6 @@ static ykd_status need_teacher(ykd_kd *kd, const ykd_kd_shape *shapes, size_t co
     return YKD_OK;
 }
 
-static bool any_feature_loss(const ykd_kd_config *c)
-{
-    return c->loss[YKD_KD_CWD].enabled || c->loss[YKD_KD_PKD].enabled ||
-           c->loss[YKD_KD_IMITATION].enabled;
-}
-
 /* The head tensors logit KD (cls) and LD (box) need per level, same stride on both sides. */
 static ykd_status add_head_levels(ykd_kd *kd, const ykd_kd_shape *shapes, size_t count,
                                   ykd_error *err)
@@ -193,7 +187,7 @@ static ykd_status make_adapters(ykd_kd *kd, uint64_t seed, ykd_error *err)
 {
     size_t floats = 0, count = 0;
     for (int i = 0; i < kd->pair_count; i++)
-        if (any_feature_loss(&kd->config) && kd->pairs[i].cs != kd->pairs[i].ct) {
+        if (ykd_kd_config_has_feature_loss(&kd->config) && kd->pairs[i].cs != kd->pairs[i].ct) {
             floats += (size_t)kd->pairs[i].ct * (kd->pairs[i].cs + 1);
             count += 2;
         }
@@ -250,7 +244,7 @@ static ykd_status kd_setup(ykd_kd *kd, const ykd_kd_shape *shapes, size_t count,
     for (int l = 0; l < kd->levels; l++)
         kd->level[l].stride = ykd_model_level_stride(kd->student, l);
     ykd_status st = add_head_levels(kd, shapes, count, err);
-    kd->pair_count = any_feature_loss(&kd->config) ? kd->config.pair_count : 0;
+    kd->pair_count = ykd_kd_config_has_feature_loss(&kd->config) ? kd->config.pair_count : 0;
     for (int i = 0; i < kd->pair_count && st == YKD_OK; i++)
         st = add_pair(kd, i, shapes, count, err);
     if (st == YKD_OK)

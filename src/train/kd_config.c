@@ -48,6 +48,12 @@ void ykd_kd_config_default(ykd_kd_config *c)
     c->final_fraction = 0.01f; /* YOLOv6's cosine decay ends at 1% */
 }
 
+bool ykd_kd_config_has_feature_loss(const ykd_kd_config *c)
+{
+    return c->loss[YKD_KD_CWD].enabled || c->loss[YKD_KD_PKD].enabled ||
+           c->loss[YKD_KD_IMITATION].enabled;
+}
+
 double ykd_kd_schedule_factor(const ykd_kd_config *c, double epoch, int epochs)
 {
     if (c->schedule != YKD_KD_SCHEDULE_COSINE || epochs <= 0)
@@ -281,9 +287,7 @@ static ykd_status parse_root(const parser *p, const cJSON *root, ykd_kd_config *
     if (st == YKD_OK && schedule)
         st = parse_schedule(p, schedule, c);
     /* pairs no loss reads would be ignored: say so rather than train without them */
-    bool feature_loss = c->loss[YKD_KD_CWD].enabled || c->loss[YKD_KD_PKD].enabled ||
-                        c->loss[YKD_KD_IMITATION].enabled;
-    if (st == YKD_OK && features && !feature_loss)
+    if (st == YKD_OK && features && !ykd_kd_config_has_feature_loss(c))
         st = fault(p, "$.features", "feature pairs given, but no feature loss is on (name cwd, "
                                     "pkd or imitation in $.losses)");
     return st;
