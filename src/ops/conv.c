@@ -232,6 +232,25 @@ ykd_status ykd_conv_sum_parts(ykd_device *device, const ykd_buffer *parts, size_
     return ykd_kernel_run_1d(device, kernel, args, 7, size, NULL, err);
 }
 
+ykd_status ykd_conv_weight_grad_pass(ykd_device *device, ykd_gemm *g, const ykd_conv_shape *s,
+                                     int count, bool split, const ykd_buffer *scratch,
+                                     size_t parts_offset, const ykd_tensor *dw, bool add,
+                                     ykd_error *err)
+{
+    size_t grad_size = (size_t)s->cout * s->ckk;
+    if (split) {
+        g->batch = count, g->k_batches = 1, g->beta = 0.0f;
+        g->c = ykd_conv_operand(scratch, parts_offset, s->ckk, grad_size, 0);
+    } else {
+        g->batch = 1, g->k_batches = count, g->beta = add ? 1.0f : 0.0f;
+        g->c = ykd_conv_operand(dw->buffer, dw->offset, s->ckk, 0, 0);
+    }
+    ykd_status st = ykd_gemm_run(device, g, err);
+    if (st == YKD_OK && split)
+        st = ykd_conv_sum_parts(device, scratch, parts_offset, count, grad_size, dw, add, err);
+    return st;
+}
+
 static ykd_status bias_gradient(ykd_device *device, const ykd_tensor *dy, bool accumulate,
                                 const ykd_tensor *dbias, ykd_error *err)
 {

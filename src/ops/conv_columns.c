@@ -144,18 +144,9 @@ ykd_status ykd_conv_weight_grad_columns(ykd_device *device, const ykd_tensor *x,
             st = unfold(device, x, s, first, count, scratch, 0, err);
             g.b = ykd_conv_operand(scratch, 0, s->hwo, per_image, per_image);
         }
-        if (split) {
-            g.batch = count, g.k_batches = 1, g.beta = 0.0f;
-            g.c = ykd_conv_operand(scratch, parts_offset, s->ckk, grad_size, 0);
-        } else {
-            g.batch = 1, g.k_batches = count, g.beta = add ? 1.0f : 0.0f;
-            g.c = ykd_conv_operand(dw->buffer, dw->offset, s->ckk, 0, 0);
-        }
         if (st == YKD_OK)
-            st = ykd_gemm_run(device, &g, err);
-        if (st == YKD_OK && split)
-            st = ykd_conv_sum_parts(device, scratch, parts_offset, count, grad_size, dw, add,
-                                    err);
+            st = ykd_conv_weight_grad_pass(device, &g, s, count, split, scratch, parts_offset, dw,
+                                           add, err);
     }
     return st;
 }

@@ -42,6 +42,14 @@ ykd_status ykd_conv_sum_parts(ykd_device *device, const ykd_buffer *parts, size_
                               int count, size_t size, const ykd_tensor *out, bool accumulate,
                               ykd_error *err);
 
+/* One pass of a weight gradient over count images, g's a and b set by the caller: one GEMM
+ * into dw (adding when add), or, split, per-image products into the scratch at parts_offset
+ * summed into dw afterwards. */
+ykd_status ykd_conv_weight_grad_pass(ykd_device *device, ykd_gemm *g, const ykd_conv_shape *s,
+                                     int count, bool split, const ykd_buffer *scratch,
+                                     size_t parts_offset, const ykd_tensor *dw, bool add,
+                                     ykd_error *err);
+
 /* ---- im2col columns (conv_columns.c): any geometry, any GEMM implementation --------------- */
 
 /* Scratch floats ykd_conv_forward_columns needs after its caller's reserved ones. */
