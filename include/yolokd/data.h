@@ -103,6 +103,15 @@ typedef struct ykd_box {
 #define YKD_LABEL_ROUNDING 1e-5
 /* Two lines are duplicates when they give the same class and the same four values (after
  * parsing to float and clipping); the later one is the fault. */
+/* Boxes one training sample may hold: the detection loss's limit on its targets (the loss
+ * refuses more). A mosaic joins 4 images, so one image's label file may hold at most a
+ * quarter of it; a file with more is a label-too-many fault (the image is skipped), for
+ * check-data and training alike. */
+enum {
+    YKD_MAX_BOXES_PER_SAMPLE = 65536,
+    YKD_MOSAIC_IMAGES = 4,
+    YKD_MAX_BOXES_PER_IMAGE = YKD_MAX_BOXES_PER_SAMPLE / YKD_MOSAIC_IMAGES
+};
 /* Largest label file read (bytes); a larger one is a label-unreadable fault. */
 #define YKD_LABEL_MAX_FILE_BYTES ((size_t)4 << 20)
 
@@ -119,7 +128,8 @@ typedef enum ykd_fault_kind {
     YKD_FAULT_LABEL_CLASS,      /* class id not an integer, or out of range */
     YKD_FAULT_LABEL_OUTSIDE,    /* box beyond the image by more than the clip tolerance */
     YKD_FAULT_LABEL_SIZE,       /* zero or negative width or height */
-    YKD_FAULT_LABEL_DUPLICATE   /* the same box as an earlier line */
+    YKD_FAULT_LABEL_DUPLICATE,  /* the same box as an earlier line */
+    YKD_FAULT_LABEL_TOO_MANY    /* more boxes than YKD_MAX_BOXES_PER_IMAGE */
 } ykd_fault_kind;
 
 /* "image-corrupt", "label-fields", ...: stable names for --json. */
@@ -167,28 +177,48 @@ ykd_status ykd_labels_parse(const char *text, size_t size, const char *path, siz
 
 /* ---------------------------------------------------------------- datasets */
 
-typedef enum ykd_split { YKD_SPLIT_TRAIN, YKD_SPLIT_VAL } ykd_split;
+typedef enum ykd_split { YKD_SPLIT_TRAIN, YKD_SPLIT_VAL, YKD_SPLIT_TEST } ykd_split;
+enum { YKD_SPLIT_COUNT = 3 };
+/* A dataset split in the Ultralytics layout: the image list, every image's validated boxes,
+ * and the report of what was skipped. Read-only once open, so loader threads share it. */
+const char *ykd_split_name(ykd_split split); /* "train", "val", "test" */
 
-const char *ykd_split_name(ykd_split split); /* "train", "val" */
+/* Where a split's images are: each entry a folder of images or a .txt file listing image
+ * paths (one a line), relative to the dataset root unless absolute. */
+typedef struct ykd_data_sources {
+    char **paths;
+    size_t count; /* 0: the split is not given (test is optional) */
+} ykd_data_sources;
 
-/* Class names and split folders from data.json or data.yaml in a dataset root. */
+/* A dataset file (data.yaml, data.json) as Ultralytics reads it: class names, the root
+ * (`path:`) and each split's sources. */
 typedef struct ykd_data_config {
     size_t class_count;
     char **names;
-    char *train; /* images folder, relative to the root unless absolute */
-    char *val;
-    char *source; /* the file they came from */
+    char *root; /* `path:` resolved against the file's folder (or absolute); else the folder */
+    ykd_data_sources splits[YKD_SPLIT_COUNT]; /* train and val default to images/train, /val */
+    char *source;                             /* the file they came from */
 } ykd_data_config;
 
 /* Reads root/data.json, else root/data.yaml (or .yml). Errors name the file and the key (and
  * the line, for YAML). */
 ykd_status ykd_data_config_read(const char *root, ykd_data_config *config, ykd_error *err);
-/* The same from text already in memory; name is used in messages. */
+/* path is a dataset folder (as ykd_data_config_read) or a dataset file itself (.json is
+ * read as JSON, anything else as YAML): Ultralytics' data=coco.yaml. */
+ykd_status ykd_data_config_load(const char *path, ykd_data_config *config, ykd_error *err);
+/* The same from text already in memory; name is the file's path (its folder is the base of a
+ * relative `path:`) and is used in messages. */
 ykd_status ykd_data_config_parse_json(const char *text, size_t size, const char *name,
                                       ykd_data_config *config, ykd_error *err);
 ykd_status ykd_data_config_parse_yaml(const char *text, size_t size, const char *name,
                                       ykd_data_config *config, ykd_error *err);
 void ykd_data_config_free(ykd_data_config *config);
+
+/* Writes a data.yaml (atomically) that ykd_data_config_parse_yaml reads back: `path: .`,
+ * train and val folders (relative to the file's folder) and the names as an index map. */
+ykd_status ykd_data_config_write_yaml(const char *path, const char *train, const char *val,
+                                      const char *const *names, size_t class_count,
+                                      ykd_error *err);
 
 typedef enum ykd_image_check {
     YKD_IMAGE_CHECK_HEADER, /* open checks magic and dimensions only (fast) */
@@ -205,12 +235,15 @@ void ykd_dataset_options_default(ykd_dataset_options *options);
 
 typedef struct ykd_dataset ykd_dataset;
 
-/* Opens one split of the dataset at root: reads the config, lists the split's images (sorted
- * by name), reads and validates every label file and checks every image as options say.
+/* Opens one split of the dataset at data (a folder holding data.json/data.yaml, or a dataset
+ * file itself; ykd_data_config_load): reads the config, lists the split's images (every
+ * folder's images and every .txt list's lines, together sorted by path; in a list, "./x" is
+ * relative to the list's folder, another relative path to the root), reads and validates
+ * every label file and checks every image as options say.
  * Images that fail are left out and recorded in the report (or, when strict, the open
  * fails with the first fault). A label file is the image path with its last "images" folder
  * replaced by "labels" and the extension by ".txt". options may be NULL (defaults). */
-ykd_status ykd_dataset_open(const char *root, ykd_split split, const ykd_dataset_options *options,
+ykd_status ykd_dataset_open(const char *data, ykd_split split, const ykd_dataset_options *options,
                             ykd_dataset **dataset, ykd_error *err);
 void ykd_dataset_close(ykd_dataset *dataset);
 

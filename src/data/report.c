@@ -19,6 +19,7 @@ static const char *const kind_names[] = {
     [YKD_FAULT_LABEL_OUTSIDE] = "label-outside",
     [YKD_FAULT_LABEL_SIZE] = "label-size",
     [YKD_FAULT_LABEL_DUPLICATE] = "label-duplicate",
+    [YKD_FAULT_LABEL_TOO_MANY] = "label-too-many",
 };
 
 const char *ykd_fault_kind_name(ykd_fault_kind kind)
