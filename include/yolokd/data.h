@@ -84,7 +84,10 @@ ykd_status ykd_png_encode(const ykd_image *img, void **data, size_t *size, ykd_e
 /* Writes img as a PNG, atomically (temporary file, then rename). */
 ykd_status ykd_png_write(const char *path, const ykd_image *img, ykd_error *err);
 
-/* Bilinear resize (half-pixel centres, edges clamped) into a new dst_w x dst_h image. */
+/* Resizes into a new dst_w x dst_h image as Ultralytics does with OpenCV: when neither side
+ * grows, by area averaging (INTER_AREA: each output pixel the mean of the source area it
+ * covers, partly covered pixels weighted by their share); otherwise bilinear (INTER_LINEAR:
+ * half-pixel centres, edges clamped, 11-bit weights). */
 ykd_status ykd_image_resize(const ykd_image *src, int dst_w, int dst_h, ykd_image *dst,
                             ykd_error *err);
 
@@ -270,7 +273,8 @@ typedef struct ykd_letterbox_info {
     int inner_w, inner_h; /* the resized image's size inside the square */
 } ykd_letterbox_info;
 
-/* Resizes src (aspect kept, bilinear) to fit size x size and pads with gray 114, centred
+/* Resizes src (aspect kept; ykd_image_resize: area when shrinking, bilinear when growing) to
+ * fit size x size and pads with gray 114, centred
  * (left/top padding rounded down). Boxes (normalised to src) become normalised to the
  * square. boxes may be NULL when count is 0; they are transformed in place. info may be
  * NULL. */
