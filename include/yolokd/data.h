@@ -132,7 +132,9 @@ typedef enum ykd_fault_kind {
     YKD_FAULT_LABEL_OUTSIDE,    /* box beyond the image by more than the clip tolerance */
     YKD_FAULT_LABEL_SIZE,       /* zero or negative width or height */
     YKD_FAULT_LABEL_DUPLICATE,  /* the same box as an earlier line */
-    YKD_FAULT_LABEL_TOO_MANY    /* more boxes than YKD_MAX_BOXES_PER_IMAGE */
+    YKD_FAULT_LABEL_TOO_MANY,   /* more boxes than YKD_MAX_BOXES_PER_IMAGE */
+    YKD_FAULT_ANNOTATION_FILE,  /* convert: an annotation file unreadable or malformed */
+    YKD_FAULT_ANNOTATION        /* convert: an annotation (box, class, field) that is wrong */
 } ykd_fault_kind;
 
 /* "image-corrupt", "label-fields", ...: stable names for --json. */

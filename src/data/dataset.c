@@ -9,6 +9,7 @@
 
 #include "core/error_internal.h"
 #include "core/fs.h"
+#include "data/dataset_folder.h"
 #include "data/report.h"
 #include "yolokd/data.h"
 
@@ -175,14 +176,14 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The folder's entries, sorted (dot files left out); *names malloc'd. */
-static ykd_status list_folder(const char *dir, char ***names, size_t *count, ykd_error *err)
+ykd_status ykd_list_folder(const char *dir, const char *what, char ***names, size_t *count,
+                           ykd_error *err)
 {
     *names = NULL;
     *count = 0;
     DIR *d = opendir(dir);
     if (!d)
-        return ykd_fail(err, YKD_ERR_NOT_FOUND, "cannot open the images folder '%s'", dir);
+        return ykd_fail(err, YKD_ERR_NOT_FOUND, "cannot open the %s '%s'", what, dir);
     size_t capacity = 0;
     ykd_status st = YKD_OK;
     struct dirent *e;
@@ -248,7 +249,7 @@ static ykd_status add_folder(path_list *l, const char *dir, ykd_error *err)
 {
     char **names = NULL;
     size_t count = 0;
-    ykd_status st = list_folder(dir, &names, &count, err);
+    ykd_status st = ykd_list_folder(dir, "images folder", &names, &count, err);
     for (size_t i = 0; i < count && st == YKD_OK; i++)
         st = path_list_add(l, dir, names[i], err);
     for (size_t i = 0; i < count; i++)
