@@ -4,6 +4,7 @@
  * plus what libyaml brings: multi-line flow lists, a byte-order mark, anchors and aliases.
  * Each stand-in is read by the library and by check-data --strict, through the .yaml file
  * itself (Ultralytics' data=coco.yaml) and through its folder. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +127,9 @@ static void test_coco_yaml_image_lists(ykd_test *t)
     if (!ykd_test_mkdtemp(t, tmp, sizeof tmp))
         return;
     fx_path(root, "%s/datasets/coco", tmp);
-    image_with_label(t, root, "train2017", "000000000009", "0 0.5 0.5 0.2 0.2\n");
+    /* COCO's labels from Ultralytics are segments: polygons, taken as the box around them */
+    image_with_label(t, root, "train2017", "000000000009",
+                     "0 0.45 0.4 0.6 0.45 0.55 0.7 0.4 0.6 0.42 0.41\n");
     image_with_label(t, root, "train2017", "000000000025", "79 0.5 0.5 0.2 0.2\n");
     image_with_label(t, root, "train2017", "000000000030", NULL); /* not in the list */
     image_with_label(t, root, "val2017", "000000000139", "2 0.5 0.5 0.2 0.2\n");
@@ -174,7 +177,11 @@ static void test_coco_yaml_image_lists(ykd_test *t)
         /* sorted by path; labels beside "images" replaced by "labels" */
         CHECK(t, strstr(ykd_dataset_image_path(ds, 0), "000000000009.png") != NULL);
         size_t n = 0;
-        const ykd_box *b = ykd_dataset_labels(ds, 1, &n);
+        const ykd_box *b = ykd_dataset_labels(ds, 0, &n); /* x 0.4..0.6, y 0.4..0.7 */
+        CHECK(t, n == 1 && b[0].cls == 0 && fabsf(b[0].cx - 0.5f) < 1e-6f &&
+                     fabsf(b[0].cy - 0.55f) < 1e-6f && fabsf(b[0].w - 0.2f) < 1e-6f &&
+                     fabsf(b[0].h - 0.3f) < 1e-6f);
+        b = ykd_dataset_labels(ds, 1, &n);
         CHECK(t, n == 1 && b[0].cls == 4);
         CHECK(t, strcmp(ykd_dataset_class_name(ds, 4), "traffic light") == 0);
         ykd_dataset_close(ds);
@@ -262,6 +269,20 @@ static void test_yaml_errors_name_file_line_key(ykd_test *t)
         else
             ykd_data_config_free(&c);
     }
+    /* deep nesting is refused before libyaml (whose scanner is quadratic in it) sees it */
+    size_t n = 200000;
+    char *deep = malloc(2 * n + 16);
+    if (deep) {
+        memcpy(deep, "names:\n  ", 9);
+        memset(deep + 9, '[', n);
+        memset(deep + 9 + n, ']', n);
+        ykd_data_config c;
+        ykd_error err;
+        CHECK_STATUS(t, ykd_data_config_parse_yaml(deep, 9 + 2 * n, "d.yaml", &c, &err),
+                     YKD_ERR_FORMAT, err);
+        CHECK_CONTAINS(t, err.message, "d.yaml:2: lists or maps nested deeper than 64 levels");
+        free(deep);
+    }
     /* the root of a file without path: is its folder; with a relative one, below it */
     ykd_data_config c;
     ykd_error err;
@@ -276,10 +297,47 @@ static void test_yaml_errors_name_file_line_key(ykd_test *t)
     }
 }
 
+/* Segment lines: a polygon needs 3 or more points; its numbers are checked one by one. */
+static void test_polygon_labels(ykd_test *t)
+{
+    static const char text[] = "0 0.1 0.1 0.3 0.1 0.2 0.3\n"          /* 1 a triangle */
+                               "0 0.1 0.1 0.3 0.1 0.2\n"              /* 2 six fields */
+                               "0 0.1 0.1 0.3 0.1 0.2 0.3 0.5 0.5\n"  /* 3 a quadrilateral */
+                               "0 0.1 0.1 0.3 x 0.2 0.3\n"            /* 4 not a number */
+                               "0 0.1 0.1 0.3 0.1 0.2 nan\n"          /* 5 NaN */
+                               "1 0.1 0.1 1.5 0.1 0.2 0.3\n";         /* 6 reaches x = 1.5 */
+    ykd_report report;
+    ykd_error err;
+    ykd_box *boxes = NULL;
+    size_t count = 0;
+    CHECK_OK(t, ykd_report_init(&report, 2, &err), err);
+    if (CHECK_OK(t, ykd_labels_parse(text, sizeof text - 1, "p.txt", 2, false, &boxes, &count,
+                                     &report, &err),
+                 err)) {
+        CHECK(t, count == 2 && fabsf(boxes[0].cx - 0.2f) < 1e-6f &&
+                     fabsf(boxes[0].cy - 0.2f) < 1e-6f && fabsf(boxes[0].w - 0.2f) < 1e-6f &&
+                     fabsf(boxes[0].h - 0.2f) < 1e-6f);
+        CHECK(t, count == 2 && fabsf(boxes[1].w - 0.4f) < 1e-6f && fabsf(boxes[1].h - 0.4f) < 1e-6f);
+        CHECK(t, report.fault_count == 4);
+        static const char *const want[] = {"p.txt:2: expected 5 fields (class cx cy w h), found 6",
+                                           "p.txt:4: point 2's y 'x' is not a number",
+                                           "p.txt:5: point 3's y is NaN",
+                                           "p.txt:6: box x 0.1..1.5"};
+        for (size_t i = 0; i < report.fault_count && i < 4; i++) {
+            char line[1024];
+            ykd_fault_format(&report.faults[i], line, sizeof line);
+            CHECK_CONTAINS(t, line, want[i]);
+        }
+    }
+    free(boxes);
+    ykd_report_free(&report);
+}
+
 static const ykd_test_case cases[] = {
     {"yaml: VOC.yaml's lists of folders", test_voc_yaml, YKD_TEST_HOST},
     {"yaml: coco.yaml's image lists, BOM, aliases", test_coco_yaml_image_lists, YKD_TEST_HOST},
     {"yaml: coco8.yaml's path, null test, flow lists", test_coco8_yaml_and_folder, YKD_TEST_HOST},
+    {"labels: segment polygons as boxes", test_polygon_labels, YKD_TEST_HOST},
     {"yaml: errors name the file, line and key", test_yaml_errors_name_file_line_key,
      YKD_TEST_HOST},
 };

@@ -171,7 +171,9 @@ void ykd_report_free(ykd_report *report);
 /* "file:line: message" (or "file: message" for line 0). */
 void ykd_fault_format(const ykd_fault *fault, char *buf, size_t size);
 
-/* Parses a label file's text (size bytes, need not end in NUL). Lines are validated as the
+/* Parses a label file's text (size bytes, need not end in NUL): "class cx cy w h" lines, or
+ * "class x1 y1 ... xn yn" polygons (n >= 3) taken as the box around their points. Lines are
+ * validated as the
  * policy says: with strict false a bad line is skipped and recorded in report; with strict
  * true the first bad line fails with YKD_ERR_FORMAT and a "path:line: ..." message. Slightly
  * out boxes are clipped (counted in report->boxes_clipped). *boxes is malloc'd (NULL when

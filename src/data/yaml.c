@@ -200,6 +200,39 @@ static ykd_status read_document(yaml_reader *r)
     return st == YKD_OK ? ykd_config_finish(r->config, nc, r->name, r->err) : st;
 }
 
+enum { YAML_MAX_FLOW_DEPTH = 64 };
+
+/* The line where [ and { nest deeper than YAML_MAX_FLOW_DEPTH, or 0. libyaml's scanner takes
+ * time quadratic in the flow depth (a file of 20000 '[' takes seconds), so deep nesting is
+ * refused before parsing. Quotes and comments are skipped; a stray bracket in a plain scalar
+ * counts, which no dataset file comes near the limit with. */
+static int too_deep_at(const char *text, size_t size)
+{
+    int depth = 0, line = 1;
+    char quote = 0;
+    for (size_t i = 0; i < size; i++) {
+        char c = text[i];
+        line += c == '\n';
+        if (quote) {
+            if (c == '\\' && quote == '"')
+                i++;
+            else if (c == quote || c == '\n')
+                quote = 0; /* a line break ends nothing in YAML, but is safe for a count */
+        } else if (c == '"' || c == '\'') {
+            quote = c;
+        } else if (c == '#' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t')) {
+            while (i + 1 < size && text[i + 1] != '\n')
+                i++;
+        } else if (c == '[' || c == '{') {
+            if (++depth > YAML_MAX_FLOW_DEPTH)
+                return line;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return 0;
+}
+
 /* libyaml's complaint, with its line and column. */
 static ykd_status parse_error(const yaml_parser_t *parser, const char *name, ykd_error *err)
 {
@@ -217,6 +250,10 @@ ykd_status ykd_data_config_parse_yaml(const char *text, size_t size, const char 
                                       ykd_data_config *config, ykd_error *err)
 {
     memset(config, 0, sizeof *config);
+    int deep = too_deep_at(text, size);
+    if (deep)
+        return ykd_fail(err, YKD_ERR_FORMAT, "%s:%d: lists or maps nested deeper than %d levels",
+                        name, deep, YAML_MAX_FLOW_DEPTH);
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser))
         return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory for the YAML parser");
