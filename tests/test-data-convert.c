@@ -241,7 +241,14 @@ static void test_convert_csv(ykd_test *t)
                   "\"sub/c.png\",2,2,8,8,\"say \"\"hi\"\"\"\n"
                   "nothere.png,1,1,2,2,car\n");
     fx_path(out, "%s/csv-yolo", tmp);
-    run_result r = run_cli("convert", "--csv", csv, "--out", out, "--val", "0", NULL);
+    /* a class name a dataset file cannot hold is refused before anything is written */
+    char bad[4096];
+    fx_write_text(t, fx_path(bad, "%s/bad.csv", tmp), "bg.png,1,1,5,5,\"tab\there\"\n");
+    run_result r = run_cli("convert", "--csv", bad, "--out", out, NULL);
+    CHECK(t, r.code == 1);
+    CHECK_CONTAINS(t, r.err, "bad.csv: class 0's name has a control character");
+    free_result(&r);
+    r = run_cli("convert", "--csv", csv, "--out", out, "--val", "0", NULL);
     CHECKF(t, r.code == 0, "exit %d: %s", r.code, r.err);
     CHECK_CONTAINS(t, r.out, "classes: 0 car, 1 say \"hi\", 2 tree, big");
     fx_path(path, "warning: %s:5: x2 'nine' is not a number", csv);

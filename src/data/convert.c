@@ -123,6 +123,26 @@ static ykd_status fix_names(ykd_annotations *a, ykd_error *err)
     return YKD_OK;
 }
 
+/* The names as a dataset file must hold them (non-empty, no control characters, at most
+ * 255 bytes), checked by the config's own rules before anything is written. */
+static ykd_status check_names(const ykd_convert_result *r, const char *input, ykd_error *err)
+{
+    long *indices = malloc(r->class_count * sizeof *indices);
+    if (!indices)
+        return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (size_t i = 0; i < r->class_count; i++)
+        indices[i] = (long)i;
+    char where[4200];
+    snprintf(where, sizeof where, "convert: the class names of %s", input);
+    ykd_data_config config;
+    memset(&config, 0, sizeof config);
+    ykd_status st = ykd_config_set_names(&config, indices, (const char *const *)r->names,
+                                         r->class_count, where, err);
+    ykd_data_config_free(&config);
+    free(indices);
+    return st;
+}
+
 static ykd_status read_annotations(ykd_annotations *a, const char *images, ykd_error *err)
 {
     switch (a->options->format) {
@@ -153,6 +173,8 @@ ykd_status ykd_convert(const ykd_convert_options *o, ykd_convert_result *result,
     if (st == YKD_OK && result->class_count == 0)
         st = ykd_fail(err, YKD_ERR_FORMAT, "convert: %s holds no boxes, so no class names",
                       o->input);
+    if (st == YKD_OK)
+        st = check_names(result, o->input, err);
     char tmp[YKD_DATASET_PATH_SIZE];
     if (st == YKD_OK)
         st = ykd_dataset_folder_begin("convert", o->out, tmp, err);
