@@ -9,6 +9,7 @@
 
 #include "data_fixtures.h"
 #include "harness.h"
+#include "ref/ref.h"
 #include "yolokd/data.h"
 
 static bool pixel_is(const ykd_image *img, int x, int y, int r, int g, int b)
@@ -446,6 +447,107 @@ static void test_resize_hand_values(ykd_test *t)
     ykd_image_free(&src);
 }
 
+/* Largest |ours - reference| over an image, for a random src_w x src_h resized. */
+static double resize_error(ykd_test *t, int sw, int sh, int dw, int dh, uint64_t seed,
+                           bool smooth)
+{
+    ykd_image src, dst;
+    ykd_error err;
+    if (!CHECK_OK(t, ykd_image_init(&src, sw, sh, 0, &err), err))
+        return 1e9;
+    ykd_test_rng rng;
+    ykd_test_rng_seed(&rng, seed);
+    for (size_t i = 0; i < (size_t)sw * sh * 3; i++) /* noise, or a smooth ramp with noise */
+        src.pixels[i] = smooth ? (uint8_t)((i / 3 % (size_t)sw) * 200 / (size_t)sw +
+                                           ykd_test_rng_next(&rng) % 40)
+                               : (uint8_t)ykd_test_rng_next(&rng);
+    double *ref = malloc((size_t)dw * dh * 3 * sizeof *ref);
+    double worst = 1e9;
+    if (ref && CHECK_OK(t, ykd_image_resize(&src, dw, dh, &dst, &err), err)) {
+        bool shrink = dw <= sw && dh <= sh;
+        (shrink ? ref_resize_area_u8 : ref_resize_bilinear_u8)(src.pixels, sw, sh, dw, dh, ref);
+        worst = 0;
+        for (size_t i = 0; i < (size_t)dw * dh * 3; i++)
+            worst = fmax(worst, fabs(dst.pixels[i] - ref[i]));
+        ykd_image_free(&dst);
+    }
+    free(ref);
+    ykd_image_free(&src);
+    return worst;
+}
+
+/* Shrinking averages areas (INTER_AREA), growing is bilinear (INTER_LINEAR), each against
+ * its float64 definition: within rounding (0.5) for area; bilinear's 11-bit weights add up to
+ * 2 * 255 / 4096 on top. */
+static void test_resize_against_references(ykd_test *t)
+{
+    static const int shrink[][4] = {{8, 6, 4, 3},     {37, 23, 11, 7},   {100, 75, 64, 48},
+                                    {640, 480, 320, 240}, {641, 479, 640, 478}, {5, 5, 2, 2},
+                                    {9, 1, 4, 1},     {300, 200, 17, 11}, {13, 13, 13, 13}};
+    static const int grow[][4] = {{2, 2, 7, 5}, {7, 5, 19, 13}, {30, 20, 64, 43}, {1, 1, 3, 3}};
+    for (size_t i = 0; i < sizeof shrink / sizeof shrink[0]; i++)
+        for (int smooth = 0; smooth < 2; smooth++) {
+            const int *s = shrink[i];
+            double e = resize_error(t, s[0], s[1], s[2], s[3], 11 + i, smooth);
+            CHECKF(t, e <= 0.5 + 1e-9, "area %dx%d -> %dx%d: off by %g", s[0], s[1], s[2], s[3],
+                   e);
+        }
+    for (size_t i = 0; i < sizeof grow / sizeof grow[0]; i++) {
+        const int *s = grow[i];
+        double e = resize_error(t, s[0], s[1], s[2], s[3], 21 + i, false);
+        CHECKF(t, e <= 0.5 + 2 * 255.0 / 4096, "bilinear %dx%d -> %dx%d: off by %g", s[0], s[1],
+               s[2], s[3], e);
+    }
+    /* a third of the width: area takes the mean of (0, 255, 0) = 85 where a bilinear sample
+     * at the centre would take the middle pixel's 255 */
+    ykd_image src, dst;
+    ykd_error err;
+    CHECK_OK(t, ykd_image_init(&src, 9, 3, 0, &err), err);
+    for (int y = 0; y < 3; y++)
+        for (int x = 1; x < 9; x += 3)
+            memset(src.pixels + ((size_t)y * 9 + x) * 3, 255, 3);
+    if (CHECK_OK(t, ykd_image_resize(&src, 3, 1, &dst, &err), err)) {
+        CHECK(t, pixel_is(&dst, 0, 0, 85, 85, 85) && pixel_is(&dst, 2, 0, 85, 85, 85));
+        ykd_image_free(&dst);
+    }
+    ykd_image_free(&src);
+}
+
+/* The letterbox of a large image is its area average, padded; of a small one, bilinear. */
+static void test_letterbox_against_references(ykd_test *t)
+{
+    static const int sizes[][3] = {{200, 120, 64}, {24, 40, 64}};
+    for (int k = 0; k < 2; k++) {
+        int sw = sizes[k][0], sh = sizes[k][1], size = sizes[k][2];
+        ykd_image src, dst;
+        ykd_error err;
+        if (!CHECK_OK(t, ykd_image_init(&src, sw, sh, 0, &err), err))
+            return;
+        ykd_test_rng rng;
+        ykd_test_rng_seed(&rng, 5 + k);
+        for (size_t i = 0; i < (size_t)sw * sh * 3; i++)
+            src.pixels[i] = (uint8_t)ykd_test_rng_next(&rng);
+        ykd_letterbox_info li;
+        if (CHECK_OK(t, ykd_letterbox(&src, size, NULL, 0, &dst, &li, &err), err)) {
+            int iw = li.inner_w, ih = li.inner_h;
+            double *ref = malloc((size_t)iw * ih * 3 * sizeof *ref);
+            (k == 0 ? ref_resize_area_u8 : ref_resize_bilinear_u8)(src.pixels, sw, sh, iw, ih,
+                                                                   ref);
+            double worst = 0;
+            for (int y = 0; y < ih; y++)
+                for (int x = 0; x < iw * 3; x++)
+                    worst = fmax(worst, fabs(dst.pixels[((size_t)(y + li.pad_y) * size + li.pad_x) * 3 + x] -
+                                             ref[(size_t)y * iw * 3 + x]));
+            CHECKF(t, worst <= (k == 0 ? 0.5 + 1e-9 : 0.5 + 2 * 255.0 / 4096),
+                   "letterbox %dx%d -> %d: off by %g", sw, sh, size, worst);
+            CHECK(t, dst.pixels[0] == YKD_PAD_VALUE || li.pad_x + li.pad_y == 0);
+            free(ref);
+            ykd_image_free(&dst);
+        }
+        ykd_image_free(&src);
+    }
+}
+
 static const ykd_test_case cases[] = {
     {"png: gray at depths 1, 2, 4, 8, 16", test_png_gray_depths, YKD_TEST_HOST},
     {"png: RGB, RGBA, gray+alpha at 8 and 16 bits", test_png_color_and_alpha, YKD_TEST_HOST},
@@ -462,6 +564,9 @@ static const ykd_test_case cases[] = {
     {"image: random damage never crashes", test_random_damage_never_crashes, YKD_TEST_HOST},
     {"image: decoders are thread safe", test_decoders_are_thread_safe, YKD_TEST_HOST},
     {"image: bilinear resize by hand", test_resize_hand_values, YKD_TEST_HOST},
+    {"image: area and bilinear resize vs float64 references", test_resize_against_references,
+     YKD_TEST_HOST},
+    {"image: letterbox vs float64 references", test_letterbox_against_references, YKD_TEST_HOST},
 };
 
 int main(int argc, char **argv)

@@ -154,8 +154,13 @@ static void expect_config(ykd_test *t, bool yaml, const char *text, size_t class
         CHECKF(t, strcmp(c.names[0], first) == 0, "first name '%s'", c.names[0]);
         CHECKF(t, strcmp(c.names[classes - 1], last) == 0, "last name '%s'", c.names[classes - 1]);
     }
-    CHECKF(t, strcmp(c.train, train) == 0 && strcmp(c.val, val) == 0, "paths %s %s", c.train,
-           c.val);
+    char got[2][512];
+    for (int s = 0; s < 2; s++) /* a split's sources joined with ',' */
+        for (size_t i = 0; i < c.splits[s].count; i++)
+            snprintf(got[s] + (i ? strlen(got[s]) : 0), sizeof got[s] - (i ? strlen(got[s]) : 0),
+                     "%s%s", i ? "," : "", c.splits[s].paths[i]);
+    CHECKF(t, strcmp(got[0], train) == 0 && strcmp(got[1], val) == 0, "paths %s %s", got[0],
+           got[1]);
     ykd_data_config_free(&c);
 }
 
@@ -231,27 +236,33 @@ static void test_data_yaml_shapes(ykd_test *t)
     expect_config_error(
         t, true, "nc: 1\nnames: circle\n",
         "data.yaml:2: 'names' must be a list ([a, b] or '- a' lines) or an index map");
-    expect_config_error(t, true, "names: [a]\ntrain: [x, y]\n",
-                        "data.yaml:2: 'train' must be a single folder path, not a list or map");
+    expect_config_error(t, true, "names: [a]\ntrain: {x: y}\n",
+                        "data.yaml:2: 'train' must be a folder of images, a .txt list");
+    expect_config_error(t, true, "names: [a]\ntrain: [x, [y]]\n",
+                        "data.yaml:2: 'train': each entry must be a folder or a .txt list");
+    expect_config_error(t, true, "names: [a]\ntrain: []\n", "non-empty list");
+    expect_config(t, true, "names: [a]\ntrain: [x, y]\n", 1, "a", "a", "x,y", "images/val");
+    expect_config(t, false, "{\"names\": [\"a\"], \"train\": [\"x\", \"y\"], \"val\": null}", 1, "a",
+                  "a", "x,y", "images/val");
     expect_config_error(t, true, "names:\n  - a\n  1: b\n",
-                        "data.yaml:3: 'names' mixes '- name' lines and 'index: name' lines");
+                        "data.yaml:3:3: not valid YAML: did not find expected '-' indicator");
     expect_config_error(t, true, "names:\n  0: a\n  2: b\n",
                         "data.yaml:1: 'names': index 2 is out of range 0..1");
     expect_config_error(t, true, "names:\n  0: a\n  0: b\n",
                         "data.yaml:1: 'names': index 0 given twice");
     expect_config_error(t, true, "names: [a, b]\nnc: 4\n", "'nc' is 4 but 'names' has 2 names");
-    expect_config_error(t, true, "names:\n\t- a\n", "data.yaml:2: tab in indentation");
+    expect_config_error(t, true, "names:\n\t- a\n", "data.yaml:2:1: not valid YAML: found character that cannot start any token");
     expect_config_error(t, true, "names: [a]\nnames: [b]\n", "data.yaml:2: 'names' given twice");
-    expect_config_error(t, true, "names: [a]\njust words\n", "data.yaml:2: expected 'key: value'");
-    expect_config_error(t, true, "names: ['a, b]\n", "unterminated quote");
-    expect_config_error(t, true, "names: [[a], b]\n", "nested or unbalanced bracket");
+    expect_config_error(t, true, "names: [a]\njust words\n", "data.yaml:3:1: not valid YAML: could not find expected ':' while scanning a simple key (from line 2)");
+    expect_config_error(t, true, "names: ['a, b]\n", "data.yaml:2:1: not valid YAML: found unexpected end of stream while scanning a quoted scalar (from line 1)");
+    expect_config_error(t, true, "names: [[a], b]\n", "data.yaml:1: 'names': entry 0 is not a name");
     expect_config_error(t, true, "train: x\n", "data.yaml: no 'names' key");
     expect_config_error(t, true, "names:\ntrain: x\n", "data.yaml:1: 'names': needs 1 to 65535");
     expect_config_error(t, true, "names: [a]\nnc: three\n",
                         "data.yaml:2: 'nc' must be a whole number");
-    expect_config_error(t, true, "names: [a]\n  - b\n", "data.yaml:2: unexpected indented line");
+    expect_config_error(t, true, "names: [a]\n  - b\n", "data.yaml:2:3: not valid YAML: did not find expected key");
     expect_config_error(t, true, "names: [a]\ntrain: |\n  x\n",
-                        "data.yaml:2: 'train' cannot be a block");
+                        "data.yaml:2: 'train': a path with a control character or line break");
 }
 
 /* A dataset with one fault of each kind in train, and a clean val split. */
@@ -482,6 +493,65 @@ static void test_check_data_cli(ykd_test *t)
     ykd_test_rmtree(root);
 }
 
+/* count distinct boxes, one a line */
+static char *many_boxes(size_t count)
+{
+    char *text = malloc(count * 32 + 1);
+    size_t at = 0;
+    for (size_t i = 0; text && i < count; i++)
+        at += (size_t)sprintf(text + at, "0 0.5 0.5 %.6f 0.25\n", 0.00001 * (double)(i + 1));
+    return text;
+}
+
+/* The loss takes YKD_MAX_BOXES_PER_SAMPLE boxes per sample and a mosaic joins 4 images: a
+ * label file over a quarter of it is refused by check-data as training refuses it. */
+static void test_check_data_box_limit(ykd_test *t)
+{
+    char root[4096], path[4096];
+    static const char *const names[] = {"x"};
+    if (!ykd_test_mkdtemp(t, root, sizeof root) || !fx_dataset(t, root, names, 1))
+        return;
+    CHECK(t, YKD_MAX_BOXES_PER_IMAGE * 4 == YKD_MAX_BOXES_PER_SAMPLE);
+    char *at_limit = many_boxes(YKD_MAX_BOXES_PER_IMAGE);
+    char *over = many_boxes(YKD_MAX_BOXES_PER_IMAGE + 1);
+    fx_sample(t, root, "train", "full", 20, 10, 1, at_limit);
+    fx_sample(t, root, "train", "over", 20, 10, 1, over);
+    fx_sample(t, root, "val", "v", 20, 10, 1, at_limit);
+    run_result r = run_cli("check-data", "--data", root, NULL);
+    CHECK(t, r.code == 0);
+    CHECK_CONTAINS(t, r.out, "train: 2 images, 1 skipped");
+    fx_path(path,
+            "warning: %s/labels/train/over.txt: 16385 boxes, over the limit of 16384 per image",
+            root);
+    CHECK_CONTAINS(t, r.out, path);
+    free_result(&r);
+    r = run_cli("check-data", "--data", root, "--strict", NULL);
+    CHECK(t, r.code == 1);
+    CHECK_CONTAINS(t, r.err, "over.txt: 16385 boxes, over the limit");
+    free_result(&r);
+    /* what remains trains: the loader's largest sample fits the loss */
+    ykd_dataset *ds = NULL;
+    ykd_error err;
+    if (CHECK_OK(t, ykd_dataset_open(root, YKD_SPLIT_TRAIN, NULL, &ds, &err), err)) {
+        CHECK(t, ykd_dataset_count(ds) == 1 &&
+                     ykd_dataset_max_boxes(ds) == YKD_MAX_BOXES_PER_IMAGE);
+        ykd_loader *loader = NULL;
+        if (CHECK_OK(t, ykd_loader_open(ds, NULL, &loader, &err), err)) {
+            CHECK(t, ykd_loader_max_boxes(loader) == YKD_MAX_BOXES_PER_SAMPLE);
+            ykd_loader_close(loader);
+        }
+        ykd_dataset_close(ds);
+    }
+    fx_path(path, "%s/labels/train/over.txt", root);
+    remove(path);
+    r = run_cli("check-data", "--data", root, "--strict", NULL);
+    CHECKF(t, r.code == 0, "exit %d: %s", r.code, r.err);
+    free_result(&r);
+    free(at_limit);
+    free(over);
+    ykd_test_rmtree(root);
+}
+
 static void test_check_data_usage_and_failures(ykd_test *t)
 {
     run_result r = run_cli("check-data", NULL);
@@ -521,6 +591,8 @@ static const ykd_test_case cases[] = {
     {"dataset: yaml paths, label folders, missing parts", test_dataset_yaml_paths_and_missing_parts,
      YKD_TEST_HOST},
     {"check-data: text, JSON, strict, limits", test_check_data_cli, YKD_TEST_HOST},
+    {"check-data: boxes per image, as training limits them", test_check_data_box_limit,
+     YKD_TEST_HOST},
     {"check-data: usage and failures", test_check_data_usage_and_failures, YKD_TEST_HOST},
 };
 

@@ -84,7 +84,10 @@ ykd_status ykd_png_encode(const ykd_image *img, void **data, size_t *size, ykd_e
 /* Writes img as a PNG, atomically (temporary file, then rename). */
 ykd_status ykd_png_write(const char *path, const ykd_image *img, ykd_error *err);
 
-/* Bilinear resize (half-pixel centres, edges clamped) into a new dst_w x dst_h image. */
+/* Resizes into a new dst_w x dst_h image as Ultralytics does with OpenCV: when neither side
+ * grows, by area averaging (INTER_AREA: each output pixel the mean of the source area it
+ * covers, partly covered pixels weighted by their share); otherwise bilinear (INTER_LINEAR:
+ * half-pixel centres, edges clamped, 11-bit weights). */
 ykd_status ykd_image_resize(const ykd_image *src, int dst_w, int dst_h, ykd_image *dst,
                             ykd_error *err);
 
@@ -103,6 +106,15 @@ typedef struct ykd_box {
 #define YKD_LABEL_ROUNDING 1e-5
 /* Two lines are duplicates when they give the same class and the same four values (after
  * parsing to float and clipping); the later one is the fault. */
+/* Boxes one training sample may hold: the detection loss's limit on its targets (the loss
+ * refuses more). A mosaic joins 4 images, so one image's label file may hold at most a
+ * quarter of it; a file with more is a label-too-many fault (the image is skipped), for
+ * check-data and training alike. */
+enum {
+    YKD_MAX_BOXES_PER_SAMPLE = 65536,
+    YKD_MOSAIC_IMAGES = 4,
+    YKD_MAX_BOXES_PER_IMAGE = YKD_MAX_BOXES_PER_SAMPLE / YKD_MOSAIC_IMAGES
+};
 /* Largest label file read (bytes); a larger one is a label-unreadable fault. */
 #define YKD_LABEL_MAX_FILE_BYTES ((size_t)4 << 20)
 
@@ -119,7 +131,10 @@ typedef enum ykd_fault_kind {
     YKD_FAULT_LABEL_CLASS,      /* class id not an integer, or out of range */
     YKD_FAULT_LABEL_OUTSIDE,    /* box beyond the image by more than the clip tolerance */
     YKD_FAULT_LABEL_SIZE,       /* zero or negative width or height */
-    YKD_FAULT_LABEL_DUPLICATE   /* the same box as an earlier line */
+    YKD_FAULT_LABEL_DUPLICATE,  /* the same box as an earlier line */
+    YKD_FAULT_LABEL_TOO_MANY,   /* more boxes than YKD_MAX_BOXES_PER_IMAGE */
+    YKD_FAULT_ANNOTATION_FILE,  /* convert: an annotation file unreadable or malformed */
+    YKD_FAULT_ANNOTATION        /* convert: an annotation (box, class, field) that is wrong */
 } ykd_fault_kind;
 
 /* "image-corrupt", "label-fields", ...: stable names for --json. */
@@ -156,7 +171,9 @@ void ykd_report_free(ykd_report *report);
 /* "file:line: message" (or "file: message" for line 0). */
 void ykd_fault_format(const ykd_fault *fault, char *buf, size_t size);
 
-/* Parses a label file's text (size bytes, need not end in NUL). Lines are validated as the
+/* Parses a label file's text (size bytes, need not end in NUL): "class cx cy w h" lines, or
+ * "class x1 y1 ... xn yn" polygons (n >= 3) taken as the box around their points. Lines are
+ * validated as the
  * policy says: with strict false a bad line is skipped and recorded in report; with strict
  * true the first bad line fails with YKD_ERR_FORMAT and a "path:line: ..." message. Slightly
  * out boxes are clipped (counted in report->boxes_clipped). *boxes is malloc'd (NULL when
@@ -167,28 +184,48 @@ ykd_status ykd_labels_parse(const char *text, size_t size, const char *path, siz
 
 /* ---------------------------------------------------------------- datasets */
 
-typedef enum ykd_split { YKD_SPLIT_TRAIN, YKD_SPLIT_VAL } ykd_split;
+typedef enum ykd_split { YKD_SPLIT_TRAIN, YKD_SPLIT_VAL, YKD_SPLIT_TEST } ykd_split;
+enum { YKD_SPLIT_COUNT = 3 };
+/* A dataset split in the Ultralytics layout: the image list, every image's validated boxes,
+ * and the report of what was skipped. Read-only once open, so loader threads share it. */
+const char *ykd_split_name(ykd_split split); /* "train", "val", "test" */
 
-const char *ykd_split_name(ykd_split split); /* "train", "val" */
+/* Where a split's images are: each entry a folder of images or a .txt file listing image
+ * paths (one a line), relative to the dataset root unless absolute. */
+typedef struct ykd_data_sources {
+    char **paths;
+    size_t count; /* 0: the split is not given (test is optional) */
+} ykd_data_sources;
 
-/* Class names and split folders from data.json or data.yaml in a dataset root. */
+/* A dataset file (data.yaml, data.json) as Ultralytics reads it: class names, the root
+ * (`path:`) and each split's sources. */
 typedef struct ykd_data_config {
     size_t class_count;
     char **names;
-    char *train; /* images folder, relative to the root unless absolute */
-    char *val;
-    char *source; /* the file they came from */
+    char *root; /* `path:` resolved against the file's folder (or absolute); else the folder */
+    ykd_data_sources splits[YKD_SPLIT_COUNT]; /* train and val default to images/train, /val */
+    char *source;                             /* the file they came from */
 } ykd_data_config;
 
 /* Reads root/data.json, else root/data.yaml (or .yml). Errors name the file and the key (and
  * the line, for YAML). */
 ykd_status ykd_data_config_read(const char *root, ykd_data_config *config, ykd_error *err);
-/* The same from text already in memory; name is used in messages. */
+/* path is a dataset folder (as ykd_data_config_read) or a dataset file itself (.json is
+ * read as JSON, anything else as YAML): Ultralytics' data=coco.yaml. */
+ykd_status ykd_data_config_load(const char *path, ykd_data_config *config, ykd_error *err);
+/* The same from text already in memory; name is the file's path (its folder is the base of a
+ * relative `path:`) and is used in messages. */
 ykd_status ykd_data_config_parse_json(const char *text, size_t size, const char *name,
                                       ykd_data_config *config, ykd_error *err);
 ykd_status ykd_data_config_parse_yaml(const char *text, size_t size, const char *name,
                                       ykd_data_config *config, ykd_error *err);
 void ykd_data_config_free(ykd_data_config *config);
+
+/* Writes a data.yaml (atomically) that ykd_data_config_parse_yaml reads back: `path: .`,
+ * train and val folders (relative to the file's folder) and the names as an index map. */
+ykd_status ykd_data_config_write_yaml(const char *path, const char *train, const char *val,
+                                      const char *const *names, size_t class_count,
+                                      ykd_error *err);
 
 typedef enum ykd_image_check {
     YKD_IMAGE_CHECK_HEADER, /* open checks magic and dimensions only (fast) */
@@ -205,12 +242,15 @@ void ykd_dataset_options_default(ykd_dataset_options *options);
 
 typedef struct ykd_dataset ykd_dataset;
 
-/* Opens one split of the dataset at root: reads the config, lists the split's images (sorted
- * by name), reads and validates every label file and checks every image as options say.
+/* Opens one split of the dataset at data (a folder holding data.json/data.yaml, or a dataset
+ * file itself; ykd_data_config_load): reads the config, lists the split's images (every
+ * folder's images and every .txt list's lines, together sorted by path; in a list, "./x" is
+ * relative to the list's folder, another relative path to the root), reads and validates
+ * every label file and checks every image as options say.
  * Images that fail are left out and recorded in the report (or, when strict, the open
  * fails with the first fault). A label file is the image path with its last "images" folder
  * replaced by "labels" and the extension by ".txt". options may be NULL (defaults). */
-ykd_status ykd_dataset_open(const char *root, ykd_split split, const ykd_dataset_options *options,
+ykd_status ykd_dataset_open(const char *data, ykd_split split, const ykd_dataset_options *options,
                             ykd_dataset **dataset, ykd_error *err);
 void ykd_dataset_close(ykd_dataset *dataset);
 
@@ -237,7 +277,8 @@ typedef struct ykd_letterbox_info {
     int inner_w, inner_h; /* the resized image's size inside the square */
 } ykd_letterbox_info;
 
-/* Resizes src (aspect kept, bilinear) to fit size x size and pads with gray 114, centred
+/* Resizes src (aspect kept; ykd_image_resize: area when shrinking, bilinear when growing) to
+ * fit size x size and pads with gray 114, centred
  * (left/top padding rounded down). Boxes (normalised to src) become normalised to the
  * square. boxes may be NULL when count is 0; they are transformed in place. info may be
  * NULL. */

@@ -18,6 +18,7 @@ static const command commands[] = {
     {"devices", ykd_cmd_devices, "list the OpenCL devices and which one a spec selects"},
     {"selftest", ykd_cmd_selftest, "build the kernels and check a small computation on a device"},
     {"check-data", ykd_cmd_check_data, "read and validate a dataset (no model, no device)"},
+    {"convert", ykd_cmd_convert, "Pascal VOC, COCO or CSV annotations into the YOLO layout"},
     {"synth", ykd_cmd_synth, "write a synthetic shapes dataset in the YOLO layout"},
     {"info", ykd_cmd_info, "a model's layers, shapes, parameters, GFLOPs and memory"},
     {"train", ykd_cmd_train, "train a detector on a dataset, or resume a run"},

@@ -1,6 +1,7 @@
 /* yolokd check-data: reads both splits of a dataset, decoding every image, and prints what it
  * found: images, backgrounds, boxes per class, and every fault with its file and line. */
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -9,21 +10,23 @@
 static void print_check_data_help(FILE *f)
 {
     fprintf(f,
-            "usage: yolokd check-data --data DIR [--strict] [--json] [--max-pixels N]\n"
+            "usage: yolokd check-data --data DIR|FILE.yaml [--strict] [--json] [--max-pixels N]\n"
             "\n"
-            "Reads a YOLO-format dataset without a model: DIR/data.json (or data.yaml) for the\n"
-            "class names, images/{train,val} and labels/{train,val}. Every image is decoded and\n"
-            "every label line validated. A bad image or line is skipped and listed with its\n"
-            "file and line; images without a label file are backgrounds (allowed).\n"
+            "Reads a YOLO-format dataset without a model: its data.yaml (or data.json) for the\n"
+            "class names and the splits (train, val, and test when given), each split's images\n"
+            "and their labels. Every image is decoded and every label line validated, with the\n"
+            "limits training applies (at most %d boxes per image). A bad image or line is\n"
+            "skipped and listed with its file and line; images without a label file are\n"
+            "backgrounds (allowed).\n"
             "\n"
-            "  --data DIR       the dataset's root folder\n"
+            "  --data DIR|FILE  the dataset's root folder, or its .yaml/.json file itself\n"
             "  --strict         stop at the first fault (exit status 1)\n"
             "  --json           print one JSON object instead of text\n"
             "  --max-pixels N   refuse images over N pixels (default %d)\n"
             "\n"
             "Exit status: 0 when the dataset was read (faults are warnings unless --strict),\n"
             "1 when it could not be read or --strict found a fault, 2 on bad usage.\n",
-            YKD_IMAGE_MAX_PIXELS);
+            YKD_MAX_BOXES_PER_IMAGE, YKD_IMAGE_MAX_PIXELS);
 }
 
 typedef struct check_args {
@@ -47,7 +50,7 @@ static int parse_check_args(int argc, char **argv, ykd_cli_io *io, check_args *a
             a->json = true;
         } else if (ykd_cli_option_value(argc, argv, &i, "--data", &value, &missing)) {
             if (missing)
-                return ykd_cli_usage_error(io, "check-data", "--data needs a folder");
+                return ykd_cli_usage_error(io, "check-data", "--data needs a folder or a dataset file");
             a->data = value;
         } else if (ykd_cli_option_value(argc, argv, &i, "--max-pixels", &value, &missing)) {
             if (missing)
@@ -79,24 +82,39 @@ static void print_split(FILE *out, const char *name, const ykd_dataset *ds)
     fprintf(out, "\n");
 }
 
-static size_t fault_total(ykd_dataset *const ds[2])
+/* The splits checked: train, val, and test when the dataset file gives one (else NULL). */
+typedef ykd_dataset *split_set[YKD_SPLIT_COUNT];
+
+static size_t report_total(ykd_dataset *const ds[YKD_SPLIT_COUNT], size_t field)
 {
-    return ykd_dataset_report(ds[0])->fault_count + ykd_dataset_report(ds[1])->fault_count;
+    size_t total = 0;
+    for (int s = 0; s < YKD_SPLIT_COUNT; s++)
+        if (ds[s])
+            total += *(const size_t *)((const char *)ykd_dataset_report(ds[s]) + field);
+    return total;
 }
 
-static void print_text(FILE *out, const char *root, ykd_dataset *const ds[2])
+static size_t fault_total(ykd_dataset *const ds[YKD_SPLIT_COUNT])
+{
+    return report_total(ds, offsetof(ykd_report, fault_count));
+}
+
+static void print_text(FILE *out, const char *root, ykd_dataset *const ds[YKD_SPLIT_COUNT])
 {
     size_t classes = ykd_dataset_class_count(ds[0]);
     fprintf(out, "dataset %s: %zu classes\n", root, classes);
-    for (int s = 0; s < 2; s++)
-        print_split(out, ykd_split_name((ykd_split)s), ds[s]);
+    for (int s = 0; s < YKD_SPLIT_COUNT; s++)
+        if (ds[s])
+            print_split(out, ykd_split_name((ykd_split)s), ds[s]);
     size_t total = fault_total(ds);
     if (total == 0) {
         fprintf(out, "ok: no faults\n");
         return;
     }
     fprintf(out, "faults (%zu):\n", total);
-    for (int s = 0; s < 2; s++) {
+    for (int s = 0; s < YKD_SPLIT_COUNT; s++) {
+        if (!ds[s])
+            continue;
         const ykd_report *r = ykd_dataset_report(ds[s]);
         for (size_t i = 0; i < r->fault_count; i++) {
             char line[2048];
@@ -107,9 +125,8 @@ static void print_text(FILE *out, const char *root, ykd_dataset *const ds[2])
     fprintf(out,
             "%zu faults: %zu images and %zu label lines skipped (use --strict to stop "
             "at the first)\n",
-            total,
-            ykd_dataset_report(ds[0])->images_skipped + ykd_dataset_report(ds[1])->images_skipped,
-            ykd_dataset_report(ds[0])->lines_skipped + ykd_dataset_report(ds[1])->lines_skipped);
+            total, report_total(ds, offsetof(ykd_report, images_skipped)),
+            report_total(ds, offsetof(ykd_report, lines_skipped)));
 }
 
 static cJSON *split_json(const ykd_dataset *ds)
@@ -145,7 +162,8 @@ static void add_faults_json(cJSON *list, const char *split, const ykd_report *r)
 }
 
 /* The result (ds all open) or the error that stopped the check (error not NULL). */
-static int print_json(FILE *out, const char *root, ykd_dataset *const ds[2], const char *error)
+static int print_json(FILE *out, const char *root, ykd_dataset *const ds[YKD_SPLIT_COUNT],
+                      const char *error)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "data", root);
@@ -158,7 +176,9 @@ static int print_json(FILE *out, const char *root, ykd_dataset *const ds[2], con
             cJSON_AddItemToArray(names, cJSON_CreateString(ykd_dataset_class_name(ds[0], c)));
         cJSON *splits = cJSON_AddObjectToObject(o, "splits");
         cJSON *faults = cJSON_CreateArray();
-        for (int s = 0; s < 2; s++) {
+        for (int s = 0; s < YKD_SPLIT_COUNT; s++) {
+            if (!ds[s])
+                continue;
             cJSON_AddItemToObject(splits, ykd_split_name((ykd_split)s), split_json(ds[s]));
             add_faults_json(faults, ykd_split_name((ykd_split)s), ykd_dataset_report(ds[s]));
         }
@@ -185,11 +205,15 @@ int ykd_cmd_check_data(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_
     options.strict = a.strict;
     options.check = YKD_IMAGE_CHECK_DECODE;
     options.max_pixels = (uint64_t)a.max_pixels;
-    ykd_dataset *ds[2] = {NULL, NULL};
+    split_set ds = {NULL, NULL, NULL};
     ykd_error err = {0};
-    ykd_status st = YKD_OK;
-    for (int s = 0; s < 2 && st == YKD_OK; s++)
-        st = ykd_dataset_open(a.data, (ykd_split)s, &options, &ds[s], &err);
+    ykd_data_config config;
+    ykd_status st = ykd_data_config_load(a.data, &config, &err);
+    bool has_test = st == YKD_OK && config.splits[YKD_SPLIT_TEST].count > 0;
+    ykd_data_config_free(&config);
+    for (int s = 0; s < YKD_SPLIT_COUNT && st == YKD_OK; s++)
+        if (s != YKD_SPLIT_TEST || has_test)
+            st = ykd_dataset_open(a.data, (ykd_split)s, &options, &ds[s], &err);
     if (st != YKD_OK) {
         if (a.json)
             print_json(io->out, a.data, ds, err.message);
@@ -201,7 +225,7 @@ int ykd_cmd_check_data(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_
         print_text(io->out, a.data, ds);
         code = YKD_EXIT_OK;
     }
-    ykd_dataset_close(ds[0]);
-    ykd_dataset_close(ds[1]);
+    for (int s = 0; s < YKD_SPLIT_COUNT; s++)
+        ykd_dataset_close(ds[s]);
     return code;
 }

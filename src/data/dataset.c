@@ -9,6 +9,7 @@
 
 #include "core/error_internal.h"
 #include "core/fs.h"
+#include "data/dataset_folder.h"
 #include "data/report.h"
 #include "yolokd/data.h"
 
@@ -30,7 +31,7 @@ struct ykd_dataset {
 
 const char *ykd_split_name(ykd_split split)
 {
-    return split == YKD_SPLIT_VAL ? "val" : "train";
+    return split == YKD_SPLIT_VAL ? "val" : split == YKD_SPLIT_TEST ? "test" : "train";
 }
 
 void ykd_dataset_options_default(ykd_dataset_options *options)
@@ -134,6 +135,19 @@ static ykd_status add_image(ykd_dataset *ds, char *path, ykd_error *err)
     dataset_entry e = {path, NULL, 0};
     bool skip = false;
     st = read_labels(ds, &e, &skip, err);
+    if (st == YKD_OK && !skip && e.box_count > YKD_MAX_BOXES_PER_IMAGE) {
+        char *labels = label_path(e.image);
+        char message[256];
+        snprintf(message, sizeof message,
+                 "%zu boxes, over the limit of %d per image (the loss takes %d per sample, "
+                 "and a mosaic joins %d images)",
+                 e.box_count, YKD_MAX_BOXES_PER_IMAGE, YKD_MAX_BOXES_PER_SAMPLE,
+                 YKD_MOSAIC_IMAGES);
+        st = labels ? dataset_fault(ds, YKD_FAULT_LABEL_TOO_MANY, labels, true, message, err)
+                    : ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
+        free(labels);
+        skip = true;
+    }
     if (st != YKD_OK || skip) {
         free(e.image);
         free(e.boxes);
@@ -162,14 +176,14 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The folder's entries, sorted (dot files left out); *names malloc'd. */
-static ykd_status list_folder(const char *dir, char ***names, size_t *count, ykd_error *err)
+ykd_status ykd_list_folder(const char *dir, const char *what, char ***names, size_t *count,
+                           ykd_error *err)
 {
     *names = NULL;
     *count = 0;
     DIR *d = opendir(dir);
     if (!d)
-        return ykd_fail(err, YKD_ERR_NOT_FOUND, "cannot open the images folder '%s'", dir);
+        return ykd_fail(err, YKD_ERR_NOT_FOUND, "cannot open the %s '%s'", what, dir);
     size_t capacity = 0;
     ykd_status st = YKD_OK;
     struct dirent *e;
@@ -196,28 +210,157 @@ static ykd_status list_folder(const char *dir, char ***names, size_t *count, ykd
     return st;
 }
 
-/* Every entry of the images folder: images are added, anything else is a recorded fault. */
-static ykd_status scan_images(ykd_dataset *ds, const char *dir, ykd_error *err)
+/* The image paths of a split, gathered from its folders and lists, then sorted. */
+typedef struct path_list {
+    char **paths;
+    size_t count, capacity;
+} path_list;
+
+static ykd_status path_list_add(path_list *l, const char *a, const char *b, ykd_error *err)
+{
+    if (l->count == l->capacity) {
+        size_t capacity = l->capacity ? 2 * l->capacity : 256;
+        char **grown = realloc(l->paths, capacity * sizeof *grown);
+        if (!grown)
+            return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
+        l->paths = grown;
+        l->capacity = capacity;
+    }
+    size_t n = strlen(a) + (b ? strlen(b) : 0) + 2;
+    char *path = malloc(n);
+    if (!path)
+        return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (b)
+        snprintf(path, n, "%s/%s", a, b);
+    else
+        snprintf(path, n, "%s", a);
+    l->paths[l->count++] = path;
+    return YKD_OK;
+}
+
+static void path_list_free(path_list *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        free(l->paths[i]);
+    free(l->paths);
+}
+
+static ykd_status add_folder(path_list *l, const char *dir, ykd_error *err)
 {
     char **names = NULL;
     size_t count = 0;
-    ykd_status st = list_folder(dir, &names, &count, err);
-    if (st == YKD_OK && !(ds->entries = calloc(count ? count : 1, sizeof *ds->entries)))
+    ykd_status st = ykd_list_folder(dir, "images folder", &names, &count, err);
+    for (size_t i = 0; i < count && st == YKD_OK; i++)
+        st = path_list_add(l, dir, names[i], err);
+    for (size_t i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+    return st;
+}
+
+enum { IMAGE_LIST_MAX_BYTES = 256 << 20 };
+
+/* A .txt list: one image path a line (blank lines skipped). As Ultralytics reads it, "./x"
+ * is relative to the list's folder; another relative path is relative to the root. */
+static ykd_status add_list(path_list *l, const char *list, const char *root, ykd_error *err)
+{
+    void *data = NULL;
+    size_t size = 0;
+    ykd_status st = ykd_file_read_all(list, IMAGE_LIST_MAX_BYTES, &data, &size, err);
+    if (st != YKD_OK)
+        return st;
+    const char *slash = strrchr(list, '/');
+    char *folder = slash ? strndup(list, (size_t)(slash - list)) : strdup(".");
+    if (!folder)
         st = ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
-    for (size_t i = 0; i < count && st == YKD_OK; i++) {
-        size_t n = strlen(dir) + strlen(names[i]) + 2;
-        char *path = malloc(n);
-        if (!path) {
-            st = ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
+    const char *text = data;
+    int line = 0;
+    for (size_t at = 0; at < size && st == YKD_OK;) {
+        line++;
+        const char *eol = memchr(text + at, '\n', size - at);
+        size_t end = eol ? (size_t)(eol - text) : size;
+        size_t len = end - at;
+        while (len > 0 && strchr(" \t\r", text[at + len - 1]))
+            len--;
+        const char *entry = text + at;
+        at = end + 1;
+        if (len == 0)
+            continue;
+        if (memchr(entry, '\0', len)) {
+            st = ykd_fail(err, YKD_ERR_FORMAT, "%s:%d: a NUL byte in an image path", list, line);
             break;
         }
-        snprintf(path, n, "%s/%s", dir, names[i]);
+        char *name = strndup(entry, len);
+        if (!name)
+            st = ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
+        else if (name[0] == '/')
+            st = path_list_add(l, name, NULL, err);
+        else if (strncmp(name, "./", 2) == 0)
+            st = path_list_add(l, folder, name + 2, err);
+        else
+            st = path_list_add(l, root, name, err);
+        free(name);
+    }
+    free(folder);
+    free(data);
+    return st;
+}
+
+static bool ends_with_txt(const char *path)
+{
+    size_t n = strlen(path);
+    return n > 4 && strcasecmp(path + n - 4, ".txt") == 0;
+}
+
+/* Every source of the split: a folder's entries, or a list's lines. */
+static ykd_status gather_paths(const ykd_dataset *ds, const ykd_data_sources *sources,
+                               path_list *l, ykd_error *err)
+{
+    const char *root = ds->config.root;
+    ykd_status st = YKD_OK;
+    for (size_t i = 0; i < sources->count && st == YKD_OK; i++) {
+        const char *rel = sources->paths[i];
+        char path[4096];
+        if (rel[0] == '/')
+            snprintf(path, sizeof path, "%s", rel);
+        else
+            snprintf(path, sizeof path, "%s/%s", root, rel);
+        struct stat sb;
+        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+            st = add_folder(l, path, err);
+        else if (ends_with_txt(path) && stat(path, &sb) == 0)
+            st = add_list(l, path, root, err);
+        else if (stat(path, &sb) == 0)
+            st = ykd_fail(err, YKD_ERR_FORMAT,
+                          "%s: '%s' of %s is neither a folder of images nor a .txt list of them",
+                          ds->config.source, path, ykd_split_name(ds->split));
+        else
+            st = ykd_fail(err, YKD_ERR_NOT_FOUND,
+                          "%s: cannot open the images folder or list '%s' (%s)",
+                          ds->config.source, path, ykd_split_name(ds->split));
+    }
+    return st;
+}
+
+/* Every gathered path: images are added, anything else is a recorded fault. */
+static ykd_status scan_images(ykd_dataset *ds, const ykd_data_sources *sources, ykd_error *err)
+{
+    path_list l = {NULL, 0, 0};
+    ykd_status st = gather_paths(ds, sources, &l, err);
+    if (st == YKD_OK && l.count > 1)
+        qsort(l.paths, l.count, sizeof *l.paths, compare_names);
+    if (st == YKD_OK && !(ds->entries = calloc(l.count ? l.count : 1, sizeof *ds->entries)))
+        st = ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (size_t i = 0; i < l.count && st == YKD_OK; i++) {
+        char *path = l.paths[i];
+        l.paths[i] = NULL;
+        const char *slash = strrchr(path, '/');
         struct stat sb;
         if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
             st = dataset_fault(ds, YKD_FAULT_FILE_IGNORED, path, false,
                                "a folder (subfolders are not read)", err);
             free(path);
-        } else if (!is_image_name(names[i])) {
+        } else if (!is_image_name(slash ? slash + 1 : path)) {
             st = dataset_fault(ds, YKD_FAULT_FILE_IGNORED, path, false,
                                "not a .png, .jpg or .jpeg image", err);
             free(path);
@@ -225,13 +368,11 @@ static ykd_status scan_images(ykd_dataset *ds, const char *dir, ykd_error *err)
             st = add_image(ds, path, err);
         }
     }
-    for (size_t i = 0; i < count; i++)
-        free(names[i]);
-    free(names);
+    path_list_free(&l);
     return st;
 }
 
-ykd_status ykd_dataset_open(const char *root, ykd_split split, const ykd_dataset_options *options,
+ykd_status ykd_dataset_open(const char *data, ykd_split split, const ykd_dataset_options *options,
                             ykd_dataset **dataset, ykd_error *err)
 {
     *dataset = NULL;
@@ -245,18 +386,14 @@ ykd_status ykd_dataset_open(const char *root, ykd_split split, const ykd_dataset
         ykd_dataset_options_default(&ds->options);
     if (ds->options.max_pixels == 0)
         ds->options.max_pixels = YKD_IMAGE_MAX_PIXELS;
-    ykd_status st = ykd_data_config_read(root, &ds->config, err);
+    ykd_status st = ykd_data_config_load(data, &ds->config, err);
     if (st == YKD_OK)
         st = ykd_report_init(&ds->report, ds->config.class_count, err);
-    if (st == YKD_OK) {
-        const char *rel = split == YKD_SPLIT_VAL ? ds->config.val : ds->config.train;
-        char dir[4096];
-        if (rel[0] == '/')
-            snprintf(dir, sizeof dir, "%s", rel);
-        else
-            snprintf(dir, sizeof dir, "%s/%s", root, rel);
-        st = scan_images(ds, dir, err);
-    }
+    if (st == YKD_OK && ds->config.splits[split].count == 0)
+        st = ykd_fail(err, YKD_ERR_NOT_FOUND, "%s: no '%s' split", ds->config.source,
+                      ykd_split_name(split));
+    if (st == YKD_OK)
+        st = scan_images(ds, &ds->config.splits[split], err);
     if (st != YKD_OK) {
         ykd_dataset_close(ds);
         return st;

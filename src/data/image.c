@@ -1,4 +1,4 @@
-/* RGB images: allocation, format sniffing, reading files, probing headers, bilinear resize. */
+/* RGB images: allocation, format sniffing, reading files, probing headers, resizing. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,6 +227,13 @@ ykd_status ykd_image_resize(const ykd_image *src, int dst_w, int dst_h, ykd_imag
     ykd_status st = ykd_image_init(dst, dst_w, dst_h, 0, err);
     if (st != YKD_OK)
         return st;
+    /* as Ultralytics resizes with OpenCV: INTER_AREA to shrink, INTER_LINEAR to grow */
+    if (dst_w <= src->width && dst_h <= src->height) {
+        st = ykd_image_resize_area(src, dst, err);
+        if (st != YKD_OK)
+            ykd_image_free(dst);
+        return st;
+    }
     ykd_image_sample(src, dst, (double)src->width / dst_w, 0, (double)src->height / dst_h, 0, true);
     return YKD_OK;
 }

@@ -1,5 +1,7 @@
-/* YOLO label files: one box a line, "class cx cy w h", normalised. Every line is validated;
- * a bad one is skipped and recorded (or, when strict, fails the parse). */
+/* YOLO label files: one box a line, "class cx cy w h", normalised, or one polygon
+ * "class x1 y1 ... xn yn" (segment labels, as COCO's from Ultralytics), taken as the box around
+ * its points. Every line is validated; a bad one is skipped and recorded (or, when strict,
+ * fails the parse). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -136,22 +138,80 @@ static bool clip_box(double v[LABEL_FIELDS], bool *clipped)
     return true;
 }
 
-/* Validates one line's fields into a box; YKD_OK with *ok false when the line was skipped. */
-static ykd_status parse_line(label_parser *p, int line, const char **tok, const size_t *len,
-                             int fields, bool *ok)
+/* One number of a line into *v; false (the line recorded as a fault in *st) when it is not
+ * a finite number. */
+static bool line_number(label_parser *p, int line, const char *tok, size_t len, const char *name,
+                        double *v, ykd_status *st)
+{
+    if (!parse_number(tok, len, v)) {
+        *st = line_fault(p, YKD_FAULT_LABEL_NOT_NUMBER, line, "%s '%.*s' is not a number", name,
+                         (int)(len < 40 ? len : 40), tok);
+        return false;
+    }
+    if (!isfinite(*v)) {
+        *st = line_fault(p, YKD_FAULT_LABEL_NOT_FINITE, line, "%s is %s", name,
+                         isnan(*v) ? "NaN" : "infinite");
+        return false;
+    }
+    return true;
+}
+
+/* A segment line, "class x1 y1 ... xn yn" (n >= 3, normalised), becomes the box around its
+ * points, as Ultralytics' segments2boxes makes it. */
+static ykd_status polygon_values(label_parser *p, int line, const char *s, const char *end,
+                                 double v[LABEL_FIELDS], bool *ok)
 {
     *ok = false;
-    if (fields != LABEL_FIELDS)
-        return line_fault(p, YKD_FAULT_LABEL_FIELDS, line,
-                          "expected 5 fields (class cx cy w h), found %d", fields);
+    double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
+    ykd_status st = YKD_OK;
+    for (int k = 0; s < end; k++) {
+        const char *tok;
+        size_t len;
+        tokenize(s, end, &tok, &len, 1);
+        s = tok + len;
+        char name[32];
+        if (k == 0)
+            snprintf(name, sizeof name, "class");
+        else
+            snprintf(name, sizeof name, "point %d's %c", (k + 1) / 2, k % 2 ? 'x' : 'y');
+        double x;
+        if (!line_number(p, line, tok, len, name, &x, &st))
+            return st;
+        if (k == 0)
+            v[0] = x;
+        else
+            lo[(k + 1) % 2] = fmin(lo[(k + 1) % 2], x), hi[(k + 1) % 2] = fmax(hi[(k + 1) % 2], x);
+        while (s < end && is_space(*s))
+            s++;
+    }
+    v[1] = (lo[0] + hi[0]) / 2, v[2] = (lo[1] + hi[1]) / 2;
+    v[3] = hi[0] - lo[0], v[4] = hi[1] - lo[1];
+    *ok = true;
+    return YKD_OK;
+}
+
+/* Validates one line's fields into a box; YKD_OK with *ok false when the line was skipped.
+ * [s, end) is the whole line, for a polygon's many fields. */
+static ykd_status parse_line(label_parser *p, int line, const char **tok, const size_t *len,
+                             int fields, const char *s, const char *end, bool *ok)
+{
+    *ok = false;
     double v[LABEL_FIELDS];
-    for (int i = 0; i < LABEL_FIELDS; i++) {
-        if (!parse_number(tok[i], len[i], &v[i]))
-            return line_fault(p, YKD_FAULT_LABEL_NOT_NUMBER, line, "%s '%.*s' is not a number",
-                              field_names[i], (int)(len[i] < 40 ? len[i] : 40), tok[i]);
-        if (!isfinite(v[i]))
-            return line_fault(p, YKD_FAULT_LABEL_NOT_FINITE, line, "%s is %s", field_names[i],
-                              isnan(v[i]) ? "NaN" : "infinite");
+    ykd_status st = YKD_OK;
+    if (fields >= 7 && fields % 2 == 1) {
+        bool parsed = false;
+        st = polygon_values(p, line, s, end, v, &parsed);
+        if (!parsed)
+            return st;
+    } else if (fields != LABEL_FIELDS) {
+        return line_fault(p, YKD_FAULT_LABEL_FIELDS, line,
+                          "expected 5 fields (class cx cy w h), found %d (a polygon, class "
+                          "x1 y1 ... xn yn, needs 3 or more points)",
+                          fields);
+    } else {
+        for (int i = 0; i < LABEL_FIELDS; i++)
+            if (!line_number(p, line, tok[i], len[i], field_names[i], &v[i], &st))
+                return st;
     }
     if (v[0] != floor(v[0]))
         return line_fault(p, YKD_FAULT_LABEL_CLASS, line, "class %g is not an integer", v[0]);
@@ -220,7 +280,7 @@ ykd_status ykd_labels_parse(const char *text, size_t size, const char *path, siz
         int fields = tokenize(s, eol, tok, len, LABEL_FIELDS);
         bool ok = false;
         if (fields > 0) /* blank lines are allowed */
-            st = parse_line(&p, line, tok, len, fields, &ok);
+            st = parse_line(&p, line, tok, len, fields, s, eol, &ok);
         if (ok)
             p.count++;
         s = eol + 1;

@@ -19,6 +19,9 @@ static const char *const kind_names[] = {
     [YKD_FAULT_LABEL_OUTSIDE] = "label-outside",
     [YKD_FAULT_LABEL_SIZE] = "label-size",
     [YKD_FAULT_LABEL_DUPLICATE] = "label-duplicate",
+    [YKD_FAULT_LABEL_TOO_MANY] = "label-too-many",
+    [YKD_FAULT_ANNOTATION_FILE] = "annotation-file",
+    [YKD_FAULT_ANNOTATION] = "annotation",
 };
 
 const char *ykd_fault_kind_name(ykd_fault_kind kind)

@@ -1,27 +1,15 @@
 /* Writing the synthetic dataset: everything goes into a hidden temporary folder beside the
  * destination, which is renamed into place only when complete. */
 #include <cjson/cJSON.h>
-#include <dirent.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/error_internal.h"
 #include "core/fs.h"
+#include "data/dataset_folder.h"
 #include "data/synth_internal.h"
 #include "yolokd/data.h"
-
-enum { PATH_SIZE = 4096 };
-
-static ykd_status write_text(const char *path, const char *text, ykd_error *err)
-{
-    const void *parts[] = {text};
-    size_t size = strlen(text);
-    return ykd_file_write_atomic(path, parts, &size, 1, err);
-}
 
 /* "class cx cy w h" lines. */
 static char *label_text(const ykd_synth_object *objects, size_t count)
@@ -49,7 +37,7 @@ static ykd_status write_sample(const char *tmp, const ykd_synth_options *o, int 
     ykd_status st = ykd_synth_render(o, split, index, &img, &objects, &count, NULL, err);
     if (st != YKD_OK)
         return st;
-    char path[PATH_SIZE + 64];
+    char path[YKD_DATASET_PATH_SIZE + 64];
     snprintf(path, sizeof path, "%s/images/%s/%06d.png", tmp, name, index);
     st = ykd_png_write(path, &img, err);
     char *text = st == YKD_OK ? label_text(objects, count) : NULL;
@@ -57,7 +45,7 @@ static ykd_status write_sample(const char *tmp, const ykd_synth_options *o, int 
         st = ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "synth: out of host memory");
     snprintf(path, sizeof path, "%s/labels/%s/%06d.txt", tmp, name, index);
     if (st == YKD_OK)
-        st = write_text(path, text, err);
+        st = ykd_write_text(path, text, err);
     free(text);
     free(objects);
     ykd_image_free(&img);
@@ -82,12 +70,12 @@ static ykd_status write_config(const char *tmp, const ykd_synth_options *o, ykd_
     cJSON_Delete(root);
     if (!text)
         return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "synth: out of host memory");
-    char path[PATH_SIZE + 64], *with_newline = malloc(strlen(text) + 2);
+    char path[YKD_DATASET_PATH_SIZE + 64], *with_newline = malloc(strlen(text) + 2);
     ykd_status st = YKD_ERR_OUT_OF_MEMORY;
     if (with_newline) {
         snprintf(path, sizeof path, "%s/data.json", tmp);
         sprintf(with_newline, "%s\n", text);
-        st = write_text(path, with_newline, err);
+        st = ykd_write_text(path, with_newline, err);
     } else {
         ykd_fail(err, st, "synth: out of host memory");
     }
@@ -96,93 +84,19 @@ static ykd_status write_config(const char *tmp, const ykd_synth_options *o, ykd_
     return st;
 }
 
-static bool folder_is_empty(const char *path)
-{
-    DIR *dir = opendir(path);
-    if (!dir)
-        return false;
-    bool empty = true;
-    struct dirent *e;
-    while (empty && (e = readdir(dir)) != NULL)
-        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
-    closedir(dir);
-    return empty;
-}
-
-/* The destination must not exist, or be an empty folder (rename replaces that). */
-static ykd_status check_destination(const char *out, ykd_error *err)
-{
-    struct stat st;
-    if (stat(out, &st) != 0 || (S_ISDIR(st.st_mode) && folder_is_empty(out)))
-        return YKD_OK;
-    return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
-                    "synth: '%s' already exists; remove it or choose another --out", out);
-}
-
-/* Creates "<parent>/.<name>.tmp-XXXXXX" beside out (and the parent, if missing). */
-static ykd_status make_temporary(const char *out, char *tmp, ykd_error *err)
-{
-    char copy[PATH_SIZE];
-    if (snprintf(copy, sizeof copy, "%s", out) >= (int)sizeof copy)
-        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "synth: path too long: '%s'", out);
-    size_t n = strlen(copy);
-    while (n > 1 && copy[n - 1] == '/')
-        copy[--n] = '\0';
-    char *slash = strrchr(copy, '/');
-    const char *dir = ".", *base = copy;
-    if (slash == copy) {
-        dir = "/", base = copy + 1;
-    } else if (slash) {
-        *slash = '\0';
-        dir = copy, base = slash + 1;
-    }
-    if (snprintf(tmp, PATH_SIZE, "%s/.%s.tmp-XXXXXX", dir, base) >= PATH_SIZE)
-        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "synth: path too long: '%s'", out);
-    ykd_status st = ykd_mkdir_p(dir, err);
-    if (st != YKD_OK)
-        return st;
-    if (!mkdtemp(tmp))
-        return ykd_fail(err, YKD_ERR_IO, "synth: cannot create a folder beside '%s': %s", out,
-                        strerror(errno));
-    chmod(tmp, 0755); /* mkdtemp makes it private; the finished dataset is not */
-    return YKD_OK;
-}
-
-static ykd_status make_layout(const char *tmp, ykd_error *err)
-{
-    static const char *const folders[] = {"images/train", "images/val", "labels/train",
-                                          "labels/val"};
-    for (size_t i = 0; i < 4; i++) {
-        char path[PATH_SIZE + 64];
-        snprintf(path, sizeof path, "%s/%s", tmp, folders[i]);
-        ykd_status st = ykd_mkdir_p(path, err);
-        if (st != YKD_OK)
-            return st;
-    }
-    return YKD_OK;
-}
-
 ykd_status ykd_synth_write(const char *out, const ykd_synth_options *o, ykd_error *err)
 {
     ykd_status st = ykd_synth_check_options(o, true, err);
+    char tmp[YKD_DATASET_PATH_SIZE];
     if (st == YKD_OK)
-        st = check_destination(out, err);
-    char tmp[PATH_SIZE];
-    if (st == YKD_OK)
-        st = make_temporary(out, tmp, err);
+        st = ykd_dataset_folder_begin("synth", out, tmp, err);
     if (st != YKD_OK)
         return st;
-    st = make_layout(tmp, err);
     for (int i = 0; st == YKD_OK && i < o->train_images; i++)
         st = write_sample(tmp, o, 0, i, err);
     for (int i = 0; st == YKD_OK && i < o->val_images; i++)
         st = write_sample(tmp, o, 1, i, err);
     if (st == YKD_OK)
         st = write_config(tmp, o, err);
-    if (st == YKD_OK && rename(tmp, out) != 0)
-        st = ykd_fail(err, YKD_ERR_IO, "synth: cannot rename '%s' to '%s': %s", tmp, out,
-                      strerror(errno));
-    if (st != YKD_OK)
-        ykd_remove_tree(tmp);
-    return st;
+    return ykd_dataset_folder_end("synth", tmp, out, st, err);
 }

@@ -10,6 +10,10 @@
 void ykd_image_sample(const ykd_image *src, ykd_image *dst, double ax, double bx, double ay,
                       double by, bool clamp);
 
+/* Fills dst (already allocated, no larger than src on either axis) with src averaged over
+ * the area each dst pixel covers (OpenCV's INTER_AREA when shrinking). */
+ykd_status ykd_image_resize_area(const ykd_image *src, ykd_image *dst, ykd_error *err);
+
 /* Copies src into dst with its top-left at (x, y), cut at dst's edges. */
 void ykd_image_paste(ykd_image *dst, const ykd_image *src, int x, int y);
 

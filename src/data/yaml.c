@@ -1,323 +1,285 @@
-/* The small part of YAML that dataset files use:
- *   key: value            plain, 'single' or "double" quoted scalars
- *   names: [a, b]         a flow list, or {0: a, 1: b} a flow map
- *   names:                a block list ("- a" lines) or an index map ("0: a" lines)
- *   # comments, blank lines; other keys (path, test, download, ...) are ignored, with any
- *   block or "|" text under them.
- * The keys read are names, nc, train and val; a wrong shape is an error naming the key and
- * the line. Anchors, tags and multi-document files are not supported. */
+/* data.yaml as Ultralytics reads it, parsed by libyaml (YAML 1.1: flow and block collections
+ * over several lines, quoting, anchors and aliases, a UTF-8 byte-order mark, comments).
+ * Keys read: path (the root), train/val/test (a folder, a .txt image list, or a list of
+ * them), names (a list or an index map) and nc (checked against names). Any other key
+ * (download: with its Python code, ...) is ignored. Errors name the file, the line and the
+ * key. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <yaml.h>
 
 #include "core/error_internal.h"
 #include "data/config_internal.h"
 
-enum { YAML_LINE_MAX = 4096 };
-
-typedef enum block_kind { BLOCK_NONE, BLOCK_NAMES, BLOCK_IGNORED } block_kind;
-
-typedef struct yaml_parser {
+typedef struct yaml_reader {
+    yaml_document_t *doc;
     const char *name;
     ykd_data_config *config;
     ykd_error *err;
-    int line;
-    long nc;
-    block_kind block;
-    int names_line;  /* where the names key is, for messages */
-    int names_style; /* 0 not yet, 1 "- a" lines, 2 "0: a" lines */
-    long *indices;
-    char **items;
-    size_t count, capacity;
-} yaml_parser;
+} yaml_reader;
 
-static ykd_status yaml_error(yaml_parser *p, const char *key, const char *what)
+static int line_of(const yaml_node_t *node)
 {
-    if (key)
-        return ykd_fail(p->err, YKD_ERR_FORMAT, "%s:%d: '%s' %s", p->name, p->line, key, what);
-    return ykd_fail(p->err, YKD_ERR_FORMAT, "%s:%d: %s", p->name, p->line, what);
+    return (int)node->start_mark.line + 1;
 }
 
-static char *trim(char *s)
+/* "data.yaml:3: 'key'" for messages. */
+static void where_of(const yaml_reader *r, const yaml_node_t *node, const char *key, char *buf,
+                     size_t size)
 {
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
-        s[--n] = '\0';
-    return s;
+    snprintf(buf, size, "%s:%d: '%s'", r->name, line_of(node), key);
 }
 
-/* Cuts a comment: '#' at the start or after a blank, outside quotes. */
-static void strip_comment(char *s)
+static const char *text_of(const yaml_node_t *node)
 {
-    char quote = 0;
-    for (char *c = s; *c; c++) {
-        if (quote) {
-            if (*c == quote)
-                quote = 0;
-        } else if (*c == '\'' || *c == '"') {
-            quote = *c;
-        } else if (*c == '#' && (c == s || c[-1] == ' ' || c[-1] == '\t')) {
-            *c = '\0';
-            return;
-        }
-    }
+    return (const char *)node->data.scalar.value;
 }
 
-/* A scalar in place: quotes removed ('' and \" \\ unescaped). false when malformed. */
-static bool scalar(char *s, char **out)
+/* YAML 1.1's null: an empty plain scalar, ~ or null. */
+static bool is_null(const yaml_node_t *node)
 {
-    s = trim(s);
-    if (*s != '\'' && *s != '"') {
-        *out = s;
-        return *s != '[' && *s != '{';
-    }
-    char quote = *s, *w = s, *r = s + 1;
-    for (;; r++) {
-        if (*r == '\0')
-            return false;
-        if (*r == quote && quote == '\'' && r[1] == '\'') {
-            *w++ = *r++;
-        } else if (*r == quote) {
-            break;
-        } else if (*r == '\\' && quote == '"' && (r[1] == '"' || r[1] == '\\')) {
-            *w++ = *++r;
-        } else {
-            *w++ = *r;
-        }
-    }
-    if (*trim(r + 1) != '\0')
-        return false; /* text after the closing quote */
-    *w = '\0';
-    *out = s;
+    if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    const char *v = text_of(node);
+    return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
+           !strcmp(v, "NULL");
+}
+
+/* A whole number in plain text (no sign, no fraction). */
+static bool whole_number(const yaml_node_t *node, long max, long *out)
+{
+    if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    const char *v = text_of(node);
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end || *v == '-' || *v == '+' || n > max)
+        return false;
+    *out = n;
     return true;
 }
 
-/* Splits a flow collection's inside at commas outside quotes; calls add for each item. */
-static ykd_status split_flow(yaml_parser *p, char *inside, bool map,
-                             ykd_status (*add)(yaml_parser *, char *, bool))
-{
-    char quote = 0, *start = inside;
-    for (char *c = inside;; c++) {
-        if (quote && *c == quote)
-            quote = 0;
-        else if (!quote && (*c == '\'' || *c == '"'))
-            quote = *c;
-        else if (!quote && (*c == '[' || *c == '{' || *c == ']' || *c == '}'))
-            return yaml_error(p, "names", "has a nested or unbalanced bracket");
-        if (*c != '\0' && (quote || *c != ','))
-            continue;
-        bool last = *c == '\0';
-        if (last && quote)
-            return yaml_error(p, "names", "has an unterminated quote");
-        *c = '\0';
-        char *item = trim(start);
-        if (*item != '\0' || !last) { /* a trailing comma leaves an empty last item */
-            ykd_status st = add(p, item, map);
-            if (st != YKD_OK)
-                return st;
-        }
-        if (last)
-            return YKD_OK;
-        start = c + 1;
-    }
-}
-
-/* One name: a list item ("a") or a map entry ("0: a"). */
-static ykd_status add_name(yaml_parser *p, char *text, bool map)
-{
-    long index = (long)p->count;
-    if (map) {
-        char *colon = strchr(text, ':');
-        char *end = NULL;
-        if (!colon)
-            return yaml_error(p, "names", "map entry needs 'index: name'");
-        *colon = '\0';
-        char *key = trim(text);
-        index = strtol(key, &end, 10);
-        if (end == key || *end != '\0')
-            return yaml_error(p, "names", "map key is not a class index");
-        text = colon + 1;
-    }
-    char *value = NULL;
-    if (!scalar(text, &value) || *value == '\0')
-        return yaml_error(p, "names", "entry is not a plain or quoted name");
-    if (p->count == p->capacity) {
-        size_t capacity = p->capacity ? 2 * p->capacity : 16;
-        long *indices = realloc(p->indices, capacity * sizeof *indices);
-        if (indices)
-            p->indices = indices;
-        char **items = realloc(p->items, capacity * sizeof *items);
-        if (items)
-            p->items = items;
-        if (!indices || !items)
-            return ykd_fail(p->err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
-        p->capacity = capacity;
-    }
-    if (!(p->items[p->count] = strdup(value)))
-        return ykd_fail(p->err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
-    p->indices[p->count++] = index;
-    return YKD_OK;
-}
-
-/* Hands the collected names to the config. */
-static ykd_status finish_names(yaml_parser *p)
+/* names: [a, b] / "- a" lines, or {0: a} / "0: a" lines. */
+static ykd_status read_names(yaml_reader *r, const yaml_node_t *key, yaml_node_t *value)
 {
     char where[600];
-    snprintf(where, sizeof where, "%s:%d: 'names'", p->name, p->names_line);
-    ykd_status st = ykd_config_set_names(p->config, p->indices, (const char *const *)p->items,
-                                         p->count, where, p->err);
-    for (size_t i = 0; i < p->count; i++)
-        free(p->items[i]);
-    p->count = 0;
+    where_of(r, key, "names", where, sizeof where);
+    size_t count = 0;
+    if (value->type == YAML_SEQUENCE_NODE)
+        count = (size_t)(value->data.sequence.items.top - value->data.sequence.items.start);
+    else if (value->type == YAML_MAPPING_NODE)
+        count = (size_t)(value->data.mapping.pairs.top - value->data.mapping.pairs.start);
+    else if (!is_null(value))
+        return ykd_fail(r->err, YKD_ERR_FORMAT,
+                        "%s:%d: 'names' must be a list ([a, b] or '- a' lines) or an index map "
+                        "(0: a)",
+                        r->name, line_of(value));
+    long *indices = malloc((count ? count : 1) * sizeof *indices);
+    const char **texts = malloc((count ? count : 1) * sizeof *texts);
+    ykd_status st =
+        indices && texts ? YKD_OK : ykd_fail(r->err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (size_t i = 0; i < count && st == YKD_OK; i++) {
+        yaml_node_t *item, *index = NULL;
+        if (value->type == YAML_SEQUENCE_NODE) {
+            item = yaml_document_get_node(r->doc, value->data.sequence.items.start[i]);
+            indices[i] = (long)i;
+        } else {
+            yaml_node_pair_t *pair = &value->data.mapping.pairs.start[i];
+            index = yaml_document_get_node(r->doc, pair->key);
+            item = yaml_document_get_node(r->doc, pair->value);
+            if (!whole_number(index, YKD_MAX_CLASSES, &indices[i]))
+                st = ykd_fail(r->err, YKD_ERR_FORMAT, "%s:%d: 'names': key '%s' is not a class index",
+                              r->name, line_of(index),
+                              index->type == YAML_SCALAR_NODE ? text_of(index) : "(a collection)");
+        }
+        if (st == YKD_OK && (item->type != YAML_SCALAR_NODE || is_null(item)))
+            st = ykd_fail(r->err, YKD_ERR_FORMAT, "%s:%d: 'names': entry %zu is not a name",
+                          r->name, line_of(item), i);
+        if (st == YKD_OK)
+            texts[i] = text_of(item);
+    }
+    if (st == YKD_OK)
+        st = ykd_config_set_names(r->config, indices, texts, count, where, r->err);
+    free(indices);
+    free(texts);
     return st;
 }
 
-static ykd_status names_value(yaml_parser *p, char *value)
+/* train: folder | list.txt | [folder, ...]; null: not given. */
+static ykd_status read_split(yaml_reader *r, ykd_split split, const yaml_node_t *key,
+                             yaml_node_t *value)
 {
-    size_t n = strlen(value);
-    bool list = value[0] == '[', map = value[0] == '{';
-    if ((!list && !map) || value[n - 1] != (list ? ']' : '}'))
-        return yaml_error(p, "names",
-                          "must be a list ([a, b] or '- a' lines) or an index map "
-                          "({0: a} or '0: a' lines)");
-    value[n - 1] = '\0';
-    ykd_status st = split_flow(p, value + 1, map, add_name);
-    return st == YKD_OK ? finish_names(p) : st;
-}
-
-static ykd_status path_value(yaml_parser *p, char *slot_key, char **slot, char *value)
-{
-    char *path = NULL;
-    if (value[0] == '[' || value[0] == '{')
-        return yaml_error(p, slot_key, "must be a single folder path, not a list or map");
-    if (!scalar(value, &path))
-        return yaml_error(p, slot_key, "has a malformed quoted value");
+    const char *name = ykd_split_name(split);
     char where[600];
-    snprintf(where, sizeof where, "%s:%d: '%s'", p->name, p->line, slot_key);
-    return ykd_config_set_path(slot, path, where, p->err);
-}
-
-static ykd_status nc_value(yaml_parser *p, char *value)
-{
-    char *end = NULL;
-    long nc = strtol(value, &end, 10);
-    if (end == value || *end != '\0' || nc < 0)
-        return yaml_error(p, "nc", "must be a whole number");
-    p->nc = nc;
-    return YKD_OK;
-}
-
-/* A top-level "key: value" (value may be empty: a block follows). */
-static ykd_status top_level(yaml_parser *p, char *content)
-{
-    char *colon = content;
-    while ((colon = strchr(colon, ':')) && colon[1] != '\0' && colon[1] != ' ')
-        colon++;
-    if (!colon || colon == content)
-        return yaml_error(p, NULL, "expected 'key: value'");
-    *colon = '\0';
-    char *key = trim(content), *value = trim(colon + 1);
-    bool known =
-        !strcmp(key, "names") || !strcmp(key, "train") || !strcmp(key, "val") || !strcmp(key, "nc");
-    if (!known) {
-        p->block = BLOCK_IGNORED;
+    where_of(r, key, name, where, sizeof where);
+    if (is_null(value))
         return YKD_OK;
+    if (value->type == YAML_SCALAR_NODE)
+        return ykd_config_add_source(r->config, split, text_of(value), where, r->err);
+    if (value->type == YAML_SEQUENCE_NODE &&
+        value->data.sequence.items.top > value->data.sequence.items.start) {
+        ykd_status st = YKD_OK;
+        for (yaml_node_item_t *i = value->data.sequence.items.start;
+             i < value->data.sequence.items.top && st == YKD_OK; i++) {
+            yaml_node_t *item = yaml_document_get_node(r->doc, *i);
+            if (item->type != YAML_SCALAR_NODE || is_null(item))
+                return ykd_fail(r->err, YKD_ERR_FORMAT,
+                                "%s:%d: '%s': each entry must be a folder or a .txt list",
+                                r->name, line_of(item), name);
+            st = ykd_config_add_source(r->config, split, text_of(item), where, r->err);
+        }
+        return st;
     }
-    if (*value == '|' || *value == '>')
-        return yaml_error(p, key, "cannot be a block of text");
-    if (*value == '\0') {
-        if (strcmp(key, "names") != 0)
-            return yaml_error(p, key, "needs a value on the same line");
-        if (p->config->names || p->names_line)
-            return yaml_error(p, key, "given twice");
-        p->block = BLOCK_NAMES;
-        p->names_line = p->line;
-        return YKD_OK;
-    }
-    if (!strcmp(key, "names")) {
-        if (p->names_line)
-            return yaml_error(p, key, "given twice");
-        p->names_line = p->line;
-        return names_value(p, value);
-    }
-    if (!strcmp(key, "nc"))
-        return nc_value(p, value);
-    return path_value(p, key, !strcmp(key, "train") ? &p->config->train : &p->config->val, value);
+    return ykd_fail(r->err, YKD_ERR_FORMAT,
+                    "%s must be a folder of images, a .txt list of images, or a non-empty list "
+                    "of them",
+                    where);
 }
 
-/* A line inside the names block: "- a" or "0: a", one style throughout. */
-static ykd_status names_line(yaml_parser *p, char *content)
-{
-    int style = (content[0] == '-' && (content[1] == ' ' || content[1] == '\0')) ? 1 : 2;
-    if (p->names_style && style != p->names_style)
-        return yaml_error(p, "names", "mixes '- name' lines and 'index: name' lines");
-    p->names_style = style;
-    return add_name(p, style == 1 ? content + 1 : content, style == 2);
-}
+enum { KEY_NAMES, KEY_NC, KEY_PATH, KEY_TRAIN, KEY_VAL, KEY_TEST, KEY_COUNT };
+static const char *const read_keys[KEY_COUNT] = {"names", "nc", "path", "train", "val", "test"};
 
-static ykd_status parse_line(yaml_parser *p, char *line)
+static ykd_status read_pair(yaml_reader *r, int k, const yaml_node_t *key, yaml_node_t *value,
+                            long *nc)
 {
-    strip_comment(line);
-    size_t indent = strspn(line, " ");
-    if (line[indent] == '\t')
-        return yaml_error(p, NULL, "tab in indentation (YAML allows spaces only)");
-    char *content = trim(line);
-    if (*content == '\0')
+    ykd_split split;
+    switch (k) {
+    case KEY_NAMES:
+        return read_names(r, key, value);
+    case KEY_NC:
+        if (!whole_number(value, YKD_MAX_CLASSES, nc))
+            return ykd_fail(r->err, YKD_ERR_FORMAT, "%s:%d: 'nc' must be a whole number",
+                            r->name, line_of(value));
         return YKD_OK;
-    bool item = content[0] == '-' && (content[1] == ' ' || content[1] == '\0');
-    if (indent > 0 || (item && p->block == BLOCK_NAMES)) {
-        if (p->block == BLOCK_NAMES)
-            return names_line(p, content);
-        if (p->block == BLOCK_IGNORED)
+    case KEY_PATH: {
+        if (is_null(value))
             return YKD_OK;
-        return yaml_error(p, NULL, "unexpected indented line");
+        char where[600];
+        where_of(r, key, "path", where, sizeof where);
+        if (value->type != YAML_SCALAR_NODE)
+            return ykd_fail(r->err, YKD_ERR_FORMAT, "%s must be a folder (the dataset's root)",
+                            where);
+        return ykd_config_set_root(r->config, r->name, text_of(value), where, r->err);
     }
-    if (p->block == BLOCK_NAMES) {
-        ykd_status st = finish_names(p);
-        if (st != YKD_OK)
-            return st;
+    default:
+        ykd_config_split_of(read_keys[k], &split);
+        return read_split(r, split, key, value);
     }
-    p->block = BLOCK_NONE;
-    return top_level(p, content);
 }
 
-static ykd_status parse_all(yaml_parser *p, const char *text, size_t size)
+static ykd_status read_document(yaml_reader *r)
 {
-    const char *s = text, *end = text + size;
-    for (p->line = 1; s < end; p->line++) {
-        const char *eol = memchr(s, '\n', (size_t)(end - s));
-        size_t n = (size_t)((eol ? eol : end) - s);
-        if (n >= YAML_LINE_MAX)
-            return yaml_error(p, NULL, "line too long");
-        char line[YAML_LINE_MAX];
-        memcpy(line, s, n);
-        line[n] = '\0';
-        if (strlen(line) != n)
-            return yaml_error(p, NULL, "NUL byte in the text");
-        ykd_status st = parse_line(p, line);
-        if (st != YKD_OK)
-            return st;
-        s += n + 1;
+    yaml_node_t *root = yaml_document_get_root_node(r->doc);
+    if (!root)
+        return ykd_fail(r->err, YKD_ERR_FORMAT, "%s: empty (no 'names' key)", r->name);
+    if (root->type != YAML_MAPPING_NODE)
+        return ykd_fail(r->err, YKD_ERR_FORMAT,
+                        "%s:%d: must hold keys and values (names:, train:, val:, ...)", r->name,
+                        line_of(root));
+    bool seen[KEY_COUNT] = {false};
+    long nc = -1;
+    ykd_status st = YKD_OK;
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
+         p < root->data.mapping.pairs.top && st == YKD_OK; p++) {
+        yaml_node_t *key = yaml_document_get_node(r->doc, p->key);
+        yaml_node_t *value = yaml_document_get_node(r->doc, p->value);
+        if (key->type != YAML_SCALAR_NODE)
+            continue; /* a complex key is none of ours */
+        for (int k = 0; k < KEY_COUNT && st == YKD_OK; k++) {
+            if (strcmp(text_of(key), read_keys[k]) != 0)
+                continue;
+            if (seen[k])
+                st = ykd_fail(r->err, YKD_ERR_FORMAT, "%s:%d: '%s' given twice", r->name,
+                              line_of(key), read_keys[k]);
+            else
+                st = read_pair(r, k, key, value, &nc);
+            seen[k] = true;
+        }
     }
-    if (p->block == BLOCK_NAMES)
-        return finish_names(p);
-    return YKD_OK;
+    return st == YKD_OK ? ykd_config_finish(r->config, nc, r->name, r->err) : st;
+}
+
+enum { YAML_MAX_FLOW_DEPTH = 64 };
+
+/* The line where [ and { nest deeper than YAML_MAX_FLOW_DEPTH, or 0. libyaml's scanner takes
+ * time quadratic in the flow depth (a file of 20000 '[' takes seconds), so deep nesting is
+ * refused before parsing. Quotes and comments are skipped; a stray bracket in a plain scalar
+ * counts, which no dataset file comes near the limit with. */
+static int too_deep_at(const char *text, size_t size)
+{
+    int depth = 0, line = 1;
+    char quote = 0;
+    for (size_t i = 0; i < size; i++) {
+        char c = text[i];
+        line += c == '\n';
+        if (quote) {
+            if (c == '\\' && quote == '"')
+                i++;
+            else if (c == quote || c == '\n')
+                quote = 0; /* a line break ends nothing in YAML, but is safe for a count */
+        } else if (c == '"' || c == '\'') {
+            quote = c;
+        } else if (c == '#' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t')) {
+            while (i + 1 < size && text[i + 1] != '\n')
+                i++;
+        } else if (c == '[' || c == '{') {
+            if (++depth > YAML_MAX_FLOW_DEPTH)
+                return line;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return 0;
+}
+
+/* libyaml's complaint, with its line and column. */
+static ykd_status parse_error(const yaml_parser_t *parser, const char *name, ykd_error *err)
+{
+    const yaml_mark_t *m = &parser->problem_mark;
+    const char *problem = parser->problem ? parser->problem : "cannot be parsed";
+    if (parser->context)
+        return ykd_fail(err, YKD_ERR_FORMAT, "%s:%zu:%zu: not valid YAML: %s %s (from line %zu)",
+                        name, m->line + 1, m->column + 1, problem, parser->context,
+                        parser->context_mark.line + 1);
+    return ykd_fail(err, YKD_ERR_FORMAT, "%s:%zu:%zu: not valid YAML: %s", name, m->line + 1,
+                    m->column + 1, problem);
 }
 
 ykd_status ykd_data_config_parse_yaml(const char *text, size_t size, const char *name,
                                       ykd_data_config *config, ykd_error *err)
 {
     memset(config, 0, sizeof *config);
-    yaml_parser p = {.name = name, .config = config, .err = err, .nc = -1};
-    ykd_status st = parse_all(&p, text, size);
-    for (size_t i = 0; i < p.count; i++)
-        free(p.items[i]);
-    free(p.items);
-    free(p.indices);
-    if (st == YKD_OK)
-        st = ykd_config_finish(config, p.nc, name, err);
+    int deep = too_deep_at(text, size);
+    if (deep)
+        return ykd_fail(err, YKD_ERR_FORMAT, "%s:%d: lists or maps nested deeper than %d levels",
+                        name, deep, YAML_MAX_FLOW_DEPTH);
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser))
+        return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory for the YAML parser");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, size);
+    yaml_document_t doc;
+    ykd_status st = YKD_OK;
+    if (!yaml_parser_load(&parser, &doc)) {
+        st = parse_error(&parser, name, err);
+    } else {
+        yaml_reader r = {&doc, name, config, err};
+        st = read_document(&r);
+        yaml_document_delete(&doc);
+        /* a second document would be silently ignored: refuse it */
+        if (st == YKD_OK) {
+            if (!yaml_parser_load(&parser, &doc)) {
+                st = parse_error(&parser, name, err);
+            } else {
+                if (yaml_document_get_root_node(&doc))
+                    st = ykd_fail(err, YKD_ERR_FORMAT,
+                                  "%s:%zu: a second YAML document ('---'): one is read",
+                                  name, doc.start_mark.line + 1);
+                yaml_document_delete(&doc);
+            }
+        }
+    }
+    yaml_parser_delete(&parser);
     if (st != YKD_OK)
         ykd_data_config_free(config);
     return st;

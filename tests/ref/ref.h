@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* out[i] = alpha * x[i] + y[i], in double. */
 void ref_axpy(size_t n, double alpha, const float *x, const float *y, double *out);
@@ -206,5 +207,12 @@ double ref_kd_mse(ref_shape sh, const double *p, const double *t, const double *
 double ref_kd_imitation(ref_shape sh, int ct, const double *s, const double *t,
                         const double *mask, const double *w, const double *b, double norm,
                         double *ds, double *dw, double *db);
+
+/* ---- image resizes (ref_image_resize.c); 8-bit RGB in, float64 RGB out (dw x dh) ---- */
+/* OpenCV's INTER_AREA when shrinking: each output pixel the mean of the source area it
+ * covers. */
+void ref_resize_area_u8(const uint8_t *src, int sw, int sh, int dw, int dh, double *out);
+/* OpenCV's INTER_LINEAR: half-pixel centres, positions clamped to the edge pixels. */
+void ref_resize_bilinear_u8(const uint8_t *src, int sw, int sh, int dw, int dh, double *out);
 
 #endif
