@@ -42,8 +42,7 @@ static int compare_doubles(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The Python to run: $YOLOKD_PYTHON, the test venv's if present, else python3. */
-static void pick_python(char *buf, size_t size)
+void ykd_export_python(char *buf, size_t size)
 {
     const char *env = getenv("YOLOKD_PYTHON"), *cache = getenv("XDG_CACHE_HOME");
     const char *home = getenv("HOME");
@@ -128,7 +127,7 @@ ykd_status ykd_export_bench(ykd_model *model, const char *onnx_path,
     if (st != YKD_OK)
         return st;
     char python[1024], quoted_python[2100], quoted_path[8300];
-    pick_python(python, sizeof python);
+    ykd_export_python(python, sizeof python);
     shell_quote(python, quoted_python, sizeof quoted_python);
     shell_quote(onnx_path, quoted_path, sizeof quoted_path);
     size_t size = sizeof ort_script + strlen(quoted_python) + strlen(quoted_path) + 128;
