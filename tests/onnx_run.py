@@ -1,7 +1,7 @@
 """Checks an exported ONNX file and runs it with ONNX Runtime, for tests/test-export.c.
 
     onnx_run.py --probe
-        exits 0 when onnx, onnxruntime and numpy import (prints their versions)
+        exits 0 when onnx, onnxruntime, numpy and PIL (for the README's example) import
     onnx_run.py MODEL INPUT.bin N C H W OUT
         onnx.checker (full check, shape inference included) must accept MODEL; ONNX Runtime's
         CPU provider runs it on the float32 [N, C, H, W] input; OUT.json receives the outputs'
@@ -17,9 +17,10 @@ def probe():
     import numpy
     import onnx
     import onnxruntime
+    import PIL
 
     print("onnx", onnx.__version__, "onnxruntime", onnxruntime.__version__,
-          "numpy", numpy.__version__)
+          "numpy", numpy.__version__, "pillow", PIL.__version__)
 
 
 def run(model_path, input_path, n, c, h, w, out):

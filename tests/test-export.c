@@ -636,6 +636,68 @@ static void test_dataset_detections(ykd_test *t)
     tx_world_free(&w);
 }
 
+/* The README's ONNX Runtime example (the first python block of its Export section), run as
+ * written beside a student.onnx and an image.png of the dataset: it prints boxes of the
+ * dataset's classes. */
+static void test_readme_example(ykd_test *t)
+{
+    if (!onnx_runtime_ready(t))
+        return;
+    char readme[4200], example[4300], onnx[4300], image[4300], command[16000], python[1024];
+    snprintf(readme, sizeof readme, "%s/../README.md", YKD_TEST_SOURCE_DIR);
+    void *text = NULL;
+    size_t size = 0;
+    ykd_error err;
+    tx_world w;
+    if (!CHECK_OK(t, ykd_file_read_all(readme, 1 << 24, &text, &size, &err), err))
+        return;
+    char *doc = text, *section = strstr(doc, "\n## Export\n");
+    char *start = section ? strstr(section, "```python\n") : NULL;
+    char *end = start ? strstr(start + 10, "\n```\n") : NULL;
+    if (!CHECKF(t, end != NULL, "README.md has no python block under ## Export") ||
+        !tx_world_make(t, &w)) {
+        free(text);
+        return;
+    }
+    snprintf(example, sizeof example, "%s/example.py", w.dir);
+    snprintf(onnx, sizeof onnx, "%s/student.onnx", w.dir);
+    snprintf(image, sizeof image, "%s/image.png", w.dir);
+    start += 10;
+    const void *parts[1] = {start};
+    size_t sizes[1] = {(size_t)(end - start) + 1};
+    ykd_model *m = make_model(t, tx_tiny_model_json, NULL, 0, 7, true);
+    ykd_dataset *ds = NULL;
+    ykd_image img = {0};
+    ykd_export_options o;
+    ykd_export_options_default(&o);
+    o.height = o.width = 64;
+    bool ok = m && CHECK_OK(t, ykd_file_write_atomic(example, parts, sizes, 1, &err), err) &&
+              CHECK_OK(t, ykd_model_set_class_names(m, tiny_names, 2, &err), err) &&
+              CHECK_OK(t, ykd_export_onnx(m, &o, onnx, &err), err) &&
+              CHECK_OK(t, ykd_dataset_open(w.data, YKD_SPLIT_VAL, NULL, &ds, &err), err) &&
+              CHECK_OK(t, ykd_dataset_load_image(ds, 0, &img, &err), err) &&
+              CHECK_OK(t, ykd_png_write(image, &img, &err), err);
+    free(text);
+    text = NULL;
+    if (ok) {
+        ykd_export_python(python, sizeof python);
+        snprintf(command, sizeof command, "cd '%s' && '%s' example.py >out.txt 2>&1", w.dir,
+                 python);
+        int status = system(command);
+        snprintf(example, sizeof example, "%s/out.txt", w.dir);
+        ok = CHECK_OK(t, ykd_file_read_all(example, 1 << 20, &text, &size, &err), err);
+        const char *out = ok ? text : "";
+        CHECKF(t, status == 0, "the README's example failed: %.800s", out);
+        CHECKF(t, strstr(out, "circle ") || strstr(out, "it's \\ a \"square\" "),
+               "the README's example printed no box: %.800s", out);
+    }
+    free(text);
+    ykd_image_free(&img);
+    ykd_dataset_close(ds);
+    ykd_model_free(m);
+    tx_world_free(&w);
+}
+
 /* A weights file that does not load: the loader's own error, and nothing written. Bad
  * options: refused, nothing written. Needs no ONNX Runtime. */
 static void test_refusals(ykd_test *t)
@@ -747,6 +809,8 @@ int main(int argc, char **argv)
         {"export trained model on dataset images: outputs and NMS detections = yolokd",
          test_dataset_detections, YKD_TEST_EACH_DEVICE},
         {"export --bench times ONNX Runtime beside yolokd", test_bench, YKD_TEST_EACH_DEVICE},
+        {"export: the README's ONNX Runtime example runs as written", test_readme_example,
+         YKD_TEST_EACH_DEVICE},
     };
     return ykd_test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
 }
