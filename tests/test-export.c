@@ -352,6 +352,7 @@ static void test_decoded_static(ykd_test *t)
     CHECK(t, strcmp(meta(summary, "strides"), "[8, 16]") == 0);
     CHECK(t, strcmp(meta(summary, "imgsz"), "[64, 64]") == 0);
     CHECK(t, strcmp(meta(summary, "batch"), "2") == 0);
+    CHECK(t, strcmp(meta(summary, "dynamic"), "False") == 0);
     CHECK(t, strcmp(meta(summary, "task"), "detect") == 0);
     CHECK(t, strcmp(meta(summary, "output"), "decoded") == 0);
     CHECK(t, strcmp(meta(summary, "yolokd_version"), ykd_version()) == 0);
@@ -401,7 +402,8 @@ static void test_dynamic_nonsquare(ykd_test *t)
             compare_decoded(t, got, want, n, 6, anchors, what);
             shape_of(summary, -1, shape, sizeof shape);
             CHECKF(t, strcmp(shape, "[batch, 3, 64, 96]") == 0, "images is %s", shape);
-            CHECK(t, strcmp(meta(summary, "batch"), "dynamic") == 0);
+            CHECK(t, strcmp(meta(summary, "batch"), "1") == 0);
+            CHECK(t, strcmp(meta(summary, "dynamic"), "True") == 0);
             CHECK(t, strcmp(meta(summary, "imgsz"), "[64, 96]") == 0);
             CHECK(t, strcmp(meta(summary, "names"), "{0: 'class0', 1: 'class1', 2: 'class2', "
                                                     "3: 'class3', 4: 'class4', 5: 'class5'}") ==
@@ -746,6 +748,11 @@ static void test_refusals(ykd_test *t)
         o.height = 64, o.opset = 18;
         CHECK_STATUS(t, ykd_export_onnx(m, &o, path, &err), YKD_ERR_INVALID_ARGUMENT, err);
         CHECK_CONTAINS(t, err.message, "opset 18");
+        char nowhere[4300];
+        snprintf(nowhere, sizeof nowhere, "%s/no-such-folder/x.onnx", dir);
+        o.opset = YKD_ONNX_OPSET_DEFAULT;
+        CHECK(t, ykd_export_onnx(m, &o, nowhere, &err) == YKD_ERR_IO);
+        CHECK_CONTAINS(t, err.message, "no-such-folder");
     }
     CHECKF(t, ykd_test_count_files(dir) == 1, "%d files after refused exports",
            ykd_test_count_files(dir));

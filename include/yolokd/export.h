@@ -13,8 +13,9 @@
  * The input is "images" [N, ch, H, W], RGB in [0, 1] as yolokd's loader gives it (letterboxed
  * with grey 114/255). metadata_props carry what a runtime needs: "names" ({0: 'person', ...},
  * a Python dict literal as Ultralytics writes it), "stride" (the largest), "strides", "imgsz"
- * ([H, W]), "batch", "task" ("detect"), "output" ("decoded" or "raw"), "model" (the
- * description's name) and "yolokd_version". */
+ * ([H, W]), "batch" (1 when dynamic), "dynamic" (True or False), "channels", "task"
+ * ("detect"), "output" ("decoded" or "raw"), "model" (the description's name) and
+ * "yolokd_version". */
 #ifndef YOLOKD_EXPORT_H
 #define YOLOKD_EXPORT_H
 

@@ -1,5 +1,6 @@
 /* Export to ONNX: a walk over the model's inference graph, one case per node kind, then the
  * head (export_head.c), the model's metadata, and an atomic write of the serialized model. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,7 +219,9 @@ static void set_metadata(ykd_exporter *x, Onnx__ModelProto *model)
         {"stride", ykd_onnx_str(b, "%d", ykd_model_desc_max_stride(x->model->desc))},
         {"strides", strides},
         {"imgsz", ykd_onnx_str(b, "[%d, %d]", o->height, o->width)},
-        {"batch", o->batch ? ykd_onnx_str(b, "%d", o->batch) : "dynamic"},
+        /* integers, as Ultralytics' loaders read them: a dynamic batch says so apart */
+        {"batch", ykd_onnx_str(b, "%d", o->batch ? o->batch : 1)},
+        {"dynamic", o->batch ? "False" : "True"},
         {"channels", ykd_onnx_str(b, "%d", ykd_model_desc_input_channels(x->model->desc))},
         {"output", o->raw ? "raw" : "decoded"},
         {"names", names_literal(x)},
@@ -271,6 +274,11 @@ static ykd_status write_model(ykd_exporter *x, const char *path, ykd_error *err)
         return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "export: out of host memory building %s",
                         path);
     size_t size = onnx__model_proto__get_packed_size(&model);
+    if (size > (size_t)INT32_MAX)
+        return ykd_fail(err, YKD_ERR_UNSUPPORTED,
+                        "export: %s would be %zu bytes, over protobuf's 2 GiB limit (external "
+                        "weight data is not supported)",
+                        path, size);
     uint8_t *bytes = malloc(size ? size : 1);
     if (!bytes)
         return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "export: out of host memory (%zu bytes) "
