@@ -735,6 +735,9 @@ static void test_refusals(ykd_test *t)
     r = run_cli("export", "--weights", weights, "--batch", "2", "--dynamic", NULL);
     CHECKF(t, r.code == 2 && strstr(r.err, "--dynamic"), "exit %d: %s", r.code, r.err);
     free_result(&r);
+    r = run_cli("export", "--weights", weights, "--out", weights, NULL);
+    CHECKF(t, r.code == 2 && strstr(r.err, "weights file itself"), "exit %d: %s", r.code, r.err);
+    free_result(&r);
     r = run_cli("export", "--weights", weights, "--imgsz", "64x64", NULL);
     CHECKF(t, r.code == 2 && strstr(r.err, "--imgsz"), "exit %d: %s", r.code, r.err);
     free_result(&r);
@@ -780,8 +783,9 @@ static void test_bench(ykd_test *t)
                                "--runs", "3", "--device", spec, NULL);
         CHECKF(t, r.code == 0, "exit %d: %s", r.code, r.err);
         CHECK_CONTAINS(t, r.out, "measured now in this run");
-        CHECK_CONTAINS(t, r.out, "yolokd forward on");
-        CHECK_CONTAINS(t, r.out, "ONNX Runtime");
+        CHECK_CONTAINS(t, r.out, "yolokd forward ");
+        CHECK_CONTAINS(t, r.out, "ONNX Runtime    ");
+        CHECK_CONTAINS(t, r.out, "CPU execution provider");
         struct stat sb;
         CHECK(t, stat(path, &sb) == 0 && sb.st_size > 0);
         free_result(&r);

@@ -100,6 +100,8 @@ static int parse_export_args(int argc, char **argv, ykd_cli_globals *g, ykd_cli_
         return ykd_cli_usage_error(io, "export",
                                    "--imgsz '%s': give S or H,W, whole numbers 32 to 8192",
                                    a->imgsz);
+    if (a->out && strcmp(a->out, a->weights) == 0)
+        return ykd_cli_usage_error(io, "export", "--out names the weights file itself");
     o->batch = a->dynamic ? 0 : a->batch ? (int)a->batch : 1;
     if (a->opset)
         o->opset = (int)a->opset;

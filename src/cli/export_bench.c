@@ -155,11 +155,12 @@ ykd_status ykd_export_bench(ykd_model *model, const char *onnx_path,
     }
     const ykd_device_info *info = ykd_device_get_info(ykd_model_device(model));
     fprintf(io->out,
-            "inference, batch %d at %dx%d, measured now in this run (median of %d runs after "
-            "one warm-up; fastest):\n"
-            "  yolokd forward on %-28.28s %9.2f ms  (%.2f)\n"
-            "  ONNX Runtime %-8s CPU %-15s %9.2f ms  (%.2f)\n",
-            batch, o->height, o->width, runs, info ? info->name : "the device", ykd_median,
-            ykd_fastest, version, "", ort_median, ort_fastest);
+            "inference of %s, batch %d at %dx%d, both measured now in this run (median of %d "
+            "runs after one warm-up; fastest in parentheses):\n"
+            "  yolokd forward  %9.2f ms (%.2f)  on %s (OpenCL)\n"
+            "  ONNX Runtime    %9.2f ms (%.2f)  CPU execution provider, onnxruntime %s\n",
+            ykd_model_desc_name(ykd_model_get_desc(model)), batch, o->height, o->width, runs,
+            ykd_median, ykd_fastest, info ? info->name : "the device", ort_median, ort_fastest,
+            version);
     return YKD_OK;
 }
