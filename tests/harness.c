@@ -25,6 +25,16 @@ bool ykd_test_check(ykd_test *t, bool ok, const char *file, int line, const char
     return false;
 }
 
+void ykd_test_skip(ykd_test *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->skipped, sizeof t->skipped, fmt, ap);
+    va_end(ap);
+    if (!t->skipped[0])
+        snprintf(t->skipped, sizeof t->skipped, "no reason given");
+}
+
 bool ykd_test_check_status(ykd_test *t, ykd_status got, ykd_status expected,
                            const ykd_error *err, const char *call, const char *file, int line)
 {
@@ -164,7 +174,9 @@ typedef struct tally {
 
 static void report(tally *tally, const ykd_test *t, const char *label)
 {
-    if (t->failures == 0) {
+    if (t->failures == 0 && t->skipped[0]) {
+        printf("SKIPPED  %s: %s\n", label, t->skipped);
+    } else if (t->failures == 0) {
         tally->passed++;
         printf("ok    %s\n", label);
     } else {

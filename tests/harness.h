@@ -18,6 +18,7 @@ struct ykd_test {
     ykd_device *device;
     int failures;
     char first_failure[1024];
+    char skipped[512]; /* why the test could not run; empty when it ran */
 };
 
 typedef enum ykd_test_kind {
@@ -34,6 +35,10 @@ typedef struct ykd_test_case {
 /* Runs the cases (all, or those whose name contains argv[1]); exit status 0 when none failed.
  * YOLOKD_TEST_DEVICES (a comma list of specs) restricts the devices; default: all. */
 int ykd_test_main(const ykd_test_case *cases, size_t count, int argc, char **argv);
+
+/* Marks the test as not run, with why (a missing test-time tool): it is reported as
+ * "SKIPPED  name: why" and counted neither passed nor failed. Checks that fail still fail. */
+void ykd_test_skip(ykd_test *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Records a failure unless ok; returns ok so a test can stop early. */
 bool ykd_test_check(ykd_test *t, bool ok, const char *file, int line, const char *fmt, ...)

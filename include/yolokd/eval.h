@@ -86,6 +86,13 @@ ykd_status ykd_detector_run(ykd_detector *detector, const ykd_yolo_level *levels
                             const ykd_detect_options *options, const ykd_image_frame *frames,
                             ykd_detections *out, ykd_error *err);
 
+/* Every anchor's decoded box and probabilities, before any threshold, in Ultralytics' export
+ * layout (what an exported ONNX model outputs): out[n][row][anchor] with rows cx, cy, w, h (input
+ * pixels) then the nc class probabilities, anchors level by level, row-major. out_floats must
+ * be images * (4 + nc) * anchors. */
+ykd_status ykd_detector_decode(ykd_detector *detector, const ykd_yolo_level *levels,
+                               int level_count, float *out, size_t out_floats, ykd_error *err);
+
 /* IoU of two boxes (x1, y1, x2, y2), in double; 0 when the union is empty. */
 double ykd_box_iou(float ax1, float ay1, float ax2, float ay2, float bx1, float by1, float bx2,
                    float by2);

@@ -25,6 +25,7 @@ static const command commands[] = {
     {"distill", ykd_cmd_distill, "train a student from a teacher; no arguments: the demo"},
     {"val", ykd_cmd_val, "a model's precision, recall and COCO mAP on a dataset"},
     {"detect", ykd_cmd_detect, "detections on images: annotated PNGs and YOLO text files"},
+    {"export", ykd_cmd_export, "a weights file to ONNX, decoded as Ultralytics exports it"},
     {"bench", ykd_cmd_bench, "benchmarks: ops, loader, loss, step (a training step)"},
 };
 

@@ -36,6 +36,7 @@ int ykd_cmd_distill_demo(ykd_cli_globals *globals, ykd_cli_io *io);
 int ykd_cmd_info(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
 int ykd_cmd_train(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
 int ykd_cmd_val(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
+int ykd_cmd_export(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
 int ykd_cmd_detect(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *io);
 
 /* Takes "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i past what it used. Returns

@@ -48,6 +48,11 @@ static ykd_status fold_all(ykd_model *m, ykd_error *err)
     return st;
 }
 
+ykd_status ykd_model_fold(ykd_model *m, ykd_error *err)
+{
+    return m->folded_valid ? YKD_OK : fold_all(m, err);
+}
+
 void ykd_model_folded(const ykd_model *m, const ykd_gnode *n, ykd_tensor *w, ykd_tensor *bias)
 {
     const int *d = m->graph->params[n->weight].dims;
@@ -131,8 +136,8 @@ ykd_status ykd_model_forward(ykd_model *model, const ykd_tensor *images, ykd_mod
     ykd_status st = check_images(model, images, err);
     if (st == YKD_OK)
         st = ykd_model_prepare(model, mode, images->n, images->h, images->w, err);
-    if (st == YKD_OK && mode == YKD_MODEL_INFERENCE && !model->folded_valid)
-        st = fold_all(model, err);
+    if (st == YKD_OK && mode == YKD_MODEL_INFERENCE)
+        st = ykd_model_fold(model, err);
     if (st == YKD_OK && mode == YKD_MODEL_TRAINING)
         st = ykd_model_ensure_grads(model, err);
     if (st != YKD_OK)

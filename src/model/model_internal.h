@@ -215,6 +215,9 @@ typedef struct ykd_bn_tensors {
 
 void ykd_model_bn(const ykd_model *m, const ykd_gnode *node, ykd_bn_tensors *bn);
 
+/* Brings the folded inference weights up to date (once after each parameter change). */
+ykd_status ykd_model_fold(ykd_model *m, ykd_error *err);
+
 /* The folded weights and bias of a BN conv node (valid once folded). */
 void ykd_model_folded(const ykd_model *m, const ykd_gnode *node, ykd_tensor *w,
                       ykd_tensor *bias);

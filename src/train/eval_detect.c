@@ -196,6 +196,43 @@ static void to_frame(ykd_detection *dets, size_t count, const ykd_image_frame *f
     }
 }
 
+ykd_status ykd_detector_decode(ykd_detector *d, const ykd_yolo_level *levels, int level_count,
+                               float *out, size_t out_floats, ykd_error *err)
+{
+    ykd_yolo_geometry geo = {0};
+    ykd_status st =
+        ykd_yolo_head_check("detect", d->device, d->nc, levels, level_count, NULL, &geo, err);
+    if (st != YKD_OK)
+        return st;
+    size_t rows = 4 + (size_t)d->nc, anchors = (size_t)geo.anchors;
+    if (!out || out_floats != (size_t)geo.images * rows * anchors)
+        return ykd_fail(err, YKD_ERR_SHAPE,
+                        "detect: decoding %d images of %zu anchors and %d classes needs %zu "
+                        "floats, not %zu",
+                        geo.images, anchors, d->nc, (size_t)geo.images * rows * anchors,
+                        out_floats);
+    st = decode(d, levels, &geo, err);
+    for (int n = 0; st == YKD_OK && n < geo.images; n++) {
+        float *image = out + (size_t)n * rows * anchors;
+        const float *scores = d->host_scores + (size_t)n * d->nc * anchors;
+        for (int l = 0; l < geo.levels; l++) {
+            size_t cells = (size_t)geo.h[l] * geo.w[l], first = (size_t)geo.first[l];
+            for (size_t p = 0; p < cells; p++) {
+                const float *b = d->host_boxes + ((size_t)n * anchors + first + p) * 4;
+                size_t a = first + p;
+                image[a] = (b[0] + b[2]) / 2;
+                image[anchors + a] = (b[1] + b[3]) / 2;
+                image[2 * anchors + a] = b[2] - b[0];
+                image[3 * anchors + a] = b[3] - b[1];
+                for (int k = 0; k < d->nc; k++)
+                    image[(4 + (size_t)k) * anchors + a] =
+                        scores[(size_t)d->nc * first + (size_t)k * cells + p];
+            }
+        }
+    }
+    return st;
+}
+
 ykd_status ykd_detector_run(ykd_detector *d, const ykd_yolo_level *levels, int level_count,
                             const ykd_detect_options *options, const ykd_image_frame *frames,
                             ykd_detections *out, ykd_error *err)
