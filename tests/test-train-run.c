@@ -204,6 +204,68 @@ static void test_nonfinite_loss_stops(ykd_test *t)
     tx_world_free(&w);
 }
 
+/* Replaces the first byte `from` after the first `needle` in the file with `to` (same length,
+ * so the safetensors header stays valid). */
+static bool edit_file(ykd_test *t, const char *path, const char *needle, char from, char to)
+{
+    unsigned char *data = NULL;
+    size_t size = 0;
+    if (!tx_read_file(t, path, &data, &size))
+        return false;
+    size_t n = strlen(needle), at = size;
+    for (size_t i = 0; i + n <= size && at == size; i++)
+        if (memcmp(data + i, needle, n) == 0)
+            at = i + n;
+    while (at < size && data[at] != (unsigned char)from)
+        at++;
+    bool ok = CHECKF(t, at < size, "no '%s' .. '%c' in %s", needle, from, path);
+    if (ok) {
+        data[at] = (unsigned char)to;
+        FILE *f = fopen(path, "wb");
+        ok = CHECK(t, f && fwrite(data, 1, size, f) == size);
+        if (f)
+            ok = CHECK(t, fclose(f) == 0) && ok;
+    }
+    free(data);
+    return ok;
+}
+
+/* The options and the progress are inside the state's checksum: editing the epochs, or the
+ * counters, is refused naming the file. */
+static void test_edited_state_is_refused(ykd_test *t)
+{
+    tx_world w;
+    if (!tx_world_make(t, &w))
+        return;
+    char out[4096], state[4200], copy[4200];
+    ykd_train_options o;
+    tx_options(&w, "edit", out, &o);
+    o.val = false;
+    stopper stop = {0, 0, 0, 0};
+    snprintf(state, sizeof state, "%s/last.state.safetensors", out);
+    snprintf(copy, sizeof copy, "%s/state.copy", w.dir);
+    static const struct {
+        const char *needle;
+        char from, to;
+    } edits[] = {{"epochs\\\":", '2', '3'}, {"optimizer_steps\\\":", '2', '1'}};
+    if (train(t, &o, &stop) && tx_copy_file(t, state, copy)) {
+        for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+            if (!tx_copy_file(t, copy, state) ||
+                !edit_file(t, state, edits[i].needle, edits[i].from, edits[i].to))
+                continue;
+            ykd_trainer *tr = NULL;
+            ykd_error err;
+            CHECK_STATUS(t, ykd_trainer_resume(t->device, out, -1, &tr, &err), YKD_ERR_FORMAT,
+                         err);
+            CHECK_CONTAINS(t, err.message, state);
+            CHECK_CONTAINS(t, err.message, "the file is damaged or was edited");
+            ykd_trainer_close(tr);
+        }
+        CHECK(t, tx_copy_file(t, copy, state) && resume(t, out, 1)); /* as written: fine */
+    }
+    tx_world_free(&w);
+}
+
 /* ---- the commands ------------------------------------------------------------------------- */
 
 /* Every line of a detect label file: 6 fields, a class in [0, 2), the rest in [0, 1]. */
@@ -351,6 +413,7 @@ static const ykd_test_case cases[] = {
     {"train: a non-finite loss stops the run, last intact", test_nonfinite_loss_stops,
      YKD_TEST_EACH_DEVICE},
     {"train: the train, val and detect commands", test_commands, YKD_TEST_EACH_DEVICE},
+    {"train: an edited state is refused", test_edited_state_is_refused, YKD_TEST_EACH_DEVICE},
 };
 
 int main(int argc, char **argv)

@@ -451,7 +451,7 @@ static void test_state_refusals(ykd_test *t)
     snprintf(path, sizeof path, "%s/future.safetensors", dir);
     if (CHECK_OK(t, ykd_st_write(path, &e, 1, keys, values, 2, &err), err)) {
         CHECK_STATUS(t, ykd_state_open(path, &f, &err), YKD_ERR_FORMAT, err);
-        CHECK_CONTAINS(t, err.message, "training state version 99; this yolokd reads version 1");
+        CHECK_CONTAINS(t, err.message, "training state version 99; this yolokd reads version 2");
     }
     snprintf(path, sizeof path, "%s/missing.safetensors", dir);
     CHECK(t, ykd_state_open(path, &f, &err) != YKD_OK);

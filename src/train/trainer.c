@@ -328,8 +328,8 @@ ykd_status ykd_trainer_resume(ykd_device *device, const char *run, int workers,
     st = t ? own_strings(t, err) : ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
     o.out = NULL;
     ykd_train_options_free_strings(&o);
-    if (st == YKD_OK)
-        st = ykd_train_options_check(&t->o, err);
+    if (st == YKD_OK && (st = ykd_train_options_check(&t->o, err)) != YKD_OK)
+        ykd_error_prefix(err, "%s", path);
     if (st == YKD_OK)
         st = ykd_trainer_open_data(t, err);
     if (st == YKD_OK)
