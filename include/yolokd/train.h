@@ -413,9 +413,9 @@ ykd_status ykd_trainer_add_loss_term(ykd_trainer *trainer, const ykd_train_loss_
                                      ykd_error *err);
 
 /* Trains until the last epoch (or the callback stops it). After each epoch: validation, the
- * row, RUN/last.safetensors (EMA weights), RUN/best.safetensors when the fitness is the best
- * so far, RUN/last.state.safetensors, RUN/metrics.csv, RUN/metrics.jsonl, RUN/curves.png, all
- * written atomically. A loss or gradient that is not finite stops the run with
+ * row, RUN/last.state.safetensors first (the epoch's commit), then RUN/last.safetensors (EMA
+ * weights), RUN/best.safetensors when the fitness is the best so far, RUN/curves.png,
+ * RUN/metrics.csv, RUN/metrics.jsonl, each written atomically. A loss or gradient that is not finite stops the run with
  * YKD_ERR_NOT_FINITE and a message naming the epoch, the batch and the three loss values,
  * leaving the files of the last finished epoch as they were. callback may be NULL. */
 ykd_status ykd_trainer_run(ykd_trainer *trainer, ykd_train_callback callback, void *user,

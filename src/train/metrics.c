@@ -139,6 +139,16 @@ static void jsonl_rows(text *t, const ykd_train_row *rows, size_t count)
     }
 }
 
+char *ykd_metrics_jsonl_text(const ykd_train_row *rows, size_t count)
+{
+    text jsonl = {NULL, 0, 0, true};
+    append(&jsonl, "");
+    jsonl_rows(&jsonl, rows, count);
+    if (!jsonl.ok)
+        free(jsonl.data);
+    return jsonl.ok ? jsonl.data : NULL;
+}
+
 static ykd_status write_text(const char *run, const char *name, const text *t, ykd_error *err)
 {
     char path[4096];
@@ -156,9 +166,9 @@ ykd_status ykd_metrics_write(const char *run, const ykd_train_row *rows, size_t 
     text csv = {NULL, 0, 0, true}, jsonl = {NULL, 0, 0, true};
     csv_rows(&csv, rows, count);
     jsonl_rows(&jsonl, rows, count);
-    ykd_status st = write_text(run, "metrics.csv", &csv, err);
+    ykd_status st = write_text(run, YKD_RUN_CSV, &csv, err);
     if (st == YKD_OK)
-        st = write_text(run, "metrics.jsonl", &jsonl, err);
+        st = write_text(run, YKD_RUN_JSONL, &jsonl, err);
     free(csv.data);
     free(jsonl.data);
     return st;

@@ -12,6 +12,8 @@
 #define YKD_RUN_STATE "last.state.safetensors"
 #define YKD_RUN_ARGS "args.json"
 #define YKD_RUN_CURVES "curves.png"
+#define YKD_RUN_CSV "metrics.csv"
+#define YKD_RUN_JSONL "metrics.jsonl"
 
 /* Sums over an epoch, for the running means and the row. */
 typedef struct ykd_epoch_sums {
@@ -42,6 +44,7 @@ struct ykd_trainer {
     ykd_train_row *rows;
     size_t row_count, row_capacity;
     bool stopped;
+    bool repaired; /* the last epoch's files were unfinished when the run reopened */
     ykd_step *step;
     char loss_terms[256]; /* the extra loss terms' names, comma-separated (the state keeps it) */
     /* this epoch */
@@ -79,7 +82,29 @@ ykd_status ykd_trainer_save_state(const ykd_trainer *t, ykd_error *err);
 /* Restores a trainer whose options came from the file (ykd_trainer_resume does the rest). */
 ykd_status ykd_trainer_load_state(ykd_trainer *t, const char *path, ykd_error *err);
 
+/* After the state is restored: removes the temporary files a kill left, writes the last
+ * epoch's files again when they were left unfinished, and refuses a finished run with nothing
+ * to repair (path, the state file, named). */
+ykd_status ykd_trainer_reopen_files(ykd_trainer *t, const char *path, ykd_error *err);
+
+/* ---- the epoch's files (run_files.c) ---- */
+
+/* last.safetensors, best.safetensors (when best), curves.png, metrics.csv, metrics.jsonl: what
+ * follows the state of a finished epoch, in this order. */
+ykd_status ykd_run_files_write(const ykd_trainer *t, bool best, ykd_error *err);
+
+/* Writes them again from the restored state when metrics.jsonl shows them unfinished (sets
+ * t->repaired). */
+ykd_status ykd_run_files_repair(ykd_trainer *t, ykd_error *err);
+
+/* Removes temporary files of ours a kill left in the run folder. */
+void ykd_run_remove_temps(const ykd_trainer *t);
+
 /* ---- rows (metrics.c) ---- */
+
+/* metrics.jsonl's text for rows (malloc'd; NULL when out of memory). */
+char *ykd_metrics_jsonl_text(const ykd_train_row *rows, size_t count);
+
 
 struct cJSON;
 /* A row as a JSON object with metrics.csv's keys (NaN as null), and back. */

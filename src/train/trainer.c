@@ -184,7 +184,8 @@ ykd_status ykd_trainer_open_parts(ykd_trainer *t, ykd_error *err)
     return st;
 }
 
-/* Creates the run folder; refuses one holding a run's state unless exist_ok. */
+/* Creates the run folder (without a killed run's temporary files); refuses one holding a
+ * run's state unless exist_ok. */
 static ykd_status prepare_run_folder(ykd_trainer *t, ykd_error *err)
 {
     char path[4096];
@@ -194,7 +195,10 @@ static ykd_status prepare_run_folder(ykd_trainer *t, ykd_error *err)
                         "train: %s already holds a run (%s): continue it with --resume %s, or "
                         "choose another --out (or --exist-ok to replace it)",
                         t->out, YKD_RUN_STATE, t->out);
-    return ykd_mkdir_p(t->out, err);
+    ykd_status st = ykd_mkdir_p(t->out, err);
+    if (st == YKD_OK)
+        ykd_run_remove_temps(t);
+    return st;
 }
 
 static ykd_status write_args(const ykd_trainer *t, ykd_error *err)
@@ -338,6 +342,8 @@ ykd_status ykd_trainer_resume(ykd_device *device, const char *run, int workers,
         st = ykd_trainer_open_parts(t, err);
     if (st == YKD_OK)
         st = ykd_trainer_load_state(t, path, err);
+    if (st == YKD_OK)
+        st = ykd_trainer_reopen_files(t, path, err);
     free(desc);
     if (st != YKD_OK) {
         ykd_trainer_close(t);
@@ -345,6 +351,18 @@ ykd_status ykd_trainer_resume(ykd_device *device, const char *run, int workers,
     }
     *trainer = t;
     return YKD_OK;
+}
+
+ykd_status ykd_trainer_reopen_files(ykd_trainer *t, const char *path, ykd_error *err)
+{
+    ykd_run_remove_temps(t);
+    ykd_status st = ykd_run_files_repair(t, err);
+    if (st == YKD_OK && t->epoch >= t->o.epochs && !t->repaired)
+        st = ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                      "%s: the run finished all its %d epochs; nothing to resume (to train on, "
+                      "start a new run with --weights %s/%s)",
+                      path, t->o.epochs, t->out, YKD_RUN_LAST);
+    return st;
 }
 
 void ykd_trainer_close(ykd_trainer *t)
@@ -541,23 +559,20 @@ static void make_row(const ykd_trainer *t, const ykd_val_result *v, double epoch
     row->seconds = epoch_ms / 1000.0;
 }
 
-/* last, best (when this epoch is the best so far, or always without validation), state. */
+/* The epoch's state (the commit), then the files that follow from it (run_files.c); best
+ * when this epoch is the best so far, or always without validation. */
 static ykd_status save_epoch(ykd_trainer *t, const ykd_train_row *row, bool *best,
                              ykd_error *err)
 {
-    char path[4096];
-    ykd_model *ema = ykd_ema_model(t->ema);
-    ykd_status st = ykd_model_save(ema, ykd_run_path(t, YKD_RUN_LAST, path), err);
     *best = !t->o.val || t->best_epoch == 0 || row->fitness > t->best_fitness;
-    if (st == YKD_OK && *best) {
-        st = ykd_model_save(ema, ykd_run_path(t, YKD_RUN_BEST, path), err);
+    if (*best) {
         t->best_fitness = t->o.val ? row->fitness : t->best_fitness;
         t->best_epoch = t->epoch + 1;
     }
-    if (st == YKD_OK) {
-        t->epoch++;
-        st = ykd_trainer_save_state(t, err);
-    }
+    t->epoch++;
+    ykd_status st = ykd_trainer_save_state(t, err);
+    if (st == YKD_OK)
+        st = ykd_run_files_write(t, *best, err);
     return st;
 }
 
@@ -580,17 +595,6 @@ static ykd_status finish_epoch(run_ctx *c, ykd_error *err)
         st = ykd_trainer_add_row(t, &row, err);
     if (st == YKD_OK)
         st = save_epoch(t, &row, &best, err);
-    char path[4096];
-    if (st == YKD_OK)
-        st = ykd_metrics_write(t->out, t->rows, t->row_count, err);
-    if (st == YKD_OK) {
-        ykd_epoch_metrics *m = malloc((t->row_count ? t->row_count : 1) * sizeof *m);
-        for (size_t i = 0; m && i < t->row_count; i++)
-            m[i] = t->rows[i].m;
-        st = m ? ykd_curves_write(ykd_run_path(t, YKD_RUN_CURVES, path), m, t->row_count, err)
-               : ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "train: out of host memory");
-        free(m);
-    }
     t->last_epoch_s = row.seconds;
     if (st == YKD_OK && best && t->o.val && t->row_count > 1)
         note(c, "new best fitness: saved best.safetensors");
@@ -623,6 +627,15 @@ ykd_status ykd_trainer_run(ykd_trainer *t, ykd_train_callback cb, void *user, yk
 {
     run_ctx c = {t, cb, user, 0.0};
     t->stopped = false;
+    if (t->repaired) {
+        char message[256];
+        snprintf(message, sizeof message,
+                 "the files of epoch %d were unfinished (the run was stopped while writing "
+                 "them): written again from the state",
+                 t->epoch);
+        note(&c, message);
+        t->repaired = false;
+    }
     if (t->epoch < t->o.epochs)
         start_event(&c);
     ykd_status st = YKD_OK;
@@ -631,6 +644,8 @@ ykd_status ykd_trainer_run(ykd_trainer *t, ykd_train_callback cb, void *user, yk
         if (st == YKD_OK && !t->stopped)
             st = finish_epoch(&c, err);
     }
+    if (st == YKD_OK)
+        ykd_run_remove_temps(t);
     return st;
 }
 

@@ -155,7 +155,7 @@ static ykd_status parse_counters(const char *path, const cJSON *o, double v[COUN
     return YKD_OK;
 }
 
-/* The run must meet the same data and not be over. */
+/* The run must meet the same data. */
 static ykd_status check_counters(const ykd_trainer *t, const char *path, const double v[COUNTERS],
                                  ykd_error *err)
 {
@@ -174,12 +174,7 @@ static ykd_status check_counters(const ykd_trainer *t, const char *path, const d
                             "resumed run must see the same data",
                             path, v[k], same[i].what, t->o.data, now[k]);
     }
-    if (v[0] >= t->o.epochs)
-        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
-                        "%s: the run finished all its %d epochs; nothing to resume (to train "
-                        "on, start a new run with --weights %s/%s)",
-                        path, t->o.epochs, t->out, YKD_RUN_LAST);
-    if (v[0] < 1 || v[1] < -1 || v[2] < 0 || v[3] < 0)
+    if (v[0] < 1 || v[0] > t->o.epochs || v[1] < -1 || v[2] < 0 || v[3] < 0)
         return ykd_fail(err, YKD_ERR_FORMAT, "%s: progress counters out of range", path);
     return YKD_OK;
 }
