@@ -30,27 +30,6 @@ static void manifest_path(const ykd_teacher_cache *c, char *path, size_t size)
 
 /* ---- what the run is ------------------------------------------------------------------- */
 
-static ykd_status file_sha256(const char *path, char hex[HEX_SIZE], ykd_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ykd_fail(err, YKD_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    ykd_sha256 h;
-    ykd_sha256_init(&h);
-    unsigned char chunk[1 << 16];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        ykd_sha256_update(&h, chunk, got);
-    bool failed = ferror(f);
-    fclose(f);
-    if (failed)
-        return ykd_fail(err, YKD_ERR_IO, "cannot read '%s'", path);
-    uint8_t digest[YKD_SHA256_SIZE];
-    ykd_sha256_final(&h, digest);
-    ykd_sha256_hex(digest, hex);
-    return YKD_OK;
-}
-
 static void hash_u32(ykd_sha256 *h, uint32_t v)
 {
     uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
@@ -328,7 +307,7 @@ static ykd_status check_or_start(ykd_teacher_cache *c, const ykd_teacher_cache_r
     char teacher_sha[HEX_SIZE] = "", dataset_sha[HEX_SIZE];
     ykd_status st = YKD_OK;
     if (run->teacher_path)
-        st = file_sha256(run->teacher_path, teacher_sha, err);
+        st = ykd_sha256_file(run->teacher_path, teacher_sha, err);
     dataset_sha256(run->train, dataset_sha);
     char path[4200];
     manifest_path(c, path, sizeof path);
@@ -416,6 +395,11 @@ void ykd_teacher_cache_close(ykd_teacher_cache *c)
     free(c->held);
     free(c->halves);
     free(c);
+}
+
+const char *ykd_teacher_cache_teacher_sha256(const ykd_teacher_cache *c)
+{
+    return string_at(cJSON_GetObjectItemCaseSensitive(c->manifest, "teacher"), "sha256");
 }
 
 const ykd_teacher_facts *ykd_teacher_cache_facts(const ykd_teacher_cache *c)

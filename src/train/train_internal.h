@@ -3,6 +3,7 @@
 #ifndef YKD_TRAIN_INTERNAL_H
 #define YKD_TRAIN_INTERNAL_H
 
+#include "train/checkpoint.h"
 #include "yolokd/loss.h"
 #include "yolokd/train.h"
 
@@ -14,6 +15,8 @@
 #define YKD_RUN_CURVES "curves.png"
 #define YKD_RUN_CSV "metrics.csv"
 #define YKD_RUN_JSONL "metrics.jsonl"
+
+enum { YKD_TRAINER_MAX_EXTRA = 40 };
 
 /* Sums over an epoch, for the running means and the row. */
 typedef struct ykd_epoch_sums {
@@ -47,6 +50,11 @@ struct ykd_trainer {
     bool repaired; /* the last epoch's files were unfinished when the run reopened */
     ykd_step *step;
     char loss_terms[256]; /* the extra loss terms' names, comma-separated (the state keeps it) */
+    /* what the loss terms keep between steps (a distillation's adapters and their optimizer
+     * state): tensors and one metadata pair, saved and restored with the trainer's */
+    ykd_state_tensor extra[YKD_TRAINER_MAX_EXTRA];
+    int extra_count;
+    char *extra_key, *extra_value;
     /* this epoch */
     ykd_epoch_sums sums;
     double last_lr[YKD_GROUP_COUNT];
@@ -71,6 +79,21 @@ void ykd_train_options_free_strings(ykd_train_options *o);
  * model, EMA and optimizer are made by the caller: new, or restored). */
 ykd_status ykd_trainer_open_data(ykd_trainer *t, ykd_error *err);
 ykd_status ykd_trainer_open_parts(ykd_trainer *t, ykd_error *err);
+
+/* Reopens run from its state file without restoring it yet: the options, datasets, the
+ * model (fresh), EMA, optimizer, loader. With extra_key, *extra_value receives a copy of that
+ * metadata value of the state (malloc'd; NULL when absent). Then loss terms may be added and
+ * extra state declared, and ykd_trainer_load_state + ykd_trainer_reopen_files finish. */
+ykd_status ykd_trainer_reopen(ykd_device *device, const char *run, int workers,
+                              const char *extra_key, char **extra_value, ykd_trainer **trainer,
+                              ykd_error *err);
+
+/* Declares the state a loss term keeps: tensors (their names and views copied; the buffers
+ * must live as long as the trainer) and a metadata pair (copied), saved with every state and
+ * restored by ykd_trainer_load_state. */
+ykd_status ykd_trainer_set_extra_state(ykd_trainer *t, const ykd_state_tensor *tensors,
+                                       int count, const char *key, const char *value,
+                                       ykd_error *err);
 
 /* A path in the run folder (into buf, 4096). */
 const char *ykd_run_path(const ykd_trainer *t, const char *name, char *buf);

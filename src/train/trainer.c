@@ -293,15 +293,16 @@ static ykd_status model_from_state(ykd_trainer *t, const char *desc_json, const 
     return st;
 }
 
-/* The options and model description a state file holds. */
+/* The options and model description a state file holds, and the extra_key's value. */
 static ykd_status read_state_options(const char *path, ykd_train_options *o, char **desc,
-                                     ykd_error *err)
+                                     const char *extra_key, char **extra, ykd_error *err)
 {
     ykd_state_file f;
     ykd_status st = ykd_state_open(path, &f, err);
     if (st != YKD_OK)
         return st;
     const char *options = NULL, *model = NULL;
+    const char *value = extra_key ? ykd_state_meta(&f, extra_key) : NULL;
     st = ykd_state_meta_required(&f, "options", &options, err);
     if (st == YKD_OK)
         st = ykd_state_meta_required(&f, "yolokd.model", &model, err);
@@ -309,19 +310,24 @@ static ykd_status read_state_options(const char *path, ykd_train_options *o, cha
         st = ykd_train_options_parse(options, path, o, err);
     if (st == YKD_OK && !(*desc = strdup(model)))
         st = ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
+    if (st == YKD_OK && value && !(*extra = strdup(value)))
+        st = ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
     ykd_state_close(&f);
     return st;
 }
 
-ykd_status ykd_trainer_resume(ykd_device *device, const char *run, int workers,
-                              ykd_trainer **trainer, ykd_error *err)
+ykd_status ykd_trainer_reopen(ykd_device *device, const char *run, int workers,
+                              const char *extra_key, char **extra_value, ykd_trainer **trainer,
+                              ykd_error *err)
 {
     *trainer = NULL;
+    if (extra_value)
+        *extra_value = NULL;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", run, YKD_RUN_STATE);
     ykd_train_options o;
     char *desc = NULL;
-    ykd_status st = read_state_options(path, &o, &desc, err);
+    ykd_status st = read_state_options(path, &o, &desc, extra_key, extra_value, err);
     if (st != YKD_OK)
         return st;
     free((char *)o.out);
@@ -340,16 +346,49 @@ ykd_status ykd_trainer_resume(ykd_device *device, const char *run, int workers,
         st = model_from_state(t, desc, path, err);
     if (st == YKD_OK)
         st = ykd_trainer_open_parts(t, err);
-    if (st == YKD_OK)
-        st = ykd_trainer_load_state(t, path, err);
-    if (st == YKD_OK)
-        st = ykd_trainer_reopen_files(t, path, err);
     free(desc);
     if (st != YKD_OK) {
         ykd_trainer_close(t);
         return st;
     }
     *trainer = t;
+    return YKD_OK;
+}
+
+ykd_status ykd_trainer_resume(ykd_device *device, const char *run, int workers,
+                              ykd_trainer **trainer, ykd_error *err)
+{
+    ykd_trainer *t = NULL;
+    char path[4096];
+    ykd_status st = ykd_trainer_reopen(device, run, workers, NULL, NULL, &t, err);
+    if (st == YKD_OK)
+        st = ykd_trainer_load_state(t, ykd_run_path(t, YKD_RUN_STATE, path), err);
+    if (st == YKD_OK)
+        st = ykd_trainer_reopen_files(t, path, err);
+    if (st != YKD_OK) {
+        ykd_trainer_close(t);
+        t = NULL;
+    }
+    *trainer = t;
+    return st;
+}
+
+ykd_status ykd_trainer_set_extra_state(ykd_trainer *t, const ykd_state_tensor *tensors,
+                                       int count, const char *key, const char *value,
+                                       ykd_error *err)
+{
+    if (count < 0 || count > YKD_TRAINER_MAX_EXTRA)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "train: %d extra state tensors (at most "
+                                                       "%d)",
+                        count, YKD_TRAINER_MAX_EXTRA);
+    free(t->extra_key);
+    free(t->extra_value);
+    t->extra_key = key ? strdup(key) : NULL;
+    t->extra_value = value ? strdup(value) : NULL;
+    if ((key && !t->extra_key) || (value && !t->extra_value))
+        return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "train: out of host memory");
+    memcpy(t->extra, tensors, (size_t)count * sizeof *tensors);
+    t->extra_count = count;
     return YKD_OK;
 }
 
@@ -379,6 +418,8 @@ void ykd_trainer_close(ykd_trainer *t)
     ykd_dataset_close(t->train_set);
     ykd_dataset_close(t->val_set);
     free(t->rows);
+    free(t->extra_key);
+    free(t->extra_value);
     free(t->model_spec);
     free(t->weights);
     free(t->data);
