@@ -3,12 +3,14 @@
  * result; teachers that do not fit are refused with the reason; a teacher cache records
  * without changing the run, replays without the teacher, and refuses to serve another run. */
 #define _GNU_SOURCE /* memmem */
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli_run.h"
 #include "core/fs.h"
+#include "core/sha256.h"
 #include "core/half.h"
 #include "harness.h"
 #include "train/teacher.h"
@@ -483,6 +485,69 @@ static bool make_wide_teacher(ykd_test *t, const tx_world *w, char *path, size_t
     return ok;
 }
 
+/* A file's text (NUL-terminated) into *text; false (a failed check) when unreadable. */
+static bool read_text(ykd_test *t, const char *dir, const char *name, char **text)
+{
+    char path[4300];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    unsigned char *data = NULL;
+    size_t size = 0;
+    *text = NULL;
+    if (!tx_read_file(t, path, &data, &size))
+        return false;
+    *text = realloc(data, size + 1);
+    if (!*text) {
+        free(data);
+        return false;
+    }
+    (*text)[size] = '\0';
+    return true;
+}
+
+/* A distillation run records itself: each KD loss in metrics.csv and metrics.jsonl, a third
+ * row of panels in curves.png, and in args.json the teacher (path, SHA-256), the KD config as
+ * used, and the devices. */
+static void check_run_records_kd(ykd_test *t, const char *run, const char *teacher)
+{
+    char *text = NULL;
+    if (read_text(t, run, "metrics.csv", &text))
+        CHECK_CONTAINS(t, text, ",seconds,train/kd_logit_loss,train/kd_ld_loss,train/kd_cwd_loss\n");
+    free(text);
+    if (read_text(t, run, "metrics.jsonl", &text))
+        CHECK_CONTAINS(t, text, "\"train/kd_cwd_loss\":");
+    free(text);
+    if (read_text(t, run, "curves.png", &text)) /* IHDR: width, height big-endian at 16 */
+        CHECK(t, (unsigned char)text[22] == (750 >> 8) && (unsigned char)text[23] == (750 & 255));
+    free(text);
+    char sha[65];
+    ykd_error err;
+    cJSON *args = NULL;
+    if (read_text(t, run, "args.json", &text) &&
+        CHECK_OK(t, ykd_sha256_file(teacher, sha, &err), err) &&
+        CHECK(t, (args = cJSON_Parse(text)) != NULL)) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(args, "distill");
+        const cJSON *kd = cJSON_GetObjectItemCaseSensitive(d, "kd");
+        CHECK(t, strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "teacher")),
+                        teacher) == 0);
+        CHECK(t, strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "teacher_sha256")),
+                        sha) == 0);
+        char *kd_text = cJSON_PrintUnformatted(kd);
+        ykd_kd_config c;
+        if (CHECK(t, kd_text != NULL) &&
+            CHECK_OK(t, ykd_kd_config_parse(kd_text, strlen(kd_text), "args.json", &c, &err),
+                     err))
+            CHECK(t, c.loss[YKD_KD_CWD].enabled && c.loss[YKD_KD_CWD].weight == 2.0f &&
+                         c.loss[YKD_KD_LD].temperature == 10.0f && c.pair_count == 2 &&
+                         !c.loss[YKD_KD_PKD].enabled);
+        free(kd_text);
+        CHECK(t, cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(args, "seed")));
+        CHECK(t, cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(args, "device")) &&
+                     cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(args, "teacher_device")));
+    }
+    cJSON_Delete(args);
+    free(text);
+}
+
 /* Stops a run after batch 1 of epoch 1 (0-based): what a kill there leaves. */
 static bool stop_in_second_epoch(const ykd_train_event *e, void *user)
 {
@@ -528,6 +593,8 @@ static void test_resume(ykd_test *t)
     bool ok = make_wide_teacher(t, &w, teacher, sizeof teacher) &&
               CHECK_OK(t, ykd_file_write_atomic(config, parts, sizes, 1, &err), err) &&
               distill(t, &w, teacher, "whole", t->device, config, whole);
+    if (ok)
+        check_run_records_kd(t, whole, teacher);
     ykd_distill_options o;
     ykd_distill_options_default(&o);
     tx_options(&w, "stopped", stopped, &o.train);

@@ -272,6 +272,12 @@ typedef struct ykd_train_loss_term {
     /* Optional: called after each optimizer step with the schedule point it used, so a term
      * with parameters of its own (distillation adapters) can step them alongside. */
     ykd_status (*optimized)(void *user, const ykd_schedule_point *point, ykd_error *err);
+    /* Optional: the term's value in parts (a distillation's each KD loss, weighted as in the
+     * value), logged per epoch as columns "train/<name>_loss" (metrics.csv, curves.png, the
+     * epoch summary). Fills up to cap names (the same every call) and, when values is not
+     * NULL, the last compute's values; returns the count. At most YKD_EPOCH_MAX_EXTRA in all
+     * terms. */
+    size_t (*parts)(void *user, const char **names, double *values, size_t cap);
 } ykd_train_loss_term;
 
 /* The detection loss of the step the sink belongs to, computed on the current batch: its

@@ -186,6 +186,8 @@ ykd_status ykd_distiller_open(ykd_device *student_device, ykd_device *teacher_de
         st = ykd_trainer_open(student_device, &options->train, &d->trainer, err);
     if (st == YKD_OK)
         st = open_kd(d, student_device, teacher_device, err);
+    if (st == YKD_OK) /* again, now with the teacher and the KD config */
+        st = ykd_trainer_write_args(d->trainer, teacher_device, err);
     if (st != YKD_OK) {
         ykd_distiller_close(d);
         return st;

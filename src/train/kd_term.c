@@ -187,10 +187,30 @@ void ykd_kd_term_free(ykd_kd_term *d)
     free(d);
 }
 
+/* Each enabled KD loss as weighted in the value: "kd_logit", "kd_ld", ... */
+static size_t term_parts(void *user, const char **names, double *values, size_t cap)
+{
+    static const char *const part_names[YKD_KD_LOSS_COUNT] = {"kd_logit", "kd_ld", "kd_cwd",
+                                                              "kd_pkd", "kd_imitation"};
+    ykd_kd_term *d = user;
+    const ykd_kd_config *c = ykd_kd_get_config(d->kd);
+    size_t n = 0;
+    for (int k = 0; k < YKD_KD_LOSS_COUNT && n < cap; k++) {
+        if (!c->loss[k].enabled)
+            continue;
+        names[n] = part_names[k];
+        if (values)
+            values[n] = d->last.weight[k] * d->last.loss[k];
+        n++;
+    }
+    return n;
+}
+
 ykd_train_loss_term ykd_kd_term_loss(ykd_kd_term *d)
 {
     ykd_train_loss_term term = {.name = "distillation", .compute = term_compute, .user = d,
-                                .begin = term_begin, .optimized = term_optimized};
+                                .begin = term_begin, .optimized = term_optimized,
+                                .parts = term_parts};
     return term;
 }
 

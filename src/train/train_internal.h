@@ -16,11 +16,12 @@
 #define YKD_RUN_CSV "metrics.csv"
 #define YKD_RUN_JSONL "metrics.jsonl"
 
-enum { YKD_TRAINER_MAX_EXTRA = 40 };
+enum { YKD_TRAINER_MAX_EXTRA = 40, YKD_TRAINER_MAX_TERMS = 8 };
 
 /* Sums over an epoch, for the running means and the row. */
 typedef struct ykd_epoch_sums {
     double box, cls, dfl, extra;
+    double parts[YKD_EPOCH_MAX_EXTRA]; /* the loss terms' parts */
     size_t batches;
     double images;
     double start_ms, train_ms;
@@ -50,6 +51,12 @@ struct ykd_trainer {
     bool repaired; /* the last epoch's files were unfinished when the run reopened */
     ykd_step *step;
     char loss_terms[256]; /* the extra loss terms' names, comma-separated (the state keeps it) */
+    ykd_train_loss_term terms[YKD_TRAINER_MAX_TERMS];
+    int term_count;
+    /* the terms' parts, as metrics columns ("train/kd_logit_loss"); rows point at part_columns */
+    char part_names[YKD_EPOCH_MAX_EXTRA][48];
+    const char *part_columns[YKD_EPOCH_MAX_EXTRA];
+    int part_count;
     /* what the loss terms keep between steps (a distillation's adapters and their optimizer
      * state): tensors and one metadata pair, saved and restored with the trainer's */
     ykd_state_tensor extra[YKD_TRAINER_MAX_EXTRA];
@@ -95,6 +102,12 @@ ykd_status ykd_trainer_set_extra_state(ykd_trainer *t, const ykd_state_tensor *t
                                        int count, const char *key, const char *value,
                                        ykd_error *err);
 
+/* RUN/args.json: the options as the run uses them, "device" (the trainer's), with a teacher
+ * device its "teacher_device", and the extra state's record under its key (a distillation's
+ * teacher, its SHA-256 and the KD config as used). */
+ykd_status ykd_trainer_write_args(const ykd_trainer *t, const ykd_device *teacher_device,
+                                  ykd_error *err);
+
 /* A path in the run folder (into buf, 4096). */
 const char *ykd_run_path(const ykd_trainer *t, const char *name, char *buf);
 
@@ -133,6 +146,7 @@ struct cJSON;
 /* A row as a JSON object with metrics.csv's keys (NaN as null), and back. */
 struct cJSON *ykd_train_row_json(const ykd_train_row *row);
 ykd_status ykd_train_row_parse(const struct cJSON *object, const char *source,
+                               const char *const *extra_names, int extra_count,
                                ykd_train_row *row, ykd_error *err);
 
 /* Appends a row to the history. */

@@ -1,6 +1,7 @@
 /* The trainer: set-up of a run (datasets, model, EMA, optimizer, loss, loaders, schedule) and
  * the epoch loop: training batches (train_step.c), then validation of the EMA model, the
  * epoch's row, and the run's files, each written atomically. */
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,10 +202,35 @@ static ykd_status prepare_run_folder(ykd_trainer *t, ykd_error *err)
     return st;
 }
 
-static ykd_status write_args(const ykd_trainer *t, ykd_error *err)
+static cJSON *device_json(const ykd_device *device)
+{
+    const ykd_device_info *info = ykd_device_get_info(device);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "index", info->index);
+    cJSON_AddStringToObject(o, "name", info->name);
+    cJSON_AddStringToObject(o, "type", ykd_device_type_name(info->type));
+    cJSON_AddStringToObject(o, "platform", info->platform_name);
+    cJSON_AddStringToObject(o, "driver_version", info->driver_version);
+    return o;
+}
+
+ykd_status ykd_trainer_write_args(const ykd_trainer *t, const ykd_device *teacher_device,
+                                  ykd_error *err)
 {
     char path[4096];
-    char *json = ykd_train_options_json(&t->o);
+    char *options = ykd_train_options_json(&t->o);
+    cJSON *root = options ? cJSON_Parse(options) : NULL;
+    free(options);
+    if (root) {
+        cJSON_AddItemToObject(root, "device", device_json(t->device));
+        if (teacher_device)
+            cJSON_AddItemToObject(root, "teacher_device", device_json(teacher_device));
+        cJSON *extra = t->extra_key && t->extra_value ? cJSON_Parse(t->extra_value) : NULL;
+        if (extra)
+            cJSON_AddItemToObject(root, t->extra_key, extra);
+    }
+    char *json = root ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
     if (!json)
         return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "train: out of host memory");
     const void *parts[] = {json, "\n"};
@@ -265,7 +291,7 @@ ykd_status ykd_trainer_open(ykd_device *device, const ykd_train_options *options
     if (st == YKD_OK)
         st = ykd_trainer_open_parts(t, err);
     if (st == YKD_OK)
-        st = write_args(t, err);
+        st = ykd_trainer_write_args(t, NULL, err);
     if (st != YKD_OK) {
         ykd_trainer_close(t);
         return st;
@@ -427,10 +453,34 @@ void ykd_trainer_close(ykd_trainer *t)
     free(t);
 }
 
+/* The term's parts become columns "train/<name>_loss". */
+static ykd_status add_parts(ykd_trainer *t, const ykd_train_loss_term *term, ykd_error *err)
+{
+    const char *names[YKD_EPOCH_MAX_EXTRA];
+    size_t cap = (size_t)(YKD_EPOCH_MAX_EXTRA - t->part_count);
+    size_t n = term->parts ? term->parts(term->user, names, NULL, YKD_EPOCH_MAX_EXTRA) : 0;
+    if (n > cap)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                        "train: loss term '%s' has %zu parts; %zu more fit (at most %d in all)",
+                        term->name ? term->name : "unnamed", n, cap, YKD_EPOCH_MAX_EXTRA);
+    for (size_t i = 0; i < n; i++) {
+        int k = t->part_count++;
+        snprintf(t->part_names[k], sizeof t->part_names[k], "train/%s_loss", names[i]);
+        t->part_columns[k] = t->part_names[k];
+    }
+    t->terms[t->term_count++] = *term;
+    return YKD_OK;
+}
+
 ykd_status ykd_trainer_add_loss_term(ykd_trainer *t, const ykd_train_loss_term *term,
                                      ykd_error *err)
 {
+    if (t->term_count >= YKD_TRAINER_MAX_TERMS)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "train: at most %d extra loss terms",
+                        YKD_TRAINER_MAX_TERMS);
     ykd_status st = ykd_step_add_loss_term(t->step, term, err);
+    if (st == YKD_OK)
+        st = add_parts(t, term, err);
     size_t used = strlen(t->loss_terms);
     if (st == YKD_OK)
         snprintf(t->loss_terms + used, sizeof t->loss_terms - used, "%s%s", used ? "," : "",
@@ -525,6 +575,15 @@ static void add_to_sums(ykd_trainer *t, const ykd_batch *b, const ykd_step_resul
     ykd_epoch_sums *s = &t->sums;
     s->box += r->loss.box, s->cls += r->loss.cls, s->dfl += r->loss.dfl;
     s->extra += r->extra;
+    int k = 0;
+    for (int i = 0; i < t->term_count; i++) {
+        const ykd_train_loss_term *term = &t->terms[i];
+        const char *names[YKD_EPOCH_MAX_EXTRA];
+        double values[YKD_EPOCH_MAX_EXTRA];
+        size_t n = term->parts ? term->parts(term->user, names, values, YKD_EPOCH_MAX_EXTRA) : 0;
+        for (size_t j = 0; j < n && k < t->part_count; j++)
+            s->parts[k++] += values[j];
+    }
     s->batches++;
     s->images += (double)b->count;
     s->train_ms = ykd_now_ms() - s->start_ms;
@@ -588,7 +647,9 @@ static void make_row(const ykd_trainer *t, const ykd_val_result *v, double epoch
     double n = s->batches ? (double)s->batches : NAN;
     memset(row, 0, sizeof *row);
     row->m = (ykd_epoch_metrics){t->epoch + 1, s->box / n, s->cls / n, s->dfl / n, NAN, NAN, NAN,
-                                 NAN, NAN, NAN, NAN};
+                                 NAN, NAN, NAN, NAN, t->part_count, {0}, t->part_columns};
+    for (int i = 0; i < t->part_count; i++)
+        row->m.extra[i] = s->parts[i] / n;
     if (v) {
         row->m.val_box = v->box, row->m.val_cls = v->cls, row->m.val_dfl = v->dfl;
         row->m.precision = v->eval.precision, row->m.recall = v->eval.recall;

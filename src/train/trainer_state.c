@@ -203,7 +203,7 @@ static ykd_status load_history(ykd_trainer *t, const char *path, const char *jso
                                                    path);
     for (const cJSON *item = list ? list->child : NULL; item && st == YKD_OK; item = item->next) {
         ykd_train_row row;
-        st = ykd_train_row_parse(item, path, &row, err);
+        st = ykd_train_row_parse(item, path, t->part_columns, t->part_count, &row, err);
         if (st == YKD_OK)
             st = ykd_trainer_add_row(t, &row, err);
     }
