@@ -445,6 +445,79 @@ static void test_edited_state_is_refused(ykd_test *t)
     tx_world_free(&w);
 }
 
+/* ---- what training leaves out ------------------------------------------------------------- */
+
+static bool write_text_file(ykd_test *t, const char *path, const char *text, size_t size)
+{
+    const void *parts[] = {text};
+    ykd_error err;
+    return CHECK_OK(t, ykd_file_write_atomic(path, parts, &size, 1, &err), err);
+}
+
+/* A corrupt training image and a bad label line: yolokd train names both before its first
+ * epoch, as check-data does, and counts them in the epoch's summary; --strict stops at the
+ * first. A label file with more boxes than the loss takes (with mosaic, four images' in one)
+ * fails at once, naming the image. */
+static void test_bad_inputs_named(ykd_test *t)
+{
+    tx_world w;
+    if (!tx_world_make(t, &w))
+        return;
+    char spec[16], run[4096], image[4300], label[4300];
+    snprintf(spec, sizeof spec, "%d", ykd_device_get_info(t->device)->index);
+    snprintf(run, sizeof run, "%s/run", w.dir);
+    snprintf(image, sizeof image, "%s/images/train/000003.png", w.data);
+    snprintf(label, sizeof label, "%s/labels/train/000005.txt", w.data);
+    static const char garbage[] = "not a png at all";
+    static const char bad_line[] = "0 0.5 0.5 0.2\n";
+    ykd_test_env env = {0};
+    ykd_test_setenv(&env, "YOLOKD_GEMM", "tiled-8x1");
+    if (write_text_file(t, image, garbage, sizeof garbage - 1) &&
+        write_text_file(t, label, bad_line, sizeof bad_line - 1)) {
+        run_result r = run_cli("train", "--model", w.model, "--data", w.data, "--out", run,
+                               "--epochs", "1", "--batch", "4", "--imgsz", "64", "--workers", "1",
+                               "--device", spec, NULL);
+        CHECKF(t, r.code == 0, "train exit %d: %s", r.code, r.err);
+        const char *named = strstr(r.out, "warning: ");
+        const char *first_epoch = strstr(r.out, "   1/1    box");
+        CHECKF(t, named && first_epoch && named < first_epoch,
+               "the faults are not named before the first epoch:\n%s", r.out);
+        CHECK_CONTAINS(t, r.out, "000003.png");
+        CHECK_CONTAINS(t, r.out, "000005.txt:1:");
+        CHECK_CONTAINS(t, r.out, "2 faults: 1 training and 0 validation images, 1 label lines "
+                                 "left out");
+        CHECK_CONTAINS(t, r.out, "| 2 inputs left out");
+        free_result(&r);
+        r = run_cli("train", "--model", w.model, "--data", w.data, "--out", run, "--exist-ok",
+                    "--epochs", "1", "--batch", "4", "--imgsz", "64", "--device", spec,
+                    "--strict", NULL);
+        CHECKF(t, r.code == 1, "train --strict exit %d", r.code);
+        CHECK_CONTAINS(t, r.err, "000003.png");
+        free_result(&r);
+    }
+    /* 16385 distinct boxes on one image: four of it in a mosaic pass the loss's 65536 */
+    size_t lines = 16385, size = 0;
+    char *text = malloc(lines * 32);
+    for (size_t i = 0; text && i < lines; i++)
+        size += (size_t)sprintf(text + size, "0 %.6f %.6f 0.001 0.001\n",
+                                0.01 + 0.98 * (double)(i % 128) / 128.0,
+                                0.01 + 0.98 * (double)(i / 128) / 128.0);
+    snprintf(label, sizeof label, "%s/labels/train/000006.txt", w.data);
+    if (CHECK(t, text != NULL) && write_text_file(t, label, text, size)) {
+        run_result r = run_cli("train", "--model", w.model, "--data", w.data, "--out", run,
+                               "--exist-ok", "--epochs", "1", "--batch", "4", "--imgsz", "64",
+                               "--device", spec, NULL);
+        CHECKF(t, r.code == 1, "train exit %d", r.code);
+        CHECK_CONTAINS(t, r.err, "000006.png has 16385 boxes");
+        CHECK_CONTAINS(t, r.err, "up to 65540 in one training image, over the loss's limit of "
+                                 "65536 boxes per image");
+        free_result(&r);
+    }
+    free(text);
+    ykd_test_restore_env(&env);
+    tx_world_free(&w);
+}
+
 /* ---- the commands ------------------------------------------------------------------------- */
 
 /* Every line of a detect label file: 6 fields, a class in [0, 2), the rest in [0, 1]. */
@@ -593,6 +666,8 @@ static const ykd_test_case cases[] = {
      YKD_TEST_EACH_DEVICE},
     {"train: the train, val and detect commands", test_commands, YKD_TEST_EACH_DEVICE},
     {"train: an edited state is refused", test_edited_state_is_refused, YKD_TEST_EACH_DEVICE},
+    {"train: bad inputs named before the first epoch, --strict, the box limit",
+     test_bad_inputs_named, YKD_TEST_EACH_DEVICE},
     {"train: killed at every write, resumed = uninterrupted, no leftovers",
      test_killed_at_every_write, YKD_TEST_EACH_DEVICE},
 };

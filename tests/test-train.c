@@ -489,7 +489,7 @@ static void test_options_json(ykd_test *t)
         CHECK_CONTAINS(t, json, "\"aug_hsv_h\":\t0.015,");
         CHECK_CONTAINS(t, json, "\"aug_mosaic\":\t0.25,");
         CHECK_CONTAINS(t, json, "\"val_conf\":\t0.001,");
-        CHECK_CONTAINS(t, json, "\"val_iou\":\t0.7\n");
+        CHECK_CONTAINS(t, json, "\"val_iou\":\t0.7,");
         if (CHECK_OK(t, ykd_train_options_parse(json, "args.json", &back, &err), err)) {
             CHECK(t, back.seed == 7 && back.aug.hsv_h == o.aug.hsv_h && back.val_iou == o.val_iou);
             ykd_train_options_free_strings(&back);

@@ -64,7 +64,8 @@ enum {
     YKD_YOLO_BINS = 16, /* DFL bins per box side (reg_max) */
     YKD_YOLO_BOX_CHANNELS = 64,
     YKD_YOLO_MAX_LEVELS = 4, /* strides 8, 16, 32 (and 64 for P6 heads) */
-    YKD_YOLO_MAX_TOPK = 16
+    YKD_YOLO_MAX_TOPK = 16,
+    YKD_YOLO_MAX_BOXES = 65536 /* boxes per image of a batch (a mosaic holds four images') */
 };
 
 typedef struct ykd_yolo_loss_options {

@@ -355,6 +355,9 @@ typedef struct ykd_train_options {
     bool val;                     /* validate every epoch, true */
     int val_batch;                /* 0: 2 * batch */
     float val_conf, val_iou;      /* 0.001, 0.7 */
+    /* false: a bad image or label line is left out, named once at the start (as check-data
+     * names it) and counted in each epoch's summary; true: the first one stops the run */
+    bool strict;
 } ykd_train_options;
 
 void ykd_train_options_default(ykd_train_options *options);
@@ -375,6 +378,9 @@ typedef struct ykd_train_row {
     double fitness;
     double images_per_s; /* training images per second over the epoch (validation excluded) */
     double seconds;      /* the epoch, validation included */
+    /* training inputs left out: the images and label lines the dataset skipped when opened,
+     * and the images that failed to load this epoch (not kept in metrics files) */
+    size_t left_out;
 } ykd_train_row;
 
 typedef struct ykd_train_event {

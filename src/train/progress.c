@@ -56,12 +56,15 @@ static void format_epoch(const ykd_train_event *e, char *buf, size_t size)
     const ykd_train_row *r = e->row;
     char extra[256];
     format_extra(&r->m, extra, sizeof extra);
+    char left_out[64] = "";
+    if (r->left_out)
+        snprintf(left_out, sizeof left_out, " | %zu inputs left out", r->left_out);
     snprintf(buf, size,
              "%4d/%-4d box %.4f  cls %.4f  dfl %.4f%s | val P %.3f  R %.3f  mAP50 %.3f  "
-             "mAP50-95 %.3f | %.1f img/s  %.0f s",
+             "mAP50-95 %.3f | %.1f img/s  %.0f s%s",
              e->epoch + 1, e->epochs, r->m.train_box, r->m.train_cls, r->m.train_dfl, extra,
              r->m.precision, r->m.recall, r->m.map50, r->m.map50_95, r->images_per_s,
-             r->seconds);
+             r->seconds, left_out);
 }
 
 void ykd_progress_format(const ykd_train_event *e, char *buf, size_t size)

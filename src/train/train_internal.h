@@ -22,6 +22,7 @@ enum { YKD_TRAINER_MAX_EXTRA = 40, YKD_TRAINER_MAX_TERMS = 8 };
 typedef struct ykd_epoch_sums {
     double box, cls, dfl, extra;
     double parts[YKD_EPOCH_MAX_EXTRA]; /* the loss terms' parts */
+    size_t load_faults;                /* images that failed to load */
     size_t batches;
     double images;
     double start_ms, train_ms;
@@ -49,6 +50,7 @@ struct ykd_trainer {
     size_t row_count, row_capacity;
     bool stopped;
     bool repaired; /* the last epoch's files were unfinished when the run reopened */
+    bool data_named; /* the datasets' faults were named (once per trainer) */
     ykd_step *step;
     char loss_terms[256]; /* the extra loss terms' names, comma-separated (the state keeps it) */
     ykd_train_loss_term terms[YKD_TRAINER_MAX_TERMS];

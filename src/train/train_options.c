@@ -49,10 +49,12 @@ typedef struct field {
     const char *name;
     field_type type;
     size_t offset;
+    bool optional; /* added later: absent in older runs' state, which keeps the default */
 } field;
 
-#define FIELD(name, type) {#name, type, offsetof(ykd_train_options, name)}
-#define AUG(name) {"aug_" #name, F_FLOAT, offsetof(ykd_train_options, aug) + offsetof(ykd_augment_options, name)}
+#define FIELD(name, type) {#name, type, offsetof(ykd_train_options, name), false}
+#define NEWER_FIELD(name, type) {#name, type, offsetof(ykd_train_options, name), true}
+#define AUG(name) {"aug_" #name, F_FLOAT, offsetof(ykd_train_options, aug) + offsetof(ykd_augment_options, name), false}
 
 static const field fields[] = {
     FIELD(model, F_STRING),        FIELD(weights, F_STRING),     FIELD(data, F_STRING),
@@ -67,6 +69,7 @@ static const field fields[] = {
     FIELD(warmup_bias_lr, F_DOUBLE), FIELD(decay, F_DECAY),      FIELD(max_grad_norm, F_DOUBLE),
     FIELD(ema_decay, F_DOUBLE),    FIELD(ema_tau, F_DOUBLE),     FIELD(val, F_BOOL),
     FIELD(val_batch, F_INT),       FIELD(val_conf, F_FLOAT),     FIELD(val_iou, F_FLOAT),
+    NEWER_FIELD(strict, F_BOOL),
 };
 enum { FIELD_COUNT = sizeof fields / sizeof fields[0] };
 
@@ -163,6 +166,8 @@ static ykd_status parse_field(const cJSON *root, const char *source, const field
 {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, f->name);
     void *p = at(o, f);
+    if (!item && f->optional)
+        return YKD_OK;
     if (!item)
         return bad_field(source, f, "is missing", err);
     if (f->type == F_STRING)

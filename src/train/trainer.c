@@ -40,6 +40,7 @@ ykd_status ykd_trainer_open_data(ykd_trainer *t, ykd_error *err)
 {
     ykd_dataset_options d;
     ykd_dataset_options_default(&d);
+    d.strict = t->o.strict;
     ykd_status st = ykd_dataset_open(t->o.data, YKD_SPLIT_TRAIN, &d, &t->train_set, err);
     if (st == YKD_OK)
         st = ykd_dataset_open(t->o.data, YKD_SPLIT_VAL, &d, &t->val_set, err);
@@ -122,6 +123,27 @@ static ykd_status make_ema_and_optimizer(ykd_trainer *t, ykd_error *err)
     return st;
 }
 
+/* A batch's image may hold batch_boxes boxes (four images' with mosaic): refused over the
+ * loss's limit, naming the image with the most. */
+static ykd_status check_box_limit(const ykd_dataset *set, size_t batch_boxes, ykd_error *err)
+{
+    size_t most = ykd_dataset_max_boxes(set);
+    if (batch_boxes <= YKD_YOLO_MAX_BOXES || most == 0)
+        return YKD_OK;
+    size_t index = 0, count = 0;
+    for (size_t i = 0; i < ykd_dataset_count(set) && count < most; i++)
+        if (ykd_dataset_labels(set, i, &count) && count == most)
+            index = i;
+    size_t factor = batch_boxes / most;
+    return ykd_fail(err, YKD_ERR_UNSUPPORTED,
+                    "train: %s has %zu boxes (its label file): %s%zu in one training image, over "
+                    "the loss's limit of %d boxes per image; images of at most %zu boxes train%s",
+                    ykd_dataset_image_path(set, index), most,
+                    factor > 1 ? "with mosaic (four images in one) up to " : "", batch_boxes,
+                    YKD_YOLO_MAX_BOXES, (size_t)YKD_YOLO_MAX_BOXES / factor,
+                    factor > 1 ? " (or --no-augment: no mosaic)" : "");
+}
+
 static ykd_status open_loader(ykd_trainer *t, ykd_error *err)
 {
     ykd_loader_options lo;
@@ -135,9 +157,12 @@ static ykd_status open_loader(ykd_trainer *t, ykd_error *err)
     lo.epochs = t->o.epochs;
     lo.close_mosaic = t->o.close_mosaic;
     lo.cache_mb = t->o.cache_mb;
+    lo.strict = t->o.strict;
     ykd_status st = ykd_loader_open(t->train_set, &lo, &t->loader, err);
     if (st == YKD_OK)
         t->batches_per_epoch = (int64_t)ykd_loader_batches_per_epoch(t->loader);
+    if (st == YKD_OK)
+        st = check_box_limit(t->train_set, ykd_loader_max_boxes(t->loader), err);
     return st;
 }
 
@@ -179,7 +204,9 @@ ykd_status ykd_trainer_open_parts(ykd_trainer *t, ykd_error *err)
         vo.cache_mb = t->o.cache_mb;
         vo.detect.conf = t->o.val_conf;
         vo.detect.iou = t->o.val_iou;
-        st = ykd_validator_open(t->device, t->val_set, &vo, &t->validator, err);
+        st = check_box_limit(t->val_set, ykd_dataset_max_boxes(t->val_set), err);
+        if (st == YKD_OK)
+            st = ykd_validator_open(t->device, t->val_set, &vo, &t->validator, err);
     }
     make_schedule(t);
     return st;
@@ -547,6 +574,7 @@ static void batch_event(run_ctx *c, const ykd_batch *b)
 
 static void fault_notes(run_ctx *c, const ykd_batch *b)
 {
+    c->t->sums.load_faults += b->fault_count;
     for (size_t i = 0; i < b->fault_count; i++) {
         char line[1200];
         ykd_fault_format(&b->faults[i], line, sizeof line);
@@ -659,6 +687,8 @@ static void make_row(const ykd_trainer *t, const ykd_val_result *v, double epoch
     row->fitness = v ? v->fitness : NAN;
     row->images_per_s = s->train_ms > 0 ? s->images / (s->train_ms / 1000.0) : 0.0;
     row->seconds = epoch_ms / 1000.0;
+    const ykd_report *r = ykd_dataset_report(t->train_set);
+    row->left_out = r->images_skipped + r->lines_skipped + s->load_faults;
 }
 
 /* The epoch's state (the commit), then the files that follow from it (run_files.c); best
@@ -709,6 +739,32 @@ static ykd_status finish_epoch(run_ctx *c, ykd_error *err)
     return st;
 }
 
+/* Every fault the datasets' reading found, once, as check-data names them, and their count. */
+static void data_notes(run_ctx *c)
+{
+    ykd_trainer *t = c->t;
+    if (t->data_named)
+        return;
+    t->data_named = true;
+    const ykd_report *r[2] = {ykd_dataset_report(t->train_set), ykd_dataset_report(t->val_set)};
+    char line[2100];
+    for (int s = 0; s < 2; s++)
+        for (size_t i = 0; i < r[s]->fault_count; i++) {
+            ykd_fault_format(&r[s]->faults[i], line, sizeof line - 16);
+            char message[2200];
+            snprintf(message, sizeof message, "warning: %s", line);
+            note(c, message);
+        }
+    if (r[0]->fault_count + r[1]->fault_count == 0)
+        return;
+    snprintf(line, sizeof line,
+             "%s: %zu faults: %zu training and %zu validation images, %zu label lines left out "
+             "(--strict stops at the first)",
+             t->o.data, r[0]->fault_count + r[1]->fault_count, r[0]->images_skipped,
+             r[1]->images_skipped, r[0]->lines_skipped + r[1]->lines_skipped);
+    note(c, line);
+}
+
 static void start_event(run_ctx *c)
 {
     ykd_trainer *t = c->t;
@@ -738,8 +794,10 @@ ykd_status ykd_trainer_run(ykd_trainer *t, ykd_train_callback cb, void *user, yk
         note(&c, message);
         t->repaired = false;
     }
-    if (t->epoch < t->o.epochs)
+    if (t->epoch < t->o.epochs) {
+        data_notes(&c);
         start_event(&c);
+    }
     ykd_status st = YKD_OK;
     while (st == YKD_OK && t->epoch < t->o.epochs && !t->stopped) {
         st = run_epoch(&c, err);
