@@ -420,7 +420,7 @@ static void test_teacher_cache(ykd_test *t)
          distill_with(t, &w, NULL, "logit", t->device, config, logit, use_cache, cache);
     if (ok) {
         /* runs the cache was not made for */
-        expect_cache_refusal(t, &w, teacher, cache, other_seed, false, "seed \"7\", not \"8\"");
+        expect_cache_refusal(t, &w, teacher, cache, other_seed, false, "seed 7, not 8");
         expect_cache_refusal(t, &w, teacher, cache, other_imgsz, false, "imgsz 64, not 96");
         expect_cache_refusal(t, &w, teacher, cache, more_epochs_no_teacher, false,
                              "epochs 2, not 3");

@@ -274,6 +274,34 @@ static ykd_status check_dataset(const ykd_teacher_cache *c, const ykd_teacher_ca
                     run->options->data, sha);
 }
 
+/* A seed as its JSON holds it: a number, or (caches made before seeds were numbers) a string
+ * of digits. */
+static bool seed_of(const cJSON *item, unsigned long long *seed)
+{
+    if (cJSON_IsNumber(item) && item->valuedouble >= 0) {
+        *seed = (unsigned long long)item->valuedouble;
+        return true;
+    }
+    char *end = NULL;
+    if (!cJSON_IsString(item) || !item->valuestring[0])
+        return false;
+    *seed = strtoull(item->valuestring, &end, 10);
+    return *end == '\0';
+}
+
+/* Whether two values of a batch field are the same option: seeds as numbers or strings; the
+ * augmentations as the floats they are (caches made before floats were written at their own
+ * precision hold 0.014999999664723873 for 0.015f). */
+static bool same_field(const char *name, const cJSON *was, const cJSON *now)
+{
+    unsigned long long a, b;
+    if (strcmp(name, "seed") == 0)
+        return seed_of(was, &a) && seed_of(now, &b) && a == b;
+    if (strncmp(name, "aug_", 4) == 0 && cJSON_IsNumber(was) && cJSON_IsNumber(now))
+        return (float)was->valuedouble == (float)now->valuedouble;
+    return cJSON_Compare(was, now, true);
+}
+
 static ykd_status check_batches(ykd_teacher_cache *c, const ykd_teacher_cache_run *run,
                                 ykd_error *err)
 {
@@ -283,7 +311,7 @@ static ykd_status check_batches(ykd_teacher_cache *c, const ykd_teacher_cache_ru
     const cJSON *item;
     cJSON_ArrayForEach(item, now) {
         const cJSON *was = cJSON_GetObjectItemCaseSensitive(made, item->string);
-        if (was && cJSON_Compare(was, item, true))
+        if (was && same_field(item->string, was, item))
             continue;
         char *a = was ? cJSON_PrintUnformatted(was) : NULL, *b = cJSON_PrintUnformatted(item);
         st = ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
