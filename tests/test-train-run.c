@@ -497,7 +497,7 @@ static void test_bad_inputs_named(ykd_test *t)
     }
     /* 16385 distinct boxes on one image: four of it in a mosaic pass the loss's 65536 */
     size_t lines = 16385, size = 0;
-    char *text = malloc(lines * 32);
+    char *text = malloc(lines * 40); /* 32 bytes a line, and the NUL */
     for (size_t i = 0; text && i < lines; i++)
         size += (size_t)sprintf(text + size, "0 %.6f %.6f 0.001 0.001\n",
                                 0.01 + 0.98 * (double)(i % 128) / 128.0,
