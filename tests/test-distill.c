@@ -485,6 +485,14 @@ static bool make_wide_teacher(ykd_test *t, const tx_world *w, char *path, size_t
     return ok;
 }
 
+static bool write_text(ykd_test *t, const char *path, const char *text)
+{
+    const void *parts[] = {text};
+    size_t sizes[] = {strlen(text)};
+    ykd_error err;
+    return CHECK_OK(t, ykd_file_write_atomic(path, parts, sizes, 1, &err), err);
+}
+
 /* A file's text (NUL-terminated) into *text; false (a failed check) when unreadable. */
 static bool read_text(ykd_test *t, const char *dir, const char *name, char **text)
 {
@@ -641,7 +649,22 @@ static void test_resume(ykd_test *t)
         CHECK_CONTAINS(t, err.message, "a resumed distillation needs the same teacher");
         ykd_distiller_close(d);
     }
+    /* what kills leave: our temporary files (removed on resume), a file that is not ours (kept),
+     * a recording of a dead process in the cache (removed) */
+    static const char *const leftovers[][2] = {{"", "last.safetensors.tmp-Ab12Cd"},
+                                               {"", "metrics.csv.tmp-000000"},
+                                               {"", "notes.txt.tmp-Ab12Cd"},
+                                               {"cache", "epoch-0001.bin.tmp-999999999"}};
+    for (int i = 0; ok && i < 4; i++) {
+        char leftover[8400];
+        snprintf(leftover, sizeof leftover, "%s/%s", leftovers[i][0][0] ? cache : stopped,
+                 leftovers[i][1]);
+        ok = write_text(t, leftover, "x");
+    }
     if (ok && resume_distill(t, stopped, NULL)) {
+        CHECK(t, !file_exists(stopped, leftovers[0][1]) && !file_exists(stopped, leftovers[1][1]));
+        CHECK(t, file_exists(stopped, leftovers[2][1]));
+        CHECK(t, !file_exists(cache, leftovers[3][1]));
         static const char *const files[] = {"last.safetensors", "best.safetensors"};
         for (int i = 0; i < 2; i++) {
             snprintf(a, sizeof a, "%s/%s", whole, files[i]);
