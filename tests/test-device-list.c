@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "device/discovery.h"
 #include "harness.h"
 #include "yolokd/device.h"
 
@@ -246,6 +249,90 @@ static void test_every_device_opens_by_index_and_type(ykd_test *t)
     }
 }
 
+/* ---- why no device ------------------------------------------------------------------------ */
+
+static ykd_discovery platforms_without_devices(void)
+{
+    ykd_discovery d;
+    memset(&d, 0, sizeof d);
+    d.platforms_rc = CL_SUCCESS;
+    d.platform_count = 2;
+    snprintf(d.platforms[0].name, sizeof d.platforms[0].name, "Portable Computing Language");
+    snprintf(d.platforms[1].name, sizeof d.platforms[1].name, "rusticl");
+    d.platforms[0].devices_rc = d.platforms[1].devices_rc = CL_DEVICE_NOT_FOUND;
+    snprintf(d.pocl_cache, sizeof d.pocl_cache, "/nonexistent/.cache/pocl");
+    d.pocl_cache_from = "HOME";
+    snprintf(d.icd_source, sizeof d.icd_source, "/etc/OpenCL/vendors");
+    return d;
+}
+
+/* What the platforms returned, and the cause where it is known: the ICD files, PoCL's cache
+ * folder under a HOME it cannot write, rusticl without RUSTICL_ENABLE, another error code. */
+static void test_explain_no_device(ykd_test *t)
+{
+    char buf[2048];
+    ykd_discovery d = platforms_without_devices();
+    ykd_discovery_explain(&d, buf, sizeof buf);
+    CHECK_CONTAINS(t, buf, "2 OpenCL platforms but no device: Portable Computing Language: "
+                           "clGetDeviceIDs CL_DEVICE_NOT_FOUND (-1); rusticl:");
+    CHECK_CONTAINS(t, buf, "PoCL finds no device when it cannot create its kernel cache, and "
+                           "/nonexistent/.cache/pocl (from HOME) is not writable: set HOME");
+    CHECK_CONTAINS(t, buf, "RUSTICL_ENABLE=llvmpipe");
+    CHECK(t, strstr(buf, "install an OpenCL driver") == NULL);
+    d.pocl_cache_writable = true, d.rusticl_enabled = true;
+    ykd_discovery_explain(&d, buf, sizeof buf);
+    CHECK(t, strstr(buf, "not writable") == NULL && strstr(buf, "RUSTICL_ENABLE") == NULL);
+    CHECK_CONTAINS(t, buf, "POCL_DEBUG=all");
+    /* no platform: the .icd files */
+    d = platforms_without_devices();
+    d.platforms_rc = CL_PLATFORM_NOT_FOUND_KHR, d.platform_count = 0;
+    snprintf(d.icd_source, sizeof d.icd_source, "/tmp/empty-vendors");
+    d.icd_from_env = true, d.icd_files = 0;
+    ykd_discovery_explain(&d, buf, sizeof buf);
+    CHECK_CONTAINS(t, buf, "found no platform (clGetPlatformIDs: CL_PLATFORM_NOT_FOUND_KHR "
+                           "(-1001))");
+    CHECK_CONTAINS(t, buf, "/tmp/empty-vendors (OCL_ICD_VENDORS) name, which holds none");
+    CHECK_CONTAINS(t, buf, "pocl-opencl-icd");
+    d.icd_files = 2;
+    ykd_discovery_explain(&d, buf, sizeof buf);
+    CHECK_CONTAINS(t, buf, "which holds 2, none of which loaded");
+    d.platforms_rc = CL_OUT_OF_HOST_MEMORY;
+    ykd_discovery_explain(&d, buf, sizeof buf);
+    CHECK_CONTAINS(t, buf, "clGetPlatformIDs failed: CL_OUT_OF_HOST_MEMORY (-6)");
+}
+
+/* The explanation a fresh process gives (the ICD loader reads its files once per process):
+ * with OCL_ICD_VENDORS naming an empty folder there is no platform, and it says so. */
+static void test_explain_in_fresh_process(ykd_test *t)
+{
+    char self[4096], dir[256], cmd[8600];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (!CHECK(t, n > 0) || !ykd_test_mkdtemp(t, dir, sizeof dir))
+        return;
+    self[n] = '\0';
+    snprintf(cmd, sizeof cmd, "OCL_ICD_VENDORS='%s' '%s' --explain-no-device", dir, self);
+    FILE *p = popen(cmd, "r");
+    char buf[2048] = "";
+    size_t got = p ? fread(buf, 1, sizeof buf - 1, p) : 0;
+    buf[got] = '\0';
+    if (p)
+        pclose(p);
+    CHECK_CONTAINS(t, buf, "found no platform");
+    CHECK_CONTAINS(t, buf, dir);
+    CHECK_CONTAINS(t, buf, "which holds none");
+    if (geteuid() != 0) { /* root may create any HOME: PoCL then finds its device */
+        snprintf(cmd, sizeof cmd, "env -u XDG_CACHE_HOME -u POCL_CACHE_DIR HOME=/nonexistent "
+                                  "'%s' --explain-no-device", self);
+        p = popen(cmd, "r");
+        got = p ? fread(buf, 1, sizeof buf - 1, p) : 0;
+        buf[got] = '\0';
+        if (p)
+            pclose(p);
+        CHECK_CONTAINS(t, buf, "/nonexistent/.cache/pocl (from HOME) is not writable");
+    }
+    ykd_test_rmtree(dir);
+}
+
 static const ykd_test_case cases[] = {
     {"enumeration describes every device", test_enumeration_describes_every_device,
      YKD_TEST_HOST},
@@ -255,6 +342,10 @@ static const ykd_test_case cases[] = {
     {"spec: a CPU's vendor string is not a GPU vendor", test_cpu_vendor_is_not_a_gpu_vendor,
      YKD_TEST_HOST},
     {"spec: no devices at all", test_no_devices, YKD_TEST_HOST},
+    {"discovery: why no device, from what the platforms returned", test_explain_no_device,
+     YKD_TEST_HOST},
+    {"discovery: a fresh process without .icd files says so", test_explain_in_fresh_process,
+     YKD_TEST_HOST},
     {"spec: auto prefers a GPU, then an accelerator", test_auto_prefers_gpu_then_accelerator,
      YKD_TEST_HOST},
     {"open: a bad spec lists the real devices", test_open_with_bad_spec_lists_real_devices,
@@ -266,5 +357,11 @@ static const ykd_test_case cases[] = {
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--explain-no-device") == 0) {
+        char buf[2048];
+        ykd_device_explain_none(buf, sizeof buf);
+        printf("%s\n", buf);
+        return 0;
+    }
     return ykd_test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
 }

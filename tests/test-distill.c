@@ -2,11 +2,15 @@
  * teacher's forward on its own thread) give bit-identical students; the KD losses change the
  * result; teachers that do not fit are refused with the reason; a teacher cache records
  * without changing the run, replays without the teacher, and refuses to serve another run. */
+#define _GNU_SOURCE /* memmem */
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_run.h"
 #include "core/fs.h"
+#include "core/sha256.h"
 #include "core/half.h"
 #include "harness.h"
 #include "train/teacher.h"
@@ -392,7 +396,7 @@ static void test_teacher_cache(ykd_test *t)
          distill_with(t, &w, teacher, "record", t->device, NULL, record, use_cache, cache);
     ykd_trainer *resumed = NULL;
     ykd_error rerr = {0};
-    if (ok) { /* a distillation's state lacks the adapters: train --resume refuses it */
+    if (ok) { /* a distillation resumes with distill --resume: train --resume refuses it */
         CHECK_STATUS(t, ykd_trainer_resume(t->device, live, 1, &resumed, &rerr),
                      YKD_ERR_UNSUPPORTED, rerr);
         CHECK_CONTAINS(t, rerr.message, "loss terms 'distillation'");
@@ -416,7 +420,7 @@ static void test_teacher_cache(ykd_test *t)
          distill_with(t, &w, NULL, "logit", t->device, config, logit, use_cache, cache);
     if (ok) {
         /* runs the cache was not made for */
-        expect_cache_refusal(t, &w, teacher, cache, other_seed, false, "seed \"7\", not \"8\"");
+        expect_cache_refusal(t, &w, teacher, cache, other_seed, false, "seed 7, not 8");
         expect_cache_refusal(t, &w, teacher, cache, other_imgsz, false, "imgsz 64, not 96");
         expect_cache_refusal(t, &w, teacher, cache, more_epochs_no_teacher, false,
                              "epochs 2, not 3");
@@ -450,6 +454,241 @@ static void test_teacher_cache(ykd_test *t)
     tx_world_free(&w);
 }
 
+/* ---- resume ------------------------------------------------------------------------------ */
+
+/* Trains the tiny model at twice its widths 1 epoch into w->dir/wide: a teacher whose neck
+ * outputs have more channels than the student's, so the feature losses need adapters. */
+static bool make_wide_teacher(ykd_test *t, const tx_world *w, char *path, size_t size)
+{
+    char model[4200], out[4096];
+    snprintf(model, sizeof model, "%s/wide.json", w->dir);
+    char *json = strdup(tx_tiny_model_json);
+    char *at = json ? strstr(json, "0.0625") : NULL;
+    bool ok = CHECK(t, at != NULL);
+    if (ok) {
+        memcpy(at, "0.125 ", 6);
+        const void *parts[] = {json};
+        size_t sizes[] = {strlen(json)};
+        ykd_error err;
+        ok = CHECK_OK(t, ykd_file_write_atomic(model, parts, sizes, 1, &err), err);
+    }
+    free(json);
+    ykd_train_options o;
+    tx_options(w, "wide", out, &o);
+    o.model = model, o.epochs = 1;
+    ykd_trainer *tr = NULL;
+    ykd_error err;
+    ok = ok && CHECK_OK(t, ykd_trainer_open(t->device, &o, &tr, &err), err) &&
+         CHECK_OK(t, ykd_trainer_run(tr, NULL, NULL, &err), err);
+    ykd_trainer_close(tr);
+    snprintf(path, size, "%s/last.safetensors", out);
+    return ok;
+}
+
+static bool write_text(ykd_test *t, const char *path, const char *text)
+{
+    const void *parts[] = {text};
+    size_t sizes[] = {strlen(text)};
+    ykd_error err;
+    return CHECK_OK(t, ykd_file_write_atomic(path, parts, sizes, 1, &err), err);
+}
+
+/* A file's text (NUL-terminated) into *text; false (a failed check) when unreadable. */
+static bool read_text(ykd_test *t, const char *dir, const char *name, char **text)
+{
+    char path[4300];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    unsigned char *data = NULL;
+    size_t size = 0;
+    *text = NULL;
+    if (!tx_read_file(t, path, &data, &size))
+        return false;
+    *text = realloc(data, size + 1);
+    if (!*text) {
+        free(data);
+        return false;
+    }
+    (*text)[size] = '\0';
+    return true;
+}
+
+/* A distillation run records itself: each KD loss in metrics.csv and metrics.jsonl, a third
+ * row of panels in curves.png, and in args.json the teacher (path, SHA-256), the KD config as
+ * used, and the devices. */
+static void check_run_records_kd(ykd_test *t, const char *run, const char *teacher)
+{
+    char *text = NULL;
+    if (read_text(t, run, "metrics.csv", &text))
+        CHECK_CONTAINS(t, text, ",seconds,train/kd_logit_loss,train/kd_ld_loss,train/kd_cwd_loss\n");
+    free(text);
+    if (read_text(t, run, "metrics.jsonl", &text))
+        CHECK_CONTAINS(t, text, "\"train/kd_cwd_loss\":");
+    free(text);
+    if (read_text(t, run, "curves.png", &text)) /* IHDR: width, height big-endian at 16 */
+        CHECK(t, (unsigned char)text[22] == (750 >> 8) && (unsigned char)text[23] == (750 & 255));
+    free(text);
+    char sha[65];
+    ykd_error err;
+    cJSON *args = NULL;
+    if (read_text(t, run, "args.json", &text) &&
+        CHECK_OK(t, ykd_sha256_file(teacher, sha, &err), err) &&
+        CHECK(t, (args = cJSON_Parse(text)) != NULL)) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(args, "distill");
+        const cJSON *kd = cJSON_GetObjectItemCaseSensitive(d, "kd");
+        CHECK(t, strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "teacher")),
+                        teacher) == 0);
+        CHECK(t, strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "teacher_sha256")),
+                        sha) == 0);
+        char *kd_text = cJSON_PrintUnformatted(kd);
+        ykd_kd_config c;
+        if (CHECK(t, kd_text != NULL) &&
+            CHECK_OK(t, ykd_kd_config_parse(kd_text, strlen(kd_text), "args.json", &c, &err),
+                     err))
+            CHECK(t, c.loss[YKD_KD_CWD].enabled && c.loss[YKD_KD_CWD].weight == 2.0f &&
+                         c.loss[YKD_KD_LD].temperature == 10.0f && c.pair_count == 2 &&
+                         !c.loss[YKD_KD_PKD].enabled);
+        free(kd_text);
+        CHECK(t, cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(args, "seed")));
+        CHECK(t, cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(args, "device")) &&
+                     cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(args, "teacher_device")));
+    }
+    cJSON_Delete(args);
+    free(text);
+}
+
+/* Stops a run after batch 1 of epoch 1 (0-based): what a kill there leaves. */
+static bool stop_in_second_epoch(const ykd_train_event *e, void *user)
+{
+    (void)user;
+    return !(e->kind == YKD_TRAIN_BATCH && e->epoch == 1 && e->batch == 1);
+}
+
+static bool resume_distill(ykd_test *t, const char *run, const char *teacher)
+{
+    ykd_distiller *d = NULL;
+    ykd_error err;
+    bool ok = CHECK_OK(t, ykd_distiller_resume(t->device, t->device, run, teacher, -1, &d, &err),
+                       err) &&
+              CHECK(t, ykd_trainer_epoch(ykd_distiller_trainer(d)) == 1) &&
+              CHECK_OK(t, ykd_distiller_run(d, NULL, NULL, &err), err);
+    ykd_distiller_close(d);
+    return ok;
+}
+
+static void use_cache_stopped(ykd_distill_options *o, const void *dir)
+{
+    o->teacher_cache = dir;
+}
+
+/* A distillation with adapters (CWD on the neck pairs, the teacher twice as wide), stopped in
+ * its second epoch and resumed, ends as the uninterrupted one, bit for bit: weights, and the
+ * whole state (the adapters, their gradients and optimizer state included). The stopped run
+ * records a teacher cache, whose second epoch the resumed run then records. A changed teacher,
+ * train --resume of a distillation and distill --resume of a training run are refused. */
+static void test_resume(ykd_test *t)
+{
+    tx_world w;
+    if (!tx_fix_gemm(t, t->device) || !tx_world_make(t, &w))
+        return;
+    char teacher[4200], config[4200], whole[4096], stopped[4096], cache[4200], a[4200], b[4200];
+    snprintf(config, sizeof config, "%s/kd.json", w.dir);
+    snprintf(cache, sizeof cache, "%s/cache", w.dir);
+    static const char json[] =
+        "{\"losses\": {\"logit\": {}, \"ld\": {}, \"cwd\": {\"weight\": 2}}}";
+    const void *parts[] = {json};
+    size_t sizes[] = {sizeof json - 1};
+    ykd_error err;
+    bool ok = make_wide_teacher(t, &w, teacher, sizeof teacher) &&
+              CHECK_OK(t, ykd_file_write_atomic(config, parts, sizes, 1, &err), err) &&
+              distill(t, &w, teacher, "whole", t->device, config, whole);
+    if (ok)
+        check_run_records_kd(t, whole, teacher);
+    ykd_distill_options o;
+    ykd_distill_options_default(&o);
+    tx_options(&w, "stopped", stopped, &o.train);
+    o.teacher = teacher, o.kd_config = config;
+    use_cache_stopped(&o, cache);
+    ykd_distiller *d = NULL;
+    ok = ok && CHECK_OK(t, ykd_distiller_open(t->device, t->device, &o, &d, &err), err) &&
+         CHECK_OK(t, ykd_distiller_run(d, stop_in_second_epoch, NULL, &err), err) &&
+         CHECK(t, ykd_trainer_epoch(ykd_distiller_trainer(d)) == 1);
+    ykd_distiller_close(d);
+    /* the adapters are in the state: 2 pairs x (weight, bias) x (value, grad, 2 moments) */
+    ok = ok && CHECK(t, tx_state_progress(t, stopped, "epoch") == 1);
+    snprintf(a, sizeof a, "%s/last.state.safetensors", stopped);
+    unsigned char *state = NULL;
+    size_t size = 0;
+    if (ok && tx_read_file(t, a, &state, &size)) {
+        static const char *const names[] = {"kd.adapter.p3.weight\"", "kd.adapter.p4.bias.grad",
+                                            "kd.adapter.p3.weight.exp_avg_sq", "\"distill\""};
+        for (int i = 0; i < 4; i++)
+            CHECKF(t, memmem(state, size, names[i], strlen(names[i])) != NULL,
+                   "no %s in the state", names[i]);
+    }
+    free(state);
+    ykd_trainer *tr = NULL;
+    if (ok) {
+        CHECK_STATUS(t, ykd_trainer_resume(t->device, stopped, -1, &tr, &err),
+                     YKD_ERR_UNSUPPORTED, err);
+        CHECK_CONTAINS(t, err.message, "yolokd distill --resume");
+        ykd_trainer_close(tr);
+        snprintf(a, sizeof a, "%s/wide/last.state.safetensors", w.dir);
+        CHECK_STATUS(t, ykd_distiller_resume(t->device, t->device, w.dir, NULL, -1, &d, &err),
+                     YKD_ERR_NOT_FOUND, err);
+        ykd_distiller_close(d);
+        char wide_run[4200];
+        snprintf(wide_run, sizeof wide_run, "%s/wide", w.dir);
+        CHECK_STATUS(t, ykd_distiller_resume(t->device, t->device, wide_run, NULL, -1, &d, &err),
+                     YKD_ERR_INVALID_ARGUMENT, err);
+        CHECK_CONTAINS(t, err.message, "a training run, not a distillation");
+        ykd_distiller_close(d);
+        /* another teacher file given: refused */
+        snprintf(a, sizeof a, "%s/whole/last.safetensors", w.dir);
+        CHECK_STATUS(t, ykd_distiller_resume(t->device, t->device, stopped, a, -1, &d, &err),
+                     YKD_ERR_INVALID_ARGUMENT, err);
+        CHECK_CONTAINS(t, err.message, "a resumed distillation needs the same teacher");
+        ykd_distiller_close(d);
+    }
+    /* what kills leave: our temporary files (removed on resume), a file that is not ours (kept),
+     * a recording of a dead process in the cache (removed) */
+    static const char *const leftovers[][2] = {{"", "last.safetensors.tmp-Ab12Cd"},
+                                               {"", "metrics.csv.tmp-000000"},
+                                               {"", "notes.txt.tmp-Ab12Cd"},
+                                               {"cache", "epoch-0001.bin.tmp-999999999"}};
+    for (int i = 0; ok && i < 4; i++) {
+        char leftover[8400];
+        snprintf(leftover, sizeof leftover, "%s/%s", leftovers[i][0][0] ? cache : stopped,
+                 leftovers[i][1]);
+        ok = write_text(t, leftover, "x");
+    }
+    if (ok && resume_distill(t, stopped, NULL)) {
+        CHECK(t, !file_exists(stopped, leftovers[0][1]) && !file_exists(stopped, leftovers[1][1]));
+        CHECK(t, file_exists(stopped, leftovers[2][1]));
+        CHECK(t, !file_exists(cache, leftovers[3][1]));
+        static const char *const files[] = {"last.safetensors", "best.safetensors"};
+        for (int i = 0; i < 2; i++) {
+            snprintf(a, sizeof a, "%s/%s", whole, files[i]);
+            snprintf(b, sizeof b, "%s/%s", stopped, files[i]);
+            CHECKF(t, tx_same_files(t, a, b), "the resumed distillation's %s differs", files[i]);
+        }
+        char da[65] = "a", db[65] = "b";
+        CHECKF(t, tx_state_digest(t, whole, da) && tx_state_digest(t, stopped, db) &&
+                      strcmp(da, db) == 0,
+               "the resumed distillation's state (adapters included) differs");
+        CHECK(t, file_exists(cache, "epoch-0000.bin") && file_exists(cache, "epoch-0001.bin"));
+        /* the command: the run is complete now */
+        char spec[16];
+        snprintf(spec, sizeof spec, "%d", ykd_device_get_info(t->device)->index);
+        run_result r = run_cli("distill", "--resume", stopped, "--student-device", spec,
+                               "--teacher-device", spec, NULL);
+        CHECKF(t, r.code == 1, "distill --resume of a finished run: exit %d", r.code);
+        CHECK_CONTAINS(t, r.err, "finished all its 2 epochs");
+        free_result(&r);
+    }
+    tx_unfix_gemm(t->device);
+    tx_world_free(&w);
+}
+
 static const ykd_test_case cases[] = {
     {"distill: the teacher hands over exactly its tensors", test_teacher_hands_over_its_tensors,
      YKD_TEST_EACH_DEVICE},
@@ -461,6 +700,8 @@ static const ykd_test_case cases[] = {
      test_teacher_cache_replays_halves, YKD_TEST_EACH_DEVICE},
     {"distill: a teacher cache records, replays without the teacher, refuses other runs",
      test_teacher_cache, YKD_TEST_EACH_DEVICE},
+    {"distill: stopped and resumed = uninterrupted, bit for bit (adapters included)",
+     test_resume, YKD_TEST_EACH_DEVICE},
 };
 
 int main(int argc, char **argv)

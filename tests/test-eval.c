@@ -380,7 +380,8 @@ static void test_curves(ykd_test *t)
     for (int i = 0; i < 4; i++)
         rows[i] =
             (ykd_epoch_metrics){i + 1, 2.0 - 0.3 * i, 3.0 - 0.5 * i, 1.5 - 0.1 * i, NAN,    NAN,
-                                NAN,   0.1 * i,       0.2 * i,       0.25 * i,      0.1 * i};
+                                NAN,   0.1 * i,       0.2 * i,       0.25 * i,      0.1 * i,
+                                0,     {0},           NULL};
     rows[2].map50 = NAN; /* a gap in one series */
     ykd_image img;
     ykd_error err;

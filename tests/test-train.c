@@ -11,6 +11,7 @@
 
 #include "harness.h"
 #include "model/safetensors.h"
+#include "core/float_text.h"
 #include "train/checkpoint.h"
 #include "train/train_internal.h"
 #include "train_fixtures.h"
@@ -451,7 +452,7 @@ static void test_state_refusals(ykd_test *t)
     snprintf(path, sizeof path, "%s/future.safetensors", dir);
     if (CHECK_OK(t, ykd_st_write(path, &e, 1, keys, values, 2, &err), err)) {
         CHECK_STATUS(t, ykd_state_open(path, &f, &err), YKD_ERR_FORMAT, err);
-        CHECK_CONTAINS(t, err.message, "training state version 99; this yolokd reads version 1");
+        CHECK_CONTAINS(t, err.message, "training state version 99; this yolokd reads version 2");
     }
     snprintf(path, sizeof path, "%s/missing.safetensors", dir);
     CHECK(t, ykd_state_open(path, &f, &err) != YKD_OK);
@@ -480,6 +481,32 @@ static void test_options_json(ykd_test *t)
         ykd_train_options_free_strings(&back);
     }
     free(json);
+    /* numbers as JSON numbers: a seed that fits 53 bits, floats at their own precision */
+    o.seed = 7;
+    json = ykd_train_options_json(&o);
+    if (CHECK(t, json != NULL)) {
+        CHECK_CONTAINS(t, json, "\"seed\":\t7,");
+        CHECK_CONTAINS(t, json, "\"aug_hsv_h\":\t0.015,");
+        CHECK_CONTAINS(t, json, "\"aug_mosaic\":\t0.25,");
+        CHECK_CONTAINS(t, json, "\"val_conf\":\t0.001,");
+        CHECK_CONTAINS(t, json, "\"val_iou\":\t0.7,");
+        if (CHECK_OK(t, ykd_train_options_parse(json, "args.json", &back, &err), err)) {
+            CHECK(t, back.seed == 7 && back.aug.hsv_h == o.aug.hsv_h && back.val_iou == o.val_iou);
+            ykd_train_options_free_strings(&back);
+        }
+    }
+    free(json);
+    char text[32];
+    static const float floats[] = {0.015f, 1e-7f, 3.4028235e38f, 0.1f, 16777217.0f, -2.5f};
+    for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
+        ykd_float_text(floats[i], text, sizeof text);
+        CHECKF(t, (float)strtod(text, NULL) == floats[i] && strlen(text) <= 15,
+               "%.9g as \"%s\"", (double)floats[i], text);
+    }
+    ykd_float_text(0.015f, text, sizeof text);
+    CHECK(t, strcmp(text, "0.015") == 0);
+    ykd_float_text(NAN, text, sizeof text);
+    CHECK(t, strcmp(text, "null") == 0);
     CHECK_STATUS(t, ykd_train_options_parse("{\"model\": \"n\"}", "x.json", &back, &err),
                  YKD_ERR_FORMAT, err);
     CHECK_CONTAINS(t, err.message, "x.json: option \"weights\" is missing");
@@ -495,7 +522,8 @@ static void test_metrics_files(ykd_test *t)
         return;
     ykd_train_row rows[2];
     memset(rows, 0, sizeof rows);
-    rows[0].m = (ykd_epoch_metrics){1, 3.5, 4.25, 1.125, NAN, NAN, NAN, 0.5, 0.25, 0.125, 0.0625};
+    rows[0].m = (ykd_epoch_metrics){1, 3.5, 4.25, 1.125, NAN, NAN, NAN, 0.5, 0.25, 0.125, 0.0625,
+                                    0, {0}, NULL};
     rows[1] = rows[0];
     rows[1].m.epoch = 2, rows[1].lr[1] = 0.001, rows[1].fitness = 0.08125;
     ykd_error err;
@@ -523,12 +551,36 @@ static void test_metrics_files(ykd_test *t)
         char *second = strchr((char *)jsonl, '\n');
         cJSON *o = second ? cJSON_Parse(second + 1) : NULL;
         ykd_train_row back;
-        if (CHECK(t, o != NULL) && CHECK_OK(t, ykd_train_row_parse(o, "jsonl", &back, &err), err))
+        if (CHECK(t, o != NULL) && CHECK_OK(t, ykd_train_row_parse(o, "jsonl", NULL, 0, &back, &err), err))
             CHECK(t, back.m.epoch == 2 && back.fitness == 0.08125 && isnan(back.m.val_box) &&
                          back.m.map50_95 == 0.0625 && back.lr[1] == 0.001);
         cJSON_Delete(o);
     }
     free(jsonl);
+    /* the loss terms' parts: columns after the others, in both files, and read back */
+    static const char *const names[] = {"train/kd_logit_loss", "train/kd_ld_loss"};
+    for (int r = 0; r < 2; r++) {
+        rows[r].m.extra_count = 2, rows[r].m.extra_names = names;
+        rows[r].m.extra[0] = 0.25 * (r + 1), rows[r].m.extra[1] = 1.5;
+    }
+    CHECK_OK(t, ykd_metrics_write(dir, rows, 2, &err), err);
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    if (tx_read_file(t, path, &csv, &size)) {
+        csv = realloc(csv, size + 1);
+        csv[size] = '\0';
+        CHECK_CONTAINS(t, (char *)csv, ",seconds,train/kd_logit_loss,train/kd_ld_loss\n");
+        CHECK_CONTAINS(t, (char *)csv, ",0.08125,0,0,0.5,1.5\n");
+        free(csv);
+    }
+    char *text = ykd_metrics_jsonl_text(rows, 2);
+    char *second = text ? strchr(text, '\n') : NULL;
+    cJSON *o = second ? cJSON_Parse(second + 1) : NULL;
+    ykd_train_row back;
+    if (CHECK(t, o != NULL) &&
+        CHECK_OK(t, ykd_train_row_parse(o, "jsonl", names, 2, &back, &err), err))
+        CHECK(t, back.m.extra_count == 2 && back.m.extra[0] == 0.5 && back.m.extra[1] == 1.5);
+    cJSON_Delete(o);
+    free(text);
     ykd_test_rmtree(dir);
 }
 
@@ -552,6 +604,15 @@ static void test_progress_text(ykd_test *t)
     e.kind = YKD_TRAIN_NOTE, e.message = "hello";
     ykd_progress_format(&e, buf, sizeof buf);
     CHECK(t, strcmp(buf, "hello") == 0);
+    /* the epoch's summary names each loss term's part */
+    static const char *const names[] = {"train/kd_logit_loss", "train/kd_ld_loss"};
+    ykd_train_row row;
+    memset(&row, 0, sizeof row);
+    row.m = (ykd_epoch_metrics){3, 1.5, 2.5, 1.0, NAN, NAN, NAN, 0.5, 0.25, 0.125, 0.0625,
+                                2, {0.0144, 0.03875}, names};
+    e = (ykd_train_event){.kind = YKD_TRAIN_EPOCH, .epoch = 2, .epochs = 20, .row = &row};
+    ykd_progress_format(&e, buf, sizeof buf);
+    CHECK_CONTAINS(t, buf, "dfl 1.0000 | kd_logit 0.0144  kd_ld 0.0387 | val P 0.500");
 }
 
 /* ---- the step and its gradient sink ----------------------------------------------------------- */

@@ -43,7 +43,7 @@ bool tx_same_files(ykd_test *t, const char *a, const char *b);
 /* A number of a run's state "progress" (epoch, optimizer_steps, ...); NAN when absent. */
 double tx_state_progress(ykd_test *t, const char *run, const char *key);
 
-/* The state's "yolokd.sha256" (the digest of every tensor) into hex (65 bytes). */
+/* The SHA-256 of the state's tensor data (every tensor, in file order) into hex (65 bytes). */
 bool tx_state_digest(ykd_test *t, const char *run, char *hex);
 
 #endif

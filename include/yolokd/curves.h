@@ -12,23 +12,34 @@
 extern "C" {
 #endif
 
+enum { YKD_EPOCH_MAX_EXTRA = 5 };
+
 /* One epoch's figures; NAN where there is none (a plot skips it and breaks its line there). */
 typedef struct ykd_epoch_metrics {
     int epoch;
     double train_box, train_cls, train_dfl; /* mean training losses (with gains) */
     double val_box, val_cls, val_dfl;       /* validation losses */
     double precision, recall, map50, map50_95;
+    /* the extra loss terms' parts (a distillation's KD losses, e.g. "train/kd_logit_loss"),
+     * mean training values: extra_count of them, named by extra_names (the same in every row
+     * of a run; not owned) */
+    int extra_count;
+    double extra[YKD_EPOCH_MAX_EXTRA];
+    const char *const *extra_names;
 } ykd_epoch_metrics;
 
+/* Two rows of five panels; a third row, YKD_CURVES_HEIGHT / 2 high, holds the extra series
+ * when the rows have any (panels YKD_CURVES_PANELS and on). */
 enum { YKD_CURVES_WIDTH = 1500, YKD_CURVES_HEIGHT = 500, YKD_CURVES_PANELS = 10 };
 
 /* The plot's title of panel i (0 .. YKD_CURVES_PANELS), e.g. "train/box_loss", and the value
  * it shows of an epoch. */
 const char *ykd_curves_title(int panel);
-double ykd_curves_value(const ykd_epoch_metrics *row, int panel);
+double ykd_curves_value(const ykd_epoch_metrics *row, int panel); /* extra series too */
 
 /* Draws the ten plots (train losses, precision, recall over val losses, mAP@0.5,
- * mAP@0.5:0.95) into a new YKD_CURVES_WIDTH x YKD_CURVES_HEIGHT image. rows may be empty. */
+ * mAP@0.5:0.95), and the extra series' below, into a new YKD_CURVES_WIDTH x
+ * YKD_CURVES_HEIGHT image (3/2 as high with extra series). rows may be empty. */
 ykd_status ykd_curves_draw(const ykd_epoch_metrics *rows, size_t count, ykd_image *out,
                            ykd_error *err);
 

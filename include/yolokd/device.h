@@ -71,6 +71,12 @@ ykd_status ykd_device_spec_resolve(const char *spec, const ykd_device_info *devi
                                    size_t count, size_t *index, ykd_error *err);
 
 /* Appends a table of the devices (one line each) to buf; used in error messages and help. */
+/* Why no device is found, for messages: what the OpenCL platforms returned (clGetPlatformIDs'
+ * and each platform's clGetDeviceIDs' result) and the likely cause: no driver or .icd file
+ * (/etc/OpenCL/vendors, OCL_ICD_VENDORS), PoCL without a writable cache folder (HOME,
+ * XDG_CACHE_HOME, POCL_CACHE_DIR), rusticl without RUSTICL_ENABLE. */
+void ykd_device_explain_none(char *buf, size_t size);
+
 void ykd_device_list_format(const ykd_device_info *devices, size_t count, char *buf,
                             size_t size);
 

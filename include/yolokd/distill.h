@@ -8,7 +8,7 @@
  * loss's, one backward, the optimizer steps the student and the KD adapters together.
  * Teacher and student must agree on the classes (count and names) and the strides, or the run
  * is refused before its first step with the reason. The saved student is an ordinary model
- * file; the adapters are not part of it.
+ * file; the adapters are not part of it, but the run's state holds them (ykd_distiller_resume).
  *
  * With a teacher cache (--teacher-cache), each epoch's teacher tensors are stored (fp16) the
  * first time and replayed by later runs with the same teacher, dataset, seed, epochs, batch,
@@ -45,6 +45,16 @@ typedef struct ykd_distiller ykd_distiller;
 ykd_status ykd_distiller_open(ykd_device *student_device, ykd_device *teacher_device,
                               const ykd_distill_options *options, ykd_distiller **distiller,
                               ykd_error *err);
+/* Reopens the distillation in folder run from its state, to continue bit for bit as
+ * ykd_trainer_resume does for training: the student's state, the KD adapters with their
+ * gradients and optimizer state, the KD config as used, the teacher cache. The teacher is the
+ * run's file, or teacher when given (moved); either must have the SHA-256 the run recorded. A
+ * teacher file that is gone is replayed from the run's teacher cache when it holds every
+ * epoch left. workers >= 0 overrides the run's. Refuses a training run's folder and the rest
+ * ykd_trainer_resume refuses. */
+ykd_status ykd_distiller_resume(ykd_device *student_device, ykd_device *teacher_device,
+                                const char *run, const char *teacher, int workers,
+                                ykd_distiller **distiller, ykd_error *err);
 void ykd_distiller_close(ykd_distiller *distiller);
 
 /* Trains as ykd_trainer_run does (the same files in the run folder). */

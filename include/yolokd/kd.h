@@ -114,6 +114,12 @@ bool ykd_kd_config_has_feature_loss(const ykd_kd_config *config);
 ykd_status ykd_kd_config_parse(const char *json, size_t length, const char *source,
                                ykd_kd_config *config, ykd_error *err);
 
+/* The config as JSON text that ykd_kd_config_parse reads back to the same losses, pairs and
+ * schedule: each enabled loss with all its fields, the pairs when a feature loss is on, the
+ * schedule; floats as the shortest text that reads back to the same float. malloc'd (free());
+ * NULL when out of memory. */
+char *ykd_kd_config_json(const ykd_kd_config *config);
+
 /* Reads and parses a config file; path NULL gives the defaults. */
 ykd_status ykd_kd_config_load(const char *path, ykd_kd_config *config, ykd_error *err);
 

@@ -52,6 +52,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "yolokd/data.h"
 #include "yolokd/device.h"
 #include "yolokd/status.h"
 #include "yolokd/tensor.h"
@@ -64,7 +65,10 @@ enum {
     YKD_YOLO_BINS = 16, /* DFL bins per box side (reg_max) */
     YKD_YOLO_BOX_CHANNELS = 64,
     YKD_YOLO_MAX_LEVELS = 4, /* strides 8, 16, 32 (and 64 for P6 heads) */
-    YKD_YOLO_MAX_TOPK = 16
+    YKD_YOLO_MAX_TOPK = 16,
+    /* boxes per image of a batch (a mosaic holds four images'): the data layer's limit, so that
+     * what check-data passes the loss takes */
+    YKD_YOLO_MAX_BOXES = YKD_MAX_BOXES_PER_SAMPLE
 };
 
 typedef struct ykd_yolo_loss_options {

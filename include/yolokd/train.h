@@ -272,6 +272,12 @@ typedef struct ykd_train_loss_term {
     /* Optional: called after each optimizer step with the schedule point it used, so a term
      * with parameters of its own (distillation adapters) can step them alongside. */
     ykd_status (*optimized)(void *user, const ykd_schedule_point *point, ykd_error *err);
+    /* Optional: the term's value in parts (a distillation's each KD loss, weighted as in the
+     * value), logged per epoch as columns "train/<name>_loss" (metrics.csv, curves.png, the
+     * epoch summary). Fills up to cap names (the same every call) and, when values is not
+     * NULL, the last compute's values; returns the count. At most YKD_EPOCH_MAX_EXTRA in all
+     * terms. */
+    size_t (*parts)(void *user, const char **names, double *values, size_t cap);
 } ykd_train_loss_term;
 
 /* The detection loss of the step the sink belongs to, computed on the current batch: its
@@ -349,6 +355,9 @@ typedef struct ykd_train_options {
     bool val;                     /* validate every epoch, true */
     int val_batch;                /* 0: 2 * batch */
     float val_conf, val_iou;      /* 0.001, 0.7 */
+    /* false: a bad image or label line is left out, named once at the start (as check-data
+     * names it) and counted in each epoch's summary; true: the first one stops the run */
+    bool strict;
 } ykd_train_options;
 
 void ykd_train_options_default(ykd_train_options *options);
@@ -369,6 +378,9 @@ typedef struct ykd_train_row {
     double fitness;
     double images_per_s; /* training images per second over the epoch (validation excluded) */
     double seconds;      /* the epoch, validation included */
+    /* training inputs left out: the images and label lines the dataset skipped when opened,
+     * and the images that failed to load this epoch (not kept in metrics files) */
+    size_t left_out;
 } ykd_train_row;
 
 typedef struct ykd_train_event {
@@ -413,9 +425,9 @@ ykd_status ykd_trainer_add_loss_term(ykd_trainer *trainer, const ykd_train_loss_
                                      ykd_error *err);
 
 /* Trains until the last epoch (or the callback stops it). After each epoch: validation, the
- * row, RUN/last.safetensors (EMA weights), RUN/best.safetensors when the fitness is the best
- * so far, RUN/last.state.safetensors, RUN/metrics.csv, RUN/metrics.jsonl, RUN/curves.png, all
- * written atomically. A loss or gradient that is not finite stops the run with
+ * row, RUN/last.state.safetensors first (the epoch's commit), then RUN/last.safetensors (EMA
+ * weights), RUN/best.safetensors when the fitness is the best so far, RUN/curves.png,
+ * RUN/metrics.csv, RUN/metrics.jsonl, each written atomically. A loss or gradient that is not finite stops the run with
  * YKD_ERR_NOT_FINITE and a message naming the epoch, the batch and the three loss values,
  * leaving the files of the last finished epoch as they were. callback may be NULL. */
 ykd_status ykd_trainer_run(ykd_trainer *trainer, ykd_train_callback callback, void *user,

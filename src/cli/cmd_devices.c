@@ -156,10 +156,12 @@ int ykd_cmd_devices(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io 
     int code = YKD_EXIT_OK;
     if (st == YKD_ERR_NO_DEVICE && !globals->device) {
         /* nothing to select is not an error for a listing; say how to get a device */
+        char why[1536];
+        ykd_device_explain_none(why, sizeof why);
         if (json)
             code = print_json(io->out, devices, count, -1);
         else
-            fprintf(io->out, "%s\n", err.message);
+            fprintf(io->out, "no OpenCL device found: %s\n", why);
     } else if (st != YKD_OK) {
         fprintf(io->err, "yolokd devices: %s%s\n", globals->device ? "" : "YOLOKD_DEVICE: ",
                 err.message);

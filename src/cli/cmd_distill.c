@@ -12,6 +12,8 @@ static void print_distill_help(FILE *f)
             "                      [--teacher-device D1] [--student-device D2] [--kd CONFIG]\n"
             "                      [--student-weights W] [--teacher-cache DIR] [--no-overlap]\n"
             "                      [training options]\n"
+            "       yolokd distill --resume RUN [--teacher W] [--teacher-device D1]\n"
+            "                      [--student-device D2] [--workers N]\n"
             "       yolokd distill          (no arguments: the demo)\n"
             "\n"
             "Trains the student as 'yolokd train' does, adding the distillation losses of the KD\n"
@@ -35,6 +37,11 @@ static void print_distill_help(FILE *f)
             "                        fine), which then need no --teacher; a cache made for\n"
             "                        anything else is refused\n"
             "  --no-overlap          run the teacher's forward before the student's, not beside\n"
+            "  --resume RUN          continue RUN where its last finished epoch left it, bit for\n"
+            "                        bit (the KD adapters and their optimizer state are in its\n"
+            "                        state); its own options, teacher, cache and KD config; only\n"
+            "                        the devices, --workers and --teacher (the same file, moved)\n"
+            "                        apply\n"
             "\n"
             "The training options are those of 'yolokd train' (--epochs, --batch, --imgsz,\n"
             "--optimizer, --lr0, --seed, --workers, --close-mosaic, --cos, ...; see\n"
@@ -44,7 +51,7 @@ static void print_distill_help(FILE *f)
 typedef struct distill_args {
     ykd_train_args t;
     ykd_distill_options d;
-    const char *teacher_device, *student_device;
+    const char *teacher_device, *student_device, *resume;
     bool no_overlap;
 } distill_args;
 
@@ -54,7 +61,7 @@ static int parse_distill_args(int argc, char **argv, ykd_cli_globals *g, ykd_cli
     ykd_train_args_init(&a->t);
     ykd_distill_options_default(&a->d);
     a->teacher_device = a->student_device = g->device;
-    ykd_cli_opt opts[YKD_TRAIN_OPTION_ROWS + 8] = {
+    ykd_cli_opt opts[YKD_TRAIN_OPTION_ROWS + 9] = {
         {"--teacher", YKD_OPT_STRING, &a->d.teacher, 0, 0},
         {"--student", YKD_OPT_STRING, &a->t.o.model, 0, 0},
         {"--student-weights", YKD_OPT_STRING, &a->t.o.weights, 0, 0},
@@ -63,12 +70,13 @@ static int parse_distill_args(int argc, char **argv, ykd_cli_globals *g, ykd_cli
         {"--kd", YKD_OPT_STRING, &a->d.kd_config, 0, 0},
         {"--teacher-cache", YKD_OPT_STRING, &a->d.teacher_cache, 0, 0},
         {"--no-overlap", YKD_OPT_FLAG, &a->no_overlap, 0, 0},
+        {"--resume", YKD_OPT_STRING, &a->resume, 0, 0},
     };
-    size_t count = 8 + ykd_train_option_rows(&a->t, opts + 8);
+    size_t count = 9 + ykd_train_option_rows(&a->t, opts + 9);
     int code = ykd_cli_parse_options(argc, argv, io, "distill", opts, count, print_distill_help);
     if (code < 0)
         code = ykd_train_args_finish(io, "distill", &a->t);
-    if (code >= 0)
+    if (code >= 0 || a->resume)
         return code;
     if ((!a->d.teacher && !a->d.teacher_cache) || !a->t.o.model || !a->t.o.data || !a->t.o.out)
         return ykd_cli_usage_error(io, "distill",
@@ -114,7 +122,9 @@ int ykd_cmd_distill(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io 
     ykd_distiller *d = NULL;
     ykd_status st = YKD_ERR_INVALID_ARGUMENT;
     if (code == YKD_EXIT_OK) {
-        st = ykd_distiller_open(student_device, teacher_device, &a.d, &d, &err);
+        st = a.resume ? ykd_distiller_resume(student_device, teacher_device, a.resume,
+                                             a.d.teacher, (int)a.t.workers, &d, &err)
+                      : ykd_distiller_open(student_device, teacher_device, &a.d, &d, &err);
         ykd_train_printer p;
         ykd_train_printer_init(&p, io->out);
         if (st == YKD_OK)

@@ -46,6 +46,9 @@ static void print_train_help(FILE *f)
             "  --seed K           initial weights and augmentation (default %llu)\n"
             "  --workers N        loader threads; results do not depend on it (default %d)\n"
             "  --exist-ok         replace a run already in RUN\n"
+            "  --strict           stop at the first bad image or label line (default: leave\n"
+            "                     them out, each named before the first epoch as check-data\n"
+            "                     names it, and counted in every epoch's summary)\n"
             "  --resume RUN       continue RUN where its last finished epoch left it, bit for\n"
             "                     bit (its own options; only --device and --workers apply)\n",
             d.epochs, d.batch, d.imgsz, d.lrf, d.momentum, d.weight_decay, d.nbs, d.warmup_epochs,

@@ -1,6 +1,8 @@
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +94,30 @@ static ykd_status write_fully(int fd, const char *tmp, const void *data, size_t 
     return YKD_OK;
 }
 
+static struct {
+    char prefix[4096];
+    int countdown; /* writes under prefix until the fault; 0: none */
+    int exit_code;
+} fault;
+
+void ykd_fs_inject_fault(const char *prefix, int n, int exit_code)
+{
+    snprintf(fault.prefix, sizeof fault.prefix, "%s", prefix ? prefix : "");
+    fault.countdown = n > 0 ? n : 0;
+    fault.exit_code = exit_code;
+}
+
+/* Whether the injected fault hits this write (and, for an exit, ends the process). */
+static bool fault_hits(const char *path)
+{
+    if (fault.countdown <= 0 || strncmp(path, fault.prefix, strlen(fault.prefix)) != 0 ||
+        --fault.countdown > 0)
+        return false;
+    if (fault.exit_code >= 0)
+        _exit(fault.exit_code);
+    return true;
+}
+
 ykd_status ykd_file_write_atomic(const char *path, const void *const *parts,
                                  const size_t *part_sizes, size_t part_count, ykd_error *err)
 {
@@ -113,12 +139,47 @@ ykd_status ykd_file_write_atomic(const char *path, const void *const *parts,
                       strerror(errno));
     if (close(fd) != 0 && st == YKD_OK)
         st = ykd_fail(err, YKD_ERR_IO, "cannot close '%s': %s", tmp, strerror(errno));
+    if (st == YKD_OK && fault_hits(path))
+        return ykd_fail(err, YKD_ERR_IO, "cannot rename '%s' to '%s': fault injected", tmp,
+                        path); /* the temporary file stays, as after a kill */
     if (st == YKD_OK && rename(tmp, path) != 0)
         st = ykd_fail(err, YKD_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, path,
                       strerror(errno));
     if (st != YKD_OK)
         unlink(tmp);
     return st;
+}
+
+/* "NAME.tmp-" and six characters of mkstemp's alphabet. */
+static bool is_temp_of(const char *entry, const char *name)
+{
+    size_t n = strlen(name);
+    if (strncmp(entry, name, n) != 0 || strncmp(entry + n, ".tmp-", 5) != 0)
+        return false;
+    const char *suffix = entry + n + 5;
+    if (strlen(suffix) != 6)
+        return false;
+    for (int i = 0; i < 6; i++)
+        if (!isalnum((unsigned char)suffix[i]))
+            return false;
+    return true;
+}
+
+void ykd_remove_stale_temps(const char *folder, const char *const *names, size_t count)
+{
+    DIR *dir = opendir(folder);
+    if (!dir)
+        return;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        for (size_t i = 0; i < count; i++) {
+            char path[4096];
+            if (is_temp_of(e->d_name, names[i]) &&
+                snprintf(path, sizeof path, "%s/%s", folder, e->d_name) < (int)sizeof path)
+                unlink(path);
+        }
+    }
+    closedir(dir);
 }
 
 void ykd_remove_tree(const char *path)

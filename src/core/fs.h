@@ -18,6 +18,16 @@ ykd_status ykd_file_read_all(const char *path, size_t max_size, void **data, siz
 ykd_status ykd_file_write_atomic(const char *path, const void *const *parts,
                                  const size_t *part_sizes, size_t part_count, ykd_error *err);
 
+/* Removes the temporary files an atomic write of folder/NAME leaves when killed
+ * ("NAME.tmp-XXXXXX", for each of the names); other files are not touched. Best effort. */
+void ykd_remove_stale_temps(const char *folder, const char *const *names, size_t count);
+
+/* Fault injection, for tests: the nth atomic write from now (1-based) whose path starts with
+ * prefix stops once its temporary file is written, before the rename: with exit_code < 0 it
+ * fails (YKD_ERR_IO, "fault injected") leaving the temporary file as a kill would; otherwise
+ * the process ends there with _exit(exit_code). n = 0 turns it off. Not thread-safe. */
+void ykd_fs_inject_fault(const char *prefix, int n, int exit_code);
+
 /* Removes path and everything below it (links are removed, not followed). Best effort: what
  * cannot be removed stays. */
 void ykd_remove_tree(const char *path);

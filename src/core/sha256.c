@@ -1,6 +1,9 @@
 /* SHA-256 written from FIPS 180-4, sections 4.1.2, 4.2.2, 5.1.1 and 6.2. */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "core/error_internal.h"
 #include "core/sha256.h"
 
 static const uint32_t round_constants[64] = {
@@ -126,4 +129,26 @@ void ykd_sha256_hex(const uint8_t digest[YKD_SHA256_SIZE], char hex[2 * YKD_SHA2
         hex[2 * i + 1] = digits[digest[i] & 15];
     }
     hex[2 * YKD_SHA256_SIZE] = '\0';
+}
+
+ykd_status ykd_sha256_file(const char *path, char hex[2 * YKD_SHA256_SIZE + 1], ykd_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ykd_fail(err, errno == ENOENT ? YKD_ERR_NOT_FOUND : YKD_ERR_IO,
+                        "cannot open '%s': %s", path, strerror(errno));
+    ykd_sha256 h;
+    ykd_sha256_init(&h);
+    unsigned char chunk[1 << 16];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+        ykd_sha256_update(&h, chunk, got);
+    int failed = ferror(f);
+    fclose(f);
+    if (failed)
+        return ykd_fail(err, YKD_ERR_IO, "cannot read '%s'", path);
+    uint8_t digest[YKD_SHA256_SIZE];
+    ykd_sha256_final(&h, digest);
+    ykd_sha256_hex(digest, hex);
+    return YKD_OK;
 }

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "yolokd/status.h"
+
 enum { YKD_SHA256_SIZE = 32 };
 
 typedef struct ykd_sha256 {
@@ -23,5 +25,8 @@ void ykd_sha256_update_field(ykd_sha256 *h, const void *data, size_t size);
 
 /* digest as 64 lower-case hex digits and a NUL. */
 void ykd_sha256_hex(const uint8_t digest[YKD_SHA256_SIZE], char hex[2 * YKD_SHA256_SIZE + 1]);
+
+/* The SHA-256 of a whole file, as 64 hex digits; fails naming the file. */
+ykd_status ykd_sha256_file(const char *path, char hex[2 * YKD_SHA256_SIZE + 1], ykd_error *err);
 
 #endif

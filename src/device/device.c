@@ -69,6 +69,11 @@ ykd_status ykd_device_open(const char *spec, const ykd_device_options *options,
     size_t index = 0;
     st = ykd_device_spec_resolve(spec, infos, count, &index, err);
     free(infos);
+    if (st == YKD_ERR_NO_DEVICE) {
+        char why[1536];
+        ykd_device_explain_none(why, sizeof why);
+        st = ykd_fail(err, YKD_ERR_NO_DEVICE, "no OpenCL device found: %s", why);
+    }
     if (st != YKD_OK) {
         free(found);
         if (from_environment && spec && *spec)

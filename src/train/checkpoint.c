@@ -1,5 +1,8 @@
 /* Resumable state files (checkpoint.h): device buffers to safetensors and back, guarded by a
- * format tag, a version and a SHA-256 of the tensor data. */
+ * format tag, a version and a SHA-256 of the whole file: the tensor data, each tensor's name and
+ * place, and every metadata pair (options, progress, history) but the checksum itself. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +14,56 @@ static const char KEY_FORMAT[] = "format";
 static const char KEY_VERSION[] = "yolokd.state_version";
 static const char KEY_SHA[] = "yolokd.sha256";
 
+/* Version 1 covered the tensor data only; it is still read, with that check. */
+static const char VERSION_DATA_ONLY[] = "1";
+
 enum { BUILTIN_KEYS = 3, MAX_META = 32 };
+
+/* A tensor's place in the data section, for the digest. */
+typedef struct tensor_place {
+    const char *name;
+    size_t begin, end;
+} tensor_place;
+
+static void update_number(ykd_sha256 *h, size_t v)
+{
+    char text[32];
+    int n = snprintf(text, sizeof text, "%zu", v);
+    ykd_sha256_update_field(h, text, (size_t)n);
+}
+
+/* Finishes a digest begun with the data section: the tensors' names and places (in data
+ * order), then the metadata pairs sorted by key, KEY_SHA left out. */
+static ykd_status finish_digest(ykd_sha256 *h, const tensor_place *places, int place_count,
+                                const char **keys, const char **values, int meta_count,
+                                char hex[2 * YKD_SHA256_SIZE + 1])
+{
+    int *order = malloc((size_t)(meta_count > 0 ? meta_count : 1) * sizeof *order);
+    if (!order)
+        return YKD_ERR_OUT_OF_MEMORY;
+    for (int i = 0; i < meta_count; i++) { /* insertion sort: a few dozen keys */
+        int j = i;
+        for (; j > 0 && strcmp(keys[order[j - 1]], keys[i]) > 0; j--)
+            order[j] = order[j - 1];
+        order[j] = i;
+    }
+    for (int i = 0; i < place_count; i++) {
+        ykd_sha256_update_field(h, places[i].name, strlen(places[i].name));
+        update_number(h, places[i].begin);
+        update_number(h, places[i].end);
+    }
+    for (int i = 0; i < meta_count; i++) {
+        if (strcmp(keys[order[i]], KEY_SHA) == 0)
+            continue;
+        ykd_sha256_update_field(h, keys[order[i]], strlen(keys[order[i]]));
+        ykd_sha256_update_field(h, values[order[i]], strlen(values[order[i]]));
+    }
+    free(order);
+    uint8_t digest[YKD_SHA256_SIZE];
+    ykd_sha256_final(h, digest);
+    ykd_sha256_hex(digest, hex);
+    return YKD_OK;
+}
 
 static void free_hosts(float **hosts, int count)
 {
@@ -22,10 +74,9 @@ static void free_hosts(float **hosts, int count)
 
 /* Every tensor's floats, read from its buffer, and the digest of them all in order. */
 static ykd_status read_tensors(const char *path, const ykd_state_tensor *tensors, int count,
-                               float **hosts, char hex[2 * YKD_SHA256_SIZE + 1], ykd_error *err)
+                               float **hosts, ykd_sha256 *h, tensor_place *places, ykd_error *err)
 {
-    ykd_sha256 h;
-    ykd_sha256_init(&h);
+    size_t at = 0;
     for (int i = 0; i < count; i++) {
         size_t bytes = tensors[i].floats * sizeof(float);
         hosts[i] = malloc(bytes ? bytes : 1);
@@ -39,11 +90,10 @@ static ykd_status read_tensors(const char *path, const ykd_state_tensor *tensors
             ykd_error_prefix(err, "writing %s: tensor %s", path, tensors[i].name);
             return st;
         }
-        ykd_sha256_update(&h, hosts[i], bytes);
+        ykd_sha256_update(h, hosts[i], bytes);
+        places[i] = (tensor_place){tensors[i].name, at, at + bytes};
+        at += bytes;
     }
-    uint8_t digest[YKD_SHA256_SIZE];
-    ykd_sha256_final(&h, digest);
-    ykd_sha256_hex(digest, hex);
     return YKD_OK;
 }
 
@@ -54,12 +104,17 @@ ykd_status ykd_state_write(const char *path, const ykd_state_tensor *tensors, in
     if (meta_count < 0 || meta_count > MAX_META - BUILTIN_KEYS)
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "writing %s: %d metadata keys", path,
                         meta_count);
-    float **hosts = calloc((size_t)(count > 0 ? count : 1), sizeof *hosts);
-    ykd_st_entry *entries = calloc((size_t)(count > 0 ? count : 1), sizeof *entries);
-    char hex[2 * YKD_SHA256_SIZE + 1];
-    ykd_status st = hosts && entries ? read_tensors(path, tensors, count, hosts, hex, err)
-                                     : ykd_fail(err, YKD_ERR_OUT_OF_MEMORY,
-                                                "writing %s: out of host memory", path);
+    size_t slots = (size_t)(count > 0 ? count : 1);
+    float **hosts = calloc(slots, sizeof *hosts);
+    ykd_st_entry *entries = calloc(slots, sizeof *entries);
+    tensor_place *places = calloc(slots, sizeof *places);
+    char hex[2 * YKD_SHA256_SIZE + 1] = "";
+    ykd_sha256 h;
+    ykd_sha256_init(&h);
+    ykd_status st = hosts && entries && places
+                        ? read_tensors(path, tensors, count, hosts, &h, places, err)
+                        : ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "writing %s: out of host memory",
+                                   path);
     for (int i = 0; i < count && st == YKD_OK; i++)
         entries[i] = (ykd_st_entry){tensors[i].name, YKD_ST_F32, 1,
                                     {(int64_t)tensors[i].floats}, hosts[i]};
@@ -69,23 +124,54 @@ ykd_status ykd_state_write(const char *path, const ykd_state_tensor *tensors, in
         all_keys[BUILTIN_KEYS + i] = keys[i];
         all_values[BUILTIN_KEYS + i] = values[i];
     }
+    if (st == YKD_OK && finish_digest(&h, places, count, all_keys, all_values,
+                                      BUILTIN_KEYS + meta_count, hex) != YKD_OK)
+        st = ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "writing %s: out of host memory", path);
     if (st == YKD_OK)
         st = ykd_st_write(path, entries, count, all_keys, all_values, BUILTIN_KEYS + meta_count,
                           err);
     free_hosts(hosts, count);
     free(entries);
+    free(places);
     return st;
 }
 
-/* The digest of the file's data section (the tensors, in file order, without gaps). */
-static void data_digest(const ykd_safetensors *st, char hex[2 * YKD_SHA256_SIZE + 1])
+/* The digest of what the file holds, as version (1: the data section only; else everything
+ * finish_digest covers). */
+static ykd_status file_digest(const ykd_safetensors *st, const char *version,
+                              char hex[2 * YKD_SHA256_SIZE + 1])
 {
     ykd_sha256 h;
     ykd_sha256_init(&h);
     ykd_sha256_update(&h, st->file + st->data_start, st->size - st->data_start);
-    uint8_t digest[YKD_SHA256_SIZE];
-    ykd_sha256_final(&h, digest);
-    ykd_sha256_hex(digest, hex);
+    if (strcmp(version, VERSION_DATA_ONLY) == 0) {
+        uint8_t digest[YKD_SHA256_SIZE];
+        ykd_sha256_final(&h, digest);
+        ykd_sha256_hex(digest, hex);
+        return YKD_OK;
+    }
+    int meta_count = cJSON_GetArraySize((const cJSON *)st->metadata);
+    size_t slots = (size_t)(meta_count > st->count ? meta_count : st->count) + 1;
+    tensor_place *places = calloc(slots, sizeof *places);
+    const char **keys = calloc(slots, sizeof *keys), **values = calloc(slots, sizeof *values);
+    ykd_status status = places && keys && values ? YKD_OK : YKD_ERR_OUT_OF_MEMORY;
+    int n = 0;
+    for (const cJSON *c = st->metadata ? ((const cJSON *)st->metadata)->child : NULL;
+         c && status == YKD_OK; c = c->next, n++)
+        keys[n] = c->string, values[n] = c->valuestring; /* strings: checked when opened */
+    for (int i = 0; i < st->count && status == YKD_OK; i++) { /* in data order */
+        int j = i;
+        for (; j > 0 && places[j - 1].begin > st->tensors[i].begin; j--)
+            places[j] = places[j - 1];
+        places[j] = (tensor_place){st->tensors[i].name, st->tensors[i].begin,
+                                   st->tensors[i].end};
+    }
+    if (status == YKD_OK)
+        status = finish_digest(&h, places, st->count, keys, values, n, hex);
+    free(places);
+    free(keys);
+    free(values);
+    return status;
 }
 
 static ykd_status check_file(const ykd_safetensors *st, ykd_error *err)
@@ -99,16 +185,20 @@ static ykd_status check_file(const ykd_safetensors *st, ykd_error *err)
                         "not \"%s\"); a run's state is RUN/last.state.safetensors",
                         st->path, KEY_FORMAT, format ? "\"" : "", format ? format : "absent",
                         format ? "\"" : "", YKD_STATE_FORMAT);
-    if (!version || strcmp(version, YKD_STATE_VERSION) != 0)
+    if (!version ||
+        (strcmp(version, YKD_STATE_VERSION) != 0 && strcmp(version, VERSION_DATA_ONLY) != 0))
         return ykd_fail(err, YKD_ERR_FORMAT,
-                        "%s: training state version %s; this yolokd reads version %s", st->path,
-                        version ? version : "(none)", YKD_STATE_VERSION);
+                        "%s: training state version %s; this yolokd reads version %s (and %s)",
+                        st->path, version ? version : "(none)", YKD_STATE_VERSION,
+                        VERSION_DATA_ONLY);
     char hex[2 * YKD_SHA256_SIZE + 1];
-    data_digest(st, hex);
+    if (file_digest(st, version, hex) != YKD_OK)
+        return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "%s: out of host memory", st->path);
     if (!sha || strcmp(sha, hex) != 0)
         return ykd_fail(err, YKD_ERR_FORMAT,
-                        "%s: the tensor data does not match the checksum the file was written "
-                        "with (sha256 %.16s..., recorded %.16s...): the file is damaged",
+                        "%s: the file does not match the checksum it was written with (sha256 "
+                        "%.16s..., recorded %.16s...): the file is damaged or was edited (a run's "
+                        "state is not to be changed by hand)",
                         st->path, hex, sha ? sha : "(none)");
     return YKD_OK;
 }

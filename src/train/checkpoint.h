@@ -13,7 +13,7 @@
 #include "yolokd/status.h"
 
 #define YKD_STATE_FORMAT "yolokd-train-state"
-#define YKD_STATE_VERSION "1"
+#define YKD_STATE_VERSION "2"
 
 /* A range of floats of a device buffer, stored as a 1-D F32 tensor. */
 typedef struct ykd_state_tensor {

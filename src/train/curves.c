@@ -45,7 +45,17 @@ const char *ykd_curves_title(int panel)
 
 double ykd_curves_value(const ykd_epoch_metrics *row, int panel)
 {
+    if (panel >= YKD_CURVES_PANELS)
+        return panel - YKD_CURVES_PANELS < row->extra_count ? row->extra[panel - YKD_CURVES_PANELS]
+                                                            : NAN;
     return *(const double *)((const char *)row + panels[panel].offset);
+}
+
+/* The extra series the rows carry (their first row's count). */
+static int extra_panels(const ykd_epoch_metrics *rows, size_t count)
+{
+    int n = count > 0 && rows[0].extra_names ? rows[0].extra_count : 0;
+    return n < 0 ? 0 : n > YKD_EPOCH_MAX_EXTRA ? YKD_EPOCH_MAX_EXTRA : n;
 }
 
 void ykd_curves_axes_of(const ykd_epoch_metrics *rows, size_t count, int panel, ykd_curves_axes *a)
@@ -107,7 +117,8 @@ static void point_of(const ykd_curves_axes *a, double epoch, double v, int *x, i
 static void draw_axes(ykd_image *img, const ykd_curves_axes *a, const ykd_epoch_metrics *rows,
                       size_t count, int panel)
 {
-    const char *title = ykd_curves_title(panel);
+    const char *title = panel < YKD_CURVES_PANELS ? ykd_curves_title(panel)
+                                                  : rows[0].extra_names[panel - YKD_CURVES_PANELS];
     int title_w = (int)strlen(title) * GLYPH_ADVANCE;
     ykd_draw_text(img, a->left + (a->width - title_w) / 2, a->top - 18, title, 1, ink);
     for (int k = 0; k <= 4; k++) {
@@ -159,10 +170,13 @@ ykd_status ykd_curves_draw(const ykd_epoch_metrics *rows, size_t count, ykd_imag
 {
     if (count > 0 && !rows)
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "curves: %zu rows but no array", count);
-    ykd_status st = ykd_image_init(out, YKD_CURVES_WIDTH, YKD_CURVES_HEIGHT, 255, err);
+    int extra = extra_panels(rows, count);
+    ykd_status st = ykd_image_init(out, YKD_CURVES_WIDTH,
+                                   extra ? YKD_CURVES_HEIGHT + PANEL_H : YKD_CURVES_HEIGHT, 255,
+                                   err);
     if (st != YKD_OK)
         return st;
-    for (int p = 0; p < YKD_CURVES_PANELS; p++) {
+    for (int p = 0; p < YKD_CURVES_PANELS + extra; p++) {
         ykd_curves_axes a;
         ykd_curves_axes_of(rows, count, p, &a);
         draw_axes(out, &a, rows, count, p);

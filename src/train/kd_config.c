@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/error_internal.h"
+#include "core/float_text.h"
 #include "core/fs.h"
 #include "yolokd/kd.h"
 
@@ -325,4 +326,55 @@ ykd_status ykd_kd_config_load(const char *path, ykd_kd_config *config, ykd_error
         st = ykd_kd_config_parse(text, size, path, config, err);
     free(text);
     return st;
+}
+
+/* ---- writing ------------------------------------------------------------------------------- */
+
+static void add_float(cJSON *obj, const char *key, float v)
+{
+    char text[32];
+    ykd_float_text(v, text, sizeof text);
+    cJSON_AddRawToObject(obj, key, text);
+}
+
+static cJSON *losses_json(const ykd_kd_config *c)
+{
+    cJSON *losses = cJSON_CreateObject();
+    for (int k = 0; losses && k < YKD_KD_LOSS_COUNT; k++) {
+        const ykd_kd_loss_config *l = &c->loss[k];
+        cJSON *o = l->enabled ? cJSON_AddObjectToObject(losses, loss_names[k]) : NULL;
+        if (!o)
+            continue;
+        add_float(o, "weight", l->weight);
+        if (has_temperature((ykd_kd_loss_kind)k))
+            add_float(o, "temperature", l->temperature);
+        if (k == YKD_KD_IMITATION)
+            cJSON_AddStringToObject(o, "mask", l->masked ? "assigned" : "all");
+    }
+    return losses;
+}
+
+char *ykd_kd_config_json(const ykd_kd_config *c)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (root)
+        cJSON_AddItemToObject(root, "losses", losses_json(c));
+    cJSON *features = root && ykd_kd_config_has_feature_loss(c)
+                          ? cJSON_AddArrayToObject(root, "features")
+                          : NULL;
+    for (int i = 0; features && i < c->pair_count; i++) {
+        cJSON *pair = cJSON_CreateObject();
+        cJSON_AddStringToObject(pair, "student", c->pairs[i].student);
+        cJSON_AddStringToObject(pair, "teacher", c->pairs[i].teacher);
+        cJSON_AddItemToArray(features, pair);
+    }
+    cJSON *schedule = root ? cJSON_AddObjectToObject(root, "schedule") : NULL;
+    if (schedule) {
+        cJSON_AddStringToObject(schedule, "type",
+                                c->schedule == YKD_KD_SCHEDULE_COSINE ? "cosine" : "constant");
+        add_float(schedule, "final", c->final_fraction);
+    }
+    char *text = root ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    return text;
 }

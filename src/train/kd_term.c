@@ -18,6 +18,7 @@ struct ykd_kd_term {
     /* the adapters' optimizer state: SGD momentum, or AdamW's m and v */
     ykd_tensor adapter_state[MAX_ADAPTER_PARAMS][2];
     ykd_kd_values last;
+    char state_names[MAX_ADAPTER_PARAMS][4][64]; /* ykd_kd_term_state's */
 };
 
 static void add_grad_name(ykd_kd_term *d, const char *name)
@@ -186,11 +187,61 @@ void ykd_kd_term_free(ykd_kd_term *d)
     free(d);
 }
 
+/* Each enabled KD loss as weighted in the value: "kd_logit", "kd_ld", ... */
+static size_t term_parts(void *user, const char **names, double *values, size_t cap)
+{
+    static const char *const part_names[YKD_KD_LOSS_COUNT] = {"kd_logit", "kd_ld", "kd_cwd",
+                                                              "kd_pkd", "kd_imitation"};
+    ykd_kd_term *d = user;
+    const ykd_kd_config *c = ykd_kd_get_config(d->kd);
+    size_t n = 0;
+    for (int k = 0; k < YKD_KD_LOSS_COUNT && n < cap; k++) {
+        if (!c->loss[k].enabled)
+            continue;
+        names[n] = part_names[k];
+        if (values)
+            values[n] = d->last.weight[k] * d->last.loss[k];
+        n++;
+    }
+    return n;
+}
+
 ykd_train_loss_term ykd_kd_term_loss(ykd_kd_term *d)
 {
     ykd_train_loss_term term = {.name = "distillation", .compute = term_compute, .user = d,
-                                .begin = term_begin, .optimized = term_optimized};
+                                .begin = term_begin, .optimized = term_optimized,
+                                .parts = term_parts};
     return term;
+}
+
+static size_t floats_of(const ykd_tensor *t)
+{
+    return (size_t)t->n * (size_t)t->c * (size_t)t->h * (size_t)t->w;
+}
+
+int ykd_kd_term_state(ykd_kd_term *d, ykd_state_tensor *out, int cap)
+{
+    bool adamw = ykd_optimizer_get_options(d->o.optimizer)->kind == YKD_OPTIMIZER_ADAMW;
+    static const char *const suffixes[2][4] = {{"", ".grad", ".momentum", NULL},
+                                               {"", ".grad", ".exp_avg", ".exp_avg_sq"}};
+    int count = 0;
+    for (size_t i = 0; i < ykd_kd_param_count(d->kd); i++) {
+        const ykd_model_param *p = ykd_kd_param_at(d->kd, i);
+        const ykd_tensor *parts[4] = {&p->value, &p->grad, &d->adapter_state[i][0],
+                                      &d->adapter_state[i][1]};
+        for (int k = 0; k < 4 && suffixes[adamw][k] && count < cap; k++) {
+            snprintf(d->state_names[i][k], sizeof d->state_names[i][k], "%s%s", p->name,
+                     suffixes[adamw][k]);
+            out[count++] = (ykd_state_tensor){d->state_names[i][k], parts[k]->buffer,
+                                              parts[k]->offset, floats_of(parts[k])};
+        }
+    }
+    return count;
+}
+
+const ykd_kd_config *ykd_kd_term_config(const ykd_kd_term *d)
+{
+    return ykd_kd_get_config(d->kd);
 }
 
 const ykd_kd_values *ykd_kd_term_values(const ykd_kd_term *d)

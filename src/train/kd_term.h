@@ -5,6 +5,7 @@
 #ifndef YKD_KD_TERM_H
 #define YKD_KD_TERM_H
 
+#include "train/checkpoint.h"
 #include "train/teacher.h"
 #include "yolokd/kd.h"
 #include "yolokd/train.h"
@@ -33,6 +34,16 @@ void ykd_kd_term_free(ykd_kd_term *term);
 
 /* The loss term to add to a step or a trainer (it refers to term, which must outlive them). */
 ykd_train_loss_term ykd_kd_term_loss(ykd_kd_term *term);
+
+/* What the term keeps from step to step, for a resumable state: each adapter parameter's
+ * values and accumulated gradient (the accumulation crosses epochs) and its optimizer state
+ * (SGD's momentum, or AdamW's two moments). Fills out (up to cap) and returns the count; the
+ * names live as long as the term. The rest of a step's KD is a function of the batch and of
+ * where training stands (the schedule), so this is all of it. */
+int ykd_kd_term_state(ykd_kd_term *term, ykd_state_tensor *out, int cap);
+
+/* The KD context's config as used (the neck pairs resolved for the student). */
+const ykd_kd_config *ykd_kd_term_config(const ykd_kd_term *term);
 
 /* The last step's KD values. */
 const ykd_kd_values *ykd_kd_term_values(const ykd_kd_term *term);

@@ -37,7 +37,7 @@ static ykd_status check_targets(const ykd_yolo_loss *loss, const ykd_yolo_target
 {
     if (!targets || !targets->box_counts)
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: targets or box counts missing", op);
-    if (targets->max_boxes > YKD_MAX_BOXES_PER_SAMPLE)
+    if (targets->max_boxes > YKD_YOLO_MAX_BOXES)
         return ykd_fail(err, YKD_ERR_UNSUPPORTED, "%s: %zu boxes per image are too many", op,
                         targets->max_boxes);
     geo->max_boxes = (int)targets->max_boxes;

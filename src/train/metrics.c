@@ -45,38 +45,56 @@ static double *value_at(const ykd_train_row *row, const column *c)
     return (double *)((char *)row + c->offset);
 }
 
-/* A row as JSON; NaN becomes null. */
+static void add_value(cJSON *o, const char *key, double v)
+{
+    if (isfinite(v))
+        cJSON_AddNumberToObject(o, key, v);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+/* A row as JSON; NaN becomes null. The extra columns (loss term parts) follow the others. */
 cJSON *ykd_train_row_json(const ykd_train_row *row)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
     cJSON_AddNumberToObject(o, "epoch", row->m.epoch);
-    for (int i = 0; i < COLUMNS; i++) {
-        double v = *value_at(row, &columns[i]);
-        if (isfinite(v))
-            cJSON_AddNumberToObject(o, columns[i].key, v);
-        else
-            cJSON_AddNullToObject(o, columns[i].key);
-    }
+    for (int i = 0; i < COLUMNS; i++)
+        add_value(o, columns[i].key, *value_at(row, &columns[i]));
+    for (int i = 0; i < row->m.extra_count; i++)
+        add_value(o, row->m.extra_names[i], row->m.extra[i]);
     return o;
 }
 
-ykd_status ykd_train_row_parse(const cJSON *o, const char *source, ykd_train_row *row,
-                               ykd_error *err)
+/* A number or null (NaN) at key; false when missing or of another type. */
+static bool get_value(const cJSON *o, const char *key, double *v)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!item || !(cJSON_IsNumber(item) || cJSON_IsNull(item)))
+        return false;
+    *v = cJSON_IsNumber(item) ? item->valuedouble : NAN;
+    return true;
+}
+
+ykd_status ykd_train_row_parse(const cJSON *o, const char *source,
+                               const char *const *extra_names, int extra_count,
+                               ykd_train_row *row, ykd_error *err)
 {
     memset(row, 0, sizeof *row);
     const cJSON *epoch = cJSON_GetObjectItemCaseSensitive(o, "epoch");
     if (!cJSON_IsNumber(epoch))
         return ykd_fail(err, YKD_ERR_FORMAT, "%s: a history row has no epoch", source);
     row->m.epoch = (int)epoch->valuedouble;
-    for (int i = 0; i < COLUMNS; i++) {
-        const cJSON *item = cJSON_GetObjectItemCaseSensitive(o, columns[i].key);
-        if (!item || !(cJSON_IsNumber(item) || cJSON_IsNull(item)))
+    for (int i = 0; i < COLUMNS + extra_count; i++) {
+        const char *key = i < COLUMNS ? columns[i].key : extra_names[i - COLUMNS];
+        double *v = i < COLUMNS ? value_at(row, &columns[i]) : &row->m.extra[i - COLUMNS];
+        if (!get_value(o, key, v))
             return ykd_fail(err, YKD_ERR_FORMAT, "%s: history row %d: \"%s\" is missing",
-                            source, row->m.epoch, columns[i].key);
-        *value_at(row, &columns[i]) = cJSON_IsNumber(item) ? item->valuedouble : NAN;
+                            source, row->m.epoch, key);
     }
+    row->m.extra_count = extra_count;
+    row->m.extra_names = extra_names;
     return YKD_OK;
 }
 
@@ -110,13 +128,20 @@ static void csv_rows(text *t, const ykd_train_row *rows, size_t count)
         append(t, ",");
         append(t, columns[i].key);
     }
+    int extra = count > 0 ? rows[0].m.extra_count : 0;
+    for (int i = 0; i < extra; i++) {
+        append(t, ",");
+        append(t, rows[0].m.extra_names[i]);
+    }
     append(t, "\n");
     for (size_t r = 0; r < count; r++) {
         char cell[64];
         snprintf(cell, sizeof cell, "%d", rows[r].m.epoch);
         append(t, cell);
-        for (int i = 0; i < COLUMNS; i++) {
-            double v = *value_at(&rows[r], &columns[i]);
+        for (int i = 0; i < COLUMNS + extra; i++) {
+            double v = i < COLUMNS ? *value_at(&rows[r], &columns[i])
+                       : i - COLUMNS < rows[r].m.extra_count ? rows[r].m.extra[i - COLUMNS]
+                                                             : NAN;
             snprintf(cell, sizeof cell, isfinite(v) ? ",%.6g" : ",", v);
             append(t, cell);
         }
@@ -139,6 +164,16 @@ static void jsonl_rows(text *t, const ykd_train_row *rows, size_t count)
     }
 }
 
+char *ykd_metrics_jsonl_text(const ykd_train_row *rows, size_t count)
+{
+    text jsonl = {NULL, 0, 0, true};
+    append(&jsonl, "");
+    jsonl_rows(&jsonl, rows, count);
+    if (!jsonl.ok)
+        free(jsonl.data);
+    return jsonl.ok ? jsonl.data : NULL;
+}
+
 static ykd_status write_text(const char *run, const char *name, const text *t, ykd_error *err)
 {
     char path[4096];
@@ -156,9 +191,9 @@ ykd_status ykd_metrics_write(const char *run, const ykd_train_row *rows, size_t 
     text csv = {NULL, 0, 0, true}, jsonl = {NULL, 0, 0, true};
     csv_rows(&csv, rows, count);
     jsonl_rows(&jsonl, rows, count);
-    ykd_status st = write_text(run, "metrics.csv", &csv, err);
+    ykd_status st = write_text(run, YKD_RUN_CSV, &csv, err);
     if (st == YKD_OK)
-        st = write_text(run, "metrics.jsonl", &jsonl, err);
+        st = write_text(run, YKD_RUN_JSONL, &jsonl, err);
     free(csv.data);
     free(jsonl.data);
     return st;

@@ -2,6 +2,7 @@
  * terminal, one line per event otherwise. The library formats; the caller prints. */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "yolokd/train.h"
 
@@ -33,15 +34,37 @@ static void format_batch(const ykd_train_event *e, char *buf, size_t size)
              e->images_per_s, eta);
 }
 
+/* " | kd_logit 0.1234  kd_ld 0.5678": the loss terms' parts, named without "train/" and
+ * "_loss". */
+static void format_extra(const ykd_epoch_metrics *m, char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < m->extra_count && n < size; i++) {
+        const char *name = m->extra_names[i];
+        name += strncmp(name, "train/", 6) == 0 ? 6 : 0;
+        size_t len = strlen(name);
+        len -= len > 5 && strcmp(name + len - 5, "_loss") == 0 ? 5 : 0;
+        int w = snprintf(buf + n, size - n, "%s%.*s %.4f", i ? "  " : " | ", (int)len, name,
+                         m->extra[i]);
+        n += w > 0 ? (size_t)w : 0;
+    }
+}
+
 static void format_epoch(const ykd_train_event *e, char *buf, size_t size)
 {
     const ykd_train_row *r = e->row;
+    char extra[256];
+    format_extra(&r->m, extra, sizeof extra);
+    char left_out[64] = "";
+    if (r->left_out)
+        snprintf(left_out, sizeof left_out, " | %zu inputs left out", r->left_out);
     snprintf(buf, size,
-             "%4d/%-4d box %.4f  cls %.4f  dfl %.4f | val P %.3f  R %.3f  mAP50 %.3f  "
-             "mAP50-95 %.3f | %.1f img/s  %.0f s",
-             e->epoch + 1, e->epochs, r->m.train_box, r->m.train_cls, r->m.train_dfl,
+             "%4d/%-4d box %.4f  cls %.4f  dfl %.4f%s | val P %.3f  R %.3f  mAP50 %.3f  "
+             "mAP50-95 %.3f | %.1f img/s  %.0f s%s",
+             e->epoch + 1, e->epochs, r->m.train_box, r->m.train_cls, r->m.train_dfl, extra,
              r->m.precision, r->m.recall, r->m.map50, r->m.map50_95, r->images_per_s,
-             r->seconds);
+             r->seconds, left_out);
 }
 
 void ykd_progress_format(const ykd_train_event *e, char *buf, size_t size)

@@ -30,27 +30,6 @@ static void manifest_path(const ykd_teacher_cache *c, char *path, size_t size)
 
 /* ---- what the run is ------------------------------------------------------------------- */
 
-static ykd_status file_sha256(const char *path, char hex[HEX_SIZE], ykd_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ykd_fail(err, YKD_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    ykd_sha256 h;
-    ykd_sha256_init(&h);
-    unsigned char chunk[1 << 16];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        ykd_sha256_update(&h, chunk, got);
-    bool failed = ferror(f);
-    fclose(f);
-    if (failed)
-        return ykd_fail(err, YKD_ERR_IO, "cannot read '%s'", path);
-    uint8_t digest[YKD_SHA256_SIZE];
-    ykd_sha256_final(&h, digest);
-    ykd_sha256_hex(digest, hex);
-    return YKD_OK;
-}
-
 static void hash_u32(ykd_sha256 *h, uint32_t v)
 {
     uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
@@ -295,6 +274,34 @@ static ykd_status check_dataset(const ykd_teacher_cache *c, const ykd_teacher_ca
                     run->options->data, sha);
 }
 
+/* A seed as its JSON holds it: a number, or (caches made before seeds were numbers) a string
+ * of digits. */
+static bool seed_of(const cJSON *item, unsigned long long *seed)
+{
+    if (cJSON_IsNumber(item) && item->valuedouble >= 0) {
+        *seed = (unsigned long long)item->valuedouble;
+        return true;
+    }
+    char *end = NULL;
+    if (!cJSON_IsString(item) || !item->valuestring[0])
+        return false;
+    *seed = strtoull(item->valuestring, &end, 10);
+    return *end == '\0';
+}
+
+/* Whether two values of a batch field are the same option: seeds as numbers or strings; the
+ * augmentations as the floats they are (caches made before floats were written at their own
+ * precision hold 0.014999999664723873 for 0.015f). */
+static bool same_field(const char *name, const cJSON *was, const cJSON *now)
+{
+    unsigned long long a, b;
+    if (strcmp(name, "seed") == 0)
+        return seed_of(was, &a) && seed_of(now, &b) && a == b;
+    if (strncmp(name, "aug_", 4) == 0 && cJSON_IsNumber(was) && cJSON_IsNumber(now))
+        return (float)was->valuedouble == (float)now->valuedouble;
+    return cJSON_Compare(was, now, true);
+}
+
 static ykd_status check_batches(ykd_teacher_cache *c, const ykd_teacher_cache_run *run,
                                 ykd_error *err)
 {
@@ -304,7 +311,7 @@ static ykd_status check_batches(ykd_teacher_cache *c, const ykd_teacher_cache_ru
     const cJSON *item;
     cJSON_ArrayForEach(item, now) {
         const cJSON *was = cJSON_GetObjectItemCaseSensitive(made, item->string);
-        if (was && cJSON_Compare(was, item, true))
+        if (was && same_field(item->string, was, item))
             continue;
         char *a = was ? cJSON_PrintUnformatted(was) : NULL, *b = cJSON_PrintUnformatted(item);
         st = ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
@@ -328,7 +335,7 @@ static ykd_status check_or_start(ykd_teacher_cache *c, const ykd_teacher_cache_r
     char teacher_sha[HEX_SIZE] = "", dataset_sha[HEX_SIZE];
     ykd_status st = YKD_OK;
     if (run->teacher_path)
-        st = file_sha256(run->teacher_path, teacher_sha, err);
+        st = ykd_sha256_file(run->teacher_path, teacher_sha, err);
     dataset_sha256(run->train, dataset_sha);
     char path[4200];
     manifest_path(c, path, sizeof path);
@@ -416,6 +423,11 @@ void ykd_teacher_cache_close(ykd_teacher_cache *c)
     free(c->held);
     free(c->halves);
     free(c);
+}
+
+const char *ykd_teacher_cache_teacher_sha256(const ykd_teacher_cache *c)
+{
+    return string_at(cJSON_GetObjectItemCaseSensitive(c->manifest, "teacher"), "sha256");
 }
 
 const ykd_teacher_facts *ykd_teacher_cache_facts(const ykd_teacher_cache *c)

@@ -45,6 +45,9 @@ void ykd_teacher_cache_close(ykd_teacher_cache *cache);
 /* The teacher as the cache recorded it. */
 const ykd_teacher_facts *ykd_teacher_cache_facts(const ykd_teacher_cache *cache);
 
+/* The SHA-256 (hex) of the teacher file the cache was made from. */
+const char *ykd_teacher_cache_teacher_sha256(const ykd_teacher_cache *cache);
+
 /* Whether epoch's file is complete. */
 bool ykd_teacher_cache_holds(const ykd_teacher_cache *cache, int epoch);
 

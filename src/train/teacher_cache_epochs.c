@@ -2,7 +2,10 @@
  * epoch, batches per epoch, images per batch), then per batch a record at a fixed offset: the
  * SHA-256 of the batch's images, the image count, and each stored tensor [count, c, h, w] as
  * fp16. Numbers are little-endian. */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -82,9 +85,31 @@ static bool epoch_complete(const ykd_teacher_cache *c, int epoch)
            sb.st_size <= last + record_size(c, (size_t)c->batch);
 }
 
+/* Removes epoch files a killed recorder left ("epoch-NNNN.bin.tmp-PID" of a process that is
+ * gone; a live one may be another run recording now). */
+static void remove_dead_recordings(const ykd_teacher_cache *c)
+{
+    DIR *dir = opendir(c->dir);
+    struct dirent *e;
+    while (dir && (e = readdir(dir)) != NULL) {
+        int epoch = 0, used = 0;
+        long pid = 0;
+        if (sscanf(e->d_name, "epoch-%4d.bin.tmp-%ld%n", &epoch, &pid, &used) != 2 ||
+            e->d_name[used] != '\0' || pid <= 0 || (pid_t)pid == getpid() ||
+            kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char path[4600];
+        snprintf(path, sizeof path, "%s/%s", c->dir, e->d_name);
+        unlink(path);
+    }
+    if (dir)
+        closedir(dir);
+}
+
 ykd_status ykd_teacher_cache_scan_epochs(ykd_teacher_cache *c, ykd_error *err)
 {
     (void)err;
+    remove_dead_recordings(c);
     for (int e = 0; e < c->epochs; e++)
         c->held[e] = c->batches_per_epoch > 0 && epoch_complete(c, e);
     return YKD_OK;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/error_internal.h"
+#include "core/float_text.h"
 #include "train/train_internal.h"
 
 void ykd_train_options_default(ykd_train_options *o)
@@ -48,10 +49,12 @@ typedef struct field {
     const char *name;
     field_type type;
     size_t offset;
+    bool optional; /* added later: absent in older runs' state, which keeps the default */
 } field;
 
-#define FIELD(name, type) {#name, type, offsetof(ykd_train_options, name)}
-#define AUG(name) {"aug_" #name, F_FLOAT, offsetof(ykd_train_options, aug) + offsetof(ykd_augment_options, name)}
+#define FIELD(name, type) {#name, type, offsetof(ykd_train_options, name), false}
+#define NEWER_FIELD(name, type) {#name, type, offsetof(ykd_train_options, name), true}
+#define AUG(name) {"aug_" #name, F_FLOAT, offsetof(ykd_train_options, aug) + offsetof(ykd_augment_options, name), false}
 
 static const field fields[] = {
     FIELD(model, F_STRING),        FIELD(weights, F_STRING),     FIELD(data, F_STRING),
@@ -66,6 +69,7 @@ static const field fields[] = {
     FIELD(warmup_bias_lr, F_DOUBLE), FIELD(decay, F_DECAY),      FIELD(max_grad_norm, F_DOUBLE),
     FIELD(ema_decay, F_DOUBLE),    FIELD(ema_tau, F_DOUBLE),     FIELD(val, F_BOOL),
     FIELD(val_batch, F_INT),       FIELD(val_conf, F_FLOAT),     FIELD(val_iou, F_FLOAT),
+    NEWER_FIELD(strict, F_BOOL),
 };
 enum { FIELD_COUNT = sizeof fields / sizeof fields[0] };
 
@@ -74,11 +78,14 @@ static void *at(const ykd_train_options *o, const field *f)
     return (char *)o + f->offset;
 }
 
-/* One field as a JSON item. The seed is a string: JSON numbers hold 53 bits. */
+/* Seeds up to this are JSON numbers; larger ones strings (JSON readers hold 53 bits). */
+static const uint64_t EXACT_SEED_MAX = 1ull << 53;
+
+/* One field as a JSON item; floats as the shortest text that reads back to the same float. */
 static cJSON *field_json(const ykd_train_options *o, const field *f)
 {
     void *p = at(o, f);
-    char seed[32];
+    char text[32];
     switch (f->type) {
     case F_STRING:
         return *(char **)p ? cJSON_CreateString(*(char **)p) : cJSON_CreateNull();
@@ -87,12 +94,13 @@ static cJSON *field_json(const ykd_train_options *o, const field *f)
     case F_DOUBLE:
         return cJSON_CreateNumber(*(double *)p);
     case F_FLOAT:
-        return cJSON_CreateNumber(*(float *)p);
+        ykd_float_text(*(float *)p, text, sizeof text);
+        return cJSON_CreateRaw(text);
     case F_BOOL:
         return cJSON_CreateBool(*(bool *)p);
     case F_SEED:
-        snprintf(seed, sizeof seed, "%" PRIu64, *(uint64_t *)p);
-        return cJSON_CreateString(seed);
+        snprintf(text, sizeof text, "%" PRIu64, *(uint64_t *)p);
+        return *(uint64_t *)p <= EXACT_SEED_MAX ? cJSON_CreateRaw(text) : cJSON_CreateString(text);
     case F_OPTIM:
         return cJSON_CreateString(ykd_optimizer_kind_name(*(ykd_optimizer_kind *)p));
     case F_DECAY:
@@ -158,10 +166,20 @@ static ykd_status parse_field(const cJSON *root, const char *source, const field
 {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, f->name);
     void *p = at(o, f);
+    if (!item && f->optional)
+        return YKD_OK;
     if (!item)
         return bad_field(source, f, "is missing", err);
     if (f->type == F_STRING)
         return parse_string(item, source, f, p, err);
+    if (f->type == F_SEED && cJSON_IsNumber(item)) {
+        double v = item->valuedouble;
+        if (v < 0 || v > (double)EXACT_SEED_MAX || v != floor(v))
+            return bad_field(source, f, "should be a whole number from 0 to 2^53 (larger ones "
+                                        "in a string)", err);
+        *(uint64_t *)p = (uint64_t)v;
+        return YKD_OK;
+    }
     if (f->type == F_SEED || f->type == F_OPTIM || f->type == F_DECAY)
         return parse_named(item, source, f, p, err);
     if (f->type == F_BOOL) {

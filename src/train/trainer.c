@@ -1,6 +1,7 @@
 /* The trainer: set-up of a run (datasets, model, EMA, optimizer, loss, loaders, schedule) and
  * the epoch loop: training batches (train_step.c), then validation of the EMA model, the
  * epoch's row, and the run's files, each written atomically. */
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@ ykd_status ykd_trainer_open_data(ykd_trainer *t, ykd_error *err)
 {
     ykd_dataset_options d;
     ykd_dataset_options_default(&d);
+    d.strict = t->o.strict;
     ykd_status st = ykd_dataset_open(t->o.data, YKD_SPLIT_TRAIN, &d, &t->train_set, err);
     if (st == YKD_OK)
         st = ykd_dataset_open(t->o.data, YKD_SPLIT_VAL, &d, &t->val_set, err);
@@ -121,6 +123,27 @@ static ykd_status make_ema_and_optimizer(ykd_trainer *t, ykd_error *err)
     return st;
 }
 
+/* A batch's image may hold batch_boxes boxes (four images' with mosaic): refused over the
+ * loss's limit, naming the image with the most. */
+static ykd_status check_box_limit(const ykd_dataset *set, size_t batch_boxes, ykd_error *err)
+{
+    size_t most = ykd_dataset_max_boxes(set);
+    if (batch_boxes <= YKD_YOLO_MAX_BOXES || most == 0)
+        return YKD_OK;
+    size_t index = 0, count = 0;
+    for (size_t i = 0; i < ykd_dataset_count(set) && count < most; i++)
+        if (ykd_dataset_labels(set, i, &count) && count == most)
+            index = i;
+    size_t factor = batch_boxes / most;
+    return ykd_fail(err, YKD_ERR_UNSUPPORTED,
+                    "train: %s has %zu boxes (its label file): %s%zu in one training image, over "
+                    "the loss's limit of %d boxes per image; images of at most %zu boxes train%s",
+                    ykd_dataset_image_path(set, index), most,
+                    factor > 1 ? "with mosaic (four images in one) up to " : "", batch_boxes,
+                    YKD_YOLO_MAX_BOXES, (size_t)YKD_YOLO_MAX_BOXES / factor,
+                    factor > 1 ? " (or --no-augment: no mosaic)" : "");
+}
+
 static ykd_status open_loader(ykd_trainer *t, ykd_error *err)
 {
     ykd_loader_options lo;
@@ -134,9 +157,12 @@ static ykd_status open_loader(ykd_trainer *t, ykd_error *err)
     lo.epochs = t->o.epochs;
     lo.close_mosaic = t->o.close_mosaic;
     lo.cache_mb = t->o.cache_mb;
+    lo.strict = t->o.strict;
     ykd_status st = ykd_loader_open(t->train_set, &lo, &t->loader, err);
     if (st == YKD_OK)
         t->batches_per_epoch = (int64_t)ykd_loader_batches_per_epoch(t->loader);
+    if (st == YKD_OK)
+        st = check_box_limit(t->train_set, ykd_loader_max_boxes(t->loader), err);
     return st;
 }
 
@@ -178,13 +204,16 @@ ykd_status ykd_trainer_open_parts(ykd_trainer *t, ykd_error *err)
         vo.cache_mb = t->o.cache_mb;
         vo.detect.conf = t->o.val_conf;
         vo.detect.iou = t->o.val_iou;
-        st = ykd_validator_open(t->device, t->val_set, &vo, &t->validator, err);
+        st = check_box_limit(t->val_set, ykd_dataset_max_boxes(t->val_set), err);
+        if (st == YKD_OK)
+            st = ykd_validator_open(t->device, t->val_set, &vo, &t->validator, err);
     }
     make_schedule(t);
     return st;
 }
 
-/* Creates the run folder; refuses one holding a run's state unless exist_ok. */
+/* Creates the run folder (without a killed run's temporary files); refuses one holding a
+ * run's state unless exist_ok. */
 static ykd_status prepare_run_folder(ykd_trainer *t, ykd_error *err)
 {
     char path[4096];
@@ -194,13 +223,41 @@ static ykd_status prepare_run_folder(ykd_trainer *t, ykd_error *err)
                         "train: %s already holds a run (%s): continue it with --resume %s, or "
                         "choose another --out (or --exist-ok to replace it)",
                         t->out, YKD_RUN_STATE, t->out);
-    return ykd_mkdir_p(t->out, err);
+    ykd_status st = ykd_mkdir_p(t->out, err);
+    if (st == YKD_OK)
+        ykd_run_remove_temps(t);
+    return st;
 }
 
-static ykd_status write_args(const ykd_trainer *t, ykd_error *err)
+static cJSON *device_json(const ykd_device *device)
+{
+    const ykd_device_info *info = ykd_device_get_info(device);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "index", info->index);
+    cJSON_AddStringToObject(o, "name", info->name);
+    cJSON_AddStringToObject(o, "type", ykd_device_type_name(info->type));
+    cJSON_AddStringToObject(o, "platform", info->platform_name);
+    cJSON_AddStringToObject(o, "driver_version", info->driver_version);
+    return o;
+}
+
+ykd_status ykd_trainer_write_args(const ykd_trainer *t, const ykd_device *teacher_device,
+                                  ykd_error *err)
 {
     char path[4096];
-    char *json = ykd_train_options_json(&t->o);
+    char *options = ykd_train_options_json(&t->o);
+    cJSON *root = options ? cJSON_Parse(options) : NULL;
+    free(options);
+    if (root) {
+        cJSON_AddItemToObject(root, "device", device_json(t->device));
+        if (teacher_device)
+            cJSON_AddItemToObject(root, "teacher_device", device_json(teacher_device));
+        cJSON *extra = t->extra_key && t->extra_value ? cJSON_Parse(t->extra_value) : NULL;
+        if (extra)
+            cJSON_AddItemToObject(root, t->extra_key, extra);
+    }
+    char *json = root ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
     if (!json)
         return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "train: out of host memory");
     const void *parts[] = {json, "\n"};
@@ -261,7 +318,7 @@ ykd_status ykd_trainer_open(ykd_device *device, const ykd_train_options *options
     if (st == YKD_OK)
         st = ykd_trainer_open_parts(t, err);
     if (st == YKD_OK)
-        st = write_args(t, err);
+        st = ykd_trainer_write_args(t, NULL, err);
     if (st != YKD_OK) {
         ykd_trainer_close(t);
         return st;
@@ -289,15 +346,16 @@ static ykd_status model_from_state(ykd_trainer *t, const char *desc_json, const 
     return st;
 }
 
-/* The options and model description a state file holds. */
+/* The options and model description a state file holds, and the extra_key's value. */
 static ykd_status read_state_options(const char *path, ykd_train_options *o, char **desc,
-                                     ykd_error *err)
+                                     const char *extra_key, char **extra, ykd_error *err)
 {
     ykd_state_file f;
     ykd_status st = ykd_state_open(path, &f, err);
     if (st != YKD_OK)
         return st;
     const char *options = NULL, *model = NULL;
+    const char *value = extra_key ? ykd_state_meta(&f, extra_key) : NULL;
     st = ykd_state_meta_required(&f, "options", &options, err);
     if (st == YKD_OK)
         st = ykd_state_meta_required(&f, "yolokd.model", &model, err);
@@ -305,19 +363,24 @@ static ykd_status read_state_options(const char *path, ykd_train_options *o, cha
         st = ykd_train_options_parse(options, path, o, err);
     if (st == YKD_OK && !(*desc = strdup(model)))
         st = ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
+    if (st == YKD_OK && value && !(*extra = strdup(value)))
+        st = ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
     ykd_state_close(&f);
     return st;
 }
 
-ykd_status ykd_trainer_resume(ykd_device *device, const char *run, int workers,
-                              ykd_trainer **trainer, ykd_error *err)
+ykd_status ykd_trainer_reopen(ykd_device *device, const char *run, int workers,
+                              const char *extra_key, char **extra_value, ykd_trainer **trainer,
+                              ykd_error *err)
 {
     *trainer = NULL;
+    if (extra_value)
+        *extra_value = NULL;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", run, YKD_RUN_STATE);
     ykd_train_options o;
     char *desc = NULL;
-    ykd_status st = read_state_options(path, &o, &desc, err);
+    ykd_status st = read_state_options(path, &o, &desc, extra_key, extra_value, err);
     if (st != YKD_OK)
         return st;
     free((char *)o.out);
@@ -328,16 +391,14 @@ ykd_status ykd_trainer_resume(ykd_device *device, const char *run, int workers,
     st = t ? own_strings(t, err) : ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "out of host memory");
     o.out = NULL;
     ykd_train_options_free_strings(&o);
-    if (st == YKD_OK)
-        st = ykd_train_options_check(&t->o, err);
+    if (st == YKD_OK && (st = ykd_train_options_check(&t->o, err)) != YKD_OK)
+        ykd_error_prefix(err, "%s", path);
     if (st == YKD_OK)
         st = ykd_trainer_open_data(t, err);
     if (st == YKD_OK)
         st = model_from_state(t, desc, path, err);
     if (st == YKD_OK)
         st = ykd_trainer_open_parts(t, err);
-    if (st == YKD_OK)
-        st = ykd_trainer_load_state(t, path, err);
     free(desc);
     if (st != YKD_OK) {
         ykd_trainer_close(t);
@@ -345,6 +406,55 @@ ykd_status ykd_trainer_resume(ykd_device *device, const char *run, int workers,
     }
     *trainer = t;
     return YKD_OK;
+}
+
+ykd_status ykd_trainer_resume(ykd_device *device, const char *run, int workers,
+                              ykd_trainer **trainer, ykd_error *err)
+{
+    ykd_trainer *t = NULL;
+    char path[4096];
+    ykd_status st = ykd_trainer_reopen(device, run, workers, NULL, NULL, &t, err);
+    if (st == YKD_OK)
+        st = ykd_trainer_load_state(t, ykd_run_path(t, YKD_RUN_STATE, path), err);
+    if (st == YKD_OK)
+        st = ykd_trainer_reopen_files(t, path, err);
+    if (st != YKD_OK) {
+        ykd_trainer_close(t);
+        t = NULL;
+    }
+    *trainer = t;
+    return st;
+}
+
+ykd_status ykd_trainer_set_extra_state(ykd_trainer *t, const ykd_state_tensor *tensors,
+                                       int count, const char *key, const char *value,
+                                       ykd_error *err)
+{
+    if (count < 0 || count > YKD_TRAINER_MAX_EXTRA)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "train: %d extra state tensors (at most "
+                                                       "%d)",
+                        count, YKD_TRAINER_MAX_EXTRA);
+    free(t->extra_key);
+    free(t->extra_value);
+    t->extra_key = key ? strdup(key) : NULL;
+    t->extra_value = value ? strdup(value) : NULL;
+    if ((key && !t->extra_key) || (value && !t->extra_value))
+        return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "train: out of host memory");
+    memcpy(t->extra, tensors, (size_t)count * sizeof *tensors);
+    t->extra_count = count;
+    return YKD_OK;
+}
+
+ykd_status ykd_trainer_reopen_files(ykd_trainer *t, const char *path, ykd_error *err)
+{
+    ykd_run_remove_temps(t);
+    ykd_status st = ykd_run_files_repair(t, err);
+    if (st == YKD_OK && t->epoch >= t->o.epochs && !t->repaired)
+        st = ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                      "%s: the run finished all its %d epochs; nothing to resume (to train on, "
+                      "start a new run with --weights %s/%s)",
+                      path, t->o.epochs, t->out, YKD_RUN_LAST);
+    return st;
 }
 
 void ykd_trainer_close(ykd_trainer *t)
@@ -361,6 +471,8 @@ void ykd_trainer_close(ykd_trainer *t)
     ykd_dataset_close(t->train_set);
     ykd_dataset_close(t->val_set);
     free(t->rows);
+    free(t->extra_key);
+    free(t->extra_value);
     free(t->model_spec);
     free(t->weights);
     free(t->data);
@@ -368,10 +480,34 @@ void ykd_trainer_close(ykd_trainer *t)
     free(t);
 }
 
+/* The term's parts become columns "train/<name>_loss". */
+static ykd_status add_parts(ykd_trainer *t, const ykd_train_loss_term *term, ykd_error *err)
+{
+    const char *names[YKD_EPOCH_MAX_EXTRA];
+    size_t cap = (size_t)(YKD_EPOCH_MAX_EXTRA - t->part_count);
+    size_t n = term->parts ? term->parts(term->user, names, NULL, YKD_EPOCH_MAX_EXTRA) : 0;
+    if (n > cap)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                        "train: loss term '%s' has %zu parts; %zu more fit (at most %d in all)",
+                        term->name ? term->name : "unnamed", n, cap, YKD_EPOCH_MAX_EXTRA);
+    for (size_t i = 0; i < n; i++) {
+        int k = t->part_count++;
+        snprintf(t->part_names[k], sizeof t->part_names[k], "train/%s_loss", names[i]);
+        t->part_columns[k] = t->part_names[k];
+    }
+    t->terms[t->term_count++] = *term;
+    return YKD_OK;
+}
+
 ykd_status ykd_trainer_add_loss_term(ykd_trainer *t, const ykd_train_loss_term *term,
                                      ykd_error *err)
 {
+    if (t->term_count >= YKD_TRAINER_MAX_TERMS)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "train: at most %d extra loss terms",
+                        YKD_TRAINER_MAX_TERMS);
     ykd_status st = ykd_step_add_loss_term(t->step, term, err);
+    if (st == YKD_OK)
+        st = add_parts(t, term, err);
     size_t used = strlen(t->loss_terms);
     if (st == YKD_OK)
         snprintf(t->loss_terms + used, sizeof t->loss_terms - used, "%s%s", used ? "," : "",
@@ -438,6 +574,7 @@ static void batch_event(run_ctx *c, const ykd_batch *b)
 
 static void fault_notes(run_ctx *c, const ykd_batch *b)
 {
+    c->t->sums.load_faults += b->fault_count;
     for (size_t i = 0; i < b->fault_count; i++) {
         char line[1200];
         ykd_fault_format(&b->faults[i], line, sizeof line);
@@ -466,6 +603,15 @@ static void add_to_sums(ykd_trainer *t, const ykd_batch *b, const ykd_step_resul
     ykd_epoch_sums *s = &t->sums;
     s->box += r->loss.box, s->cls += r->loss.cls, s->dfl += r->loss.dfl;
     s->extra += r->extra;
+    int k = 0;
+    for (int i = 0; i < t->term_count; i++) {
+        const ykd_train_loss_term *term = &t->terms[i];
+        const char *names[YKD_EPOCH_MAX_EXTRA];
+        double values[YKD_EPOCH_MAX_EXTRA];
+        size_t n = term->parts ? term->parts(term->user, names, values, YKD_EPOCH_MAX_EXTRA) : 0;
+        for (size_t j = 0; j < n && k < t->part_count; j++)
+            s->parts[k++] += values[j];
+    }
     s->batches++;
     s->images += (double)b->count;
     s->train_ms = ykd_now_ms() - s->start_ms;
@@ -529,7 +675,9 @@ static void make_row(const ykd_trainer *t, const ykd_val_result *v, double epoch
     double n = s->batches ? (double)s->batches : NAN;
     memset(row, 0, sizeof *row);
     row->m = (ykd_epoch_metrics){t->epoch + 1, s->box / n, s->cls / n, s->dfl / n, NAN, NAN, NAN,
-                                 NAN, NAN, NAN, NAN};
+                                 NAN, NAN, NAN, NAN, t->part_count, {0}, t->part_columns};
+    for (int i = 0; i < t->part_count; i++)
+        row->m.extra[i] = s->parts[i] / n;
     if (v) {
         row->m.val_box = v->box, row->m.val_cls = v->cls, row->m.val_dfl = v->dfl;
         row->m.precision = v->eval.precision, row->m.recall = v->eval.recall;
@@ -539,25 +687,24 @@ static void make_row(const ykd_trainer *t, const ykd_val_result *v, double epoch
     row->fitness = v ? v->fitness : NAN;
     row->images_per_s = s->train_ms > 0 ? s->images / (s->train_ms / 1000.0) : 0.0;
     row->seconds = epoch_ms / 1000.0;
+    const ykd_report *r = ykd_dataset_report(t->train_set);
+    row->left_out = r->images_skipped + r->lines_skipped + s->load_faults;
 }
 
-/* last, best (when this epoch is the best so far, or always without validation), state. */
+/* The epoch's state (the commit), then the files that follow from it (run_files.c); best
+ * when this epoch is the best so far, or always without validation. */
 static ykd_status save_epoch(ykd_trainer *t, const ykd_train_row *row, bool *best,
                              ykd_error *err)
 {
-    char path[4096];
-    ykd_model *ema = ykd_ema_model(t->ema);
-    ykd_status st = ykd_model_save(ema, ykd_run_path(t, YKD_RUN_LAST, path), err);
     *best = !t->o.val || t->best_epoch == 0 || row->fitness > t->best_fitness;
-    if (st == YKD_OK && *best) {
-        st = ykd_model_save(ema, ykd_run_path(t, YKD_RUN_BEST, path), err);
+    if (*best) {
         t->best_fitness = t->o.val ? row->fitness : t->best_fitness;
         t->best_epoch = t->epoch + 1;
     }
-    if (st == YKD_OK) {
-        t->epoch++;
-        st = ykd_trainer_save_state(t, err);
-    }
+    t->epoch++;
+    ykd_status st = ykd_trainer_save_state(t, err);
+    if (st == YKD_OK)
+        st = ykd_run_files_write(t, *best, err);
     return st;
 }
 
@@ -580,17 +727,6 @@ static ykd_status finish_epoch(run_ctx *c, ykd_error *err)
         st = ykd_trainer_add_row(t, &row, err);
     if (st == YKD_OK)
         st = save_epoch(t, &row, &best, err);
-    char path[4096];
-    if (st == YKD_OK)
-        st = ykd_metrics_write(t->out, t->rows, t->row_count, err);
-    if (st == YKD_OK) {
-        ykd_epoch_metrics *m = malloc((t->row_count ? t->row_count : 1) * sizeof *m);
-        for (size_t i = 0; m && i < t->row_count; i++)
-            m[i] = t->rows[i].m;
-        st = m ? ykd_curves_write(ykd_run_path(t, YKD_RUN_CURVES, path), m, t->row_count, err)
-               : ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "train: out of host memory");
-        free(m);
-    }
     t->last_epoch_s = row.seconds;
     if (st == YKD_OK && best && t->o.val && t->row_count > 1)
         note(c, "new best fitness: saved best.safetensors");
@@ -601,6 +737,32 @@ static ykd_status finish_epoch(run_ctx *c, ykd_error *err)
         emit(c, &e);
     }
     return st;
+}
+
+/* Every fault the datasets' reading found, once, as check-data names them, and their count. */
+static void data_notes(run_ctx *c)
+{
+    ykd_trainer *t = c->t;
+    if (t->data_named)
+        return;
+    t->data_named = true;
+    const ykd_report *r[2] = {ykd_dataset_report(t->train_set), ykd_dataset_report(t->val_set)};
+    char line[2100];
+    for (int s = 0; s < 2; s++)
+        for (size_t i = 0; i < r[s]->fault_count; i++) {
+            ykd_fault_format(&r[s]->faults[i], line, sizeof line - 16);
+            char message[2200];
+            snprintf(message, sizeof message, "warning: %s", line);
+            note(c, message);
+        }
+    if (r[0]->fault_count + r[1]->fault_count == 0)
+        return;
+    snprintf(line, sizeof line,
+             "%s: %zu faults: %zu training and %zu validation images, %zu label lines left out "
+             "(--strict stops at the first)",
+             t->o.data, r[0]->fault_count + r[1]->fault_count, r[0]->images_skipped,
+             r[1]->images_skipped, r[0]->lines_skipped + r[1]->lines_skipped);
+    note(c, line);
 }
 
 static void start_event(run_ctx *c)
@@ -623,14 +785,27 @@ ykd_status ykd_trainer_run(ykd_trainer *t, ykd_train_callback cb, void *user, yk
 {
     run_ctx c = {t, cb, user, 0.0};
     t->stopped = false;
-    if (t->epoch < t->o.epochs)
+    if (t->repaired) {
+        char message[256];
+        snprintf(message, sizeof message,
+                 "the files of epoch %d were unfinished (the run was stopped while writing "
+                 "them): written again from the state",
+                 t->epoch);
+        note(&c, message);
+        t->repaired = false;
+    }
+    if (t->epoch < t->o.epochs) {
+        data_notes(&c);
         start_event(&c);
+    }
     ykd_status st = YKD_OK;
     while (st == YKD_OK && t->epoch < t->o.epochs && !t->stopped) {
         st = run_epoch(&c, err);
         if (st == YKD_OK && !t->stopped)
             st = finish_epoch(&c, err);
     }
+    if (st == YKD_OK)
+        ykd_run_remove_temps(t);
     return st;
 }
 

@@ -15,7 +15,7 @@
 #include "train/checkpoint.h"
 #include "train/train_internal.h"
 
-enum { MAX_TENSORS = 8 };
+enum { MAX_TENSORS = 8 + YKD_TRAINER_MAX_EXTRA };
 
 /* Floats of the parameter buffer that hold tensors (every kind). */
 static size_t param_floats(const ykd_model *model)
@@ -42,6 +42,8 @@ static int state_tensors(const ykd_trainer *t, ykd_state_tensor *out)
     for (int i = 0; ykd_optimizer_state_at(t->optimizer, i, &name, &buffer, &trained); i++)
         out[count++] = (ykd_state_tensor){name, buffer, 0, trained};
     out[count++] = (ykd_state_tensor){"grad", ykd_model_grad_buffer(t->model), 0, trained};
+    for (int i = 0; i < t->extra_count; i++)
+        out[count++] = t->extra[i];
     return count;
 }
 
@@ -108,11 +110,12 @@ ykd_status ykd_trainer_save_state(const ykd_trainer *t, ykd_error *err)
     char *options = ykd_train_options_json(&t->o);
     char *progress = progress_json(t);
     char *history = history_json(t);
-    const char *keys[] = {"options", "yolokd.model", "progress", "history"};
+    const char *keys[] = {"options", "yolokd.model", "progress", "history", t->extra_key};
     const char *values[] = {options, ykd_model_desc_json(ykd_model_get_desc(t->model)), progress,
-                            history};
+                            history, t->extra_value};
+    int meta = t->extra_key && t->extra_value ? 5 : 4;
     ykd_status st = options && progress && history
-                        ? ykd_state_write(path, tensors, count, keys, values, 4, err)
+                        ? ykd_state_write(path, tensors, count, keys, values, meta, err)
                         : ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "writing %s: out of memory", path);
     free(options);
     free(progress);
@@ -155,7 +158,7 @@ static ykd_status parse_counters(const char *path, const cJSON *o, double v[COUN
     return YKD_OK;
 }
 
-/* The run must meet the same data and not be over. */
+/* The run must meet the same data. */
 static ykd_status check_counters(const ykd_trainer *t, const char *path, const double v[COUNTERS],
                                  ykd_error *err)
 {
@@ -174,12 +177,7 @@ static ykd_status check_counters(const ykd_trainer *t, const char *path, const d
                             "resumed run must see the same data",
                             path, v[k], same[i].what, t->o.data, now[k]);
     }
-    if (v[0] >= t->o.epochs)
-        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
-                        "%s: the run finished all its %d epochs; nothing to resume (to train "
-                        "on, start a new run with --weights %s/%s)",
-                        path, t->o.epochs, t->out, YKD_RUN_LAST);
-    if (v[0] < 1 || v[1] < -1 || v[2] < 0 || v[3] < 0)
+    if (v[0] < 1 || v[0] > t->o.epochs || v[1] < -1 || v[2] < 0 || v[3] < 0)
         return ykd_fail(err, YKD_ERR_FORMAT, "%s: progress counters out of range", path);
     return YKD_OK;
 }
@@ -205,7 +203,7 @@ static ykd_status load_history(ykd_trainer *t, const char *path, const char *jso
                                                    path);
     for (const cJSON *item = list ? list->child : NULL; item && st == YKD_OK; item = item->next) {
         ykd_train_row row;
-        st = ykd_train_row_parse(item, path, &row, err);
+        st = ykd_train_row_parse(item, path, t->part_columns, t->part_count, &row, err);
         if (st == YKD_OK)
             st = ykd_trainer_add_row(t, &row, err);
     }
@@ -226,12 +224,14 @@ static ykd_status load_progress(ykd_trainer *t, const char *path, const ykd_stat
     st = cJSON_IsObject(o) ? parse_counters(path, o, v, &best, err)
                            : ykd_fail(err, YKD_ERR_FORMAT,
                                       "%s: __metadata__ \"progress\" is not a JSON object", path);
-    /* a run with extra loss terms (a distillation) has state this file does not hold */
-    if (st == YKD_OK && terms)
+    /* a distillation resumes as one, a training run as one */
+    const char *saved_terms = cJSON_IsString(terms) ? terms->valuestring : "";
+    if (st == YKD_OK && strcmp(saved_terms, t->loss_terms) != 0)
         st = ykd_fail(err, YKD_ERR_UNSUPPORTED,
-                      "%s: the run was trained with the loss terms '%s', which a resume cannot "
-                      "restore (a distillation's KD adapters are not saved): start it again",
-                      path, cJSON_IsString(terms) ? terms->valuestring : "?");
+                      "%s: the run was trained with the loss terms '%s', this one has '%s': %s",
+                      path, saved_terms, t->loss_terms,
+                      saved_terms[0] ? "resume a distillation with yolokd distill --resume"
+                                     : "resume a training run with yolokd train --resume");
     cJSON_Delete(o);
     if (st == YKD_OK)
         st = check_counters(t, path, v, err);
