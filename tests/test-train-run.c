@@ -287,7 +287,7 @@ static bool recover(ykd_test *t, const ykd_train_options *o)
  * _exit(KILLED) at its nth write (argv: --kill-child index dir name n). */
 static int kill_child(char **argv)
 {
-    ykd_test t = {"kill child", NULL, 0, ""};
+    ykd_test t = {.name = "kill child"};
     ykd_error err;
     if (ykd_device_open(argv[2], NULL, &t.device, &err) != YKD_OK || !tx_fix_gemm(&t, t.device))
         return 2;
