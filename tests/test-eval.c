@@ -437,6 +437,12 @@ static void test_curves(ykd_test *t)
     ykd_image_free(&img);
     if (CHECK_OK(t, ykd_curves_draw(NULL, 0, &img, &err), err)) /* no epochs yet: the frames */
         ykd_image_free(&img);
+    /* extreme values (the sanitizer build checks the arithmetic) and a one-value range */
+    for (int i = 0; i < 4; i++)
+        rows[i] = (ykd_epoch_metrics){i + 1, 1e308 * (i % 2 ? 1 : -1), 1.7e308, 1e-300 * i,
+                                      -1e308, INFINITY, -INFINITY, 0.5, 0.5, 0.5, 0.5};
+    if (CHECK_OK(t, ykd_curves_draw(rows, 4, &img, &err), err))
+        ykd_image_free(&img);
 }
 
 /* Ticks at 1, 2 or 5 times a power of ten: the smallest such step with at most max ticks in
@@ -473,6 +479,10 @@ static void test_curves_ticks(ykd_test *t)
     CHECK(t, ykd_ticks_choose(0.5, 0.5, 6, 0.0, &first, &step) == 0); /* an empty range */
     CHECK(t, ykd_ticks_choose(0.0, NAN, 6, 0.0, &first, &step) == 0);
     CHECK(t, ykd_ticks_choose(0.0, 1.0, 0, 0.0, &first, &step) == 0);
+    CHECK(t, ykd_ticks_choose(-1e308, 1e308, 6, 0.0, &first, &step) == 0); /* range overflows */
+    int huge = ykd_ticks_choose(1e307, 1.7e308, 6, 0.0, &first, &step);
+    CHECKF(t, huge == 0 || (isfinite(first) && isfinite(step)), "%d ticks from %g by %g", huge,
+           first, step);
     /* decimals enough for a multiple of the step, none for whole steps */
     CHECK(t, ykd_ticks_decimals(0.2) == 1 && ykd_ticks_decimals(0.05) == 2 &&
                  ykd_ticks_decimals(0.001) == 3 && ykd_ticks_decimals(2e-5) == 5 &&

@@ -8,8 +8,8 @@
 /* Ticks for an axis over [lo, hi] at round numbers: the step is 1, 2 or 5 times a power of ten,
  * at least min_step, the smallest that puts at most max_ticks multiples of itself in
  * [lo, hi]. Sets the first tick (the smallest multiple of the step not below lo) and the step,
- * and returns how many ticks there are (0 when hi <= lo, either is not finite, or max_ticks <
- * 1). Tick i is (first_index + i) * step, with first = first_index * step. */
+ * and returns how many ticks there are (0 when hi <= lo, the range is not finite, or
+ * max_ticks < 1). Tick i is (first_index + i) * step, with first = first_index * step. */
 int ykd_ticks_choose(double lo, double hi, int max_ticks, double min_step, double *first,
                      double *step);
 

@@ -18,7 +18,7 @@ int ykd_ticks_choose(double lo, double hi, int max_ticks, double min_step, doubl
                      double *step)
 {
     *first = lo, *step = 0.0;
-    if (!isfinite(lo) || !isfinite(hi) || !(hi > lo) || max_ticks < 1)
+    if (!isfinite(hi - lo) || !(hi > lo) || max_ticks < 1) /* also NaN, infinite ends */
         return 0;
     static const double mantissas[] = {1.0, 2.0, 5.0};
     /* start a decade below the even split, so the smallest fitting step is found going up */
@@ -26,6 +26,8 @@ int ykd_ticks_choose(double lo, double hi, int max_ticks, double min_step, doubl
     for (;; exponent++) {
         for (int m = 0; m < 3; m++) {
             double s = mantissas[m] * pow(10.0, exponent);
+            if (!isfinite(s)) /* a range near the largest double: no round step fits */
+                return 0;
             if (s < min_step * (1.0 - 1e-12))
                 continue;
             double count = multiples_in(lo, hi, s);
