@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "op_check.h"
+#include "train/curves_internal.h"
 #include "yolokd/curves.h"
 #include "yolokd/eval.h"
 
@@ -412,6 +413,15 @@ static void test_curves(ykd_test *t)
     int mid_x = a.left + (int)lround((3 - a.e0) * a.sx);
     int mid_y = a.top + a.height - 1 - (int)lround((0.5 * (0.25 + 0.75) - a.v0) * a.sy);
     CHECK(t, !pixel_is(&img, mid_x, mid_y, 31, 119, 180));
+    /* the smoothed series starts at its first epoch's smoothed value (panel 1: no gap) */
+    double series[4], smooth[4];
+    for (int i = 0; i < 4; i++)
+        series[i] = ykd_curves_value(&rows[i], 1);
+    ykd_smooth_gaussian(series, 4, 3.0, smooth);
+    ykd_curves_axes_of(rows, 4, 1, &a);
+    int sx = a.left + (int)lround((rows[0].epoch - a.e0) * a.sx);
+    int sy = a.top + a.height - 1 - (int)lround((smooth[0] - a.v0) * a.sy);
+    CHECKF(t, pixel_is(&img, sx, sy, 255, 127, 14), "no smoothed line at (%d, %d)", sx, sy);
     /* and through the PNG writer, pixel for pixel */
     char dir[256], path[300];
     if (ykd_test_mkdtemp(t, dir, sizeof dir)) {
@@ -428,6 +438,98 @@ static void test_curves(ykd_test *t)
     ykd_image_free(&img);
     if (CHECK_OK(t, ykd_curves_draw(NULL, 0, &img, &err), err)) /* no epochs yet: the frames */
         ykd_image_free(&img);
+    /* extreme values (the sanitizer build checks the arithmetic) and a one-value range */
+    for (int i = 0; i < 4; i++)
+        rows[i] = (ykd_epoch_metrics){i + 1, 1e308 * (i % 2 ? 1 : -1), 1.7e308, 1e-300 * i,
+                                      -1e308, INFINITY, -INFINITY, 0.5, 0.5, 0.5, 0.5};
+    if (CHECK_OK(t, ykd_curves_draw(rows, 4, &img, &err), err))
+        ykd_image_free(&img);
+}
+
+/* Ticks at 1, 2 or 5 times a power of ten: the smallest such step with at most max ticks in
+ * the range, worked by hand (multiples of the step between lo and hi, counted). */
+static void test_curves_ticks(ykd_test *t)
+{
+    static const struct {
+        double lo, hi;
+        int max;
+        double min_step;
+        int count;
+        double first, step;
+    } cases[] = {
+        {0.0, 1.0, 6, 0.0, 6, 0.0, 0.2},        /* 0.1 would give 11 */
+        {0.013, 0.087, 6, 0.0, 4, 0.02, 0.02},  /* 0.01: 0.02 .. 0.08 is 7 */
+        {1.0, 100.0, 5, 0.0, 5, 20.0, 20.0},    /* 10: 10 .. 100 is 10 */
+        {-0.3, 0.45, 4, 0.0, 4, -0.2, 0.2},     /* 0.1: -0.3 .. 0.4 is 8 */
+        {1200.0, 4300.0, 5, 0.0, 3, 2000.0, 1000.0}, /* 500: 1500 .. 4000 is 6 */
+        {1.0, 4.0, 6, 1.0, 4, 1.0, 1.0},        /* epochs: 0.5 is below the least step */
+        {1.0, 300.0, 6, 1.0, 6, 50.0, 50.0},    /* 20: 20 .. 300 is 15 */
+        {2.0e-5, 9.0e-5, 4, 0.0, 4, 2.0e-5, 2.0e-5},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double first = NAN, step = NAN;
+        int count = ykd_ticks_choose(cases[i].lo, cases[i].hi, cases[i].max, cases[i].min_step,
+                                     &first, &step);
+        CHECKF(t,
+               count == cases[i].count && fabs(step - cases[i].step) <= 1e-12 * cases[i].step &&
+                   fabs(first - cases[i].first) <= 1e-9 * cases[i].step,
+               "case %zu: %d ticks from %g by %g, expected %d from %g by %g", i, count, first,
+               step, cases[i].count, cases[i].first, cases[i].step);
+    }
+    double first, step;
+    CHECK(t, ykd_ticks_choose(0.5, 0.5, 6, 0.0, &first, &step) == 0); /* an empty range */
+    CHECK(t, ykd_ticks_choose(0.0, NAN, 6, 0.0, &first, &step) == 0);
+    CHECK(t, ykd_ticks_choose(0.0, 1.0, 0, 0.0, &first, &step) == 0);
+    CHECK(t, ykd_ticks_choose(-1e308, 1e308, 6, 0.0, &first, &step) == 0); /* range overflows */
+    int huge = ykd_ticks_choose(1e307, 1.7e308, 6, 0.0, &first, &step);
+    CHECKF(t, huge == 0 || (isfinite(first) && isfinite(step)), "%d ticks from %g by %g", huge,
+           first, step);
+    /* decimals enough for a multiple of the step, none for whole steps */
+    CHECK(t, ykd_ticks_decimals(0.2) == 1 && ykd_ticks_decimals(0.05) == 2 &&
+                 ykd_ticks_decimals(0.001) == 3 && ykd_ticks_decimals(2e-5) == 5 &&
+                 ykd_ticks_decimals(1.0) == 0 && ykd_ticks_decimals(20.0) == 0);
+}
+
+/* scipy's gaussian_filter1d, mode "reflect", truncate 4, worked by hand at sigma 1 (radius 4,
+ * g_k = exp(-k^2 / 2), Z = g_0 + 2 (g_1 + g_2 + g_3 + g_4) = 2.5066208042). */
+static void test_curves_smoothing(ykd_test *t)
+{
+    /* an impulse far from the ends gives the normalised kernel around it, 0 beyond */
+    double impulse[11] = {0}, out[11];
+    impulse[5] = 1.0;
+    ykd_smooth_gaussian(impulse, 11, 1.0, out);
+    const double kernel[5] = {0.39894346935609776, 0.24197144565660073, 0.05399112742070441,
+                              0.0044318616200312655, 0.00013383062461474175};
+    int wrong = 0;
+    for (int i = 0; i < 11; i++) {
+        int k = i > 5 ? i - 5 : 5 - i;
+        wrong += fabs(out[i] - (k <= 4 ? kernel[k] : 0.0)) > 1e-12;
+    }
+    CHECKF(t, wrong == 0, "%d of 11 impulse responses wrong", wrong);
+    /* [0, 1] reflected is ... 1 0 | 0 1 | 1 0 ...: at 0 the taps -3, -2, 1 and 2 see a 1, so
+     * out[0] = (g_1 + 2 g_2 + g_3) / Z = 0.35438556, and out[1] = 1 - out[0] by symmetry */
+    const double pair[2] = {0.0, 1.0};
+    ykd_smooth_gaussian(pair, 2, 1.0, out);
+    CHECKF(t,
+           fabs(out[0] - 0.3543855621180408) < 1e-12 &&
+               fabs(out[1] - 0.6456144378819592) < 1e-12,
+           "[0, 1] smoothed to [%.10f, %.10f]", out[0], out[1]);
+    /* a constant stays constant to the ends, one sample stays itself (sigma 3, as drawn) */
+    const double flat[3] = {2.5, 2.5, 2.5}, one = 7.0;
+    ykd_smooth_gaussian(flat, 3, 3.0, out);
+    CHECK(t, fabs(out[0] - 2.5) < 1e-12 && fabs(out[1] - 2.5) < 1e-12 &&
+                 fabs(out[2] - 2.5) < 1e-12);
+    ykd_smooth_gaussian(&one, 1, 3.0, out);
+    CHECK(t, fabs(out[0] - 7.0) < 1e-12);
+    /* a symmetric kernel leaves a straight line straight away from the ends (radius 12) */
+    double ramp[40], smooth[40];
+    for (int i = 0; i < 40; i++)
+        ramp[i] = 0.5 * i - 3.0;
+    ykd_smooth_gaussian(ramp, 40, 3.0, smooth);
+    wrong = 0;
+    for (int i = 12; i < 28; i++)
+        wrong += fabs(smooth[i] - ramp[i]) > 1e-9;
+    CHECKF(t, wrong == 0, "%d ramp samples moved", wrong);
 }
 
 /* ---- the detector on the device ---------------------------------------------------------- */
@@ -597,6 +699,8 @@ static const ykd_test_case cases[] = {
     {"coco json: the results format", test_coco_json, YKD_TEST_HOST},
     {"letterbox: frames match ykd_letterbox", test_letterbox_frame, YKD_TEST_HOST},
     {"curves: points, gaps, PNG", test_curves, YKD_TEST_HOST},
+    {"curves: ticks at 1, 2 or 5 times a power of ten", test_curves_ticks, YKD_TEST_HOST},
+    {"curves: Gaussian smoothing as scipy's", test_curves_smoothing, YKD_TEST_HOST},
     {"detector: decode, threshold, NMS, back to the image", test_detector, YKD_TEST_EACH_DEVICE},
 };
 

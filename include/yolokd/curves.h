@@ -28,18 +28,24 @@ typedef struct ykd_epoch_metrics {
     const char *const *extra_names;
 } ykd_epoch_metrics;
 
-/* Two rows of five panels; a third row, YKD_CURVES_HEIGHT / 2 high, holds the extra series
- * when the rows have any (panels YKD_CURVES_PANELS and on). */
-enum { YKD_CURVES_WIDTH = 1500, YKD_CURVES_HEIGHT = 500, YKD_CURVES_PANELS = 10 };
+/* The panels are laid out in two rows; each is 300 x 250 pixels. */
+enum {
+    YKD_CURVES_PANELS = 10,
+    YKD_CURVES_COLUMNS = (YKD_CURVES_PANELS + 1) / 2,
+    YKD_CURVES_WIDTH = 300 * YKD_CURVES_COLUMNS,
+    YKD_CURVES_HEIGHT = 500
+};
 
 /* The plot's title of panel i (0 .. YKD_CURVES_PANELS), e.g. "train/box_loss", and the value
  * it shows of an epoch. */
 const char *ykd_curves_title(int panel);
 double ykd_curves_value(const ykd_epoch_metrics *row, int panel); /* extra series too */
 
-/* Draws the ten plots (train losses, precision, recall over val losses, mAP@0.5,
- * mAP@0.5:0.95), and the extra series' below, into a new YKD_CURVES_WIDTH x
- * YKD_CURVES_HEIGHT image (3/2 as high with extra series). rows may be empty. */
+/* Draws the plots (train losses, precision, recall over val losses, mAP@0.5, mAP@0.5:0.95)
+ * into a new YKD_CURVES_WIDTH x YKD_CURVES_HEIGHT image: each series as points joined by a
+ * line, beside it the series smoothed as Ultralytics' results.png does (a Gaussian filter,
+ * sigma 3 epochs, dashed), and axis ticks at round numbers. The extra series (a distillation's KD losses) get a third row below,
+ * YKD_CURVES_HEIGHT / 2 high. rows may be empty. */
 ykd_status ykd_curves_draw(const ykd_epoch_metrics *rows, size_t count, ykd_image *out,
                            ykd_error *err);
 

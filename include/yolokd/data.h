@@ -472,8 +472,8 @@ typedef struct ykd_detection {
 } ykd_detection;
 
 /* The built-in 5x7 font's glyph for c (digits, letters, space and .,:;-_%#()[]/+=*<>!?'"):
- * 35 characters, 7 rows of 5, '#' for ink and '.' for none; lower-case letters get the
- * capitals' glyphs. NULL when c has none. */
+ * 35 characters, 7 rows of 5, '#' for ink and '.' for none; lower-case letters have their
+ * own. NULL when c has none. */
 const char *ykd_font_glyph(char c);
 
 /* Colour of a class's boxes (a fixed palette). */

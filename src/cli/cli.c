@@ -51,8 +51,12 @@ static void print_help(FILE *f)
             "\n"
             "environment:\n"
             "  YOLOKD_DEVICE     the default device spec\n"
-            "  YOLOKD_CACHE_DIR  where compiled kernels are cached ('off' to disable);\n"
-            "                    default $XDG_CACHE_HOME/yolokd or ~/.cache/yolokd\n");
+            "  YOLOKD_CACHE_DIR  where compiled kernels, GEMM choices and the demo's runs\n"
+            "                    are kept ('off': no kernels or GEMM choices are kept, the\n"
+            "                    demo works in ./yolokd-demo); default\n"
+            "                    $XDG_CACHE_HOME/yolokd, else $HOME/.cache/yolokd\n"
+            "  YOLOKD_GEMM       how GEMMs are chosen: auto (default: measured per shape),\n"
+            "                    tiled, clblast, or a configuration such as tiled-6x2\n");
 }
 
 bool ykd_cli_option_value(int argc, char **argv, int *i, const char *name, const char **value,
