@@ -60,7 +60,7 @@ static mref_tensor conv_block(const mref *r, const char *prefix, const mref_tens
 {
     char weight[160];
     snprintf(weight, sizeof weight, "%s.conv.weight", prefix);
-    ref_conv c = {x->n, x->c, x->h, x->w, out_channels(r, weight), k, s, k / 2};
+    ref_conv c = {x->n, x->c, x->h, x->w, out_channels(r, weight), k, s, k / 2, 1};
     mref_tensor z = make(x->n, c.cout, ref_conv_out(x->h, k, s, k / 2),
                          ref_conv_out(x->w, k, s, k / 2));
     ref_conv2d_forward(&c, x->d, param(r, prefix, ".conv.weight"), NULL, 0, z.d);
@@ -88,7 +88,7 @@ static mref_tensor plain_conv(const mref *r, const char *prefix, const mref_tens
 {
     char weight[160];
     snprintf(weight, sizeof weight, "%s.weight", prefix);
-    ref_conv c = {x->n, x->c, x->h, x->w, out_channels(r, weight), 1, 1, 0};
+    ref_conv c = {x->n, x->c, x->h, x->w, out_channels(r, weight), 1, 1, 0, 1};
     mref_tensor y = make(x->n, c.cout, x->h, x->w);
     ref_conv2d_forward(&c, x->d, param(r, prefix, ".weight"), param(r, prefix, ".bias"), 0,
                        y.d);
