@@ -94,7 +94,7 @@ static void with_commas(unsigned long long v, char *buf, size_t size)
 
 static void print_table(FILE *out, const ykd_model_desc *d, int imgsz)
 {
-    fprintf(out, "%-3s %-13s %2s  %-9s %-24s %-16s %12s\n", "#", "from", "n", "module", "args",
+    fprintf(out, "%-3s %-13s %2s  %-9s %-27s %-16s %12s\n", "#", "from", "n", "module", "args",
             "output", "params");
     int count = ykd_model_desc_layer_count(d);
     for (int i = 0; i < count; i++) {
@@ -112,7 +112,7 @@ static void print_table(FILE *out, const ykd_model_desc *d, int imgsz)
                      imgsz / l.stride);
         }
         with_commas(l.params, params, sizeof params);
-        fprintf(out, "%-3d %-13s %2d  %-9s %-24s %-16s %12s\n", l.index, l.from, l.repeats,
+        fprintf(out, "%-3d %-13s %2d  %-9s %-27s %-16s %12s\n", l.index, l.from, l.repeats,
                 l.module, l.args, shape, params);
     }
     char total[32];
