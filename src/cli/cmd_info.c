@@ -16,9 +16,9 @@ static void print_info_help(FILE *f)
             "\n"
             "Prints the model's layers (index, inputs, repeats, module, resolved arguments,\n"
             "output shape, parameters), the total parameters as Ultralytics counts them, and\n"
-            "GFLOPs at SxS. MODEL is a built-in scale (n, s, m, l, x), a JSON description, or a\n"
-            ".safetensors weights file (its own description, or the built-in scale whose\n"
-            "tensors it holds).\n"
+            "GFLOPs at SxS. MODEL is a built-in model (YOLOv8: n, s, m, l, x or yolov8n..x;\n"
+            "YOLO11: yolo11n..yolo11x), a JSON description, or a .safetensors weights file (its\n"
+            "own description, or the built-in model whose tensors it holds).\n"
             "\n"
             "  --nc N      classes (default: the description's; built-ins 80)\n"
             "  --imgsz S   image side, a multiple of the model's stride (default 640)\n"
@@ -74,8 +74,8 @@ static int parse_info_args(int argc, char **argv, ykd_cli_io *io, info_args *a)
         a->model = argv[i];
     }
     if (!a->model)
-        return ykd_cli_usage_error(io, "info", "name a model: n, s, m, l, x, a .json "
-                                               "description or a .safetensors file");
+        return ykd_cli_usage_error(io, "info", "name a model: n, s, m, l, x, yolo11n..yolo11x, "
+                                               "a .json description or a .safetensors file");
     return -1;
 }
 
