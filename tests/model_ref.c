@@ -217,7 +217,8 @@ static mref_tensor c3k2(const mref *r, int index, const ykd_layer_desc *l, const
     mref_tensor_free(&y);
     for (int j = 0; j < n; j++) {
         snprintf(prefix, sizeof prefix, "model.%d.m.%d", index, j);
-        parts[j + 2] = l->c3k ? c3k(r, prefix, &parts[j + 1]) : bottleneck(r, prefix, &parts[j + 1]);
+        parts[j + 2] = l->c3k ? c3k(r, prefix, &parts[j + 1])
+                              : bottleneck(r, prefix, &parts[j + 1]);
     }
     const mref_tensor *list[66];
     for (int j = 0; j < n + 2; j++)

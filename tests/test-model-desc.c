@@ -184,7 +184,8 @@ static const fault_case faults[] = {
     /* syntax */
     {"\"nc\": 80,", "\"nc\": 80,,", "n", "model.json: not valid JSON (at line 3"},
     /* wrong JSON types */
-    {"\"nc\": 80", "\"nc\": \"80\"", "n", "model.json: $.nc: expected a whole number, got a string"},
+    {"\"nc\": 80", "\"nc\": \"80\"", "n",
+     "model.json: $.nc: expected a whole number, got a string"},
     {"[-1, 3, \"C2f\", [128, true]]", "[-1, \"3\", \"C2f\", [128, true]]", "n",
      "$.backbone[2].repeats: expected a whole number, got a string"},
     {"[-1, 1, \"Conv\", [64, 3, 2]]", "{\"from\": -1, \"repeats\": 1, \"module\": \"Conv\"}", "n",

@@ -1,9 +1,10 @@
-/* The whole YOLOv8n graph (and YOLO11n's, for the tests marked so) on every device against the float64 model reference (tests/
- * model_ref.c): training-mode outputs, parameter gradients checked by central finite
- * differences of the reference loss (sampled parameters, and one random direction over all of
- * them at once), the input gradient, inference with folded BN against BN with running
- * statistics, gradient accumulation and partial head gradients, weights saved and reloaded to
- * identical outputs, the memory planner's invariants, and misuse refused. */
+/* The whole YOLOv8n graph (and YOLO11n's, for the tests named so) on every device against the
+ * float64 model reference (tests/model_ref.c): training-mode outputs, parameter gradients
+ * checked by central finite differences of the reference loss (sampled parameters, and one
+ * random direction over all of them at once), the input gradient, inference with folded BN
+ * against BN with running statistics, gradient accumulation and partial head gradients, weights
+ * saved and reloaded to identical outputs, the memory planner's invariants, and misuse
+ * refused. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,7 +8,8 @@
 static void print_distill_help(FILE *f)
 {
     fprintf(f,
-            "usage: yolokd distill --teacher W --student n|..|yolo11n|..|FILE --data DIR --out RUN\n"
+            "usage: yolokd distill --teacher W --student n|..|x|yolo11n|..|FILE --data DIR\n"
+            "                      --out RUN\n"
             "                      [--teacher-device D1] [--student-device D2] [--kd CONFIG]\n"
             "                      [--student-weights W] [--teacher-cache DIR] [--no-overlap]\n"
             "                      [training options]\n"

@@ -318,6 +318,6 @@ void ykd_model_bn(const ykd_model *m, const ykd_gnode *node, ykd_bn_tensors *bn)
     bn->beta = m->table[node->bn_param + 1].value;
     bn->mean = m->table[node->bn_param + 2].value;
     bn->var = m->table[node->bn_param + 3].value;
-    /* Ultralytics' BatchNorm2d settings for YOLOv8 */
+    /* Ultralytics' BatchNorm2d settings for YOLOv8 and YOLO11 */
     bn->bn = (ykd_batchnorm){&bn->gamma, &bn->beta, &bn->mean, &bn->var, 0.03f, 1e-3f};
 }
