@@ -5,9 +5,10 @@
  *
  * forward and input_grad run over planes (ykd_op_run_spatial): global (width, height, N*C)
  * of the tensor written. The input gradient gathers over the outputs each input element
- * feeds, in a fixed order, so it needs no atomics. The weight gradient gives each weight a
- * work-group that sums over every image and output position and reduces as a tree in local
- * memory (the group's size is a power of two). */
+ * feeds, in a fixed order, so it needs no atomics. The weight gradient gives each filter (an
+ * output channel's k x k taps of one input channel) a work-group that sums over every image
+ * and output position and reduces as a tree in local memory (the group's size is a power of
+ * two). */
 
 typedef struct conv_geometry {
     int cin, height, width, cout, k, stride, pad, groups, out_h, out_w;
@@ -88,38 +89,53 @@ __kernel void grouped_conv_input_grad(TENSOR_IN(dy), TENSOR_IN(w), uint accumula
 }
 
 /* dw[co, ci, ky, kx] (+)= sum over images and output positions of dy * the input it read:
- * work-group e computes weight element e. */
+ * work-group e computes the k * k weights of output channel co = e / cin_g and input channel
+ * e % cin_g of its group, TAP_CHUNK taps at a time, so each dy value is read once per chunk
+ * rather than once per tap. partial holds TAP_CHUNK floats per work-item. */
+#define TAP_CHUNK 9
+
 __kernel void grouped_conv_weight_grad(TENSOR_IN(x), TENSOR_IN(dy), uint accumulate,
                                        TENSOR_OUT(dw), int images, GEOMETRY_ARGS,
                                        __local float *partial)
 {
     conv_geometry g = GEOMETRY;
     uint e = get_group_id(0), l = get_local_id(0), size = get_local_size(0);
-    int cin_g = g.cin / g.groups, cout_g = g.cout / g.groups;
-    int kx = e % g.k, ky = e / g.k % g.k, local_ci = e / (g.k * g.k) % cin_g;
-    int co = e / (g.k * g.k * cin_g);
+    int cin_g = g.cin / g.groups, cout_g = g.cout / g.groups, taps = g.k * g.k;
+    int local_ci = e % cin_g, co = e / cin_g;
     int ci = co / cout_g * cin_g + local_ci;
     size_t out_plane = (size_t)g.out_h * g.out_w, plane = (size_t)g.height * g.width;
     size_t total = (size_t)images * out_plane;
-    float sum = 0.0f;
-    for (size_t p = l; p < total; p += size) {
-        int n = p / out_plane;
-        size_t q = p % out_plane;
-        int oy = q / g.out_w, ox = q % g.out_w;
-        int iy = oy * g.stride - g.pad + ky, ix = ox * g.stride - g.pad + kx;
-        if (iy >= 0 && iy < g.height && ix >= 0 && ix < g.width)
-            sum += IMAGE(dy, n)[(size_t)co * out_plane + q] *
-                   IMAGE(x, n)[(size_t)ci * plane + (size_t)iy * g.width + ix];
-    }
-    partial[l] = sum;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint span = size / 2; span > 0; span /= 2) {
-        if (l < span)
-            partial[l] += partial[l + span];
+    for (int first = 0; first < taps; first += TAP_CHUNK) {
+        int count = min(TAP_CHUNK, taps - first);
+        float sum[TAP_CHUNK];
+        for (int t = 0; t < TAP_CHUNK; t++)
+            sum[t] = 0.0f;
+        for (size_t p = l; p < total; p += size) {
+            int n = p / out_plane;
+            size_t q = p % out_plane;
+            int oy = q / g.out_w, ox = q % g.out_w;
+            float grad = IMAGE(dy, n)[(size_t)co * out_plane + q];
+            __global const float *in = IMAGE(x, n) + (size_t)ci * plane;
+            for (int t = 0; t < count; t++) {
+                int ky = (first + t) / g.k, kx = (first + t) % g.k;
+                int iy = oy * g.stride - g.pad + ky, ix = ox * g.stride - g.pad + kx;
+                if (iy >= 0 && iy < g.height && ix >= 0 && ix < g.width)
+                    sum[t] += grad * in[(size_t)iy * g.width + ix];
+            }
+        }
+        for (int t = 0; t < count; t++)
+            partial[t * size + l] = sum[t];
         barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (l == 0) {
-        __global float *out = dw + dw_off + e;
-        *out = accumulate ? *out + partial[0] : partial[0];
+        for (uint span = size / 2; span > 0; span /= 2) {
+            if (l < span)
+                for (int t = 0; t < count; t++)
+                    partial[t * size + l] += partial[t * size + l + span];
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+        for (uint t = l; t < (uint)count; t += size) {
+            __global float *out = dw + dw_off + (size_t)e * taps + first + t;
+            *out = accumulate ? *out + partial[t * size] : partial[t * size];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE); /* partial is reused by the next chunk */
     }
 }

@@ -52,9 +52,9 @@ ykd_status ykd_conv_grouped_input_grad(ykd_device *device, const ykd_tensor *dy,
     return ykd_op_run_spatial(device, kernel, &a, s->w, s->h, s->n, s->cin, err);
 }
 
-/* Work-items per weight: enough to share a long sum over images and positions, no more than
- * the positions there are. */
-enum { WEIGHT_GROUP_WANT = 64 };
+/* Work-items per filter: enough to share a long sum over images and positions, no more than
+ * the positions there are. Each keeps TAP_CHUNK partial sums in local memory. */
+enum { WEIGHT_GROUP_WANT = 64, TAP_CHUNK = 9 /* as cl/conv_grouped.cl's */ };
 
 ykd_status ykd_conv_grouped_weight_grad(ykd_device *device, const ykd_tensor *x,
                                         const ykd_tensor *dy, const ykd_conv_shape *s,
@@ -68,8 +68,8 @@ ykd_status ykd_conv_grouped_weight_grad(ykd_device *device, const ykd_tensor *x,
     size_t positions = (size_t)s->n * s->hwo;
     while (want > 1 && want / 2 >= positions)
         want /= 2;
-    size_t group = ykd_op_group_size(device, kernel, want, sizeof(float));
-    size_t weights = ykd_tensor_numel(dw);
+    size_t group = ykd_op_group_size(device, kernel, want, TAP_CHUNK * sizeof(float));
+    size_t filters = (size_t)s->cout * (s->cin / s->groups);
     ykd_op_args a = {.count = 0};
     ykd_op_args_tensor(&a, x);
     ykd_op_args_tensor(&a, dy);
@@ -77,7 +77,7 @@ ykd_status ykd_conv_grouped_weight_grad(ykd_device *device, const ykd_tensor *x,
     ykd_op_args_tensor(&a, dw);
     ykd_op_args_int(&a, s->n);
     geometry_args(&a, s);
-    ykd_op_args_local(&a, group * sizeof(float));
-    size_t global[1] = {weights * group}, local[1] = {group};
+    ykd_op_args_local(&a, group * TAP_CHUNK * sizeof(float));
+    size_t global[1] = {filters * group}, local[1] = {group};
     return ykd_kernel_run(device, kernel, a.args, a.count, 1, global, local, NULL, err);
 }
