@@ -1,4 +1,5 @@
 /* The float64 model reference: Ultralytics' modules over the op references. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,13 +55,14 @@ static int out_channels(const mref *r, const char *weight)
     return ykd_model_param_find(r->model, weight)->shape[0];
 }
 
-/* Ultralytics' Conv: conv (no bias, padding k/2) + BatchNorm2d(eps 1e-3) + SiLU. */
-static mref_tensor conv_block(const mref *r, const char *prefix, const mref_tensor *x, int k,
-                              int s)
+/* Ultralytics' Conv(g, act): conv (no bias, padding k/2, g groups) + BatchNorm2d(eps 1e-3)
+ * + SiLU when act. */
+static mref_tensor conv_full(const mref *r, const char *prefix, const mref_tensor *x, int k,
+                             int s, int groups, bool act)
 {
     char weight[160];
     snprintf(weight, sizeof weight, "%s.conv.weight", prefix);
-    ref_conv c = {x->n, x->c, x->h, x->w, out_channels(r, weight), k, s, k / 2};
+    ref_conv c = {x->n, x->c, x->h, x->w, out_channels(r, weight), k, s, k / 2, groups};
     mref_tensor z = make(x->n, c.cout, ref_conv_out(x->h, k, s, k / 2),
                          ref_conv_out(x->w, k, s, k / 2));
     ref_conv2d_forward(&c, x->d, param(r, prefix, ".conv.weight"), NULL, 0, z.d);
@@ -78,9 +80,20 @@ static mref_tensor conv_block(const mref *r, const char *prefix, const mref_tens
                                     param(r, prefix, ".bn.running_mean"),
                                     param(r, prefix, ".bn.running_var"), 1e-3, b.d);
     }
+    if (!act) {
+        mref_tensor_free(&z);
+        return b;
+    }
     ref_silu_forward(mref_numel(&b), b.d, z.d);
     mref_tensor_free(&b);
     return z;
+}
+
+/* Conv(c1, c2, k, s): one group, SiLU. */
+static mref_tensor conv_block(const mref *r, const char *prefix, const mref_tensor *x, int k,
+                              int s)
+{
+    return conv_full(r, prefix, x, k, s, 1, true);
 }
 
 /* nn.Conv2d(k = 1) with a bias. */
@@ -88,7 +101,7 @@ static mref_tensor plain_conv(const mref *r, const char *prefix, const mref_tens
 {
     char weight[160];
     snprintf(weight, sizeof weight, "%s.weight", prefix);
-    ref_conv c = {x->n, x->c, x->h, x->w, out_channels(r, weight), 1, 1, 0};
+    ref_conv c = {x->n, x->c, x->h, x->w, out_channels(r, weight), 1, 1, 0, 1};
     mref_tensor y = make(x->n, c.cout, x->h, x->w);
     ref_conv2d_forward(&c, x->d, param(r, prefix, ".weight"), param(r, prefix, ".bias"), 0,
                        y.d);
@@ -153,6 +166,144 @@ static mref_tensor c2f(const mref *r, int index, const ykd_layer_desc *l, const 
     return out;
 }
 
+/* Bottleneck(shortcut=True), k = 3 both: x + cv2(cv1(x)). */
+static mref_tensor bottleneck(const mref *r, const char *prefix, const mref_tensor *x)
+{
+    char name[160];
+    snprintf(name, sizeof name, "%s.cv1", prefix);
+    mref_tensor h = conv_block(r, name, x, 3, 1);
+    snprintf(name, sizeof name, "%s.cv2", prefix);
+    mref_tensor y = conv_block(r, name, &h, 3, 1);
+    mref_tensor_free(&h);
+    ref_add(mref_numel(&y), y.d, x->d, y.d);
+    return y;
+}
+
+/* C3k(c, c, n = 2): cv3(cat(m(cv1(x)), cv2(x))), m two bottlenecks. */
+static mref_tensor c3k(const mref *r, const char *prefix, const mref_tensor *x)
+{
+    char name[160];
+    snprintf(name, sizeof name, "%s.cv1", prefix);
+    mref_tensor u = conv_block(r, name, x, 1, 1);
+    for (int b = 0; b < 2; b++) {
+        snprintf(name, sizeof name, "%s.m.%d", prefix, b);
+        mref_tensor next = bottleneck(r, name, &u);
+        mref_tensor_free(&u);
+        u = next;
+    }
+    snprintf(name, sizeof name, "%s.cv2", prefix);
+    mref_tensor side = conv_block(r, name, x, 1, 1);
+    const mref_tensor *list[2] = {&u, &side};
+    mref_tensor cat = concat(list, 2);
+    mref_tensor_free(&u);
+    mref_tensor_free(&side);
+    snprintf(name, sizeof name, "%s.cv3", prefix);
+    mref_tensor y = conv_block(r, name, &cat, 1, 1);
+    mref_tensor_free(&cat);
+    return y;
+}
+
+/* C3k2: C2f's y = cv1(x).chunk(2); y += [m(y[-1]) for m]; cv2(cat(y)), with m Bottleneck(e =
+ * 0.5) or C3k. */
+static mref_tensor c3k2(const mref *r, int index, const ykd_layer_desc *l, const mref_tensor *x)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "model.%d.cv1", index);
+    mref_tensor y = conv_block(r, prefix, x, 1, 1);
+    int c = y.c / 2, n = l->repeats;
+    mref_tensor *parts = calloc((size_t)n + 2, sizeof *parts);
+    parts[0] = chunk(&y, 0, c);
+    parts[1] = chunk(&y, c, c);
+    mref_tensor_free(&y);
+    for (int j = 0; j < n; j++) {
+        snprintf(prefix, sizeof prefix, "model.%d.m.%d", index, j);
+        parts[j + 2] = l->c3k ? c3k(r, prefix, &parts[j + 1])
+                              : bottleneck(r, prefix, &parts[j + 1]);
+    }
+    const mref_tensor *list[66];
+    for (int j = 0; j < n + 2; j++)
+        list[j] = &parts[j];
+    mref_tensor cat = concat(list, n + 2);
+    for (int j = 0; j < n + 2; j++)
+        mref_tensor_free(&parts[j]);
+    free(parts);
+    snprintf(prefix, sizeof prefix, "model.%d.cv2", index);
+    mref_tensor out = conv_block(r, prefix, &cat, 1, 1);
+    mref_tensor_free(&cat);
+    return out;
+}
+
+/* Attention: proj(attention(qkv(x)) + pe(v)), v each head's last head_dim channels of qkv. */
+static mref_tensor attention(const mref *r, const char *prefix, const ykd_layer_desc *l,
+                             const mref_tensor *x)
+{
+    char name[160];
+    snprintf(name, sizeof name, "%.100s.qkv", prefix);
+    mref_tensor qkv = conv_full(r, name, x, 1, 1, 1, false);
+    int p = x->h * x->w, per = 2 * l->key_dim + l->head_dim;
+    mref_tensor y = make(x->n, x->c, x->h, x->w), v = make(x->n, x->c, x->h, x->w);
+    ref_attention_forward(x->n, p, l->heads, l->key_dim, l->head_dim,
+                          1.0 / sqrt((double)l->key_dim), qkv.d, y.d);
+    for (int n = 0; n < x->n; n++)
+        for (int h = 0; h < l->heads; h++)
+            memcpy(v.d + ((size_t)n * x->c + (size_t)h * l->head_dim) * p,
+                   qkv.d + ((size_t)n * qkv.c + (size_t)h * per + 2 * l->key_dim) * p,
+                   (size_t)l->head_dim * p * sizeof *v.d);
+    snprintf(name, sizeof name, "%.100s.pe", prefix);
+    mref_tensor pe = conv_full(r, name, &v, 3, 1, x->c, false);
+    ref_add(mref_numel(&y), y.d, pe.d, y.d);
+    snprintf(name, sizeof name, "%.100s.proj", prefix);
+    mref_tensor out = conv_full(r, name, &y, 1, 1, 1, false);
+    mref_tensor_free(&qkv);
+    mref_tensor_free(&v);
+    mref_tensor_free(&pe);
+    mref_tensor_free(&y);
+    return out;
+}
+
+/* PSABlock: x = x + attn(x); x + ffn(x), ffn = Conv(c, 2c, 1), Conv(2c, c, 1, act=False). */
+static mref_tensor psa_block(const mref *r, const char *prefix, const ykd_layer_desc *l,
+                             const mref_tensor *x)
+{
+    char name[160];
+    snprintf(name, sizeof name, "%s.attn", prefix);
+    mref_tensor a = attention(r, name, l, x);
+    ref_add(mref_numel(&a), a.d, x->d, a.d);
+    snprintf(name, sizeof name, "%s.ffn.0", prefix);
+    mref_tensor h = conv_block(r, name, &a, 1, 1);
+    snprintf(name, sizeof name, "%s.ffn.1", prefix);
+    mref_tensor y = conv_full(r, name, &h, 1, 1, 1, false);
+    ref_add(mref_numel(&y), y.d, a.d, y.d);
+    mref_tensor_free(&a);
+    mref_tensor_free(&h);
+    return y;
+}
+
+/* C2PSA: a, b = cv1(x).split((c, c)); cv2(cat(a, m(b))). */
+static mref_tensor c2psa(const mref *r, int index, const ykd_layer_desc *l, const mref_tensor *x)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "model.%d.cv1", index);
+    mref_tensor y = conv_block(r, prefix, x, 1, 1);
+    int c = y.c / 2;
+    mref_tensor a = chunk(&y, 0, c), b = chunk(&y, c, c);
+    mref_tensor_free(&y);
+    for (int j = 0; j < l->repeats; j++) {
+        snprintf(prefix, sizeof prefix, "model.%d.m.%d", index, j);
+        mref_tensor next = psa_block(r, prefix, l, &b);
+        mref_tensor_free(&b);
+        b = next;
+    }
+    const mref_tensor *list[2] = {&a, &b};
+    mref_tensor cat = concat(list, 2);
+    mref_tensor_free(&a);
+    mref_tensor_free(&b);
+    snprintf(prefix, sizeof prefix, "model.%d.cv2", index);
+    mref_tensor out = conv_block(r, prefix, &cat, 1, 1);
+    mref_tensor_free(&cat);
+    return out;
+}
+
 /* SPPF: y = [cv1(x)]; three times y += [maxpool(y[-1])]; cv2(cat(y)). */
 static mref_tensor sppf(const mref *r, int index, const ykd_layer_desc *l, const mref_tensor *x)
 {
@@ -175,17 +326,32 @@ static mref_tensor sppf(const mref *r, int index, const ykd_layer_desc *l, const
     return out;
 }
 
-/* One Detect level: cat(cv2[l](x), cv3[l](x)). */
-static mref_tensor detect_level(const mref *r, int index, int level, const mref_tensor *x)
+/* One stage of YOLO11's class branch: DWConv(c, c, 3) (prefix.0), Conv(c, c3, 1) (prefix.1). */
+static mref_tensor dw_pair(const mref *r, const char *prefix, const mref_tensor *x)
+{
+    char name[160];
+    snprintf(name, sizeof name, "%s.0", prefix);
+    mref_tensor dw = conv_full(r, name, x, 3, 1, x->c, true);
+    snprintf(name, sizeof name, "%s.1", prefix);
+    mref_tensor y = conv_block(r, name, &dw, 1, 1);
+    mref_tensor_free(&dw);
+    return y;
+}
+
+/* One Detect level: cat(cv2[l](x), cv3[l](x)); cv3 of YOLO11 (legacy off) is DWConv + Conv
+ * pairs. */
+static mref_tensor detect_level(const mref *r, int index, const ykd_layer_desc *l, int level,
+                                const mref_tensor *x)
 {
     mref_tensor branch[2];
     const char *names[2] = {"cv2", "cv3"};
     for (int b = 0; b < 2; b++) {
         char prefix[64];
+        bool pairs = b == 1 && !l->legacy;
         snprintf(prefix, sizeof prefix, "model.%d.%s.%d.0", index, names[b], level);
-        mref_tensor t1 = conv_block(r, prefix, x, 3, 1);
+        mref_tensor t1 = pairs ? dw_pair(r, prefix, x) : conv_block(r, prefix, x, 3, 1);
         snprintf(prefix, sizeof prefix, "model.%d.%s.%d.1", index, names[b], level);
-        mref_tensor t2 = conv_block(r, prefix, &t1, 3, 1);
+        mref_tensor t2 = pairs ? dw_pair(r, prefix, &t1) : conv_block(r, prefix, &t1, 3, 1);
         snprintf(prefix, sizeof prefix, "model.%d.%s.%d.2", index, names[b], level);
         branch[b] = plain_conv(r, prefix, &t2);
         mref_tensor_free(&t1);
@@ -206,8 +372,15 @@ static mref_tensor run_layer(const mref *r, int i, const ykd_layer_desc *l,
     case YKD_MODULE_CONV:
         snprintf(prefix, sizeof prefix, "model.%d", i);
         return conv_block(r, prefix, in[0], l->k, l->s);
+    case YKD_MODULE_DWCONV:
+        snprintf(prefix, sizeof prefix, "model.%d", i);
+        return conv_full(r, prefix, in[0], l->k, l->s, l->groups, true);
     case YKD_MODULE_C2F:
         return c2f(r, i, l, in[0]);
+    case YKD_MODULE_C3K2:
+        return c3k2(r, i, l, in[0]);
+    case YKD_MODULE_C2PSA:
+        return c2psa(r, i, l, in[0]);
     case YKD_MODULE_SPPF:
         return sppf(r, i, l, in[0]);
     case YKD_MODULE_UPSAMPLE: {
@@ -244,7 +417,7 @@ void mref_forward(const ykd_model *model, const double *params, bool training,
         out->levels = l->from_count;
         for (int lv = 0; lv < l->from_count; lv++) {
             out->neck[lv] = copy(in[lv]);
-            out->head[lv] = detect_level(&r, i, lv, in[lv]);
+            out->head[lv] = detect_level(&r, i, l, lv, in[lv]);
         }
     }
     for (int i = 0; i < desc->layer_count; i++)

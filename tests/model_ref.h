@@ -1,8 +1,9 @@
-/* A float64 reference of a YOLOv8 model for the tests, built from the tests/ref/ op references
- * and written module by module from the published definitions (Conv, C2f, SPPF, Upsample,
- * Concat, Detect), reading the description's layers and looking parameters up by their
- * Ultralytics names. It shares no code with the library's graph, so it checks the wiring
- * (chunks, residuals, concat order, level order) as well as the arithmetic. */
+/* A float64 reference of a YOLOv8 or YOLO11 model for the tests, built from the tests/ref/ op
+ * references and written module by module from the published definitions (Conv, DWConv, C2f,
+ * C3k2 with Bottleneck or C3k, C2PSA with PSABlock and Attention, SPPF, Upsample, Concat,
+ * Detect with either class branch), reading the description's layers and looking parameters
+ * up by their Ultralytics names. It shares no code with the library's graph, so it checks the
+ * wiring (chunks, residuals, concat order, level order) as well as the arithmetic. */
 #ifndef YKD_TEST_MODEL_REF_H
 #define YKD_TEST_MODEL_REF_H
 

@@ -689,7 +689,84 @@ static void test_resume(ykd_test *t)
     tx_world_free(&w);
 }
 
+/* `yolokd train --model yolo11n` for one epoch (two steps), then distillation across the
+ * families by the CLI with every KD loss (the feature losses through adapters, as the
+ * channels differ): the YOLO11n run teaching YOLOv8n and YOLO11n, a YOLOv8n run teaching
+ * YOLO11n. Each student's weights load as its model. */
+static bool cli_train(ykd_test *t, const tx_world *w, const char *model, const char *name,
+                      const char *run, const char *device)
+{
+    run_result r = run_cli("train", "--model", model, "--data", w->data, "--out", run,
+                           "--epochs", "1", "--batch", "4", "--imgsz", "64", "--workers", "1",
+                           "--device", device, NULL);
+    bool ok = CHECKF(t, r.code == 0, "train --model %s exit %d: %s", model, r.code, r.err);
+    char line[128];
+    snprintf(line, sizeof line, "training %s: 8 training and 4 validation images", name);
+    CHECK_CONTAINS(t, r.out, line);
+    CHECK_CONTAINS(t, r.out, "1 epochs done");
+    free_result(&r);
+    return ok;
+}
+
+static void expect_model(ykd_test *t, const char *run, const char *name)
+{
+    char path[4300];
+    snprintf(path, sizeof path, "%s/last.safetensors", run);
+    ykd_model_desc *d = NULL;
+    ykd_error err;
+    if (CHECK_OK(t, ykd_model_desc_load(path, NULL, &d, &err), err))
+        CHECKF(t, strcmp(ykd_model_desc_name(d), name) == 0, "%s holds %s, not %s", path,
+               ykd_model_desc_name(d), name);
+    ykd_model_desc_free(d);
+}
+
+static void test_across_families(ykd_test *t)
+{
+    tx_world w;
+    if (!tx_world_make(t, &w))
+        return;
+    char device[16], config[4200], teacher11[4200], teacher8[4200];
+    snprintf(device, sizeof device, "%d", ykd_device_get_info(t->device)->index);
+    snprintf(config, sizeof config, "%s/kd.json", w.dir);
+    static const char json[] =
+        "{\"losses\": {\"logit\": {\"weight\": 0.5}, \"ld\": {}, \"cwd\": {}, \"pkd\": {},"
+        " \"imitation\": {\"weight\": 0.5}}}";
+    const void *parts[] = {json};
+    size_t sizes[] = {sizeof json - 1};
+    ykd_error err;
+    snprintf(teacher11, sizeof teacher11, "%s/yolo11n", w.dir);
+    snprintf(teacher8, sizeof teacher8, "%s/yolov8n", w.dir);
+    bool ok = CHECK_OK(t, ykd_file_write_atomic(config, parts, sizes, 1, &err), err) &&
+              cli_train(t, &w, "yolo11n", "yolo11n", teacher11, device) &&
+              cli_train(t, &w, "n", "yolov8n", teacher8, device);
+    if (ok)
+        expect_model(t, teacher11, "yolo11n");
+    static const struct {
+        const char *teacher_run, *student, *name;
+    } pairs[] = {{"yolo11n", "n", "yolov8n"},
+                 {"yolo11n", "yolo11n", "yolo11n"},
+                 {"yolov8n", "yolo11n", "yolo11n"}};
+    for (size_t i = 0; ok && i < sizeof pairs / sizeof pairs[0]; i++) {
+        char teacher[4300], run[4300];
+        snprintf(teacher, sizeof teacher, "%s/%s/last.safetensors", w.dir,
+                 pairs[i].teacher_run);
+        snprintf(run, sizeof run, "%s/kd-%zu", w.dir, i);
+        run_result r = run_cli("--device", device, "distill", "--teacher", teacher,
+                               "--student", pairs[i].student, "--data", w.data, "--out", run,
+                               "--kd", config, "--epochs", "1", "--batch", "4", "--imgsz", "64",
+                               "--workers", "1", NULL);
+        CHECKF(t, r.code == 0, "distill %s -> %s exit %d: %s", pairs[i].teacher_run,
+               pairs[i].student, r.code, r.err);
+        CHECK_CONTAINS(t, r.out, "1 epochs done");
+        free_result(&r);
+        expect_model(t, run, pairs[i].name);
+    }
+    tx_world_free(&w);
+}
+
 static const ykd_test_case cases[] = {
+    {"distill: YOLO11 and YOLOv8 teach each other through the CLI, with every KD loss",
+     test_across_families, YKD_TEST_EACH_DEVICE},
     {"distill: the teacher hands over exactly its tensors", test_teacher_hands_over_its_tensors,
      YKD_TEST_EACH_DEVICE},
     {"distill: a teacher on one device or on two gives the same student",

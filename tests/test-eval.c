@@ -441,7 +441,7 @@ static void test_curves(ykd_test *t)
     /* extreme values (the sanitizer build checks the arithmetic) and a one-value range */
     for (int i = 0; i < 4; i++)
         rows[i] = (ykd_epoch_metrics){i + 1, 1e308 * (i % 2 ? 1 : -1), 1.7e308, 1e-300 * i,
-                                      -1e308, INFINITY, -INFINITY, 0.5, 0.5, 0.5, 0.5};
+                                      -1e308, INFINITY, -INFINITY, 0.5, 0.5, 0.5, 0.5, 0, {0}, NULL};
     if (CHECK_OK(t, ykd_curves_draw(rows, 4, &img, &err), err))
         ykd_image_free(&img);
 }

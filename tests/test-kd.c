@@ -429,7 +429,7 @@ static bool expect_pair(ykd_test *t, const fixture *f, const ykd_kd *kd, int l,
     size_t ny = ref_numel(ts);
     double *y = malloc(ny * sizeof *y), *dy = calloc(ny, sizeof *dy);
     double *part = malloc(ny * sizeof *part);
-    ref_conv conv = {ss.n, ss.c, ss.h, ss.w, ts.c, 1, 1, 0};
+    ref_conv conv = {ss.n, ss.c, ss.h, ss.w, ts.c, 1, 1, 0, 1};
     if (ok) {
         ref_conv2d_forward(&conv, s, aw, ab, 0, y);
         e->loss[YKD_KD_CWD] += ref_kd_cwd(ts, y, te, c->loss[YKD_KD_CWD].temperature, part);

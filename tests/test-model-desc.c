@@ -87,10 +87,83 @@ static void test_against_yolo_layers(ykd_test *t)
     }
 }
 
-/* The built-in text with the first occurrence of from replaced by to. */
-static char *edited(const char *from, const char *to)
+/* Ultralytics' yolo11.yaml summaries (detection, COCO, 640): within 3% of the GFLOPs (ours
+ * count the convolutions and the attention's products). */
+static const published table11[] = {{"yolo11n", 2624080, 6.6},  {"yolo11s", 9458752, 21.7},
+                                    {"yolo11m", 20114688, 68.5}, {"yolo11l", 25372160, 87.6},
+                                    {"yolo11x", 56966176, 196.0}};
+
+static void test_published_counts_yolo11(ykd_test *t)
 {
-    const char *text = ykd_builtin_yolov8_json, *at = strstr(text, from);
+    for (size_t i = 0; i < sizeof table11 / sizeof table11[0]; i++) {
+        ykd_model_desc *d = NULL;
+        ykd_error err;
+        if (!CHECK_OK(t, ykd_model_desc_builtin(table11[i].scale, 80, &d, &err), err))
+            continue;
+        size_t params = ykd_model_desc_param_count(d);
+        double gflops = ykd_model_desc_gflops(d, 640);
+        CHECKF(t, params == table11[i].params, "%s: %zu parameters, published %zu",
+               table11[i].scale, params, table11[i].params);
+        CHECKF(t, fabs(gflops - table11[i].gflops) <= 0.03 * table11[i].gflops,
+               "%s: %.2f GFLOPs, published %.1f", table11[i].scale, gflops, table11[i].gflops);
+        CHECK(t, strcmp(ykd_model_desc_name(d), table11[i].scale) == 0);
+        /* m, l and x force C3k blocks into every C3k2; n and s keep the file's choice */
+        bool forced = strchr("mlx", table11[i].scale[6]) != NULL;
+        CHECKF(t, d->layers[2].c3k == forced && d->layers[6].c3k,
+               "%s: layer 2 C3k %d, layer 6 C3k %d", table11[i].scale, d->layers[2].c3k,
+               d->layers[6].c3k);
+        static const int heads[] = {2, 4, 4, 4, 6}; /* one per 64 of C2PSA's hidden channels */
+        CHECK(t, !d->layers[23].legacy && d->layers[10].heads == heads[i]);
+        ykd_model_desc_free(d);
+    }
+}
+
+/* Names and shapes of YOLO11's new modules as in Ultralytics' state_dict. */
+static void test_yolo11_names(ykd_test *t)
+{
+    static const struct {
+        const char *name;
+        int shape[4];
+    } expected[] = {
+        {"model.10.m.0.attn.qkv.conv.weight", {256, 128, 1, 1}},
+        {"model.10.m.0.attn.pe.conv.weight", {128, 1, 3, 3}},
+        {"model.10.m.0.attn.proj.conv.weight", {128, 128, 1, 1}},
+        {"model.10.m.0.ffn.0.conv.weight", {256, 128, 1, 1}},
+        {"model.10.m.0.ffn.1.bn.running_var", {128, 0, 0, 0}},
+        {"model.23.cv3.0.0.0.conv.weight", {64, 1, 3, 3}},
+        {"model.23.cv3.0.0.1.conv.weight", {80, 64, 1, 1}},
+        {"model.23.cv3.2.1.0.conv.weight", {80, 1, 3, 3}},
+        {"model.23.cv3.2.2.bias", {80, 0, 0, 0}},
+        {"model.2.m.0.cv1.conv.weight", {8, 16, 3, 3}},
+        {"model.6.m.0.cv3.conv.weight", {64, 64, 1, 1}},
+        {"model.6.m.0.m.1.cv2.conv.weight", {32, 32, 3, 3}},
+        {"model.23.dfl.conv.weight", {1, 16, 1, 1}},
+    };
+    ykd_model_desc *d = NULL;
+    ykd_error err;
+    if (!CHECK_OK(t, ykd_model_desc_builtin("yolo11n", 80, &d, &err), err))
+        return;
+    const ykd_graph *g = d->graph;
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
+        const ykd_gparam *found = NULL;
+        for (int j = 0; j < g->param_count && !found; j++)
+            if (strcmp(g->params[j].name, expected[i].name) == 0)
+                found = &g->params[j];
+        if (!CHECKF(t, found != NULL, "yolo11n has no %s", expected[i].name))
+            continue;
+        bool same = true;
+        for (int k = 0; k < found->ndim; k++)
+            same = same && found->shape[k] == expected[i].shape[k];
+        CHECKF(t, same, "%s: [%d, %d, %d, %d]", expected[i].name, found->shape[0],
+               found->shape[1], found->shape[2], found->shape[3]);
+    }
+    ykd_model_desc_free(d);
+}
+
+/* text with the first occurrence of from replaced by to. */
+static char *edited_text(const char *text, const char *from, const char *to)
+{
+    const char *at = strstr(text, from);
     if (!at)
         return NULL;
     size_t size = strlen(text) - strlen(from) + strlen(to) + 1;
@@ -98,6 +171,7 @@ static char *edited(const char *from, const char *to)
     snprintf(out, size, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
     return out;
 }
+
 
 typedef struct fault_case {
     const char *from, *to;
@@ -110,7 +184,8 @@ static const fault_case faults[] = {
     /* syntax */
     {"\"nc\": 80,", "\"nc\": 80,,", "n", "model.json: not valid JSON (at line 3"},
     /* wrong JSON types */
-    {"\"nc\": 80", "\"nc\": \"80\"", "n", "model.json: $.nc: expected a whole number, got a string"},
+    {"\"nc\": 80", "\"nc\": \"80\"", "n",
+     "model.json: $.nc: expected a whole number, got a string"},
     {"[-1, 3, \"C2f\", [128, true]]", "[-1, \"3\", \"C2f\", [128, true]]", "n",
      "$.backbone[2].repeats: expected a whole number, got a string"},
     {"[-1, 1, \"Conv\", [64, 3, 2]]", "{\"from\": -1, \"repeats\": 1, \"module\": \"Conv\"}", "n",
@@ -169,11 +244,40 @@ static const fault_case faults[] = {
      "$.scales.n[1]: -1 is out of range"},
 };
 
-static void test_description_faults(ykd_test *t)
+/* The same for YOLO11's modules, on its built-in text at scale n (layer 10, C2PSA, reads 256
+ * channels). */
+static const fault_case faults11[] = {
+    {"[-1, 2, \"C2PSA\", [1024]]", "[-1, 2, \"C2PSA\", [512]]", "n",
+     "$.backbone[10].from: C2PSA keeps its channels: it reads 256 and c2 is 128"},
+    {"[-1, 2, \"C2PSA\", [1024]]", "[-1, 2, \"C2PSA\", [1024, 0.2]]", "n",
+     "$.backbone[10].from: C2PSA's 51 hidden channels make no attention head"},
+    {"[-1, 2, \"C2PSA\", [1024]]", "[-1, 2, \"C2PSA\", [1024, \"half\"]]", "n",
+     "$.backbone[10].args[1]: expected an expansion ratio, got a string"},
+    {"[-1, 2, \"C2PSA\", [1024]]", "[-1, 2, \"C2PSA\", [1024, 0.5, 8]]", "n",
+     "$.backbone[10].args: C2PSA takes 1 to 2 arguments (c2, e), got 3"},
+    {"[256, false, 0.25]", "[256, 1, 0.25]", "n",
+     "$.backbone[2].args[1]: expected true or false, got a number"},
+    {"[256, false, 0.25]", "[256, false, 0.25, 1, true]", "n",
+     "$.backbone[2].args: C3k2 takes 1 to 3 arguments (c2, c3k, e), got 5"},
+    {"[256, false, 0.25]", "[256, false, 1.5]", "n",
+     "$.backbone[2].args[2]: expansion 1.5 is out of range"},
+    {"[256, false, 0.25]", "[256, false, 0.01]", "n",
+     "$.backbone[2].from: C3k2 with 64 output channels and expansion 0.01 has 0 hidden "
+     "channels"},
+    {"[-1, 1, \"Conv\", [64, 3, 2]]", "[-1, 1, \"DWConv\", [64, 4, 2]]", "n",
+     "$.backbone[0].args[1]: kernel size 4 must be odd"},
+    {"[-1, 1, \"Conv\", [64, 3, 2]]", "[-1, 1, \"DWConv\", []]", "n",
+     "$.backbone[0].args: DWConv takes 1 to 3 arguments (c2, k, s), got 0"},
+    {"[-1, 1, \"SPPF\", [1024, 5]]", "[-1, 2, \"SPPF\", [1024, 5]]", "n",
+     "$.backbone[9].repeats: SPPF does not repeat"},
+};
+
+static void check_faults(ykd_test *t, const char *source, const fault_case *faults,
+                         size_t count)
 {
-    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
+    for (size_t i = 0; i < count; i++) {
         const fault_case *c = &faults[i];
-        char *text = edited(c->from, c->to);
+        char *text = edited_text(source, c->from, c->to);
         if (!CHECKF(t, text != NULL, "case %zu: '%s' is not in the built-in text", i, c->from))
             continue;
         ykd_model_desc *d = NULL;
@@ -187,6 +291,12 @@ static void test_description_faults(ykd_test *t)
         ykd_model_desc_free(d);
         free(text);
     }
+}
+
+static void test_description_faults(ykd_test *t)
+{
+    check_faults(t, ykd_builtin_yolov8_json, faults, sizeof faults / sizeof faults[0]);
+    check_faults(t, ykd_builtin_yolo11_json, faults11, sizeof faults11 / sizeof faults11[0]);
     ykd_model_desc *d = NULL;
     ykd_error err;
     CHECK_STATUS(t, ykd_model_desc_builtin("q", 80, &d, &err), YKD_ERR_NOT_FOUND, err);
@@ -221,6 +331,18 @@ static void test_resolved_round_trip(ykd_test *t)
     ykd_model_desc_free(a);
     ykd_model_desc_free(b);
     ykd_model_desc_free(c);
+    /* yolo11m's forced C3k blocks survive without the scale that forced them */
+    a = b = NULL;
+    if (CHECK_OK(t, ykd_model_desc_builtin("yolo11m", 80, &a, &err), err)) {
+        const char *json = ykd_model_desc_json(a);
+        if (CHECK_OK(t, ykd_model_desc_parse(json, strlen(json), "resolved", NULL, &b, &err),
+                     err)) {
+            CHECK(t, strcmp(ykd_model_desc_json(a), ykd_model_desc_json(b)) == 0);
+            CHECK(t, ykd_model_desc_param_count(b) == 20114688 && b->layers[2].c3k);
+        }
+    }
+    ykd_model_desc_free(a);
+    ykd_model_desc_free(b);
 }
 
 /* A small model of one's own: object layers, explicit multiples, two levels, a plain Conv
@@ -260,6 +382,45 @@ static void test_custom_description(ykd_test *t)
     ykd_model_desc_free(d);
 }
 
+/* YOLO11's modules in a description of one's own: DWConv takes gcd(c1, c2) groups; a C3k2
+ * turns Detect's class branch into depthwise pairs; repeats scale C3k2 and C2PSA. */
+static void test_custom_yolo11(ykd_test *t)
+{
+    static const char json[] =
+        "{\"nc\": 3, \"depth_multiple\": 0.5,"
+        " \"backbone\": ["
+        "  [-1, 1, \"Conv\", [24, 3, 2]],"
+        "  [-1, 1, \"DWConv\", [40, 3, 2]],"
+        "  [-1, 2, \"C3k2\", [64, true, 0.5]],"
+        "  [-1, 1, \"Conv\", [128, 3, 2]],"
+        "  [-1, 3, \"C2PSA\", [128]]],"
+        " \"head\": [[[2, 4], 1, \"Detect\", [\"nc\"]]]}";
+    ykd_model_desc *d = NULL;
+    ykd_error err;
+    if (!CHECK_OK(t, ykd_model_desc_parse(json, strlen(json), "own.json", NULL, &d, &err), err))
+        return;
+    CHECK(t, d->layers[1].groups == 8 && d->layers[2].repeats == 1 && d->layers[4].repeats == 2);
+    CHECK(t, d->layers[4].heads == 1 && d->layers[4].head_dim == 64 && d->layers[4].key_dim == 32);
+    ykd_model_layer_info l;
+    ykd_model_desc_layer(d, 2, 64, &l);
+    CHECKF(t, strcmp(l.args, "[40, 64, 1, True, 0.5]") == 0, "C3k2 row: %s", l.args);
+    int depthwise = 0, attention = 0;
+    for (int k = 0; k < d->graph->node_count; k++) {
+        const ykd_gnode *n = &d->graph->nodes[k];
+        depthwise += n->kind == YKD_NODE_CONV && n->groups > 1;
+        attention += n->kind == YKD_NODE_ATTENTION;
+    }
+    /* DWConv, 2 pe convs, 2 levels x 2 class-branch depthwise convs */
+    CHECKF(t, depthwise == 7 && attention == 2, "%d depthwise convs, %d attention nodes",
+           depthwise, attention);
+    const ykd_gparam *w = NULL;
+    for (int j = 0; j < d->graph->param_count && !w; j++)
+        if (strcmp(d->graph->params[j].name, "model.1.conv.weight") == 0)
+            w = &d->graph->params[j];
+    CHECK(t, w && w->shape[0] == 40 && w->shape[1] == 3);
+    ykd_model_desc_free(d);
+}
+
 static void test_info_command(ykd_test *t)
 {
     static const struct {
@@ -272,6 +433,23 @@ static void test_info_command(ykd_test *t)
         CHECK(t, r.code == 0);
         CHECK_CONTAINS(t, r.out, rows[i].params);
         CHECK_CONTAINS(t, r.out, rows[i].gflops);
+        free_result(&r);
+    }
+    static const struct {
+        const char *model, *params, *gflops;
+    } rows11[] = {{"yolo11n", "2,624,080 parameters", "6.5 GFLOPs at 640x640"},
+                  {"yolo11s", "9,458,752 parameters", "21.6 GFLOPs"},
+                  {"yolo11m", "20,114,688 parameters", "68.1 GFLOPs"}};
+    for (int i = 0; i < 3; i++) {
+        run_result r = run_cli("info", rows11[i].model, "--nc", "80", "--imgsz", "640", NULL);
+        CHECK(t, r.code == 0);
+        CHECK_CONTAINS(t, r.out, rows11[i].params);
+        CHECK_CONTAINS(t, r.out, rows11[i].gflops);
+        if (i == 0) {
+            CHECK_CONTAINS(t, r.out, "10  -1             1  C2PSA     [256, 256, 1]");
+            CHECK_CONTAINS(t, r.out, "2   -1             1  C3k2      [32, 64, 1, False, 0.25]");
+            CHECK_CONTAINS(t, r.out, "23  [16, 19, 22]   1  Detect    [80, [64, 128, 256]]");
+        }
         free_result(&r);
     }
     run_result r = run_cli("info", "n", "--imgsz", "320", "--memory", "--batch", "4", NULL);
@@ -304,6 +482,11 @@ static const ykd_test_case cases[] = {
     {"model desc: n/s/m/l/x parameters and GFLOPs as published", test_published_counts,
      YKD_TEST_HOST},
     {"model desc: convolutions as tools/yolo_layers.c lists them", test_against_yolo_layers,
+     YKD_TEST_HOST},
+    {"model desc: YOLO11 n/s/m/l/x parameters and GFLOPs as published",
+     test_published_counts_yolo11, YKD_TEST_HOST},
+    {"model desc: YOLO11's state_dict names and shapes", test_yolo11_names, YKD_TEST_HOST},
+    {"model desc: YOLO11's modules in a description of one's own", test_custom_yolo11,
      YKD_TEST_HOST},
     {"model desc: every kind of fault refused with its JSON path", test_description_faults,
      YKD_TEST_HOST},

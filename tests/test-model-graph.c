@@ -1,9 +1,10 @@
-/* The whole YOLOv8n graph on every device against the float64 model reference (tests/
- * model_ref.c): training-mode outputs, parameter gradients checked by central finite
- * differences of the reference loss (sampled parameters, and one random direction over all of
- * them at once), the input gradient, inference with folded BN against BN with running
- * statistics, gradient accumulation and partial head gradients, weights saved and reloaded to
- * identical outputs, the memory planner's invariants, and misuse refused. */
+/* The whole YOLOv8n graph (and YOLO11n's, for the tests named so) on every device against the
+ * float64 model reference (tests/model_ref.c): training-mode outputs, parameter gradients
+ * checked by central finite differences of the reference loss (sampled parameters, and one
+ * random direction over all of them at once), the input gradient, inference with folded BN
+ * against BN with running statistics, gradient accumulation and partial head gradients, weights
+ * saved and reloaded to identical outputs, the memory planner's invariants, and misuse
+ * refused. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,11 +69,14 @@ static bool upload(ykd_test *t, const mref_tensor *src, ykd_tensor *dst)
     return ok;
 }
 
+/* The built-in model the fixture builds: YOLOv8n, or YOLO11n while a yolo11 case runs. */
+static const char *model_name = "n";
+
 static bool setup(ykd_test *t, fixture *f, uint64_t seed)
 {
     ykd_error err;
     memset(f, 0, sizeof *f);
-    if (!CHECK_OK(t, ykd_model_desc_builtin("n", CLASSES, &f->desc, &err), err) ||
+    if (!CHECK_OK(t, ykd_model_desc_builtin(model_name, CLASSES, &f->desc, &err), err) ||
         !CHECK_OK(t, ykd_model_create(t->device, f->desc, seed, &f->model, &err), err))
         return false;
     f->images_ref = ref_alloc(BATCH, 3, HEIGHT, WIDTH);
@@ -90,8 +94,8 @@ static bool setup(ykd_test *t, fixture *f, uint64_t seed)
         for (size_t i = 0; i < mref_numel(&f->g_head[lv]); i++)
             f->g_head[lv].d[i] = (float)f->g_head[lv].d[i];
     }
-    const ykd_model_param *p15 = ykd_model_param_find(f->model, "model.15.cv2.conv.weight");
-    f->g_neck = ref_alloc(BATCH, p15->shape[0], HEIGHT / 8, WIDTH / 8);
+    const ykd_layer_desc *detect = &f->desc->layers[f->desc->layer_count - 1];
+    f->g_neck = ref_alloc(BATCH, f->desc->layers[detect->from[0]].cout, HEIGHT / 8, WIDTH / 8);
     random_doubles(&f->g_neck, seed + 20, -1.0, 1.0);
     for (size_t i = 0; i < mref_numel(&f->g_neck); i++)
         f->g_neck.d[i] = (float)f->g_neck.d[i];
@@ -238,13 +242,28 @@ static void test_training_forward(ykd_test *t)
 }
 
 /* The parameters to differentiate: every kind, every module, all three levels. */
-static const char *const sampled[] = {
+static const char *const sampled_v8[] = {
     "model.0.conv.weight",       "model.22.cv3.2.2.bias",      "model.9.cv2.conv.weight",
     "model.2.m.0.cv1.conv.weight", "model.22.cv2.1.2.weight",  "model.12.cv2.bn.weight",
     "model.0.bn.weight",         "model.4.m.1.cv2.conv.weight", "model.9.cv1.bn.bias",
     "model.16.conv.weight",      "model.21.m.0.cv2.bn.bias",   "model.22.cv3.0.0.conv.weight",
     "model.6.cv1.conv.weight",   "model.19.bn.weight",
 };
+
+/* YOLO11n's: the attention's convs (qkv, the depthwise pe, proj, the ffn), C3k and
+ * Bottleneck(e = 0.5) blocks, the class branch's depthwise and 1x1 pairs. */
+static const char *const sampled_11[] = {
+    "model.10.m.0.attn.qkv.conv.weight", "model.23.cv3.0.0.0.conv.weight",
+    "model.10.m.0.attn.pe.conv.weight",  "model.6.m.0.m.1.cv2.conv.weight",
+    "model.10.m.0.attn.proj.bn.weight",  "model.2.m.0.cv1.conv.weight",
+    "model.10.m.0.ffn.1.conv.weight",    "model.23.cv3.2.1.1.conv.weight",
+    "model.6.m.0.cv3.bn.bias",           "model.23.cv3.1.2.bias",
+    "model.10.m.0.attn.qkv.bn.weight",   "model.0.conv.weight",
+    "model.22.m.0.cv2.conv.weight",      "model.10.cv1.bn.bias",
+};
+
+enum { SAMPLED = sizeof sampled_v8 / sizeof sampled_v8[0] };
+_Static_assert(sizeof sampled_11 / sizeof sampled_11[0] == SAMPLED, "as many samples each");
 
 /* The device gradient is float32 from a float32 forward: relative rounding ~1e-5 on gradients
  * summed over thousands of terms, more where batch statistics of few values divide. The
@@ -313,11 +332,14 @@ static void test_gradients(ykd_test *t)
     if (setup(t, &f, 11) && device_backward(t, &f, NULL)) {
         double *params = read_params(t, f.model, NULL);
         float *grads = read_grads(t, f.model);
-        for (size_t s = 0; s < FD_SAMPLES && s < sizeof sampled / sizeof sampled[0]; s++)
-            check_one(t, &f, params, grads, sampled[s], s);
+        bool v8 = strcmp(model_name, "n") == 0;
+        for (size_t s = 0; s < FD_SAMPLES && s < SAMPLED; s++)
+            check_one(t, &f, params, grads, v8 ? sampled_v8[s] : sampled_11[s], s);
         check_direction(t, &f, params, grads);
         /* the fixed DFL projection and the running statistics have no gradient */
-        CHECK(t, ykd_model_param_find(f.model, "model.22.dfl.conv.weight")->grad.buffer == NULL);
+        char dfl[64];
+        snprintf(dfl, sizeof dfl, "model.%d.dfl.conv.weight", f.desc->layer_count - 1);
+        CHECK(t, ykd_model_param_find(f.model, dfl)->grad.buffer == NULL);
         CHECK(t, ykd_model_param_find(f.model, "model.0.bn.running_mean")->grad.buffer == NULL);
         free(params);
         free(grads);
@@ -588,7 +610,35 @@ static void test_misuse(ykd_test *t)
     teardown(&f);
 }
 
+/* The tests above on YOLO11n: C3k2 (both block kinds), C2PSA's attention, the depthwise
+ * class branch. */
+#define ON_YOLO11(test)                                                                        \
+    static void test##_yolo11(ykd_test *t)                                                     \
+    {                                                                                          \
+        model_name = "yolo11n";                                                                \
+        test(t);                                                                               \
+        model_name = "n";                                                                      \
+    }
+ON_YOLO11(test_training_forward)
+ON_YOLO11(test_gradients)
+ON_YOLO11(test_input_gradient)
+ON_YOLO11(test_inference_forward)
+ON_YOLO11(test_save_and_reload)
+ON_YOLO11(test_memory_plan)
+
 static const ykd_test_case cases[] = {
+    {"yolo11n: training forward equals the float64 reference", test_training_forward_yolo11,
+     YKD_TEST_EACH_DEVICE},
+    {"yolo11n: parameter gradients match finite differences", test_gradients_yolo11,
+     YKD_TEST_EACH_DEVICE},
+    {"yolo11n: the input gradient matches finite differences", test_input_gradient_yolo11,
+     YKD_TEST_EACH_DEVICE},
+    {"yolo11n: inference (folded BN) equals BN with running statistics",
+     test_inference_forward_yolo11, YKD_TEST_EACH_DEVICE},
+    {"yolo11n: saved weights reload to identical outputs", test_save_and_reload_yolo11,
+     YKD_TEST_EACH_DEVICE},
+    {"yolo11n: the memory plan reuses memory soundly; inference needs less",
+     test_memory_plan_yolo11, YKD_TEST_EACH_DEVICE},
     {"model: training forward equals the float64 reference", test_training_forward,
      YKD_TEST_EACH_DEVICE},
     {"model: parameter gradients match finite differences", test_gradients,

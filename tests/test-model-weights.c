@@ -291,7 +291,8 @@ static bool craft_state_dict(ykd_test *t, const ykd_model *shape_of, const char 
     return ok;
 }
 
-static void test_ultralytics_state_dict(ykd_test *t)
+/* A crafted state_dict of built-in `builtin` with nc classes loads as the model `name`. */
+static void check_state_dict(ykd_test *t, const char *builtin, int nc, const char *name)
 {
     char dir[512], path[600];
     ykd_model_desc *desc = NULL;
@@ -300,14 +301,15 @@ static void test_ultralytics_state_dict(ykd_test *t)
     float *want = NULL;
     if (!ykd_test_mkdtemp(t, dir, sizeof dir))
         return;
-    snprintf(path, sizeof path, "%s/yolov8n-ultralytics.safetensors", dir);
-    if (CHECK_OK(t, ykd_model_desc_builtin("n", 2, &desc, &err), err) &&
+    snprintf(path, sizeof path, "%s/%s-ultralytics.safetensors", dir, name);
+    if (CHECK_OK(t, ykd_model_desc_builtin(builtin, nc, &desc, &err), err) &&
         CHECK_OK(t, ykd_model_create(t->device, desc, 3, &shape_of, &err), err) &&
         craft_state_dict(t, shape_of, path, &want) &&
         CHECK_OK(t, ykd_model_load(t->device, path, &loaded, &err), err)) {
         const ykd_model_desc *d = ykd_model_get_desc(loaded);
-        CHECK(t, strcmp(ykd_model_desc_name(d), "yolov8n") == 0 &&
-                     ykd_model_classes(loaded) == 2);
+        CHECKF(t, strcmp(ykd_model_desc_name(d), name) == 0 && ykd_model_classes(loaded) == nc,
+               "%s loaded as %s with %d classes", name, ykd_model_desc_name(d),
+               ykd_model_classes(loaded));
         CHECK(t, ykd_model_batches_tracked(loaded) == 7);
         CHECK(t, ykd_model_class_name(loaded, 0) == NULL);
         size_t n = 0;
@@ -320,6 +322,13 @@ static void test_ultralytics_state_dict(ykd_test *t)
     ykd_model_free(shape_of);
     ykd_model_desc_free(desc);
     ykd_test_rmtree(dir);
+}
+
+static void test_ultralytics_state_dict(ykd_test *t)
+{
+    check_state_dict(t, "n", 2, "yolov8n");
+    check_state_dict(t, "yolo11n", 2, "yolo11n");
+    check_state_dict(t, "yolo11m", 5, "yolo11m");
 }
 
 /* Files from the library's writer with one thing wrong; loading leaves the model unchanged. */
@@ -346,8 +355,8 @@ static void test_model_mismatches(ykd_test *t)
         "tensor model.0.conv.weight has shape [16, 3, 3, 1]; model yolov8n needs [16, 3, 3, 3]",
         "tensor model.0.bn.bias has dtype I64; F32, F16 or BF16 was expected",
         "no model description in __metadata__ (\"yolokd.model\"), and the tensors match no "
-        "built-in YOLOv8 scale with 2 classes (closest: tensor model.0.conv.weight has shape "
-        "[16, 3, 3, 1] in the file but [16, 3, 3, 3] in yolov8n)"};
+        "built-in YOLOv8 or YOLO11 scale with 2 classes (closest: tensor model.0.conv.weight has "
+        "shape [16, 3, 3, 1] in the file but [16, 3, 3, 3] in yolov8n)"};
     int64_t big[64] = {0};
     for (int c = 0; c < 5; c++) {
         int used = 0;
@@ -393,7 +402,7 @@ static const ykd_test_case cases[] = {
     {"safetensors: every corruption refused, tensor named", test_corruptions, YKD_TEST_HOST},
     {"weights: saved, reloaded and saved again bit for bit", test_round_trip,
      YKD_TEST_EACH_DEVICE},
-    {"weights: an Ultralytics state_dict (F16, no metadata) loads as yolov8n",
+    {"weights: an Ultralytics state_dict (F16, no metadata) loads as yolov8n, yolo11n, yolo11m",
      test_ultralytics_state_dict, YKD_TEST_EACH_DEVICE},
     {"weights: missing, extra, misshapen, mistyped tensors refused", test_model_mismatches,
      YKD_TEST_EACH_DEVICE},

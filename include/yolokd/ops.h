@@ -78,7 +78,9 @@ typedef enum ykd_activation {
 typedef struct ykd_conv2d_params {
     int stride;  /* >= 1, both axes */
     int padding; /* >= 0, both axes, zeros */
-    int groups;  /* 1, or the input channel count for a depthwise convolution */
+    int groups;  /* 1 (0 means 1 too); g > 1 splits the input and output channels into g
+                  * groups, each convolved with its own (a depthwise convolution has one
+                  * group per input channel) */
 } ykd_conv2d_params;
 
 /* Output size along one axis: (in + 2 * padding - kernel) / stride + 1. */
@@ -191,6 +193,32 @@ ykd_status ykd_softmax_forward(const ykd_tensor *x, int axis, const ykd_tensor *
                                ykd_error *err);
 ykd_status ykd_softmax_backward(const ykd_tensor *y, const ykd_tensor *dy, int axis,
                                 const ykd_tensor *dx, ykd_error *err);
+
+/* ---- matrix products and attention over positions ------------------------------------- */
+
+/* Per image, c = alpha * op(a) op(b) + beta * c, each tensor seen as the matrix [C, H*W] (rows
+ * are channels, so a channel view is a range of rows); op(t) is t or, when asked, its
+ * transpose (not both). The backward of a product is two such products. */
+ykd_status ykd_matmul(const ykd_tensor *a, bool trans_a, const ykd_tensor *b, bool trans_b,
+                      float alpha, float beta, const ykd_tensor *c, ykd_error *err);
+
+/* YOLO11's multi-head self-attention over the P = H*W positions. qkv [N, heads * (2 key_dim +
+ * head_dim), H, W] holds per head its q (key_dim channels), k (key_dim) and v (head_dim);
+ * per head, probs = softmax over j of scale * q_i . k_j, and y_h = v probs^T. */
+typedef struct ykd_attention {
+    int heads, key_dim, head_dim;
+    float scale; /* key_dim^-0.5 in YOLO11 */
+} ykd_attention;
+
+/* y [N, heads * head_dim, H, W]; probs [N, heads * P, 1, P] receives each head's P x P
+ * probabilities (the backward reads them). */
+ykd_status ykd_attention_forward(const ykd_tensor *qkv, const ykd_attention *a,
+                                 const ykd_tensor *probs, const ykd_tensor *y, ykd_error *err);
+
+/* dqkv (+)= the gradient with respect to qkv, given dy and the forward's qkv and probs. */
+ykd_status ykd_attention_backward(const ykd_tensor *qkv, const ykd_tensor *probs,
+                                  const ykd_tensor *dy, const ykd_attention *a, bool accumulate,
+                                  const ykd_tensor *dqkv, ykd_error *err);
 
 /* ---- optimizer updates (packed tensors of one shape: param, grad and state) ------------ */
 

@@ -8,7 +8,8 @@
 static void print_distill_help(FILE *f)
 {
     fprintf(f,
-            "usage: yolokd distill --teacher W --student n|s|...|FILE --data DIR --out RUN\n"
+            "usage: yolokd distill --teacher W --student n|..|x|yolo11n|..|FILE --data DIR\n"
+            "                      --out RUN\n"
             "                      [--teacher-device D1] [--student-device D2] [--kd CONFIG]\n"
             "                      [--student-weights W] [--teacher-cache DIR] [--no-overlap]\n"
             "                      [training options]\n"
@@ -24,8 +25,8 @@ static void print_distill_help(FILE *f)
             "ordinary model file (the KD adapters are not in it).\n"
             "\n"
             "  --teacher W           the teacher's model file (e.g. a train run's best.safetensors)\n"
-            "  --student M           the student: a built-in scale, a .json description or a\n"
-            "                        .safetensors model file\n"
+            "  --student M           the student: a built-in model (n..x, yolo11n..yolo11x), a\n"
+            "                        .json description or a .safetensors model file\n"
             "  --student-weights W   initial weights for the student\n"
             "  --teacher-device D1   the teacher's device (default: the global --device or the\n"
             "                        default device); D2 the student's likewise\n"

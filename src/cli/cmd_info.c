@@ -16,9 +16,9 @@ static void print_info_help(FILE *f)
             "\n"
             "Prints the model's layers (index, inputs, repeats, module, resolved arguments,\n"
             "output shape, parameters), the total parameters as Ultralytics counts them, and\n"
-            "GFLOPs at SxS. MODEL is a built-in scale (n, s, m, l, x), a JSON description, or a\n"
-            ".safetensors weights file (its own description, or the built-in scale whose\n"
-            "tensors it holds).\n"
+            "GFLOPs at SxS. MODEL is a built-in model (YOLOv8: n, s, m, l, x or yolov8n..x;\n"
+            "YOLO11: yolo11n..yolo11x), a JSON description, or a .safetensors weights file (its\n"
+            "own description, or the built-in model whose tensors it holds).\n"
             "\n"
             "  --nc N      classes (default: the description's; built-ins 80)\n"
             "  --imgsz S   image side, a multiple of the model's stride (default 640)\n"
@@ -74,8 +74,8 @@ static int parse_info_args(int argc, char **argv, ykd_cli_io *io, info_args *a)
         a->model = argv[i];
     }
     if (!a->model)
-        return ykd_cli_usage_error(io, "info", "name a model: n, s, m, l, x, a .json "
-                                               "description or a .safetensors file");
+        return ykd_cli_usage_error(io, "info", "name a model: n, s, m, l, x, yolo11n..yolo11x, "
+                                               "a .json description or a .safetensors file");
     return -1;
 }
 
@@ -94,7 +94,7 @@ static void with_commas(unsigned long long v, char *buf, size_t size)
 
 static void print_table(FILE *out, const ykd_model_desc *d, int imgsz)
 {
-    fprintf(out, "%-3s %-13s %2s  %-9s %-24s %-16s %12s\n", "#", "from", "n", "module", "args",
+    fprintf(out, "%-3s %-13s %2s  %-9s %-27s %-16s %12s\n", "#", "from", "n", "module", "args",
             "output", "params");
     int count = ykd_model_desc_layer_count(d);
     for (int i = 0; i < count; i++) {
@@ -112,7 +112,7 @@ static void print_table(FILE *out, const ykd_model_desc *d, int imgsz)
                      imgsz / l.stride);
         }
         with_commas(l.params, params, sizeof params);
-        fprintf(out, "%-3d %-13s %2d  %-9s %-24s %-16s %12s\n", l.index, l.from, l.repeats,
+        fprintf(out, "%-3d %-13s %2d  %-9s %-27s %-16s %12s\n", l.index, l.from, l.repeats,
                 l.module, l.args, shape, params);
     }
     char total[32];

@@ -129,20 +129,22 @@ static ykd_status conv_backward(ykd_model *m, int k, const ykd_tensor *dy, const
                                 ykd_error *err)
 {
     const ykd_gnode *n = &m->graph->nodes[k];
-    ykd_conv2d_params cp = {n->s, n->p, 1};
+    ykd_conv2d_params cp = {n->s, n->p, n->groups};
     const ykd_model_param *w = &m->table[n->weight];
     ykd_tensor x = ykd_model_value_tensor(m, n->in), dz;
     const ykd_tensor *g = dy;
     ykd_status st = YKD_OK;
     if (n->bn) {
-        ykd_tensor b = ykd_model_tmp_tensor(m, k, YKD_TMP_B);
         ykd_tensor z = ykd_model_tmp_tensor(m, k, YKD_TMP_Z);
         ykd_tensor mean = ykd_model_tmp_tensor(m, k, YKD_TMP_MEAN);
         ykd_tensor invstd = ykd_model_tmp_tensor(m, k, YKD_TMP_INVSTD);
         dz = ykd_model_tmp_tensor(m, k, YKD_TMP_DZ);
         ykd_bn_tensors bn;
         ykd_model_bn(m, n, &bn);
-        st = ykd_silu_backward(&b, dy, dy, err);
+        if (n->act) {
+            ykd_tensor b = ykd_model_tmp_tensor(m, k, YKD_TMP_B);
+            st = ykd_silu_backward(&b, dy, dy, err);
+        }
         if (st == YKD_OK)
             st = ykd_batchnorm_backward(&z, dy, &bn.bn, &mean, &invstd, true, &dz,
                                         &m->table[n->bn_param].grad,
@@ -179,6 +181,13 @@ static ykd_status node_backward(ykd_model *m, int k, const ykd_tensor *dy, const
     }
     case YKD_NODE_UPSAMPLE:
         return ykd_upsample2x_backward(dy, accumulate, &dx, err);
+    case YKD_NODE_ATTENTION: {
+        ykd_attention a;
+        ykd_model_attention(n, &a);
+        ykd_tensor qkv = ykd_model_value_tensor(m, n->in);
+        ykd_tensor probs = ykd_model_tmp_tensor(m, k, YKD_TMP_Z);
+        return ykd_attention_backward(&qkv, &probs, dy, &a, accumulate, &dx, err);
+    }
     case YKD_NODE_CONV:
         break;
     }

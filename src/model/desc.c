@@ -21,6 +21,8 @@ typedef struct parser {
     ykd_error *err;
     ykd_model_desc *desc;
     bool nc_given; /* the caller chose nc, over the file's */
+    char scale[32]; /* the chosen scale's name, "" without one */
+    bool seen_c3k2; /* Ultralytics' parse_model turns Detect's legacy off after a C3k2 */
 } parser;
 
 static ykd_status fault(const parser *p, const char *path, const char *fmt, ...)
@@ -86,7 +88,9 @@ static ykd_status get_positive(const parser *p, const cJSON *item, const char *p
 
 const char *ykd_module_name(ykd_module module)
 {
-    static const char *const names[] = {"Conv", "C2f", "SPPF", "Upsample", "Concat", "Detect"};
+    static const char *const names[] = {"Conv",   "C2f",    "SPPF", "Upsample",
+                                        "Concat", "Detect", "DWConv", "C3k2",
+                                        "C2PSA"};
     return names[module];
 }
 
@@ -98,7 +102,8 @@ static bool module_from_name(const char *name, ykd_module *module)
     } table[] = {{"Conv", YKD_MODULE_CONV},         {"C2f", YKD_MODULE_C2F},
                  {"SPPF", YKD_MODULE_SPPF},         {"Upsample", YKD_MODULE_UPSAMPLE},
                  {"nn.Upsample", YKD_MODULE_UPSAMPLE}, {"Concat", YKD_MODULE_CONCAT},
-                 {"Detect", YKD_MODULE_DETECT}};
+                 {"Detect", YKD_MODULE_DETECT},     {"DWConv", YKD_MODULE_DWCONV},
+                 {"C3k2", YKD_MODULE_C3K2},         {"C2PSA", YKD_MODULE_C2PSA}};
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(table[i].name, name) == 0) {
             *module = table[i].module;
@@ -249,13 +254,73 @@ static ykd_status channels_and_kernel(const parser *p, const cJSON *args, const 
     return st;
 }
 
-static ykd_status parse_args(const parser *p, const cJSON *args, const char *path,
+/* An optional true/false argument at args[i] into *value (default when absent). */
+static ykd_status optional_bool(const parser *p, const cJSON *args, const char *path, int i,
+                                bool fallback, bool *value)
+{
+    char ap[300];
+    snprintf(ap, sizeof ap, "%s[%d]", path, i);
+    const cJSON *item = arg(args, i);
+    if (item && !cJSON_IsBool(item))
+        return fault(p, ap, "expected true or false, got %s", json_type(item));
+    *value = item ? cJSON_IsTrue(item) : fallback;
+    return YKD_OK;
+}
+
+/* An optional expansion ratio at args[i] in (0, 1] (default 0.5). */
+static ykd_status expansion(const parser *p, const cJSON *args, const char *path, int i,
+                            double *e)
+{
+    char ap[300];
+    snprintf(ap, sizeof ap, "%s[%d]", path, i);
+    const cJSON *item = arg(args, i);
+    *e = 0.5;
+    if (!item)
+        return YKD_OK;
+    if (!cJSON_IsNumber(item))
+        return fault(p, ap, "expected an expansion ratio, got %s", json_type(item));
+    *e = cJSON_GetNumberValue(item);
+    if (!(*e > 0.0 && *e <= 1.0))
+        return fault(p, ap, "expansion %g is out of range (above 0, at most 1)", *e);
+    return YKD_OK;
+}
+
+/* Ultralytics forces C3k blocks in C3k2 for the scales named in "mlx". */
+static bool scale_forces_c3k(const parser *p)
+{
+    return p->scale[0] && strstr("mlx", p->scale) != NULL;
+}
+
+static ykd_status parse_args(parser *p, const cJSON *args, const char *path,
                              ykd_layer_desc *l)
 {
     char ap[300];
     ykd_status st = YKD_OK;
+    l->groups = 1;
     switch (l->module) {
+    case YKD_MODULE_C3K2:
+        st = check_arity(p, args, path, l->module, 1, 3, "c2, c3k, e");
+        snprintf(ap, sizeof ap, "%s[0]", path);
+        if (st == YKD_OK)
+            st = out_channels(p, arg(args, 0), ap, l);
+        if (st == YKD_OK)
+            st = optional_bool(p, args, path, 1, false, &l->c3k);
+        if (st == YKD_OK)
+            st = expansion(p, args, path, 2, &l->e);
+        l->c3k = l->c3k || scale_forces_c3k(p);
+        l->shortcut = true;
+        p->seen_c3k2 = true;
+        return st;
+    case YKD_MODULE_C2PSA:
+        st = check_arity(p, args, path, l->module, 1, 2, "c2, e");
+        snprintf(ap, sizeof ap, "%s[0]", path);
+        if (st == YKD_OK)
+            st = out_channels(p, arg(args, 0), ap, l);
+        if (st == YKD_OK)
+            st = expansion(p, args, path, 1, &l->e);
+        return st;
     case YKD_MODULE_CONV:
+    case YKD_MODULE_DWCONV:
         st = check_arity(p, args, path, l->module, 1, 3, "c2, k, s");
         l->k = l->s = 1;
         if (st == YKD_OK)
@@ -312,6 +377,7 @@ static ykd_status parse_args(const parser *p, const cJSON *args, const char *pat
             cJSON_GetNumberValue(arg(args, 0)) != p->desc->nc)
             return fault(p, ap, "Detect has %g classes but $.nc is %d",
                          cJSON_GetNumberValue(arg(args, 0)), p->desc->nc);
+        l->legacy = !p->seen_c3k2;
         return st;
     }
     return st;
@@ -326,9 +392,41 @@ static int scaled_repeats(const ykd_model_desc *desc, int n)
     return r < 1 ? 1 : r;
 }
 
+static int gcd(int a, int b)
+{
+    while (b) {
+        int r = a % b;
+        a = b;
+        b = r;
+    }
+    return a;
+}
+
+/* C2PSA(c1, c2, n, e): c1 == c2; c = int(c1 * e) hidden channels in c // 64 heads of
+ * head_dim = c // heads channels, key_dim = int(head_dim * 0.5) (Attention's attn_ratio). */
+static ykd_status attention_shape(const parser *p, const char *path, int cin, ykd_layer_desc *l)
+{
+    if (cin != l->c2)
+        return fault(p, path, "C2PSA keeps its channels: it reads %d and c2 is %d", cin, l->c2);
+    l->cout = l->c2;
+    l->hidden = (int)(cin * l->e);
+    l->heads = l->hidden / 64;
+    if (l->heads < 1)
+        return fault(p, path,
+                     "C2PSA's %d hidden channels make no attention head (one per 64 channels)",
+                     l->hidden);
+    if (l->hidden % l->heads)
+        return fault(p, path, "C2PSA's %d hidden channels do not split into %d heads",
+                     l->hidden, l->heads);
+    l->head_dim = l->hidden / l->heads;
+    l->key_dim = (int)(l->head_dim * 0.5);
+    return YKD_OK;
+}
+
 /* Input channels, output channels and stride of layer l from the layers before it. */
 static ykd_status infer_shapes(const parser *p, const char *path, int index, ykd_layer_desc *l)
 {
+    ykd_status st = YKD_OK;
     const ykd_model_desc *d = p->desc;
     int cin[YKD_LAYER_MAX_FROM], stride[YKD_LAYER_MAX_FROM];
     for (int i = 0; i < l->from_count; i++) {
@@ -346,6 +444,25 @@ static ykd_status infer_shapes(const parser *p, const char *path, int index, ykd
     switch (l->module) {
     case YKD_MODULE_CONV:
         l->cout = l->c2, l->stride = stride[0] * l->s;
+        break;
+    case YKD_MODULE_DWCONV:
+        l->cout = l->c2, l->stride = stride[0] * l->s;
+        l->groups = gcd(cin[0], l->c2);
+        break;
+    case YKD_MODULE_C3K2:
+        l->cout = l->c2, l->stride = stride[0];
+        l->hidden = (int)(l->c2 * l->e);
+        if (l->hidden < 2)
+            return fault(p, path,
+                         "C3k2 with %d output channels and expansion %g has %d hidden "
+                         "channels; its blocks need at least 2",
+                         l->c2, l->e, l->hidden);
+        break;
+    case YKD_MODULE_C2PSA:
+        st = attention_shape(p, path, cin[0], l);
+        if (st != YKD_OK)
+            return st;
+        l->stride = stride[0];
         break;
     case YKD_MODULE_C2F:
     case YKD_MODULE_SPPF:
@@ -385,7 +502,7 @@ static ykd_status infer_shapes(const parser *p, const char *path, int index, ykd
     return YKD_OK;
 }
 
-static ykd_status parse_layer(const parser *p, const cJSON *item, const char *list, int pos,
+static ykd_status parse_layer(parser *p, const cJSON *item, const char *list, int pos,
                               int index)
 {
     char path[200], fp[256];
@@ -401,8 +518,8 @@ static ykd_status parse_layer(const parser *p, const cJSON *item, const char *li
         return fault(p, fp, "expected a module name, got %s", json_type(f.module));
     if (!module_from_name(f.module->valuestring, &l->module))
         return fault(p, fp,
-                     "unknown module \"%s\" (known: Conv, C2f, SPPF, nn.Upsample, Concat, "
-                     "Detect)",
+                     "unknown module \"%s\" (known: Conv, DWConv, C2f, C3k2, C2PSA, SPPF, "
+                     "nn.Upsample, Concat, Detect)",
                      f.module->valuestring);
     snprintf(fp, sizeof fp, "%s.from", path);
     st = parse_from(p, f.from, fp, index, l);
@@ -410,7 +527,9 @@ static ykd_status parse_layer(const parser *p, const cJSON *item, const char *li
     int n = 0;
     if (st == YKD_OK)
         st = get_int(p, f.repeats, fp, 1, 64, &n);
-    if (st == YKD_OK && n != 1 && l->module != YKD_MODULE_C2F)
+    bool repeats = l->module == YKD_MODULE_C2F || l->module == YKD_MODULE_C3K2 ||
+                   l->module == YKD_MODULE_C2PSA;
+    if (st == YKD_OK && n != 1 && !repeats)
         return fault(p, fp, "%s does not repeat (repeats must be 1, got %d)",
                      ykd_module_name(l->module), n);
     l->repeats = scaled_repeats(p->desc, n);
@@ -423,7 +542,7 @@ static ykd_status parse_layer(const parser *p, const cJSON *item, const char *li
     return st;
 }
 
-static ykd_status parse_layers(const parser *p, const cJSON *root)
+static ykd_status parse_layers(parser *p, const cJSON *root)
 {
     static const char *const lists[] = {"backbone", "head"};
     const cJSON *arrays[2];
@@ -498,7 +617,7 @@ static ykd_status check_keys(const parser *p, const cJSON *root)
 }
 
 /* depth, width and cap from "scales" (the chosen one) or the explicit multiples. */
-static ykd_status parse_scale(const parser *p, const cJSON *root, const char *wanted)
+static ykd_status parse_scale(parser *p, const cJSON *root, const char *wanted)
 {
     ykd_model_desc *d = p->desc;
     d->depth = d->width = 1.0;
@@ -538,6 +657,7 @@ static ykd_status parse_scale(const parser *p, const cJSON *root, const char *wa
         bool named = cJSON_GetObjectItemCaseSensitive(root, "name") != NULL;
         snprintf(d->name, sizeof d->name, "%.40s%s%.20s", base, named ? "" : "-",
                  chosen->string);
+        snprintf(p->scale, sizeof p->scale, "%s", chosen->string);
         return st;
     }
     if (wanted)
@@ -585,10 +705,44 @@ static ykd_status parse_header(parser *p, const cJSON *root,
     return st;
 }
 
+/* A layer's args item, in either layer form. */
+static cJSON *layer_args(cJSON *item)
+{
+    return cJSON_IsArray(item) ? cJSON_GetArrayItem(item, 3)
+                               : cJSON_GetObjectItemCaseSensitive(item, "args");
+}
+
+/* C3k blocks forced by the scale become explicit (the resolved description has no scale):
+ * args [c2, true, e]. */
+static bool bake_c3k(const ykd_model_desc *d, cJSON *root)
+{
+    static const char *const lists[] = {"backbone", "head"};
+    int index = 0;
+    for (int i = 0; i < 2; i++)
+        for (cJSON *item = cJSON_GetObjectItemCaseSensitive(root, lists[i])->child; item;
+             item = item->next, index++) {
+            const ykd_layer_desc *l = &d->layers[index];
+            cJSON *args = layer_args(item);
+            if (l->module != YKD_MODULE_C3K2 || !l->c3k)
+                continue;
+            cJSON *yes = cJSON_CreateTrue();
+            bool ok = yes && (cJSON_GetArraySize(args) >= 2
+                                  ? cJSON_ReplaceItemInArray(args, 1, yes)
+                                  : cJSON_AddItemToArray(args, yes));
+            if (!ok) {
+                cJSON_Delete(yes);
+                return false;
+            }
+        }
+    return true;
+}
+
 /* The description with its choices made explicit, as compact JSON. */
 static ykd_status resolve_json(const parser *p, cJSON *root)
 {
     ykd_model_desc *d = p->desc;
+    if (!bake_c3k(d, root))
+        return ykd_fail(p->err, YKD_ERR_OUT_OF_MEMORY, "%s: out of memory", p->source);
     cJSON_DeleteItemFromObjectCaseSensitive(root, "scales");
     cJSON_DeleteItemFromObjectCaseSensitive(root, "scale");
     static const char *const replaced[] = {"name", "nc", "ch", "depth_multiple",
@@ -629,8 +783,9 @@ ykd_status ykd_model_desc_parse(const char *json, size_t length, const char *sou
                                 ykd_error *err)
 {
     *desc = NULL;
-    parser p = {source ? source : "model description", err, calloc(1, sizeof(ykd_model_desc)),
-                false};
+    parser p = {.source = source ? source : "model description",
+                .err = err,
+                .desc = calloc(1, sizeof(ykd_model_desc))};
     if (!p.desc)
         return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "%s: out of memory", p.source);
     const char *end = NULL;

@@ -110,6 +110,16 @@ static const char *emit_upsample(ykd_exporter *x, const char *in)
 static ykd_status emit_node(ykd_exporter *x, int k, ykd_error *err)
 {
     const ykd_gnode *n = &x->g->nodes[k];
+    if (n->kind == YKD_NODE_ATTENTION || (n->kind == YKD_NODE_CONV && n->groups != 1)) {
+        /* YOLO11's C2PSA attention and depthwise convolutions have no ONNX lowering yet:
+         * refused by name rather than written wrong */
+        char name[128];
+        ykd_model_node_name(x->model, k, name, sizeof name);
+        return ykd_fail(err, YKD_ERR_UNSUPPORTED,
+                        "export: %s is %s, which the ONNX exporter does not write yet (YOLOv8 "
+                        "models export; YOLO11's attention and depthwise convolutions not yet)",
+                        name, n->kind == YKD_NODE_ATTENTION ? "an attention" : "a grouped convolution");
+    }
     const char *in = ykd_export_read(x, n->in), *y = NULL;
     if (in) {
         switch (n->kind) {
@@ -129,6 +139,8 @@ static ykd_status emit_node(ykd_exporter *x, int k, ykd_error *err)
             break;
         case YKD_NODE_COPY:
             y = in; /* a concat input: its channels simply live on in that tensor */
+            break;
+        case YKD_NODE_ATTENTION: /* refused above */
             break;
         }
     }

@@ -13,8 +13,8 @@
 void ykd_model_node_name(const ykd_model *m, int k, char *buf, size_t size)
 {
     const ykd_gnode *n = &m->graph->nodes[k];
-    static const char *const kinds[] = {"conv", "residual add", "max pool", "upsample",
-                                        "concat copy"};
+    static const char *const kinds[] = {"conv",        "residual add", "max pool",
+                                        "upsample",    "copy",         "attention"};
     if (n->kind == YKD_NODE_CONV) {
         /* "model.2.m.0.cv1.conv.weight" -> "model.2.m.0.cv1" */
         const char *name = m->graph->params[n->weight].name;
@@ -65,25 +65,27 @@ static ykd_status conv_forward(ykd_model *m, int k, const ykd_tensor *x, const y
                                ykd_error *err)
 {
     const ykd_gnode *n = &m->graph->nodes[k];
-    ykd_conv2d_params cp = {n->s, n->p, 1};
+    ykd_conv2d_params cp = {n->s, n->p, n->groups};
     const ykd_tensor *w = &m->table[n->weight].value;
+    ykd_activation act = n->act ? YKD_ACTIVATION_SILU : YKD_ACTIVATION_NONE;
     if (!n->bn)
         return ykd_conv2d_forward(x, w, &m->table[n->bias].value, &cp, YKD_ACTIVATION_NONE, y,
                                   err);
     if (m->mode == YKD_MODEL_INFERENCE) {
         ykd_tensor wf, bf;
         ykd_model_folded(m, n, &wf, &bf);
-        return ykd_conv2d_forward(x, &wf, &bf, &cp, YKD_ACTIVATION_SILU, y, err);
+        return ykd_conv2d_forward(x, &wf, &bf, &cp, act, y, err);
     }
-    ykd_tensor z = ykd_model_tmp_tensor(m, k, YKD_TMP_Z), b = ykd_model_tmp_tensor(m, k, YKD_TMP_B);
+    ykd_tensor z = ykd_model_tmp_tensor(m, k, YKD_TMP_Z);
+    ykd_tensor b = n->act ? ykd_model_tmp_tensor(m, k, YKD_TMP_B) : z;
     ykd_tensor mean = ykd_model_tmp_tensor(m, k, YKD_TMP_MEAN);
     ykd_tensor invstd = ykd_model_tmp_tensor(m, k, YKD_TMP_INVSTD);
     ykd_bn_tensors bn;
     ykd_model_bn(m, n, &bn);
     ykd_status st = ykd_conv2d_forward(x, w, NULL, &cp, YKD_ACTIVATION_NONE, &z, err);
     if (st == YKD_OK)
-        st = ykd_batchnorm_forward_train(&z, &bn.bn, &b, &mean, &invstd, err);
-    if (st == YKD_OK)
+        st = ykd_batchnorm_forward_train(&z, &bn.bn, n->act ? &b : y, &mean, &invstd, err);
+    if (st == YKD_OK && n->act)
         st = ykd_silu_forward(&b, y, err);
     return st;
 }
@@ -103,6 +105,12 @@ static ykd_status node_forward(ykd_model *m, int k, ykd_error *err)
         return ykd_upsample2x_forward(&x, &y, err);
     case YKD_NODE_COPY:
         return ykd_tensor_copy(&y, &x, err);
+    case YKD_NODE_ATTENTION: {
+        ykd_attention a;
+        ykd_model_attention(n, &a);
+        ykd_tensor probs = ykd_model_tmp_tensor(m, k, YKD_TMP_Z);
+        return ykd_attention_forward(&x, &a, &probs, &y, err);
+    }
     }
     return YKD_OK;
 }

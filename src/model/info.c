@@ -23,14 +23,18 @@ static bool counted(ykd_param_kind kind)
     return ykd_param_kind_trained(kind) || kind == YKD_PARAM_FIXED;
 }
 
-/* Multiply-adds of a conv node for one image of imgsz x imgsz. */
+/* Multiply-adds of a node for one image of imgsz x imgsz: a convolution's, and the
+ * attention's two products per head (q^T k and v P^T over the P positions). */
 static double node_macs(const ykd_graph *g, const ykd_gnode *n, int imgsz)
 {
+    double side = (double)imgsz / g->values[n->out].stride;
+    if (n->kind == YKD_NODE_ATTENTION) {
+        double positions = side * side;
+        return (double)n->heads * positions * positions * (n->key_dim + n->head_dim);
+    }
     if (n->kind != YKD_NODE_CONV)
         return 0.0;
-    const ykd_gparam *w = &g->params[n->weight];
-    double side = (double)imgsz / g->values[n->out].stride;
-    return (double)w->numel * side * side;
+    return (double)g->params[n->weight].numel * side * side;
 }
 
 /* Ultralytics' own args column: the resolved constructor arguments. */
@@ -39,7 +43,15 @@ static void format_args(const ykd_model_desc *desc, const ykd_layer_desc *l, cha
 {
     switch (l->module) {
     case YKD_MODULE_CONV:
+    case YKD_MODULE_DWCONV:
         snprintf(buf, size, "[%d, %d, %d, %d]", l->cin, l->cout, l->k, l->s);
+        break;
+    case YKD_MODULE_C3K2:
+        snprintf(buf, size, "[%d, %d, %d, %s, %g]", l->cin, l->cout, l->repeats,
+                 l->c3k ? "True" : "False", l->e);
+        break;
+    case YKD_MODULE_C2PSA:
+        snprintf(buf, size, "[%d, %d, %d]", l->cin, l->cout, l->repeats);
         break;
     case YKD_MODULE_C2F:
         snprintf(buf, size, "[%d, %d, %d%s]", l->cin, l->cout, l->repeats,

@@ -1,5 +1,6 @@
-/* Initial parameters as YOLOv8 (PyTorch defaults plus Ultralytics' head priors), drawn on the
- * host in state_dict order from one seeded generator and written in one transfer. */
+/* Initial parameters as YOLOv8 and YOLO11 (PyTorch defaults plus Ultralytics' head priors),
+ * drawn on the host in state_dict order from one seeded generator and written in one
+ * transfer. */
 #include <math.h>
 #include <stdlib.h>
 

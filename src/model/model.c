@@ -1,5 +1,6 @@
 /* A model on its device: parameter and gradient buffers, the parameter table, the current
  * memory plan with its arenas, and the tensors of values, gradients and temporaries in them. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,6 +291,13 @@ ykd_tensor ykd_model_tmp_tensor(const ykd_model *m, int node, int slot)
 {
     const ykd_gnode *n = &m->graph->nodes[node];
     const ykd_plan_block *b = &m->plan.blocks[m->plan.tmp_block[node * YKD_TMP_COUNT + slot]];
+    if (n->kind == YKD_NODE_ATTENTION) {
+        /* the probabilities [N, heads * P, 1, P] over the P positions */
+        int stride = m->graph->values[n->out].stride;
+        int positions = (m->plan.h / stride) * (m->plan.w / stride);
+        return ykd_tensor_view(m->arenas[b->arena], b->offset, m->plan.n,
+                               n->heads * positions, 1, positions);
+    }
     int cout = m->graph->params[n->weight].dims[0];
     if (slot == YKD_TMP_MEAN || slot == YKD_TMP_INVSTD)
         return ykd_tensor_view(m->arenas[b->arena], b->offset, 1, cout, 1, 1);
@@ -298,12 +306,18 @@ ykd_tensor ykd_model_tmp_tensor(const ykd_model *m, int node, int slot)
                            m->plan.w / stride);
 }
 
+void ykd_model_attention(const ykd_gnode *node, ykd_attention *a)
+{
+    *a = (ykd_attention){node->heads, node->key_dim, node->head_dim,
+                         (float)(1.0 / sqrt((double)node->key_dim))};
+}
+
 void ykd_model_bn(const ykd_model *m, const ykd_gnode *node, ykd_bn_tensors *bn)
 {
     bn->gamma = m->table[node->bn_param].value;
     bn->beta = m->table[node->bn_param + 1].value;
     bn->mean = m->table[node->bn_param + 2].value;
     bn->var = m->table[node->bn_param + 3].value;
-    /* Ultralytics' BatchNorm2d settings for YOLOv8 */
+    /* Ultralytics' BatchNorm2d settings for YOLOv8 and YOLO11 */
     bn->bn = (ykd_batchnorm){&bn->gamma, &bn->beta, &bn->mean, &bn->var, 0.03f, 1e-3f};
 }

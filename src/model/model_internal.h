@@ -15,7 +15,10 @@ typedef enum ykd_module {
     YKD_MODULE_SPPF,
     YKD_MODULE_UPSAMPLE,
     YKD_MODULE_CONCAT,
-    YKD_MODULE_DETECT
+    YKD_MODULE_DETECT,
+    YKD_MODULE_DWCONV, /* Conv with gcd(c1, c2) groups */
+    YKD_MODULE_C3K2,   /* YOLO11's C2f with Bottleneck(e = 0.5) or C3k blocks */
+    YKD_MODULE_C2PSA   /* YOLO11's CSP block of position-sensitive attention blocks */
 } ykd_module;
 
 enum { YKD_LAYER_MAX_FROM = YKD_MODEL_MAX_LEVELS, YKD_MODEL_MAX_LAYERS = 512 };
@@ -25,10 +28,17 @@ typedef struct ykd_layer_desc {
     int from[YKD_LAYER_MAX_FROM]; /* absolute layer indices; -1 is the input image */
     int from_count;
     char from_text[64];
-    int repeats;   /* after the depth multiple (C2f), else 1 */
+    int repeats;   /* after the depth multiple (C2f, C3k2, C2PSA), else 1 */
     int c2;        /* output channels after the width multiple and cap (Conv, C2f, SPPF) */
     int k, s;      /* Conv kernel and stride; SPPF pool kernel in k */
+    int groups;    /* DWConv: gcd(cin, c2); else 1 */
     bool shortcut; /* C2f residual adds */
+    bool c3k;      /* C3k2: C3k blocks (given, or forced by the m, l and x scales) */
+    double e;      /* C3k2, C2PSA: the expansion (hidden channels int(c2 * e)) */
+    int hidden;    /* C3k2, C2PSA: int(c2 * e) */
+    int heads, key_dim, head_dim; /* C2PSA's attention */
+    bool legacy;   /* Detect: YOLOv8's class branch (3x3 convs); false after a C3k2, as
+                    * Ultralytics decides: YOLO11's DWConv + 1x1 pairs */
     int cin;       /* input channels (the sum for Concat; the first level's for Detect) */
     int cout;      /* output channels (Detect: 64 + nc) */
     int stride;    /* output stride relative to the input (Detect: its largest) */
@@ -52,8 +62,13 @@ int ykd_desc_scale_channels(const ykd_model_desc *desc, int c);
 /* The module's name as descriptions spell it. */
 const char *ykd_module_name(ykd_module module);
 
-/* The embedded YOLOv8 description (every scale). */
+/* The embedded YOLOv8 and YOLO11 descriptions (every scale). */
 extern const char ykd_builtin_yolov8_json[];
+extern const char ykd_builtin_yolo11_json[];
+
+/* Every built-in model by its full name ("yolov8n" .. "yolo11x"). */
+enum { YKD_BUILTIN_COUNT = 10 };
+extern const char *const ykd_builtin_names[YKD_BUILTIN_COUNT];
 
 /* ---- graph ---------------------------------------------------------------------------------- */
 
@@ -62,7 +77,8 @@ typedef enum ykd_node_kind {
     YKD_NODE_ADD,      /* out += in, in place (the bottleneck's residual) */
     YKD_NODE_MAXPOOL,  /* k x k, stride 1, padding k / 2 */
     YKD_NODE_UPSAMPLE, /* nearest, x2 */
-    YKD_NODE_COPY      /* out = in (a concat input that cannot be written in place) */
+    YKD_NODE_COPY,     /* out = in (a concat input that cannot be written in place) */
+    YKD_NODE_ATTENTION /* out = multi-head attention over positions of in (q, k, v per head) */
 } ykd_node_kind;
 
 /* A tensor of the graph: channels [offset, offset + c) of a storage. */
@@ -88,7 +104,10 @@ typedef struct ykd_gnode {
     int layer;
     int in, out;       /* values; ADD adds in to out */
     int k, s, p;       /* CONV and MAXPOOL geometry */
-    bool bn;           /* CONV: + BN + SiLU; else a plain conv with a bias */
+    int groups;        /* CONV: 1, or the groups of a grouped (depthwise) convolution */
+    bool bn;           /* CONV: + BN (+ SiLU when act); else a plain conv with a bias */
+    bool act;          /* CONV with BN: SiLU after it (Ultralytics' Conv(act=False) has none) */
+    int heads, key_dim, head_dim; /* ATTENTION */
     int weight, bias;  /* parameter indices (bias -1 for BN convs) */
     int bn_param;      /* the BN weight's index; bias, mean and var follow it */
     size_t fold_offset; /* floats into the folded-weights buffer (BN convs) */
@@ -154,7 +173,8 @@ typedef struct ykd_plan {
     int *grad_block;  /* per storage (roots only): its gradient block, -1 for none */
     int *grad_birth;  /* per storage: the node whose backward first touches its gradient */
     bool *grad_fill;  /* per storage: zero it at birth (else its first contributor writes) */
-    int *tmp_block;   /* per node, 5 slots: z, b, mean, invstd, dz (BN convs in training) */
+    int *tmp_block;   /* per node, 5 slots: z, b, mean, invstd, dz (BN convs in training);
+                       * an attention node's probabilities in z */
     bool *needs_backward; /* per node */
     bool *writes_grad;    /* per node: its contribution to its input's gradient overwrites */
     size_t arena_floats[64];
@@ -217,6 +237,9 @@ void ykd_model_bn(const ykd_model *m, const ykd_gnode *node, ykd_bn_tensors *bn)
 
 /* Brings the folded inference weights up to date (once after each parameter change). */
 ykd_status ykd_model_fold(ykd_model *m, ykd_error *err);
+
+/* An attention node's shape for the ops: scale key_dim^-0.5 as YOLO11's. */
+void ykd_model_attention(const ykd_gnode *node, ykd_attention *a);
 
 /* The folded weights and bias of a BN conv node (valid once folded). */
 void ykd_model_folded(const ykd_model *m, const ykd_gnode *node, ykd_tensor *w,

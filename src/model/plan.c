@@ -66,7 +66,8 @@ static size_t storage_floats(const planner *p, int s)
 /* Does the backward of node n read its input? (A conv's weight gradient, a pool's argmax.) */
 static bool backward_reads_input(const ykd_gnode *n)
 {
-    return n->kind == YKD_NODE_CONV || n->kind == YKD_NODE_MAXPOOL;
+    return n->kind == YKD_NODE_CONV || n->kind == YKD_NODE_MAXPOOL ||
+           n->kind == YKD_NODE_ATTENTION;
 }
 
 /* Which nodes have a gradient to pass back: those whose output has one, from the head (the
@@ -161,8 +162,22 @@ static bool add_gradients(planner *p)
     return true;
 }
 
-/* z (conv output), b (BN output), the batch mean and 1/std of each BN conv until its backward,
- * and dz (BN's input gradient) during it. */
+/* An attention node's probabilities, heads x P x P per image (P positions): kept until its
+ * backward in training, during its forward in inference. */
+static bool add_attention_probs(planner *p, int k, int *slots)
+{
+    const ykd_gnode *n = &p->g->nodes[k];
+    const ykd_plan *plan = p->plan;
+    int stride = p->g->values[n->out].stride;
+    size_t positions = (size_t)(plan->h / stride) * (plan->w / stride);
+    bool back = plan->mode == YKD_MODEL_TRAINING && plan->needs_backward[k];
+    slots[YKD_TMP_Z] = add_block(p, (size_t)plan->n * n->heads * positions * positions, k,
+                                 back ? bwd(p, k) : k);
+    return slots[YKD_TMP_Z] >= 0;
+}
+
+/* z (conv output), b (BN output, when SiLU follows), the batch mean and 1/std of each BN conv
+ * until its backward, and dz (BN's input gradient) during it. */
 static bool add_temporaries(planner *p)
 {
     const ykd_graph *g = p->g;
@@ -172,6 +187,11 @@ static bool add_temporaries(planner *p)
         for (int i = 0; i < YKD_TMP_COUNT; i++)
             slots[i] = -1;
         const ykd_gnode *n = &g->nodes[k];
+        if (n->kind == YKD_NODE_ATTENTION) {
+            if (!add_attention_probs(p, k, slots))
+                return false;
+            continue;
+        }
         if (plan->mode != YKD_MODEL_TRAINING || n->kind != YKD_NODE_CONV || !n->bn)
             continue;
         size_t cout = (size_t)g->params[n->weight].dims[0];
@@ -180,13 +200,14 @@ static bool add_temporaries(planner *p)
         bool back = plan->needs_backward[k];
         int end = back ? bwd(p, k) : k;
         slots[YKD_TMP_Z] = add_block(p, floats, k, end);
-        slots[YKD_TMP_B] = add_block(p, floats, k, end);
+        if (n->act) /* SiLU's input, for its backward */
+            slots[YKD_TMP_B] = add_block(p, floats, k, end);
         slots[YKD_TMP_MEAN] = add_block(p, cout, k, end);
         slots[YKD_TMP_INVSTD] = add_block(p, cout, k, end);
         if (back)
             slots[YKD_TMP_DZ] = add_block(p, floats, bwd(p, k), bwd(p, k));
         for (int i = 0; i < YKD_TMP_COUNT; i++)
-            if (slots[i] == -1 && (i != YKD_TMP_DZ || back))
+            if (slots[i] == -1 && (i != YKD_TMP_DZ || back) && (i != YKD_TMP_B || n->act))
                 return false;
     }
     return true;

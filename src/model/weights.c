@@ -1,7 +1,7 @@
 /* Model weights as safetensors: the Ultralytics state_dict (names, shapes, BN running
  * statistics and num_batches_tracked) plus the description and class names in __metadata__.
  * A file without our metadata (a state_dict exported from Ultralytics) is matched against the
- * built-in YOLOv8 scales by its tensor names and shapes. */
+ * built-in YOLOv8 and YOLO11 scales by its tensor names and shapes. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,17 +105,16 @@ static int classes_in(const ykd_safetensors *st)
 static ykd_status match_builtin(const ykd_safetensors *st, ykd_model_desc **desc,
                                 ykd_error *err)
 {
-    static const char *const scales[] = {"n", "s", "m", "l", "x"};
     int nc = classes_in(st), best = -1;
     char closest[512] = "", why[400];
     if (nc == 0)
         return ykd_fail(err, YKD_ERR_FORMAT,
-                        "%s: no model description in __metadata__ (\"%s\") and no YOLOv8 head "
-                        "tensor (model.22.cv3.0.2.weight) to recognise the model by",
+                        "%s: no model description in __metadata__ (\"%s\") and no Detect head "
+                        "tensor (such as model.22.cv3.0.2.weight) to recognise the model by",
                         st->path, META_MODEL);
-    for (size_t i = 0; i < sizeof scales / sizeof scales[0]; i++) {
+    for (size_t i = 0; i < YKD_BUILTIN_COUNT; i++) {
         ykd_model_desc *d = NULL;
-        ykd_status status = ykd_model_desc_builtin(scales[i], nc, &d, err);
+        ykd_status status = ykd_model_desc_builtin(ykd_builtin_names[i], nc, &d, err);
         if (status != YKD_OK)
             return status;
         int differences = compare_tensors(d->graph, st, d->name, why, sizeof why);
@@ -131,7 +130,7 @@ static ykd_status match_builtin(const ykd_safetensors *st, ykd_model_desc **desc
     }
     return ykd_fail(err, YKD_ERR_FORMAT,
                     "%s: no model description in __metadata__ (\"%s\"), and the tensors match "
-                    "no built-in YOLOv8 scale with %d classes (closest: %s)",
+                    "no built-in YOLOv8 or YOLO11 scale with %d classes (closest: %s)",
                     st->path, META_MODEL, nc, closest);
 }
 

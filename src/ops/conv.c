@@ -44,11 +44,16 @@ static ykd_status check_params(const char *op, const ykd_conv2d_params *p, ykd_e
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
                         "%s: stride must be >= 1 and padding >= 0 (got %d and %d)", op,
                         p ? p->stride : 0, p ? p->padding : 0);
-    if (p->groups != 1 && p->groups != 0)
-        return ykd_fail(err, YKD_ERR_UNSUPPORTED,
-                        "%s: groups = %d; only ordinary convolutions (groups 1) are implemented",
-                        op, p->groups);
+    if (p->groups < 0)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: groups must be >= 1 (got %d)", op,
+                        p->groups);
     return YKD_OK;
+}
+
+/* groups 0 (a params struct that leaves it out) means 1. */
+static int groups_of(const ykd_conv2d_params *p)
+{
+    return p->groups > 1 ? p->groups : 1;
 }
 
 /* Derives the geometry from x (or dx) and w, checking they fit together. */
@@ -63,15 +68,22 @@ static ykd_status make_shape(const char *op, const ykd_tensor *x, const ykd_tens
     ykd_tensor_shape_str(x, xs, sizeof xs);
     if (w->h != w->w)
         return ykd_fail(err, YKD_ERR_SHAPE, "%s: weights %s: only square kernels", op, ws);
-    if (w->c != x->c)
+    int groups = groups_of(p);
+    if (x->c % groups || w->n % groups)
         return ykd_fail(err, YKD_ERR_SHAPE,
-                        "%s: weights %s expect %d input channels but the input %s has %d", op,
-                        ws, w->c, xs, x->c);
+                        "%s: %d groups do not divide the input %s's %d channels and the "
+                        "weights %s's %d outputs",
+                        op, groups, xs, x->c, ws, w->n);
+    if (w->c * groups != x->c)
+        return ykd_fail(err, YKD_ERR_SHAPE,
+                        "%s: weights %s in %d group%s expect %d input channels but the input %s "
+                        "has %d",
+                        op, ws, groups, groups > 1 ? "s" : "", w->c * groups, xs, x->c);
     st = ykd_op_expect_packed(op, "weights", w, err);
     if (st != YKD_OK)
         return st;
     *s = (conv_shape){.n = x->n, .cin = x->c, .h = x->h, .w = x->w, .cout = w->n, .k = w->h,
-                      .stride = p->stride, .pad = p->padding};
+                      .stride = p->stride, .pad = p->padding, .groups = groups};
     ykd_conv_derive(s);
     if (s->ho <= 0 || s->wo <= 0)
         return ykd_fail(err, YKD_ERR_SHAPE,
@@ -147,6 +159,9 @@ ykd_status ykd_conv2d_forward(const ykd_tensor *x, const ykd_tensor *w, const yk
         st = ykd_op_expect_shape(op, "bias", bias, 1, s.cout, 1, 1, err);
     if (st != YKD_OK)
         return st;
+    if (s.groups > 1)
+        return ykd_conv_grouped_forward(ykd_tensor_device(x), x, w, bias, &s, activation, y,
+                                        err);
     return forward_any(ykd_tensor_device(x), x, w->buffer, w->offset, &s, bias, activation,
                        0.0f, y, 0, err);
 }
@@ -199,6 +214,8 @@ ykd_status ykd_conv2d_backward_input(const ykd_tensor *dy, const ykd_tensor *w,
     if (st != YKD_OK)
         return st;
     ykd_device *device = ykd_tensor_device(dy);
+    if (s.groups > 1)
+        return ykd_conv_grouped_input_grad(device, dy, w, &s, accumulate, dx, err);
     if (s.direct) {
         /* dx = W^T dy straight into dx */
         ykd_gemm g = {.m = s.cin, .n = (int)s.hwo, .k = s.cout, .batch = s.n, .k_batches = 1,
@@ -303,7 +320,9 @@ ykd_status ykd_conv2d_backward_weights(const ykd_tensor *x, const ykd_tensor *dy
     if (st != YKD_OK)
         return st;
     ykd_device *device = ykd_tensor_device(x);
-    if (ykd_conv_windows_apply(device, &s))
+    if (s.groups > 1)
+        st = ykd_conv_grouped_weight_grad(device, x, dy, &s, accumulate, dw, err);
+    else if (ykd_conv_windows_apply(device, &s))
         st = ykd_conv_weight_grad_windows(device, x, dy, &s, accumulate, dw, err);
     else
         st = ykd_conv_weight_grad_columns(device, x, dy, &s, accumulate, dw, err);

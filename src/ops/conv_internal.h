@@ -18,6 +18,7 @@ typedef struct ykd_conv_shape {
     int n, cin, h, w; /* input */
     int cout, k;      /* weights [cout, cin, k, k] */
     int stride, pad;
+    int groups;       /* >= 1; above 1 the weights are [cout, cin / groups, k, k] */
     int ho, wo;       /* output */
     size_t ckk, hwo;  /* GEMM sizes: cin * k * k, ho * wo */
     bool direct;      /* 1x1, stride 1, no padding: the input is the GEMM operand itself */
@@ -91,6 +92,24 @@ ykd_status ykd_conv_forward_windows(ykd_device *device, const ykd_tensor *x, con
 
 /* As ykd_conv_weight_grad_columns, reading windows of zero-padded copies of x. */
 ykd_status ykd_conv_weight_grad_windows(ykd_device *device, const ykd_tensor *x,
+                                        const ykd_tensor *dy, const ykd_conv_shape *s,
+                                        bool accumulate, const ykd_tensor *dw, ykd_error *err);
+
+/* ---- grouped and depthwise convolutions (conv_grouped.c): groups > 1, direct kernels ------ */
+
+/* y = act(conv(x, w) + bias) (bias may be NULL). */
+ykd_status ykd_conv_grouped_forward(ykd_device *device, const ykd_tensor *x,
+                                    const ykd_tensor *w, const ykd_tensor *bias,
+                                    const ykd_conv_shape *s, ykd_activation activation,
+                                    const ykd_tensor *y, ykd_error *err);
+
+/* dx (+)= the input gradient. */
+ykd_status ykd_conv_grouped_input_grad(ykd_device *device, const ykd_tensor *dy,
+                                       const ykd_tensor *w, const ykd_conv_shape *s,
+                                       bool accumulate, const ykd_tensor *dx, ykd_error *err);
+
+/* dw (+)= the weight gradient. */
+ykd_status ykd_conv_grouped_weight_grad(ykd_device *device, const ykd_tensor *x,
                                         const ykd_tensor *dy, const ykd_conv_shape *s,
                                         bool accumulate, const ykd_tensor *dw, ykd_error *err);
 

@@ -94,9 +94,10 @@ void ref_adamw_step(size_t n, double lr, double beta1, double beta2, double eps,
 void ref_gemm(int m, int n, int k, int trans_a, double alpha, const double *a, const double *b,
               double beta, const double *bias, int act, double *c);
 
-/* The geometry of a test convolution. */
+/* The geometry of a test convolution; groups 0 or 1 is an ordinary one, g > 1 splits the
+ * channels into g groups (weights [cout, cin / g, k, k]). */
 typedef struct ref_conv {
-    int n, cin, h, w, cout, k, stride, pad;
+    int n, cin, h, w, cout, k, stride, pad, groups;
 } ref_conv;
 
 int ref_conv_out(int in, int k, int stride, int pad);
@@ -112,6 +113,19 @@ void ref_conv2d_backward_input(const ref_conv *c, const double *dy, const double
 /* dw, dbias = the gradients with respect to w and the bias (dbias may be NULL). */
 void ref_conv2d_backward_weights(const ref_conv *c, const double *x, const double *dy,
                                  double *dw, double *dbias);
+
+/* ---- matrix products and attention (ref_attention.c) ----------------------------------- */
+
+/* Per image b < n: c = alpha * op(a) op(b) + beta * c with op(a) m x k, op(b) k x cols, each
+ * stored row-major (a transposed one as its k x m or cols x k original), images packed. */
+void ref_matmul(int n, int m, int cols, int k, bool trans_a, bool trans_b, double alpha,
+                const double *a, const double *b, double beta, double *c);
+
+/* YOLO11's multi-head attention over the p positions of qkv [n, heads * (2 kd + hd), p]:
+ * per head, q, k, v are its first kd, next kd and last hd channels; y [n, heads * hd, p] with
+ * y_h = v softmax_j(scale * q_i . k_j)^T. */
+void ref_attention_forward(int n, int p, int heads, int kd, int hd, double scale,
+                           const double *qkv, double *y);
 
 /* ---- YOLOv8 detection loss (float64; the definitions of src/train/loss_yolo*.c) ---------- */
 

@@ -34,23 +34,30 @@ int ref_conv_out(int in, int k, int stride, int pad)
  * the one loop nest all three references share. */
 typedef void (*conv_visit)(void *ctx, size_t xi, size_t wi, size_t yi);
 
+static int groups_of(const ref_conv *c)
+{
+    return c->groups > 1 ? c->groups : 1;
+}
+
 static void for_each_tap(const ref_conv *c, conv_visit visit, void *ctx)
 {
     int ho = ref_conv_out(c->h, c->k, c->stride, c->pad);
     int wo = ref_conv_out(c->w, c->k, c->stride, c->pad);
+    int cin_g = c->cin / groups_of(c), cout_g = c->cout / groups_of(c);
     for (int b = 0; b < c->n; b++)
         for (int co = 0; co < c->cout; co++)
             for (int oy = 0; oy < ho; oy++)
                 for (int ox = 0; ox < wo; ox++)
-                    for (int ci = 0; ci < c->cin; ci++)
+                    for (int cl = 0; cl < cin_g; cl++)
                         for (int ky = 0; ky < c->k; ky++)
                             for (int kx = 0; kx < c->k; kx++) {
                                 int iy = oy * c->stride - c->pad + ky;
                                 int ix = ox * c->stride - c->pad + kx;
                                 if (iy < 0 || iy >= c->h || ix < 0 || ix >= c->w)
                                     continue;
+                                int ci = co / cout_g * cin_g + cl;
                                 size_t xi = (((size_t)b * c->cin + ci) * c->h + iy) * c->w + ix;
-                                size_t wi = (((size_t)co * c->cin + ci) * c->k + ky) * c->k + kx;
+                                size_t wi = (((size_t)co * cin_g + cl) * c->k + ky) * c->k + kx;
                                 size_t yi = (((size_t)b * c->cout + co) * ho + oy) * wo + ox;
                                 visit(ctx, xi, wi, yi);
                             }
@@ -105,7 +112,7 @@ void ref_conv2d_backward_input(const ref_conv *c, const double *dy, const double
 void ref_conv2d_backward_weights(const ref_conv *c, const double *x, const double *dy,
                                  double *dw, double *dbias)
 {
-    memset(dw, 0, (size_t)c->cout * c->cin * c->k * c->k * sizeof *dw);
+    memset(dw, 0, (size_t)c->cout * (c->cin / groups_of(c)) * c->k * c->k * sizeof *dw);
     conv_arrays a = {.x = x, .dy = dy, .dw = dw};
     for_each_tap(c, weight_tap, &a);
     if (!dbias)

@@ -164,7 +164,7 @@ double ref_kd_imitation(ref_shape sh, int ct, const double *s, const double *t,
 {
     if (!w)
         return ref_kd_mse(sh, s, t, mask, norm, ds);
-    ref_conv conv = {sh.n, sh.c, sh.h, sh.w, ct, 1, 1, 0};
+    ref_conv conv = {sh.n, sh.c, sh.h, sh.w, ct, 1, 1, 0, 1};
     ref_shape ysh = {sh.n, ct, sh.h, sh.w};
     double *y = malloc(ref_numel(ysh) * sizeof *y), *dy = malloc(ref_numel(ysh) * sizeof *dy);
     ref_conv2d_forward(&conv, s, w, b, 0, y);
