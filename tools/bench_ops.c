@@ -366,7 +366,7 @@ static ykd_status bench_model(bench_run *r, ykd_error *err)
         if (st == YKD_OK)
             st = ykd_bench_other_ops(r, err);
     }
-    if (st == YKD_OK)
+    if (st == YKD_OK && !out_of_time(r)) /* over all parameters, so only after all layers */
         st = ykd_bench_optimizers(r, parameters, err);
     return st;
 }
@@ -408,7 +408,7 @@ static void print_rows(const bench_run *r)
         print_kernel_shares(r->out, x);
     }
     if (r->stopped)
-        fprintf(r->out, "  * --max-time %.0f s passed %s: rows marked * cover only the layers "
+        fprintf(r->out, "  * --max-time %g s passed %s: rows marked * cover only the layers "
                 "measured; later configurations were not measured\n",
                 r->options->max_time_ms / 1000, r->stopped_at);
     if (few)
