@@ -1,7 +1,14 @@
-/* What the benchmarks share: a seeded generator for their inputs and the median of timings. */
+/* What the benchmarks share: a seeded generator for their inputs, the bound on their timing
+ * loops and the median of timings. */
 #include <stdlib.h>
 
 #include "bench.h"
+#include "device/device_internal.h"
+
+bool ykd_bench_run_more(int r, double started_ms)
+{
+    return r <= 0 || ykd_now_ms() - started_ms < YKD_BENCH_LOOP_LIMIT_MS;
+}
 
 float ykd_bench_uniform(uint64_t *state, float lo, float hi)
 {
