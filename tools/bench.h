@@ -32,6 +32,11 @@ float ykd_bench_uniform(uint64_t *state, float lo, float hi);
  * the loop having begun at started_ms (ykd_now_ms). */
 bool ykd_bench_run_more(int r, double started_ms);
 
+/* Whether a kernel profile may be taken during the timed calls: where the device's events are
+ * usable. Where the host clock times each launch (which serialises them), the profile must
+ * come from a call of its own. Fails when the timing cannot be decided. */
+ykd_status ykd_bench_profile_alongside(ykd_device *device, bool *alongside, ykd_error *err);
+
 /* The median of n timings (sorts v). */
 double ykd_bench_median(double *v, int n);
 

@@ -5,6 +5,14 @@
 #include "bench.h"
 #include "device/device_internal.h"
 
+ykd_status ykd_bench_profile_alongside(ykd_device *device, bool *alongside, ykd_error *err)
+{
+    const ykd_device_timing *timing = NULL;
+    ykd_status st = ykd_device_timing_get(device, &timing, err);
+    *alongside = st == YKD_OK && timing->events;
+    return st;
+}
+
 bool ykd_bench_run_more(int r, double started_ms)
 {
     return r <= 0 || ykd_now_ms() - started_ms < YKD_BENCH_LOOP_LIMIT_MS;

@@ -380,9 +380,24 @@ static void print_kernel_shares(FILE *out, const bench_row *x)
     if (x->kernel_count < 2 || total <= 0)
         return;
     fprintf(out, "  %38s", "kernels:");
-    for (int k = 0; k < x->kernel_count; k++)
-        fprintf(out, " %s %.0f%%%s", x->kernels[k].name, 100 * x->kernels[k].ms / total,
-                k + 1 < x->kernel_count ? "," : "\n");
+    bool shown[YKD_BENCH_MAX_KERNELS] = {false};
+    for (int n = 0; n < x->kernel_count; n++) { /* largest first */
+        int top = -1;
+        for (int k = 0; k < x->kernel_count; k++)
+            if (!shown[k] && (top < 0 || x->kernels[k].ms > x->kernels[top].ms))
+                top = k;
+        shown[top] = true;
+        fprintf(out, " %s %.0f%%%s", x->kernels[top].name, 100 * x->kernels[top].ms / total,
+                n + 1 < x->kernel_count ? "," : "\n");
+    }
+}
+
+/* A rate with three significant digits below 100 (a slow device's 0.0123 stays readable),
+ * whole numbers above. */
+static const char *rate_text(double v, char *buf, size_t size)
+{
+    snprintf(buf, size, v >= 100 ? "%.0f" : v >= 10 ? "%.1f" : v >= 1 ? "%.2f" : "%.3g", v);
+    return buf;
 }
 
 static double row_rate(const bench_row *x)
@@ -398,13 +413,16 @@ static void print_rows(const bench_run *r)
     for (int i = 0; i < r->row_count; i++) {
         const bench_row *x = &r->rows[i];
         double rate = row_rate(x);
+        char text[32];
         few += x->fewest_runs < 3;
         fprintf(r->out, "  %-5c %-5d %-5d %-9s %-12s %5d%s %10.2f", x->model, x->imgsz, x->batch,
                 x->op, x->pass, x->layers, x->partial ? "*" : " ", x->ms);
         if (x->flops > 0)
-            fprintf(r->out, " %9.1f %8s %8.2fx %8s\n", rate, "-", rate / r->sgemm_gflops, "-");
+            fprintf(r->out, " %9s %8s %8.2fx %8s\n", rate_text(rate, text, sizeof text), "-",
+                    rate / r->sgemm_gflops, "-");
         else
-            fprintf(r->out, " %9s %8.1f %9s %7.2fx\n", "-", rate, "-", rate / r->copy_gbps);
+            fprintf(r->out, " %9s %8s %9s %7.2fx\n", "-", rate_text(rate, text, sizeof text), "-",
+                    rate / r->copy_gbps);
         print_kernel_shares(r->out, x);
     }
     if (r->stopped)
@@ -412,8 +430,8 @@ static void print_rows(const bench_run *r)
                 "measured; later configurations were not measured\n",
                 r->options->max_time_ms / 1000, r->stopped_at);
     if (few)
-        fprintf(r->out, "  %d rows include layers timed by fewer than 3 calls (a call took over "
-                "%.0f s on this device)\n", few, MEASURE_MS / 3000);
+        fprintf(r->out, "  %d rows include layers timed by fewer than 3 calls (a measurement's "
+                "timed calls stop after %.0f s)\n", few, MEASURE_MS / 1000);
 }
 
 static cJSON *rows_json(const bench_run *r)
@@ -477,8 +495,10 @@ static ykd_status bench_configurations(bench_run *r, ykd_error *err)
     const bench_options *o = r->options;
     ykd_status st = bench_references(r, 1024, &r->sgemm_gflops, &r->copy_gbps, err);
     if (st == YKD_OK && !o->json) {
-        fprintf(r->out, "  CLBlast SGEMM 1024^3: %.1f GFLOP/s; buffer copy: %.1f GB/s\n",
-                r->sgemm_gflops, r->copy_gbps);
+        char sgemm[32], copy[32];
+        fprintf(r->out, "  CLBlast SGEMM 1024^3: %s GFLOP/s; buffer copy: %s GB/s\n",
+                rate_text(r->sgemm_gflops, sgemm, sizeof sgemm),
+                rate_text(r->copy_gbps, copy, sizeof copy));
         fflush(r->out);
     }
     for (const char *m = o->models; *m && st == YKD_OK && !r->stopped; m++)
@@ -549,7 +569,8 @@ static const bench_row *find_row(const bench_run *r, const bench_row *like)
 
 static void print_cell(FILE *out, double value, bool partial)
 {
-    fprintf(out, " %13.1f%s", value, partial ? "*" : " ");
+    char text[32];
+    fprintf(out, " %13s%s", rate_text(value, text, sizeof text), partial ? "*" : " ");
 }
 
 /* The devices' figures side by side: the comparison the benchmark exists for. */

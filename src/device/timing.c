@@ -104,8 +104,11 @@ static ykd_status calibrate(ykd_device *dev, ykd_timing_calibration *c, ykd_erro
         return ykd_cl_fail(err, &dev->info, rc, "clGetDeviceInfo",
                            "CL_DEVICE_PROFILING_TIMER_RESOLUTION");
     c->resolution_ns = (double)resolution;
+    /* two buffers, well within what the device allows and what its limit leaves free */
+    uint64_t free_bytes = dev->memory_limit > dev->memory_in_use
+                              ? dev->memory_limit - dev->memory_in_use : 0;
     size_t bytes = CALIBRATION_MAX_BYTES;
-    while (bytes > 4096 && bytes > dev->info.max_alloc_bytes / 4)
+    while (bytes > 4096 && (bytes > dev->info.max_alloc_bytes / 4 || bytes > free_bytes / 4))
         bytes /= 2;
     c->bytes = bytes;
     ykd_buffer *src = NULL, *dst = NULL;

@@ -9,8 +9,9 @@
  * Runs are timed by the host clock from a finished queue to a finished queue: what a training
  * step pays, launch costs included, and right on devices whose event timestamps are not
  * (ykd_device_timing_get). Measuring is bounded in time as well as in runs: a candidate's
- * timed runs stop after CANDIDATE_MS, and no further candidate starts once a shape has taken
- * SHAPE_MS (a slow device, such as llvmpipe, would otherwise spend minutes per shape); such a
+ * timed runs stop after CANDIDATE_MS, and once a shape has taken SHAPE_MS only the first
+ * candidate of a backend not yet tried still runs (a slow device, such as llvmpipe, would
+ * otherwise spend minutes per shape, and there our tiles are far slower than CLBlast); such a
  * shape is chosen among the candidates measured and counted in the state's tunings_cut.
  * Choices are kept in <cache dir>/tuning/gemm-<key>.tsv, the key covering the device, its
  * driver and platform, this version and the kernel sources, so any change there starts afresh.
@@ -227,7 +228,7 @@ static ykd_status tune(ykd_device *device, ykd_ops_state *state, const ykd_gemm 
     ykd_buffer *temp = NULL;
     ykd_status st = trial_product(device, g, &trial, &temp, err);
     double best = -1.0, best_of[2] = {-1.0, -1.0}, start = ykd_now_ms();
-    bool cut = false;
+    bool cut = false, tried[2] = {false, false};
     /* a second round includes dropped backends, should nothing else run for this shape */
     for (int round = 0; round < 2 && best < 0 && st == YKD_OK; round++)
         for (size_t i = 0; i < count; i++) {
@@ -235,10 +236,12 @@ static ykd_status tune(ykd_device *device, ykd_ops_state *state, const ykd_gemm 
             if ((state->policy == YKD_GEMM_POLICY_TILED && backend != YKD_GEMM_TILED) ||
                 state->backend_dropped[backend] != (round == 1))
                 continue;
-            if (best >= 0 && ykd_now_ms() - start > SHAPE_MS) {
+            /* out of time, only a backend not yet tried still gets its first candidate */
+            if (best >= 0 && tried[backend] && ykd_now_ms() - start > SHAPE_MS) {
                 cut = true;
-                break;
+                continue;
             }
+            tried[backend] = true;
             double ms = measure(device, &trial, &candidates[i], best);
             if (ms >= 0 && (best_of[backend] < 0 || ms < best_of[backend]))
                 best_of[backend] = ms;
