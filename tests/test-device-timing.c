@@ -14,7 +14,7 @@
 static ykd_timing_calibration good_calibration(void)
 {
     return (ykd_timing_calibration){.bytes = 64 << 20, .copies = 4, .event_ms = 9.0,
-                                    .host_ms = 10.0, .resolution_ns = 1.0};
+                                    .span_ms = 9.5, .host_ms = 10.0, .resolution_ns = 1.0};
 }
 
 static void test_judge_accepts_good_events(ykd_test *t)
@@ -42,8 +42,16 @@ static void test_judge_refuses_bad_events(ykd_test *t)
     ykd_timing_calibration c = good_calibration();
     c.resolution_ns = 0; /* rusticl on llvmpipe */
     c.event_ms = 1e-6;
+    c.span_ms = 2e-6;
     expect_refused(t, &c, "resolution of 0 ns");
-    expect_refused(t, &c, "read 0.000001 ms by events, 10.000 ms by the host clock");
+    expect_refused(t, &c, "4 copies of 64 MiB read 0.000001 ms by their events (0.000002 ms "
+                          "between markers), 10.000 ms by the host clock");
+    c = good_calibration();
+    c.span_ms = 0.0; /* good copy events, but markers that read nothing */
+    expect_refused(t, &c, "(0.000000 ms between markers)");
+    c = good_calibration();
+    c.span_ms = -1.0;
+    expect_refused(t, &c, "its markers carry no profiling information");
     c = good_calibration();
     c.event_ms = -1.0; /* CL_PROFILING_INFO_NOT_AVAILABLE */
     expect_refused(t, &c, "no profiling information");
@@ -52,7 +60,7 @@ static void test_judge_refuses_bad_events(ykd_test *t)
     expect_refused(t, &c, "resolution is 1000 us, coarser than 10 us");
     c = good_calibration();
     c.event_ms = 0.0;
-    expect_refused(t, &c, "read 0.000000 ms by events");
+    expect_refused(t, &c, "read 0.000000 ms by their events");
     c = good_calibration();
     c.event_ms = 1e9; /* an end before its start, read as unsigned */
     expect_refused(t, &c, "by the host clock");
@@ -72,8 +80,9 @@ static void test_every_device_is_calibrated(ykd_test *t)
     const ykd_timing_calibration *c = &timing->calibration;
     CHECK(t, c->bytes > 0 && c->copies > 0 && c->host_ms > 0);
     if (timing->events)
-        CHECKF(t, c->event_ms > 0 && c->resolution_ns > 0, "events %g ms, resolution %g ns",
-               c->event_ms, c->resolution_ns);
+        CHECKF(t, c->event_ms > 0 && c->span_ms > 0 && c->resolution_ns > 0,
+               "events %g ms, markers %g ms, resolution %g ns", c->event_ms, c->span_ms,
+               c->resolution_ns);
     else
         CHECK(t, timing->reason[0] != '\0');
     char text[400];

@@ -31,11 +31,12 @@ typedef struct ykd_kernel {
 typedef struct ykd_program_entry ykd_program_entry;
 
 /* The figures of the timing calibration: one copy's size, how many ran, their total by their
- * events (-1: no profiling information) and by the host clock, the reported resolution. */
+ * events and between two markers around them (-1: no profiling information), and by the host
+ * clock; the reported timer resolution. */
 typedef struct ykd_timing_calibration {
     size_t bytes;
     int copies;
-    double event_ms, host_ms, resolution_ns;
+    double event_ms, span_ms, host_ms, resolution_ns;
 } ykd_timing_calibration;
 
 /* How the device's work is timed, decided on first use (ykd_device_timing_get). */
@@ -145,8 +146,9 @@ double ykd_event_span_ms(cl_event first, cl_event last);
 double ykd_event_elapsed_ms(cl_event event);
 
 /* Whether a calibration shows usable event timestamps: they exist, the reported resolution is
- * neither 0 nor coarser than 10 us, and the copies' event time is between a tenth and twice
- * (+0.5 ms) the host clock's. When not, reason says why (each finding, "; " between). */
+ * neither 0 nor coarser than 10 us, and the copies' time by their events and between the
+ * markers are each between a tenth and twice (+0.5 ms) the host clock's. When not, reason
+ * says why (each finding, "; " between). */
 bool ykd_timing_judge(const ykd_timing_calibration *calibration, char *reason, size_t size);
 
 /* How this device is timed: decided once per open device by a calibration (a few copies), or
