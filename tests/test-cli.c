@@ -1,6 +1,8 @@
 /* The yolokd command, run in-process: help, version, devices (table and JSON), a bad device
- * spec, and selftest through the binary cache. */
+ * spec, selftest through the binary cache, and bench ops's timing (finite figures on every
+ * device, the host clock when forced, --max-time). */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +148,62 @@ static void test_selftest_uses_the_cache(ykd_test *t)
     ykd_test_rmtree(dir);
 }
 
+static bool positive_number(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble > 0;
+}
+
+/* bench ops on a tiny configuration: whichever way the device is timed, every figure is
+ * finite and positive, and the JSON says how it was timed. */
+static void test_bench_ops_figures_are_finite(ykd_test *t)
+{
+    char spec[16];
+    snprintf(spec, sizeof spec, "%d", ykd_device_get_info(t->device)->index);
+    run_result r = run_cli("bench", "ops", "--devices", spec, "--models", "n", "--imgsz", "64",
+                           "--batch", "1", "--ops", "silu,concat", "--min-time", "0", "--json",
+                           NULL);
+    CHECKF(t, r.code == 0, "bench ops exit %d: %s", r.code, r.err);
+    cJSON *root = cJSON_Parse(r.out);
+    const cJSON *d = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "devices"), 0);
+    const cJSON *timing = cJSON_GetObjectItemCaseSensitive(d, "timing");
+    if (CHECKF(t, cJSON_IsString(timing), "no timing in: %.300s", r.out)) {
+        CHECK(t, strcmp(timing->valuestring, "events") == 0 ||
+                     strcmp(timing->valuestring, "host") == 0);
+        CHECK(t, positive_number(d, "sgemm_gflops") && positive_number(d, "copy_gbps"));
+    }
+    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(d, "results"), *row = NULL;
+    CHECKF(t, cJSON_GetArraySize(rows) == 4, "%d rows", cJSON_GetArraySize(rows));
+    cJSON_ArrayForEach(row, rows)
+        CHECKF(t, positive_number(row, "ms") && positive_number(row, "gbps"),
+               "a row without a finite, positive time: %s",
+               cJSON_GetObjectItemCaseSensitive(row, "op")->valuestring);
+    cJSON_Delete(root);
+    free_result(&r);
+}
+
+/* With the host clock forced, the table says so; a --max-time that has passed before the
+ * first configuration stops there and says so, after the reference figures. */
+static void test_bench_ops_host_clock_and_max_time(ykd_test *t)
+{
+    char spec[16];
+    snprintf(spec, sizeof spec, "%d", ykd_device_get_info(t->device)->index);
+    ykd_test_env env = {0};
+    ykd_test_setenv(&env, "YOLOKD_TIMING", "host");
+    run_result r = run_cli("bench", "ops", "--devices", spec, "--models", "n", "--imgsz", "64",
+                           "--batch", "1", "--ops", "silu", "--min-time", "0", "--max-time",
+                           "0.001", NULL);
+    CHECKF(t, r.code == 0, "bench ops exit %d: %s", r.code, r.err);
+    CHECK_CONTAINS(t, r.out, "timing: host clock around a finished queue (event profiling "
+                             "unusable on this device: YOLOKD_TIMING=host)");
+    CHECK_CONTAINS(t, r.out, "--max-time 0.001 s passed before n/64/1");
+    CHECKF(t, !strstr(r.out, "inf") && !strstr(r.out, "nan"), "not finite: %s", r.out);
+    const char *sgemm = strstr(r.out, "CLBlast SGEMM 1024^3: ");
+    CHECKF(t, sgemm && strtod(sgemm + 22, NULL) > 0, "no SGEMM figure in: %s", r.out);
+    free_result(&r);
+    ykd_test_restore_env(&env);
+}
+
 static const ykd_test_case cases[] = {
     {"cli: help and version", test_help_and_version, YKD_TEST_HOST},
     {"cli: usage errors exit 2", test_usage_errors, YKD_TEST_HOST},
@@ -155,6 +213,10 @@ static const ykd_test_case cases[] = {
      YKD_TEST_HOST},
     {"cli: selftest, then again from the cache", test_selftest_uses_the_cache,
      YKD_TEST_EACH_DEVICE},
+    {"cli: bench ops gives finite figures", test_bench_ops_figures_are_finite,
+     YKD_TEST_EACH_DEVICE},
+    {"cli: bench ops on the host clock, stopped by --max-time",
+     test_bench_ops_host_clock_and_max_time, YKD_TEST_EACH_DEVICE},
 };
 
 int main(int argc, char **argv)

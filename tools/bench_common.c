@@ -1,7 +1,22 @@
-/* What the benchmarks share: a seeded generator for their inputs and the median of timings. */
+/* What the benchmarks share: a seeded generator for their inputs, the bound on their timing
+ * loops and the median of timings. */
 #include <stdlib.h>
 
 #include "bench.h"
+#include "device/device_internal.h"
+
+ykd_status ykd_bench_profile_alongside(ykd_device *device, bool *alongside, ykd_error *err)
+{
+    const ykd_device_timing *timing = NULL;
+    ykd_status st = ykd_device_timing_get(device, &timing, err);
+    *alongside = st == YKD_OK && timing->events;
+    return st;
+}
+
+bool ykd_bench_run_more(int r, double started_ms)
+{
+    return r <= 0 || ykd_now_ms() - started_ms < YKD_BENCH_LOOP_LIMIT_MS;
+}
 
 float ykd_bench_uniform(uint64_t *state, float lo, float hi)
 {

@@ -3,8 +3,11 @@
  * device's buffer copy measured in the same run.
  *
  * Each measurement: one warm-up call (compiles kernels, tunes GEMMs), then calls until
- * --min-time has passed and at least three ran; the median, timed on the device between two
- * markers (OpenCL events). */
+ * --min-time has passed and at least three ran, or, on a slow device, MEASURE_MS of wall time
+ * with at least one; the median, timed on the device between two markers (OpenCL events), or
+ * by the host clock around a finished queue where the device's events cannot be trusted
+ * (ykd_device_timing_get). Each device's run stops after --max-time, saying what it did not
+ * measure; with several devices a table puts their figures side by side. */
 #include <cjson/cJSON.h>
 #include <clblast_c.h>
 #include <stdio.h>
@@ -18,6 +21,7 @@
 #include "yolokd/ops.h"
 
 enum { MAX_LAYERS = 160, MAX_RUNS = 50 };
+static const double MEASURE_MS = 1000.0;
 
 static double median(double *v, int n)
 {
@@ -30,50 +34,65 @@ static double median(double *v, int n)
     return v[n / 2];
 }
 
-/* Device milliseconds of one call, between two markers. */
+/* Milliseconds of one call on the device (ykd_device_timer: events, or the host clock). */
 static ykd_status time_call(ykd_device *device, const bench_case *c, double *ms, ykd_error *err)
 {
-    cl_event before = NULL, after = NULL;
-    ykd_status st = ykd_device_marker(device, &before, err);
+    ykd_device_timer timer;
+    ykd_status st = ykd_device_timer_start(device, &timer, err);
     if (st == YKD_OK)
         st = c->run(c->ctx, err);
     if (st == YKD_OK)
-        st = ykd_device_marker(device, &after, err);
-    if (st == YKD_OK) {
-        *ms = ykd_event_span_ms(before, after);
-        if (*ms < 0)
-            st = ykd_fail(err, YKD_ERR_OPENCL, "no profiling information for %s %s", c->op,
-                          c->pass);
-    }
-    if (before)
-        clReleaseEvent(before);
-    if (after)
-        clReleaseEvent(after);
+        st = ykd_device_timer_stop(device, &timer, ms, err);
+    ykd_device_timer_release(&timer);
+    if (st != YKD_OK)
+        ykd_error_prefix(err, "timing %s %s", c->op, c->pass);
     return st;
 }
 
-/* The median device time of one call; kernels (when not NULL) receives the time per kernel
- * of an average call, from the device's profile. */
-static ykd_status measure(bench_run *r, const bench_case *c, double *ms, ykd_kernel_time *kernels,
-                          size_t *kernel_count, ykd_error *err)
+/* The time per kernel of one call, from the device's profile. Where the events are usable the
+ * timed calls themselves are profiled (profiled_runs of them); where the host clock times the
+ * launches, which serialises them, one more call is profiled apart from the timed ones. */
+static ykd_status profile_kernels(bench_run *r, const bench_case *c, int profiled_runs,
+                                  ykd_kernel_time *kernels, size_t *kernel_count,
+                                  ykd_error *err)
+{
+    ykd_status st = YKD_OK;
+    if (!r->events) {
+        st = ykd_device_profile(r->device, true, err);
+        if (st == YKD_OK)
+            st = c->run(c->ctx, err);
+        profiled_runs = 1;
+    }
+    *kernel_count = ykd_device_profile_take(r->device, kernels, YKD_BENCH_MAX_KERNELS);
+    for (size_t i = 0; i < *kernel_count && profiled_runs > 0; i++)
+        kernels[i].ms /= profiled_runs;
+    ykd_device_profile(r->device, false, NULL);
+    return st;
+}
+
+/* The median time of one call; kernels (when not NULL) receives the time per kernel of an
+ * average call. *runs_done is the number of timed calls. */
+static ykd_status measure(bench_run *r, const bench_case *c, double *ms, int *runs_done,
+                          ykd_kernel_time *kernels, size_t *kernel_count, ykd_error *err)
 {
     double warm = 0, times[MAX_RUNS], total = 0;
     ykd_status st = time_call(r->device, c, &warm, err); /* compiles, tunes */
-    if (st == YKD_OK && kernels)
+    if (st == YKD_OK && kernels && r->events)
         st = ykd_device_profile(r->device, true, err);
     int runs = 0;
-    while (st == YKD_OK && runs < MAX_RUNS && (runs < 3 || total < r->options->min_time_ms)) {
+    double started = ykd_now_ms();
+    while (st == YKD_OK && runs < MAX_RUNS && (runs < 3 || total < r->options->min_time_ms) &&
+           (runs == 0 || ykd_now_ms() - started < MEASURE_MS)) {
         st = time_call(r->device, c, &times[runs], err);
         total += times[runs++];
     }
-    if (kernels) {
-        *kernel_count = ykd_device_profile_take(r->device, kernels, YKD_BENCH_MAX_KERNELS);
-        for (size_t i = 0; i < *kernel_count && runs > 0; i++)
-            kernels[i].ms /= runs;
+    if (kernels && st == YKD_OK)
+        st = profile_kernels(r, c, runs, kernels, kernel_count, err);
+    else if (kernels)
         ykd_device_profile(r->device, false, NULL);
-    }
     if (st == YKD_OK)
         *ms = median(times, runs);
+    *runs_done = runs;
     return st;
 }
 
@@ -104,8 +123,8 @@ static bool op_selected(const bench_options *o, const char *op)
     return strstr(list, needle) != NULL;
 }
 
-static void record(bench_run *r, const bench_case *c, double ms, const ykd_kernel_time *kernels,
-                   size_t kernel_count)
+static void record(bench_run *r, const bench_case *c, double ms, int runs,
+                   const ykd_kernel_time *kernels, size_t kernel_count)
 {
     bench_row *row = NULL;
     for (int i = 0; i < r->row_count && !row; i++) {
@@ -117,10 +136,12 @@ static void record(bench_run *r, const bench_case *c, double ms, const ykd_kerne
     if (!row && r->row_count < YKD_BENCH_MAX_ROWS) {
         row = &r->rows[r->row_count++];
         *row = (bench_row){.model = r->model, .imgsz = r->imgsz, .batch = r->batch,
-                           .op = c->op, .pass = c->pass};
+                           .op = c->op, .pass = c->pass, .fewest_runs = runs};
     }
     if (row) {
         row->layers++;
+        if (runs < row->fewest_runs)
+            row->fewest_runs = runs;
         row->ms += ms;
         row->flops += c->flops;
         row->bytes += c->bytes;
@@ -151,21 +172,38 @@ static void record(bench_run *r, const bench_case *c, double ms, const ykd_kerne
     }
 }
 
-/* Measures and records each case; a failure stops the device's run. */
+/* Whether the device's --max-time has passed; the first time, notes where the run stopped. */
+static bool out_of_time(bench_run *r)
+{
+    if (!r->stopped && ykd_now_ms() - r->start_ms > r->options->max_time_ms) {
+        r->stopped = true;
+        if (r->layer)
+            snprintf(r->stopped_at, sizeof r->stopped_at, "at %c/%d/%d, layer %s", r->model,
+                     r->imgsz, r->batch, r->layer->name);
+        else
+            snprintf(r->stopped_at, sizeof r->stopped_at, "before %c/%d/%d", r->model,
+                     r->imgsz, r->batch);
+    }
+    return r->stopped;
+}
+
+/* Measures and records each case; a failure stops the device's run, and so does --max-time
+ * (the rows of the configuration then cover the layers measured, and are marked). */
 ykd_status ykd_bench_cases(bench_run *r, const bench_case *cases, int count, ykd_error *err)
 {
-    for (int i = 0; i < count; i++) {
+    for (int i = 0; i < count && !out_of_time(r); i++) {
         if (!op_selected(r->options, cases[i].op))
             continue;
         double ms = 0;
+        int runs = 0;
         ykd_kernel_time kernels[YKD_BENCH_MAX_KERNELS];
         size_t kernel_count = 0;
-        ykd_status st = measure(r, &cases[i], &ms, kernels, &kernel_count, err);
+        ykd_status st = measure(r, &cases[i], &ms, &runs, kernels, &kernel_count, err);
         if (st != YKD_OK) {
             ykd_error_prefix(err, "%s %s of %s", cases[i].op, cases[i].pass, r->layer->name);
             return st;
         }
-        record(r, &cases[i], ms, kernels, kernel_count);
+        record(r, &cases[i], ms, runs, kernels, kernel_count);
     }
     return YKD_OK;
 }
@@ -292,11 +330,12 @@ static ykd_status bench_references(bench_run *r, int size, double *gflops, doubl
     bench_case sgemm = {"sgemm", "clblast", 2.0 * size * size * (double)size, 0, run_sgemm, &s};
     bench_case copy = {"copy", "buffer", 0, 2.0 * (double)bytes, run_copy, &s};
     double ms = 0;
+    int runs = 0;
     if (st == YKD_OK)
-        st = measure(r, &sgemm, &ms, NULL, NULL, err);
+        st = measure(r, &sgemm, &ms, &runs, NULL, NULL, err);
     if (st == YKD_OK) {
         *gflops = sgemm.flops / ms * 1e-6;
-        st = measure(r, &copy, &ms, NULL, NULL, err);
+        st = measure(r, &copy, &ms, &runs, NULL, NULL, err);
     }
     if (st == YKD_OK)
         *gbps = copy.bytes / ms * 1e-6;
@@ -316,7 +355,8 @@ static ykd_status bench_model(bench_run *r, ykd_error *err)
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "unknown model scale '%c'", r->model);
     ykd_status st = YKD_OK;
     size_t parameters = 0;
-    for (size_t i = 0; i < count && st == YKD_OK; i++) {
+    r->layer = NULL; /* the previous configuration's layers are gone */
+    for (size_t i = 0; i < count && st == YKD_OK && !out_of_time(r); i++) {
         const yolo_layer *l = &layers[i];
         r->layer = l;
         if (l->kind == YOLO_CONV) {
@@ -326,43 +366,82 @@ static ykd_status bench_model(bench_run *r, ykd_error *err)
         if (st == YKD_OK)
             st = ykd_bench_other_ops(r, err);
     }
-    if (st == YKD_OK)
+    if (st == YKD_OK && !out_of_time(r)) /* over all parameters, so only after all layers */
         st = ykd_bench_optimizers(r, parameters, err);
     return st;
 }
 
-/* "    where: gemm 71%, im2col 25%, ...": each kernel's share of the row's device time. */
+/* "kernels: gemm 71%, im2col 25%, ...": each kernel's share of the row's time, largest first,
+ * and what the profile did not see (CLBlast's kernels, which yolokd does not launch itself,
+ * and the gaps between launches) as "other". */
 static void print_kernel_shares(FILE *out, const bench_row *x)
 {
     double total = 0;
     for (int k = 0; k < x->kernel_count; k++)
         total += x->kernels[k].ms;
-    if (x->kernel_count < 2 || total <= 0)
+    /* a profile timed by the host clock serialises the launches: it may exceed the row's time */
+    double whole = x->ms > total ? x->ms : total, other = whole - total;
+    bool show_other = other >= 0.01 * whole;
+    if (x->kernel_count + show_other < 2 || whole <= 0)
         return;
     fprintf(out, "  %38s", "kernels:");
-    for (int k = 0; k < x->kernel_count; k++)
-        fprintf(out, " %s %.0f%%%s", x->kernels[k].name, 100 * x->kernels[k].ms / total,
-                k + 1 < x->kernel_count ? "," : "\n");
+    bool shown[YKD_BENCH_MAX_KERNELS] = {false};
+    for (int n = 0; n < x->kernel_count; n++) { /* largest first */
+        int top = -1;
+        for (int k = 0; k < x->kernel_count; k++)
+            if (!shown[k] && (top < 0 || x->kernels[k].ms > x->kernels[top].ms))
+                top = k;
+        shown[top] = true;
+        fprintf(out, " %s %.0f%%%s", x->kernels[top].name, 100 * x->kernels[top].ms / whole,
+                n + 1 < x->kernel_count || show_other ? "," : "\n");
+    }
+    if (show_other)
+        fprintf(out, " other (CLBlast, gaps) %.0f%%\n", 100 * other / whole);
 }
 
-static void print_rows(const bench_run *r, double sgemm, double copy)
+/* A rate with three significant digits below 100 (a slow device's 0.0123 stays readable),
+ * whole numbers above. */
+static const char *rate_text(double v, char *buf, size_t size)
 {
-    fprintf(r->out, "  %-5s %-5s %-5s %-9s %-12s %6s %10s %9s %8s %9s %8s\n", "model", "imgsz", "batch",
-           "op", "pass", "layers", "time ms", "GFLOP/s", "GB/s", "x SGEMM", "x copy");
+    snprintf(buf, size, v >= 100 ? "%.0f" : v >= 10 ? "%.1f" : v >= 1 ? "%.2f" : "%.3g", v);
+    return buf;
+}
+
+static double row_rate(const bench_row *x)
+{
+    return (x->flops > 0 ? x->flops : x->bytes) / x->ms * 1e-6;
+}
+
+static void print_rows(const bench_run *r)
+{
+    fprintf(r->out, "  %-5s %-5s %-5s %-9s %-12s %6s %10s %9s %8s %9s %8s\n", "model", "imgsz",
+            "batch", "op", "pass", "layers", "time ms", "GFLOP/s", "GB/s", "x SGEMM", "x copy");
+    int few = 0;
     for (int i = 0; i < r->row_count; i++) {
         const bench_row *x = &r->rows[i];
-        double gflops = x->flops / x->ms * 1e-6, gbps = x->bytes / x->ms * 1e-6;
-        fprintf(r->out, "  %-5c %-5d %-5d %-9s %-12s %6d %10.2f", x->model, x->imgsz, x->batch, x->op,
-               x->pass, x->layers, x->ms);
+        double rate = row_rate(x);
+        char text[32];
+        few += x->fewest_runs < 3;
+        fprintf(r->out, "  %-5c %-5d %-5d %-9s %-12s %5d%s %10.2f", x->model, x->imgsz, x->batch,
+                x->op, x->pass, x->layers, x->partial ? "*" : " ", x->ms);
         if (x->flops > 0)
-            fprintf(r->out, " %9.1f %8s %8.2fx %8s\n", gflops, "-", gflops / sgemm, "-");
+            fprintf(r->out, " %9s %8s %8.2fx %8s\n", rate_text(rate, text, sizeof text), "-",
+                    rate / r->sgemm_gflops, "-");
         else
-            fprintf(r->out, " %9s %8.1f %9s %7.2fx\n", "-", gbps, "-", gbps / copy);
+            fprintf(r->out, " %9s %8s %9s %7.2fx\n", "-", rate_text(rate, text, sizeof text), "-",
+                    rate / r->copy_gbps);
         print_kernel_shares(r->out, x);
     }
+    if (r->stopped)
+        fprintf(r->out, "  * --max-time %g s passed %s: rows marked * cover only the layers "
+                "measured; later configurations were not measured\n",
+                r->options->max_time_ms / 1000, r->stopped_at);
+    if (few)
+        fprintf(r->out, "  %d rows include layers timed by fewer than 3 calls (a measurement's "
+                "timed calls stop after %.0f s)\n", few, MEASURE_MS / 1000);
 }
 
-static cJSON *rows_json(const bench_run *r, double sgemm, double copy)
+static cJSON *rows_json(const bench_run *r)
 {
     cJSON *list = cJSON_CreateArray();
     for (int i = 0; i < r->row_count; i++) {
@@ -375,13 +454,15 @@ static cJSON *rows_json(const bench_run *r, double sgemm, double copy)
         cJSON_AddStringToObject(o, "op", x->op);
         cJSON_AddStringToObject(o, "pass", x->pass);
         cJSON_AddNumberToObject(o, "layers", x->layers);
+        cJSON_AddBoolToObject(o, "partial", x->partial);
+        cJSON_AddNumberToObject(o, "fewest_runs", x->fewest_runs);
         cJSON_AddNumberToObject(o, "ms", x->ms);
         if (x->flops > 0) {
-            cJSON_AddNumberToObject(o, "gflops", x->flops / x->ms * 1e-6);
-            cJSON_AddNumberToObject(o, "vs_sgemm", x->flops / x->ms * 1e-6 / sgemm);
+            cJSON_AddNumberToObject(o, "gflops", row_rate(x));
+            cJSON_AddNumberToObject(o, "vs_sgemm", row_rate(x) / r->sgemm_gflops);
         } else {
-            cJSON_AddNumberToObject(o, "gbps", x->bytes / x->ms * 1e-6);
-            cJSON_AddNumberToObject(o, "vs_copy", x->bytes / x->ms * 1e-6 / copy);
+            cJSON_AddNumberToObject(o, "gbps", row_rate(x));
+            cJSON_AddNumberToObject(o, "vs_copy", row_rate(x) / r->copy_gbps);
         }
         cJSON *kernels = cJSON_AddObjectToObject(o, "kernel_ms");
         for (int k = 0; k < x->kernel_count; k++)
@@ -391,60 +472,152 @@ static cJSON *rows_json(const bench_run *r, double sgemm, double copy)
     return list;
 }
 
-static ykd_status bench_device(const bench_options *o, const char *spec, cJSON *json_devices,
-                               FILE *out, ykd_error *err)
+static cJSON *device_json(const bench_run *r, const ykd_device_info *info, const char *timing)
 {
-    bench_run *r = calloc(1, sizeof *r);
-    if (!r)
-        return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "bench: out of host memory");
-    r->options = o;
-    r->out = out;
-    ykd_status st = ykd_device_open(spec, NULL, &r->device, err);
-    if (st != YKD_OK) {
-        free(r);
-        return st;
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddNumberToObject(d, "index", info->index);
+    cJSON_AddStringToObject(d, "name", info->name);
+    cJSON_AddStringToObject(d, "platform", info->platform_name);
+    cJSON_AddStringToObject(d, "timing", r->events ? "events" : "host");
+    cJSON_AddStringToObject(d, "timing_note", timing);
+    cJSON_AddNumberToObject(d, "sgemm_gflops", r->sgemm_gflops);
+    cJSON_AddNumberToObject(d, "copy_gbps", r->copy_gbps);
+    if (r->stopped)
+        cJSON_AddStringToObject(d, "stopped", r->stopped_at);
+    cJSON_AddItemToObject(d, "results", rows_json(r));
+    return d;
+}
+
+/* Marks the rows of the configuration --max-time interrupted. */
+static void mark_partial(bench_run *r)
+{
+    for (int i = 0; r->stopped && r->layer && i < r->row_count; i++) {
+        bench_row *x = &r->rows[i];
+        x->partial |= x->model == r->model && x->imgsz == r->imgsz && x->batch == r->batch;
     }
-    const ykd_device_info *info = ykd_device_get_info(r->device);
-    if (!o->json)
-        fprintf(r->out, "device %d: %s (%s)\n", info->index, info->name, info->platform_name);
-    double sgemm = 0, copy = 0, start = ykd_now_ms();
-    st = bench_references(r, 1024, &sgemm, &copy, err);
+}
+
+static ykd_status bench_configurations(bench_run *r, ykd_error *err)
+{
+    const bench_options *o = r->options;
+    ykd_status st = bench_references(r, 1024, &r->sgemm_gflops, &r->copy_gbps, err);
     if (st == YKD_OK && !o->json) {
-        fprintf(r->out, "  CLBlast SGEMM 1024^3: %.1f GFLOP/s; buffer copy: %.1f GB/s\n", sgemm, copy);
+        char sgemm[32], copy[32];
+        fprintf(r->out, "  CLBlast SGEMM 1024^3: %s GFLOP/s; buffer copy: %s GB/s\n",
+                rate_text(r->sgemm_gflops, sgemm, sizeof sgemm),
+                rate_text(r->copy_gbps, copy, sizeof copy));
         fflush(r->out);
     }
-    if (o->json && o->per_layer)
-        r->layer_json = cJSON_CreateArray();
-    for (const char *m = o->models; *m && st == YKD_OK; m++)
-        for (int i = 0; i < o->imgsz_count && st == YKD_OK; i++)
-            for (int b = 0; b < o->batch_count && st == YKD_OK; b++) {
+    for (const char *m = o->models; *m && st == YKD_OK && !r->stopped; m++)
+        for (int i = 0; i < o->imgsz_count && st == YKD_OK && !r->stopped; i++)
+            for (int b = 0; b < o->batch_count && st == YKD_OK && !r->stopped; b++) {
                 r->model = *m;
                 r->imgsz = o->imgsz[i];
                 r->batch = o->batch[b];
                 st = bench_model(r, err);
             }
+    mark_partial(r);
+    return st;
+}
+
+static ykd_status bench_device(bench_run *r, const char *spec, cJSON *json_devices,
+                               ykd_error *err)
+{
+    const bench_options *o = r->options;
+    ykd_status st = ykd_device_open(spec, NULL, &r->device, err);
+    if (st != YKD_OK)
+        return st;
+    r->start_ms = ykd_now_ms();
+    const ykd_device_info *info = ykd_device_get_info(r->device);
+    snprintf(r->device_name, sizeof r->device_name, "%d: %s", info->index, info->name);
+    if (!o->json)
+        fprintf(r->out, "device %d: %s (%s)\n", info->index, info->name, info->platform_name);
+    const ykd_device_timing *timing = NULL;
+    char how[400] = "";
+    st = ykd_device_timing_get(r->device, &timing, err);
+    if (st == YKD_OK) {
+        r->events = timing->events;
+        ykd_device_timing_describe(timing, how, sizeof how);
+        if (!o->json)
+            fprintf(r->out, "  timing: %s\n", how);
+        st = bench_configurations(r, err);
+    }
+    if (o->json && o->per_layer)
+        r->layer_json = cJSON_CreateArray();
     if (st == YKD_OK && !o->json) {
-        print_rows(r, sgemm, copy);
+        print_rows(r);
         fprintf(r->out, "  (%.0f s including compilation and GEMM tuning)\n\n",
-               (ykd_now_ms() - start) / 1000);
+                (ykd_now_ms() - r->start_ms) / 1000);
     }
     if (st == YKD_OK && o->json) {
-        cJSON *d = cJSON_CreateObject();
-        cJSON_AddNumberToObject(d, "index", info->index);
-        cJSON_AddStringToObject(d, "name", info->name);
-        cJSON_AddStringToObject(d, "platform", info->platform_name);
-        cJSON_AddNumberToObject(d, "sgemm_gflops", sgemm);
-        cJSON_AddNumberToObject(d, "copy_gbps", copy);
-        cJSON_AddItemToObject(d, "results", rows_json(r, sgemm, copy));
+        cJSON *d = device_json(r, info, how);
         if (r->layer_json)
             cJSON_AddItemToObject(d, "layers", r->layer_json);
         r->layer_json = NULL;
         cJSON_AddItemToArray(json_devices, d);
     }
     cJSON_Delete(r->layer_json);
+    r->layer_json = NULL;
     ykd_device_close(r->device);
-    free(r);
+    r->device = NULL;
     return st;
+}
+
+static const bench_row *find_row(const bench_run *r, const bench_row *like)
+{
+    for (int i = 0; i < r->row_count; i++) {
+        const bench_row *x = &r->rows[i];
+        if (x->model == like->model && x->imgsz == like->imgsz && x->batch == like->batch &&
+            strcmp(x->op, like->op) == 0 && strcmp(x->pass, like->pass) == 0)
+            return x;
+    }
+    return NULL;
+}
+
+static void print_cell(FILE *out, double value, bool partial)
+{
+    char text[32];
+    fprintf(out, " %13s%s", rate_text(value, text, sizeof text), partial ? "*" : " ");
+}
+
+/* The devices' figures side by side: the comparison the benchmark exists for. */
+static void print_side_by_side(const bench_run *runs, int count, FILE *out)
+{
+    fprintf(out, "side by side: GFLOP/s (GB/s for copy and the memory-bound ops); * partial\n");
+    for (int d = 0; d < count; d++)
+        fprintf(out, "  [%d] device %s (timed by %s)\n", d, runs[d].device_name,
+                runs[d].events ? "events" : "the host clock");
+    fprintf(out, "  %-36s", "");
+    for (int d = 0; d < count; d++)
+        fprintf(out, " %11s[%d]", "", d);
+    fprintf(out, "\n  %-36s", "CLBlast SGEMM 1024^3");
+    for (int d = 0; d < count; d++)
+        print_cell(out, runs[d].sgemm_gflops, false);
+    fprintf(out, "\n  %-36s", "buffer copy");
+    for (int d = 0; d < count; d++)
+        print_cell(out, runs[d].copy_gbps, false);
+    fprintf(out, "\n");
+    for (int d = 0; d < count; d++)
+        for (int i = 0; i < runs[d].row_count; i++) {
+            const bench_row *x = &runs[d].rows[i];
+            bool shown = false;
+            for (int e = 0; e < d && !shown; e++)
+                shown = find_row(&runs[e], x) != NULL;
+            if (shown)
+                continue;
+            char label[64];
+            snprintf(label, sizeof label, "%c %d %d %s %s", x->model, x->imgsz, x->batch, x->op,
+                     x->pass);
+            fprintf(out, "  %-36s", label);
+            for (int e = 0; e < count; e++) {
+                const bench_row *y = find_row(&runs[e], x);
+                if (y)
+                    print_cell(out, row_rate(y), y->partial);
+                else
+                    fprintf(out, " %13s ", "-");
+            }
+            fprintf(out, "\n");
+        }
 }
 
 /* ---- the command line ------------------------------------------------------------------ */
@@ -454,14 +627,17 @@ static void print_help(FILE *f)
     fprintf(f,
             "usage: yolokd bench ops [--devices all|SPEC,SPEC...] [--models n,s] [--imgsz 320,640]\n"
             "                        [--batch 8,16] [--ops conv2d,...] [--min-time SECONDS]\n"
-            "                        [--layers] [--json]\n"
+            "                        [--max-time SECONDS] [--layers] [--json]\n"
             "\n"
             "Times every op, forward and backward, on the layer shapes of YOLOv8 models, and\n"
             "prints per model configuration, op and pass the total time over the layers and\n"
             "GFLOP/s (compute-bound ops) or GB/s (memory-bound ops), with their ratio to\n"
             "CLBlast's SGEMM (1024^3) and to the buffer-copy bandwidth measured in the same run.\n"
-            "Each figure is the median of at least three calls after a warm-up call, timed on\n"
-            "the device with OpenCL events.\n"
+            "Each figure is the median of at least three calls after a warm-up call (at least\n"
+            "one where calls take over a third of a second), timed on the device with OpenCL\n"
+            "events, or by the host clock around a finished queue on a device whose events are\n"
+            "missing, zero or coarse (a calibration per device decides; the output says which).\n"
+            "With several devices, a last table puts their figures side by side.\n"
             "\n"
             "  --devices   'all', or device specs separated by commas (default: the --device\n"
             "              given before 'bench', else the default device)\n"
@@ -471,6 +647,8 @@ static void print_help(FILE *f)
             "  --ops       only these ops (conv2d, batchnorm, silu, maxpool, upsample, concat,\n"
             "              softmax, sgd, adamw)\n"
             "  --min-time  seconds of timed calls per measurement at least (default 0.05)\n"
+            "  --max-time  seconds per device (default 300): no measurement starts after it;\n"
+            "              the rows of an interrupted configuration are marked *\n"
             "  --layers    also print (or put in the JSON) every layer's figure\n"
             "  --json      one JSON object instead of tables\n");
 }
@@ -531,7 +709,7 @@ static bool parse_devices(const char *text, bench_options *o)
 static int parse_options(int argc, char **argv, const char *default_device, bench_options *o,
                          FILE *out, FILE *errf)
 {
-    *o = (bench_options){.min_time_ms = 50};
+    *o = (bench_options){.min_time_ms = 50, .max_time_ms = 300000};
     snprintf(o->models, sizeof o->models, "ns");
     o->imgsz[0] = 320, o->imgsz[1] = 640, o->imgsz_count = 2;
     o->batch[0] = 8, o->batch[1] = 16, o->batch_count = 2;
@@ -567,6 +745,11 @@ static int parse_options(int argc, char **argv, const char *default_device, benc
             double s = strtod(v, &end);
             ok = *end == '\0' && s >= 0 && s <= 60;
             o->min_time_ms = s * 1000;
+        } else if (strcmp(a, "--max-time") == 0) {
+            char *end = NULL;
+            double s = strtod(v, &end);
+            ok = *end == '\0' && s > 0 && s <= 86400;
+            o->max_time_ms = s * 1000;
         } else {
             fprintf(errf, "yolokd bench ops: unknown argument '%s' (see --help)\n", a);
             return 2;
@@ -588,18 +771,31 @@ int ykd_bench_ops(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *i
     int code = parse_options(argc, argv, globals->device, &options, out, errf);
     if (code >= 0)
         return code;
+    bench_run *runs = calloc((size_t)options.device_count, sizeof *runs);
+    if (!runs) {
+        fprintf(errf, "yolokd bench ops: out of host memory\n");
+        return 1;
+    }
     cJSON *root = options.json ? cJSON_CreateObject() : NULL;
     cJSON *devices = root ? cJSON_AddArrayToObject(root, "devices") : NULL;
     code = 0;
+    int done = 0;
+    /* a device that fails is reported and the others still run: the comparison is the point */
     for (int i = 0; i < options.device_count; i++) {
         ykd_error err = {0};
-        ykd_status st = bench_device(&options, options.devices[i], devices, out, &err);
-        if (st != YKD_OK) {
-            fprintf(errf, "yolokd bench ops: %s\n", err.message);
-            code = st == YKD_ERR_NOT_FOUND || st == YKD_ERR_AMBIGUOUS ? 2 : 1;
-            break;
+        bench_run *r = &runs[done];
+        *r = (bench_run){.options = &options, .out = out};
+        ykd_status st = bench_device(r, options.devices[i], devices, &err);
+        if (st == YKD_OK) {
+            done++;
+            continue;
         }
+        fprintf(errf, "yolokd bench ops: %s\n", err.message);
+        bool usage = st == YKD_ERR_NOT_FOUND || st == YKD_ERR_AMBIGUOUS;
+        code = usage || code == 2 ? 2 : 1;
     }
+    if (!options.json && done > 1)
+        print_side_by_side(runs, done, out);
     if (root && code == 0) {
         char *text = cJSON_Print(root);
         if (text)
@@ -607,5 +803,6 @@ int ykd_bench_ops(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *i
         cJSON_free(text);
     }
     cJSON_Delete(root);
+    free(runs);
     return code;
 }

@@ -19,6 +19,7 @@ typedef struct bench_options {
     int batch[YKD_BENCH_MAX_LIST], batch_count;
     char ops[256]; /* comma list of op names, empty for all */
     double min_time_ms;
+    double max_time_ms; /* per device: no measurement starts after this */
     bool json, per_layer;
 } bench_options;
 
@@ -39,6 +40,8 @@ typedef struct bench_row {
     int imgsz, batch;
     const char *op, *pass;
     int layers;
+    int fewest_runs; /* timed calls behind the row's least-measured layer */
+    bool partial;    /* --max-time stopped the configuration before its last layer */
     double ms, flops, bytes;
     /* device time per call by kernel, summed over the layers: where the time goes */
     struct {
@@ -52,6 +55,12 @@ typedef struct bench_run {
     const bench_options *options;
     FILE *out;
     ykd_device *device;
+    char device_name[300];
+    bool events;          /* the device is timed by its events, else by the host clock */
+    double start_ms;      /* when the device's run began */
+    bool stopped;         /* --max-time passed */
+    char stopped_at[160]; /* where */
+    double sgemm_gflops, copy_gbps;
     bench_row rows[YKD_BENCH_MAX_ROWS];
     int row_count;
     cJSON *layer_json; /* per-layer records when --layers and --json */

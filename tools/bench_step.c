@@ -23,6 +23,7 @@ enum { MAX_ITEMS = 8, MAX_RUNS = 64, BOXES = 8, PROFILE_KERNELS = 12 };
 typedef struct step_args {
     const char *devices, *models, *sizes, *teacher, *pairs;
     long long batch, nc, runs, warmup;
+    double max_time; /* seconds of steps per configuration before the runs are cut short */
     bool profile, json;
     char pair_list[MAX_ITEMS][2][64]; /* teacher spec, student spec */
     int pair_count;
@@ -68,6 +69,8 @@ static void print_help(FILE *f)
             "  --nc        classes (default 10)\n"
             "  --runs      timed steps (default 5)\n"
             "  --warmup    untimed steps first (default 2)\n"
+            "  --max-time  seconds per configuration (default 120): after it, no more warm-up\n"
+            "              steps, and no timed step after the first; the table says so\n"
             "  --profile   also the device time per kernel (the 12 largest)\n"
             "  --teacher T distillation steps instead, with teacher T (a scale or a .json):\n"
             "              the teacher's forward, the student's step alone, the student's\n"
@@ -163,6 +166,7 @@ static int parse_args(int argc, char **argv, ykd_cli_globals *g, ykd_cli_io *io,
         {"--nc", YKD_OPT_INT, &a->nc, 1, 1000},
         {"--runs", YKD_OPT_INT, &a->runs, 1, MAX_RUNS},
         {"--warmup", YKD_OPT_INT, &a->warmup, 0, 100},
+        {"--max-time", YKD_OPT_DOUBLE, &a->max_time, 0.001, 86400},
         {"--profile", YKD_OPT_FLAG, &a->profile, 0, 0},
         {"--teacher", YKD_OPT_STRING, &a->teacher, 0, 0},
         {"--pairs", YKD_OPT_STRING, &a->pairs, 0, 0},
@@ -268,10 +272,25 @@ static int compare_doubles(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The median of each phase and of the whole step over the timed runs. */
+/* The median of each phase and of the whole step over the timed runs (count of them). */
 typedef struct step_times {
     double total[MAX_RUNS], phase[5][MAX_RUNS];
+    int count;
+    int profiled; /* steps in the kernel profile: the timed ones, or one step apart */
 } step_times;
+
+/* The next run of a loop of warm-ups (r < 0) and timed runs, or `runs` to stop: once
+ * --max-time has passed, the remaining warm-ups are skipped (at least one ran, for the
+ * compiling and tuning) and no timed run follows the first. */
+static int next_run(int r, const step_args *a, double started_ms)
+{
+    bool late = ykd_now_ms() - started_ms > a->max_time * 1000;
+    if (late && r < 0)
+        return 0;
+    if (late && r >= 0)
+        return (int)a->runs;
+    return r + 1;
+}
 
 static double median_of(double *v, int n)
 {
@@ -283,22 +302,33 @@ static ykd_status time_steps(step_bench *s, const ykd_batch *b, const step_args 
                              step_times *t, ykd_error *err)
 {
     ykd_schedule_point p = {{0.01, 0.01, 0.01}, 0.937, 1};
-    ykd_status st = YKD_OK;
-    for (int r = -(int)a->warmup; r < a->runs && st == YKD_OK; r++) {
-        ykd_step_result res;
-        if (r == 0 && a->profile)
-            st = ykd_device_profile(ykd_model_device(s->model), true, err);
+    ykd_device *dev = ykd_model_device(s->model);
+    bool alongside = true;
+    ykd_status st = a->profile ? ykd_bench_profile_alongside(dev, &alongside, err) : YKD_OK;
+    bool apart = a->profile && !alongside; /* the profile gets a step of its own */
+    double started = ykd_now_ms();
+    t->count = 0;
+    ykd_step_result res;
+    for (int r = -(int)a->warmup; r < a->runs && st == YKD_OK; r = next_run(r, a, started)) {
+        if (r == 0 && a->profile && !apart)
+            st = ykd_device_profile(dev, true, err);
         double t0 = ykd_now_ms();
         if (st == YKD_OK)
             st = ykd_step_run(s->step, b, &p, true, &res, err);
         if (r < 0 || st != YKD_OK)
             continue;
         t->total[r] = ykd_now_ms() - t0;
+        t->count = r + 1;
         double phases[5] = {res.upload_ms, res.forward_ms, res.loss_ms, res.backward_ms,
                             res.optimizer_ms};
         for (int k = 0; k < 5; k++)
             t->phase[k][r] = phases[k];
     }
+    t->profiled = apart ? 1 : t->count;
+    if (apart && st == YKD_OK)
+        st = ykd_device_profile(dev, true, err);
+    if (apart && st == YKD_OK)
+        st = ykd_step_run(s->step, b, &p, true, &res, err);
     return st;
 }
 
@@ -330,7 +360,7 @@ static ykd_status bench_one(ykd_device *dev, const char *model, int size, const 
     if (st == YKD_OK)
         st = time_steps(&s, &b, a, &t, err);
     if (st == YKD_OK) {
-        int n = (int)a->runs;
+        int n = t.count;
         double ms = median_of(t.total, n), ref = pytorch_ms(model, size, batch, nc);
         char vs[32] = "";
         if (ref > 0)
@@ -339,8 +369,11 @@ static ykd_status bench_one(ykd_device *dev, const char *model, int size, const 
                 batch, ms, batch * 1000.0 / ms, vs, median_of(t.phase[0], n),
                 median_of(t.phase[1], n), median_of(t.phase[2], n), median_of(t.phase[3], n),
                 median_of(t.phase[4], n));
+        if (n < a->runs)
+            fprintf(out, "      (%d timed steps of %lld: --max-time %g s passed)\n", n, a->runs,
+                    a->max_time);
         if (a->profile)
-            print_profile(dev, n, out);
+            print_profile(dev, t.profiled, out);
     }
     free_batch(&b);
     free_bench(&s);
@@ -355,9 +388,10 @@ static ykd_status time_teacher(ykd_model *teacher, const ykd_batch *b, const ste
 {
     ykd_device *dev = ykd_model_device(teacher);
     ykd_tensor images;
-    double times[MAX_RUNS];
+    double times[MAX_RUNS], started = ykd_now_ms();
+    int timed = 0;
     ykd_status st = ykd_tensor_alloc(dev, (int)b->count, 3, b->size, b->size, &images, err);
-    for (int r = -(int)a->warmup; r < a->runs && st == YKD_OK; r++) {
+    for (int r = -(int)a->warmup; r < a->runs && st == YKD_OK; r = next_run(r, a, started)) {
         double t0 = ykd_now_ms();
         st = ykd_tensor_write(&images, b->images, err);
         if (st == YKD_OK)
@@ -365,11 +399,11 @@ static ykd_status time_teacher(ykd_model *teacher, const ykd_batch *b, const ste
         if (st == YKD_OK)
             st = ykd_device_finish(dev, err);
         if (r >= 0)
-            times[r] = ykd_now_ms() - t0;
+            times[timed++] = ykd_now_ms() - t0;
     }
     ykd_tensor_free(&images);
     if (st == YKD_OK)
-        *ms = median_of(times, (int)a->runs);
+        *ms = median_of(times, timed);
     return st;
 }
 
@@ -409,7 +443,7 @@ static ykd_status time_distill(ykd_device *tdev, ykd_device *sdev, const char *s
     if (st == YKD_OK)
         st = time_steps(&s, b, a, &t, err);
     if (st == YKD_OK)
-        *ms = median_of(t.total, (int)a->runs);
+        *ms = median_of(t.total, t.count);
     free_bench(&s);
     ykd_kd_term_free(term);
     ykd_teacher_close(teacher);
@@ -443,7 +477,7 @@ static ykd_status bench_pair_one(ykd_device *tdev, ykd_device *sdev, const char 
     if (st == YKD_OK)
         st = time_steps(&s, &b, a, &t, err);
     if (st == YKD_OK)
-        r->student_ms = median_of(t.total, (int)a->runs);
+        r->student_ms = median_of(t.total, t.count);
     free_bench(&s);
     if (st == YKD_OK)
         st = time_distill(tdev, sdev, student, &b, a, true, &r->distill_ms, err);
@@ -541,7 +575,7 @@ int ykd_bench_step(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *
     step_args a;
     memset(&a, 0, sizeof a);
     a.models = "n,s", a.sizes = "160,320";
-    a.batch = 8, a.nc = 10, a.runs = 5, a.warmup = 2;
+    a.batch = 8, a.nc = 10, a.runs = 5, a.warmup = 2, a.max_time = 120;
     int code = parse_args(argc, argv, globals, io, &a);
     if (code >= 0)
         return code;

@@ -30,6 +30,23 @@ typedef struct ykd_kernel {
 
 typedef struct ykd_program_entry ykd_program_entry;
 
+/* The figures of the timing calibration: one copy's size, how many ran, their total by their
+ * events and between two markers around them (-1: no profiling information), and by the host
+ * clock; the reported timer resolution. */
+typedef struct ykd_timing_calibration {
+    size_t bytes;
+    int copies;
+    double event_ms, span_ms, host_ms, resolution_ns;
+} ykd_timing_calibration;
+
+/* How the device's work is timed, decided on first use (ykd_device_timing_get). */
+typedef struct ykd_device_timing {
+    bool known;     /* decided */
+    bool events;    /* OpenCL event timestamps are usable; else the host clock */
+    char reason[256]; /* why the events are not used */
+    ykd_timing_calibration calibration;
+} ykd_device_timing;
+
 struct ykd_device {
     ykd_device_info info;
     cl_platform_id platform;
@@ -43,6 +60,7 @@ struct ykd_device {
     uint64_t memory_limit;
     uint64_t memory_in_use;
     struct ykd_kernel_profile *profile; /* per-kernel device time, when profiling is on */
+    ykd_device_timing timing;
     void *ops_state; /* owned by src/ops: scratch space and GEMM tuning, freed on close */
     void (*ops_state_free)(ykd_device *device);
 };
@@ -111,7 +129,10 @@ typedef struct ykd_kernel_time {
 /* Starts (or stops) recording an event for every kernel launch on the device. */
 ykd_status ykd_device_profile(ykd_device *device, bool on, ykd_error *err);
 
-/* Keeps one launch's event for the profile (ykd_kernel_run calls it while profiling is on). */
+/* ykd_kernel_run calls these around each launch while profiling is on: the first waits for
+ * the queue where launches are timed by the host clock, the second keeps the launch's event
+ * (or its host time). */
+void ykd_device_profile_before_launch(ykd_device *device);
 void ykd_device_profile_record(ykd_device *device, const char *name, cl_event event);
 
 /* Waits for the recorded launches and returns the totals per kernel since the last call (at
@@ -123,6 +144,37 @@ double ykd_event_span_ms(cl_event first, cl_event last);
 
 /* Milliseconds between an event's start and end (profiling info); -1 when unavailable. */
 double ykd_event_elapsed_ms(cl_event event);
+
+/* Whether a calibration shows usable event timestamps: they exist, the reported resolution is
+ * neither 0 nor coarser than 10 us, and the copies' time by their events and between the
+ * markers are each between a tenth and twice (+0.5 ms) the host clock's. When not, reason
+ * says why (each finding, "; " between). */
+bool ykd_timing_judge(const ykd_timing_calibration *calibration, char *reason, size_t size);
+
+/* How this device is timed: decided once per open device by a calibration (a few copies), or
+ * by $YOLOKD_TIMING ("host" forces the host clock; "auto", the default, calibrates). */
+ykd_status ykd_device_timing_get(ykd_device *device, const ykd_device_timing **timing,
+                                 ykd_error *err);
+
+/* Times this device by the host clock from now on (tests; callers that know better). */
+void ykd_device_timing_use_host(ykd_device *device, const char *reason);
+
+/* One line saying how the device is timed and, for the host clock, why. */
+void ykd_device_timing_describe(const ykd_device_timing *timing, char *text, size_t size);
+
+/* Times work queued between start and stop: between two markers' events where events are
+ * usable, else by the host clock from a finished queue to a finished queue. stop releases the
+ * timer; a timer started but not stopped is released with ykd_device_timer_release. */
+typedef struct ykd_device_timer {
+    bool host;
+    double start_ms;
+    cl_event before;
+} ykd_device_timer;
+
+ykd_status ykd_device_timer_start(ykd_device *device, ykd_device_timer *timer, ykd_error *err);
+ykd_status ykd_device_timer_stop(ykd_device *device, ykd_device_timer *timer, double *ms,
+                                 ykd_error *err);
+void ykd_device_timer_release(ykd_device_timer *timer);
 
 /* Wall clock in milliseconds, for host-side timing. */
 double ykd_now_ms(void);

@@ -30,6 +30,8 @@ ykd_status ykd_kernel_run(ykd_device *dev, const ykd_kernel *kernel,
     }
     cl_event recorded = NULL;
     cl_event *wanted = event ? event : dev->profile ? &recorded : NULL;
+    if (dev->profile)
+        ykd_device_profile_before_launch(dev);
     cl_int rc = clEnqueueNDRangeKernel(dev->queue, kernel->kernel, dims, NULL, rounded, local, 0,
                                        NULL, wanted);
     if (rc != CL_SUCCESS)

@@ -6,6 +6,13 @@
  * (the minimum: other load only ever adds time). A candidate three times slower than the best
  * so far after one timed run is not run again for that shape, and a backend that loses so on
  * LOSSES_TO_DROP shapes in a row is no longer measured on the device (CLBlast on PoCL, say).
+ * Runs are timed by the host clock from a finished queue to a finished queue: what a training
+ * step pays, launch costs included, and right on devices whose event timestamps are not
+ * (ykd_device_timing_get). Measuring is bounded in time as well as in runs: a candidate's
+ * timed runs stop after CANDIDATE_MS, and once a shape has taken SHAPE_MS only the first
+ * candidate of a backend not yet tried still runs (a slow device, such as llvmpipe, would
+ * otherwise spend minutes per shape, and there our tiles are far slower than CLBlast); such a
+ * shape is chosen among the candidates measured and counted in the state's tunings_cut.
  * Choices are kept in <cache dir>/tuning/gemm-<key>.tsv, the key covering the device, its
  * driver and platform, this version and the kernel sources, so any change there starts afresh.
  * A damaged file is ignored line by line and rewritten. */
@@ -19,6 +26,7 @@
 #include "ops/ops_state.h"
 
 enum { TIMED_RUNS = 3, LOSSES_TO_DROP = 4 };
+static const double CANDIDATE_MS = 300.0, SHAPE_MS = 2000.0;
 
 /* The tuning file's line for a dropped backend: "dropped <TAB> clblast <TAB> 0", and for the
  * calibration: "windows <TAB> <the winner> <TAB> <CLBlast's time / ours>". */
@@ -138,12 +146,14 @@ static void tuning_save(const ykd_device *device, const ykd_ops_state *state)
     free(text);
 }
 
-/* Milliseconds of one run (queued and finished). */
+/* Milliseconds of one run, from a finished queue to a finished queue. */
 static ykd_status time_run(ykd_device *device, const ykd_gemm *g, const ykd_gemm_config *config,
                            double *ms, ykd_error *err)
 {
+    ykd_status st = ykd_device_finish(device, err);
     double start = ykd_now_ms();
-    ykd_status st = ykd_gemm_run_config(device, g, config, err);
+    if (st == YKD_OK)
+        st = ykd_gemm_run_config(device, g, config, err);
     if (st == YKD_OK)
         st = ykd_device_finish(device, err);
     *ms = ykd_now_ms() - start;
@@ -151,20 +161,22 @@ static ykd_status time_run(ykd_device *device, const ykd_gemm *g, const ykd_gemm
 }
 
 /* The fastest timed run, or a negative value when the candidate fails. A candidate clearly
- * slower than best_ms after its first timed run is not run again. */
+ * slower than best_ms after its first timed run is not run again, nor one whose timed runs
+ * have taken CANDIDATE_MS. */
 static double measure(ykd_device *device, const ykd_gemm *g, const ykd_gemm_config *config,
                       double best_ms)
 {
-    double fastest = -1.0, ms = 0;
+    double fastest = -1.0, ms = 0, spent = 0;
     ykd_error ignored;
     if (time_run(device, g, config, &ms, &ignored) != YKD_OK)
         return -1.0; /* warm-up: compiles the kernel; a failure rules the candidate out */
     for (int i = 0; i < TIMED_RUNS; i++) {
         if (time_run(device, g, config, &ms, &ignored) != YKD_OK)
             return -1.0;
+        spent += ms;
         if (fastest < 0 || ms < fastest)
             fastest = ms;
-        if (best_ms > 0 && fastest > 3.0 * best_ms)
+        if ((best_ms > 0 && fastest > 3.0 * best_ms) || spent > CANDIDATE_MS)
             break;
     }
     return fastest;
@@ -215,7 +227,8 @@ static ykd_status tune(ykd_device *device, ykd_ops_state *state, const ykd_gemm 
     ykd_gemm trial;
     ykd_buffer *temp = NULL;
     ykd_status st = trial_product(device, g, &trial, &temp, err);
-    double best = -1.0, best_of[2] = {-1.0, -1.0};
+    double best = -1.0, best_of[2] = {-1.0, -1.0}, start = ykd_now_ms();
+    bool cut = false, tried[2] = {false, false};
     /* a second round includes dropped backends, should nothing else run for this shape */
     for (int round = 0; round < 2 && best < 0 && st == YKD_OK; round++)
         for (size_t i = 0; i < count; i++) {
@@ -223,6 +236,12 @@ static ykd_status tune(ykd_device *device, ykd_ops_state *state, const ykd_gemm 
             if ((state->policy == YKD_GEMM_POLICY_TILED && backend != YKD_GEMM_TILED) ||
                 state->backend_dropped[backend] != (round == 1))
                 continue;
+            /* out of time, only a backend not yet tried still gets its first candidate */
+            if (best >= 0 && tried[backend] && ykd_now_ms() - start > SHAPE_MS) {
+                cut = true;
+                continue;
+            }
+            tried[backend] = true;
             double ms = measure(device, &trial, &candidates[i], best);
             if (ms >= 0 && (best_of[backend] < 0 || ms < best_of[backend]))
                 best_of[backend] = ms;
@@ -242,6 +261,7 @@ static ykd_status tune(ykd_device *device, ykd_ops_state *state, const ykd_gemm 
                         "YOLOKD_GEMM=tiled-6x2 to see the error",
                         signature, device->info.index, device->info.name);
     state->tunings++;
+    state->tunings_cut += cut;
     if (add_choice(state, signature, chosen, best))
         tuning_save(device, state);
     return YKD_OK;

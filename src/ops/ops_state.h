@@ -25,6 +25,7 @@ typedef struct ykd_ops_state {
     size_t choice_count;
     char tuning_path[4300];   /* empty when the cache is off */
     unsigned tunings;         /* shapes measured since the device opened */
+    unsigned tunings_cut;     /* of those, chosen before every candidate ran (time bound) */
     unsigned backend_losses[2]; /* shapes in a row each backend lost by over 3x */
     bool backend_dropped[2];    /* no longer measured on this device */
     bool windows_decided;       /* the calibration below has run (or was read back) */
