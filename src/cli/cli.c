@@ -56,7 +56,14 @@ static void print_help(FILE *f)
             "                    demo works in ./yolokd-demo); default\n"
             "                    $XDG_CACHE_HOME/yolokd, else $HOME/.cache/yolokd\n"
             "  YOLOKD_GEMM       how GEMMs are chosen: auto (default: measured per shape),\n"
-            "                    tiled, clblast, or a configuration such as tiled-6x2\n");
+            "                    tiled, clblast, or a configuration such as tiled-6x2\n"
+            "  YOLOKD_TIMING     'host': time benches and tuning by the host clock, not by\n"
+            "                    OpenCL events (chosen by itself where events are unusable)\n"
+            "  YOLOKD_PYTHON     the Python with onnxruntime that export --bench runs\n"
+            "  OCL_ICD_VENDORS, RUSTICL_ENABLE, POCL_CACHE_DIR\n"
+            "                    read to explain a device discovery that finds nothing: the\n"
+            "                    ICD files, Mesa rusticl's devices (llvmpipe for its CPU\n"
+            "                    device), PoCL's cache folder\n");
 }
 
 bool ykd_cli_option_value(int argc, char **argv, int *i, const char *name, const char **value,
