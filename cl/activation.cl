@@ -1,18 +1,12 @@
 /* Activations forward and backward, one work-item per element: global (image size, n).
- * Forward may run in place (y the same view as x), backward too (dx the same as dy). */
-
-/* 1 / (1 + exp(-v)): exp(-v) overflows to infinity for v < -88, giving 0 as it should. */
-static float logistic(float v)
-{
-    return 1.0f / (1.0f + exp(-v));
-}
+ * Forward may run in place (y the same view as x), backward too (dx the same as dy). The
+ * sigmoid and SiLU themselves are cl/shared.cl's, as the fused epilogues use them. */
 
 __kernel void silu_forward(TENSOR_IN(x), TENSOR_OUT(y), uint image)
 {
     size_t i = get_global_id(0), n = get_global_id(1);
     if (i < image) {
-        float v = AT(x, n, i);
-        AT(y, n, i) = v * logistic(v);
+        AT(y, n, i) = silu_of(AT(x, n, i));
     }
 }
 
@@ -21,7 +15,7 @@ __kernel void silu_backward(TENSOR_IN(x), TENSOR_IN(dy), TENSOR_OUT(dx), uint im
 {
     size_t i = get_global_id(0), n = get_global_id(1);
     if (i < image) {
-        float v = AT(x, n, i), s = logistic(v);
+        float v = AT(x, n, i), s = sigmoid_of(v);
         AT(dx, n, i) = AT(dy, n, i) * s * fma(v, 1.0f - s, 1.0f);
     }
 }
@@ -30,7 +24,7 @@ __kernel void sigmoid_forward(TENSOR_IN(x), TENSOR_OUT(y), uint image)
 {
     size_t i = get_global_id(0), n = get_global_id(1);
     if (i < image)
-        AT(y, n, i) = logistic(AT(x, n, i));
+        AT(y, n, i) = sigmoid_of(AT(x, n, i));
 }
 
 __kernel void sigmoid_backward(TENSOR_IN(y), TENSOR_IN(dy), TENSOR_OUT(dx), uint image)

@@ -9,9 +9,6 @@
  * whole rows (a loop over x), which suits CPUs: the loop vectorises and indices are computed
  * once per row. */
 
-#define ACT_NONE 0
-#define ACT_SILU 1
-
 /* col[b][j][p] = x[b][c][oy * S - P + ky][ox * S - P + kx], zero outside. Work-item (oy, j, b)
  * fills one row of Wo: the zero margins and the inside run are separate loops so the inside
  * (a contiguous copy at stride 1) vectorises. */
@@ -143,7 +140,7 @@ __kernel void bias_activation(__global float *y, uint y_offset, uint y_batch, in
         return;
     __global float *v = y + y_offset + (size_t)b * y_batch + (size_t)c * ld + p;
     float x = *v + (has_bias ? bias[bias_offset + c] : 0.0f);
-    *v = act == ACT_SILU ? x / (1.0f + exp(-x)) : x;
+    *v = activate(x, act);
 }
 
 /* dbias[c] (+)= sum over images and pixels of dy[b][c][p]. One work-group per channel, a tree

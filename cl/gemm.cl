@@ -37,9 +37,6 @@
 #define A_AT(a, m, k, lda) (a)[(size_t)(m) * (lda) + (k)]
 #endif
 
-#define ACT_NONE 0
-#define ACT_SILU 1
-
 /* Sixteen floats of a row of B from column col, zero from column n on. */
 static float16 load16_masked(const __global float *row, int col, int n)
 {
@@ -47,11 +44,6 @@ static float16 load16_masked(const __global float *row, int col, int n)
     for (int i = 0; i < 16; i++)
         v[i] = col + i < n ? row[col + i] : 0.0f;
     return vload16(0, v);
-}
-
-static float activate(float x, int act)
-{
-    return act == ACT_SILU ? x / (1.0f + exp(-x)) : x;
 }
 
 /* Writes the first min(16, n - col) results of one accumulator with the full epilogue. */

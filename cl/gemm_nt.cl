@@ -18,9 +18,6 @@
 #define B_ROWS 0
 #endif
 
-#define ACT_NONE 0
-#define ACT_SILU 1
-
 /* Sixteen floats of a row from k, zero from K on. */
 static float16 load16_tail(const __global float *row, int k, int K)
 {
@@ -116,7 +113,7 @@ __kernel void gemm_nt(int M, int N, int K, int k_batches,
             float x = alpha * lane_sum(acc[r][q]) + bias_r;
             if (beta != 0.0f)
                 x += beta * crow[col + q];
-            crow[col + q] = act == ACT_SILU ? x / (1.0f + exp(-x)) : x;
+            crow[col + q] = activate(x, act);
         }
     }
 }

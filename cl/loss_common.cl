@@ -1,7 +1,11 @@
 /* What the loss kernels share (cl/loss_yolo.cl, cl/loss_kd.cl are built after this file):
  * their work-group size, a fixed-order group sum and an arithmetic log1p. */
 
-#define GROUP 64
+/* GROUP, the work-items of every work-group, is a power of two the host chose for the device
+ * and the kernels (src/ops/group_kernels.c) and passed as -DGROUP=N. */
+#ifndef GROUP
+#error "GROUP (the work-group size) is set by the build options"
+#endif
 
 /* Sums v over the work-group in a fixed order; every work-item must call it, the result is
  * valid in work-item 0. One barrier and a serial sum there: on PoCL each barrier costs a pass

@@ -1,6 +1,6 @@
 /* Knowledge-distillation losses (include/yolokd/kd_loss.h has the definitions; src/ops/loss_kd.c
- * launches these kernels). Built after cl/tensor.cl (tensor addressing) and cl/loss_common.cl
- * (GROUP, group_sum, log1p_unit).
+ * launches these kernels). Built after cl/tensor.cl (tensor addressing), cl/shared.cl (the
+ * sigmoid, the softmax normaliser) and cl/loss_common.cl (GROUP, group_sum, log1p_unit).
  *
  *   kd_logit  a work-item per class logit: binary KL of the tempered sigmoids, its gradient.
  *   kd_ld     a work-item per (box side, anchor): KL of the tempered softmaxes over the side's
@@ -29,12 +29,6 @@
         g[at_] = (accumulate) ? g[at_] + (v) : (v);                                            \
     } while (0)
 
-/* sigmoid(z) given e = exp(-|z|), without overflow for either sign. */
-float sigmoid_of(float z, float e)
-{
-    return z >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
-}
-
 /* BCE with logits of z against target p, given e = exp(-|z|): max(z, 0) - z p + log(1 + e). */
 float bce_of(float z, float e, float p)
 {
@@ -55,10 +49,10 @@ void kd_logit(TENSOR_IN(s), TENSOR_IN(t), uint count, float inv_t, float grad_sc
     if (i < count) {
         float zs = AT(s, n, i) * inv_t, zt = AT(t, n, i) * inv_t;
         float es = exp(-fabs(zs)), et = exp(-fabs(zt));
-        float p = sigmoid_of(zt, et);
+        float p = sigmoid_given_exp(zt, et);
         kl = bce_of(zs, es, p) - bce_of(zt, et, p);
         if (has_grad)
-            STORE_GRAD(g, n, i, (sigmoid_of(zs, es) - p) * grad_scale, accumulate);
+            STORE_GRAD(g, n, i, (sigmoid_given_exp(zs, es) - p) * grad_scale, accumulate);
     }
     float sum = group_sum(kl, scratch);
     if (get_local_id(0) == 0)
@@ -68,13 +62,8 @@ void kd_logit(TENSOR_IN(s), TENSOR_IN(t), uint count, float inv_t, float grad_sc
 /* log of the sum of exp(z[b * step] * inv_t) over b < bins, max-subtracted. */
 float tempered_lse(__global const float *z, size_t step, uint bins, float inv_t)
 {
-    float top = -INFINITY;
-    for (uint b = 0; b < bins; b++)
-        top = fmax(top, z[b * step] * inv_t);
-    float sum = 0.0f;
-    for (uint b = 0; b < bins; b++)
-        sum += exp(z[b * step] * inv_t - top);
-    return top + log(sum);
+    float2 norm = softmax_norm(z, step, bins, inv_t);
+    return norm.x + log(norm.y);
 }
 
 /* Work-item (side, position) of image n: the side's bins are channels side * bins + b, a

@@ -16,10 +16,10 @@
  * Anchors are numbered level by level, row-major; level l's geometry is an int4 (H, W, stride,
  * first anchor). Per-image arrays are indexed image * anchors + anchor. Partial sums are
  * reduced within a work-group in a fixed tree order and summed on the host, so the results do
- * not depend on scheduling. Work-groups are GROUP work-items (cl/loss_common.cl; the host
- * checks the device allows it). */
+ * not depend on scheduling. Work-groups are GROUP work-items (cl/loss_common.cl: the host
+ * chooses it for the device, at least 1). */
 
-#define BINS 16
+#define BINS DFL_BINS /* cl/shared.cl */
 #define MAX_TOPK 16
 #define CIOU_EPS 1e-7f
 #define ASSIGN_EPS 1e-9f
@@ -90,11 +90,6 @@ float overlap_of(float4 gt, float4 pred)
     return fmax(ciou_value(&c), 0.0f);
 }
 
-float sigmoid_of(float x)
-{
-    return 1.0f / (1.0f + exp(-x));
-}
-
 /* Gt g of image n in input pixels, and its class (the host has checked the labels). */
 float4 gt_box(__global const float *labels, int row, float img_w, float img_h, int *cls)
 {
@@ -126,28 +121,6 @@ int level_of(int a, int levels, int4 g1, int4 g2, int4 g3)
 
 /* ---- decode ------------------------------------------------------------------------------- */
 
-/* Softmax of one side's 16 bins (stride hw apart) and its expectation; *sum receives the
- * softmax's denominator relative to the largest logit *top, so a bin's cross-entropy is
- * top + log(sum) - z[i] (no log(0) for tiny probabilities). */
-float side_distance(__global const float *z, uint hw, float prob[BINS], float *top_out,
-                    float *sum_out)
-{
-    float top = z[0];
-    for (int i = 1; i < BINS; i++)
-        top = fmax(top, z[i * hw]);
-    float sum = 0.0f;
-    for (int i = 0; i < BINS; i++)
-        sum += prob[i] = exp(z[i * hw] - top);
-    float inv = 1.0f / sum, d = 0.0f;
-    for (int i = 0; i < BINS; i++) {
-        prob[i] *= inv;
-        d += prob[i] * (float)i;
-    }
-    *top_out = top;
-    *sum_out = sum;
-    return d;
-}
-
 /* pred[n][a] = the box of anchor a in grid units; the anchor's assignment reset; partial[group]
  * = how many of the group's box logits are NaN or infinite. */
 __kernel __attribute__((reqd_work_group_size(GROUP, 1, 1)))
@@ -162,12 +135,13 @@ void yolo_decode(__global const float *box, uint box_off, uint box_batch, int4 g
     float bad = 0.0f;
     if (pos < hw) {
         __global const float *z = box + box_off + (size_t)n * box_batch + pos;
-        float prob[BINS], d[4], top, sum;
+        float prob[BINS], d[4];
+        float2 norm;
         for (int j = 0; j < 4; j++) {
             __global const float *side = z + (size_t)j * BINS * hw;
             for (int i = 0; i < BINS; i++)
                 bad += isfinite(side[i * hw]) ? 0.0f : 1.0f;
-            d[j] = side_distance(side, hw, prob, &top, &sum);
+            d[j] = dfl_side(side, hw, prob, &norm);
         }
         float ax = (float)(pos % geom.y) + 0.5f, ay = (float)(pos / geom.y) + 0.5f;
         size_t a = (size_t)n * anchors + geom.w + pos;
@@ -316,11 +290,11 @@ void yolo_topk(__global const float *labels, __global const int *counts, int max
             list_merge(l_al, l_an, l_ov, lid * k, (lid + step) * k, k);
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    if (lid < k) {
-        size_t o = ((size_t)n * max_boxes + g) * k + lid;
-        top_anchor[o] = l_an[lid];
-        top_align[o] = l_al[lid];
-        top_overlap[o] = l_ov[lid];
+    for (int i = lid; i < k; i += GROUP) { /* a group may be smaller than k */
+        size_t o = ((size_t)n * max_boxes + g) * k + i;
+        top_anchor[o] = l_an[i];
+        top_align[o] = l_al[i];
+        top_overlap[o] = l_ov[i];
     }
 }
 
@@ -473,8 +447,7 @@ void yolo_cls_loss(__global const float *cls, uint cls_off, uint cls_batch, int4
         float e = exp(-fabs(v));
         bce = fmax(v, 0.0f) - v * t + log1p_unit(e);
         if (has_grad) {
-            float sig = v >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
-            float d = (sig - t) * scales[1];
+            float d = (sigmoid_given_exp(v, e) - t) * scales[1];
             size_t o = dcls_off + (size_t)n * dcls_batch + i;
             dcls[o] = accumulate ? dcls[o] + d : d;
         }
@@ -500,9 +473,9 @@ float2 box_terms(__global const float *z, __global float *dz, uint hw, float ax,
 {
     float prob[4][BINS], d[4], lse[4];
     for (int j = 0; j < 4; j++) {
-        float top, sum;
-        d[j] = side_distance(z + (size_t)j * BINS * hw, hw, prob[j], &top, &sum);
-        lse[j] = top + log(sum);
+        float2 norm;
+        d[j] = dfl_side(z + (size_t)j * BINS * hw, hw, prob[j], &norm);
+        lse[j] = norm.x + log(norm.y);
     }
     float4 p = (float4)(ax - d[0], ay - d[1], ax + d[2], ay + d[3]);
     ciou_parts c;

@@ -53,6 +53,28 @@ ykd_device *ykd_test_reopen(ykd_test *t, const ykd_device_options *options)
     return dev;
 }
 
+void ykd_test_with_small_groups(ykd_test *t, void (*run)(ykd_test *t))
+{
+    static const size_t caps[] = {1, 4, 16};
+    ykd_device *own = t->device;
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+        ykd_device_options options = {.max_work_group_size = caps[i]};
+        ykd_device *capped = ykd_test_reopen(t, &options);
+        if (!capped)
+            return;
+        CHECKF(t, ykd_device_get_info(capped)->max_work_group_size <= caps[i],
+               "a cap of %zu reports work-groups of %zu", caps[i],
+               ykd_device_get_info(capped)->max_work_group_size);
+        int before = t->failures;
+        t->device = capped;
+        run(t);
+        t->device = own;
+        ykd_device_close(capped);
+        CHECKF(t, t->failures == before, "(the failures above: work-groups capped at %zu)",
+               caps[i]);
+    }
+}
+
 bool ykd_test_device_list(ykd_test *t, ykd_device_info **devices, size_t *count)
 {
     ykd_error err;

@@ -63,6 +63,10 @@ bool ykd_test_check_status(ykd_test *t, ykd_status got, ykd_status expected,
  * it cannot. options may be NULL. */
 ykd_device *ykd_test_reopen(ykd_test *t, const ykd_device_options *options);
 
+/* Runs run(t) with t->device reopened with work-groups capped at 1, 4 and 16 work-items
+ * (ykd_device_options.max_work_group_size), as devices with small limits choose them. */
+void ykd_test_with_small_groups(ykd_test *t, void (*run)(ykd_test *t));
+
 /* The real device list; false (a failed check) when listing fails. Free with
  * ykd_device_list_free. */
 bool ykd_test_device_list(ykd_test *t, ykd_device_info **devices, size_t *count);

@@ -357,6 +357,13 @@ static void test_device_against_reference(ykd_test *t)
             check_device(t, problems[i], (i + mode) % 2 == 1, mode == 1, 1000 + 10 * i);
 }
 
+/* The same with work-groups of 1, 4 and 16 work-items: the kernels are built for the size the
+ * device allows and still match the reference. */
+static void test_small_work_groups(ykd_test *t)
+{
+    ykd_test_with_small_groups(t, test_device_against_reference);
+}
+
 /* The same call twice: the same loss to the bit, the same gradient. */
 static void test_deterministic(ykd_test *t)
 {
@@ -481,6 +488,8 @@ static const ykd_test_case cases[] = {
      YKD_TEST_HOST},
     {"kd losses: device against the reference, written and accumulated",
      test_device_against_reference, YKD_TEST_EACH_DEVICE},
+    {"kd losses: work-groups of 1, 4 and 16 against the reference", test_small_work_groups,
+     YKD_TEST_EACH_DEVICE},
     {"kd losses: the same inputs give the same bits", test_deterministic, YKD_TEST_EACH_DEVICE},
     {"kd losses: bad shapes and parameters refused, nothing written", test_refusals,
      YKD_TEST_EACH_DEVICE},

@@ -645,6 +645,13 @@ static void test_random_cases(ykd_test *t)
     }
 }
 
+/* The random batches with work-groups of 1, 4 and 16 work-items: the loss kernels are built
+ * for the size the device allows and still match the reference. */
+static void test_small_work_groups(ykd_test *t)
+{
+    ykd_test_with_small_groups(t, test_random_cases);
+}
+
 /* Gradients add to what is there with accumulate; two runs agree bit for bit; without gradient
  * tensors the values are the same. */
 static void test_accumulate_and_determinism(ykd_test *t)
@@ -813,6 +820,8 @@ static const ykd_test_case cases[] = {
     {"loss: images without boxes", test_images_without_boxes, YKD_TEST_EACH_DEVICE},
     {"loss: padded labels are ignored", test_padded_labels, YKD_TEST_EACH_DEVICE},
     {"loss: random batches against the reference", test_random_cases, YKD_TEST_EACH_DEVICE},
+    {"loss: work-groups of 1, 4 and 16 against the reference", test_small_work_groups,
+     YKD_TEST_EACH_DEVICE},
     {"loss: accumulate, determinism, forward only", test_accumulate_and_determinism,
      YKD_TEST_EACH_DEVICE},
     {"loss: bad inputs are refused", test_bad_inputs, YKD_TEST_EACH_DEVICE},

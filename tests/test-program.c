@@ -57,25 +57,32 @@ static bool only_entry(ykd_test *t, const char *cache_dir, char *path, size_t si
 }
 
 /* Each source is built as the ops build it: after cl/tensor.cl, the addressing macros op
- * kernels share (which leave a source that does not use them as it is), and the losses after
- * cl/loss_common.cl, what their kernels share. */
+ * kernels share (which leave a source that does not use them as it is), and cl/shared.cl, the
+ * device helpers; the losses after cl/loss_common.cl too, with a work-group size (GROUP). */
 static void test_every_embedded_source_builds(ykd_test *t)
 {
     CHECK(t, ykd_embedded_source_count >= 1);
     const ykd_source_text *prelude = ykd_embedded_source_find("cl/tensor.cl");
+    const ykd_source_text *shared = ykd_embedded_source_find("cl/shared.cl");
     const ykd_source_text *common = ykd_embedded_source_find("cl/loss_common.cl");
-    if (!CHECK(t, prelude != NULL && common != NULL))
+    if (!CHECK(t, prelude != NULL && shared != NULL && common != NULL))
         return;
     for (size_t i = 0; i < ykd_embedded_source_count; i++) {
         cl_program program = NULL;
         ykd_error err;
-        const char *path = ykd_embedded_sources[i].path;
-        bool loss = strncmp(path, "cl/loss_", 8) == 0 && strcmp(path, common->path) != 0;
-        ykd_source_text parts[3] = {*prelude, *common, ykd_embedded_sources[i]};
-        if (!loss)
-            parts[1] = ykd_embedded_sources[i];
-        CHECKF(t, ykd_program_build(t->device, parts, loss ? 3 : 2, NULL, &program, &err) == YKD_OK,
-               "%s: %s", path, err.message);
+        const ykd_source_text *self = &ykd_embedded_sources[i];
+        bool loss = strncmp(self->path, "cl/loss_", 8) == 0;
+        ykd_source_text parts[4] = {*prelude, *shared};
+        size_t count = 2;
+        if (loss)
+            parts[count++] = *common;
+        if (self->text != prelude->text && self->text != shared->text &&
+            self->text != common->text)
+            parts[count++] = *self;
+        CHECKF(t,
+               ykd_program_build(t->device, parts, count, loss ? "-DGROUP=8" : NULL, &program,
+                                 &err) == YKD_OK,
+               "%s: %s", self->path, err.message);
         if (program)
             clReleaseProgram(program);
     }
@@ -200,6 +207,14 @@ static void test_corrupt_entry_is_rebuilt(ykd_test *t)
 
 static void test_unloadable_binary_is_rebuilt(ykd_test *t)
 {
+    /* Mesa's rusticl (22.3) aborts the process on a binary it cannot read where the spec says
+     * CL_INVALID_BINARY. The cache hands a driver only binaries it wrote itself (checksummed,
+     * keyed by its version), so only a forged entry meets this; it cannot be tested there. */
+    const char *platform = ykd_device_get_info(t->device)->platform_name;
+    if (strcmp(platform, "rusticl") == 0) {
+        printf("note  skipped on rusticl: a binary it cannot read aborts the process\n");
+        return;
+    }
     check_rebuilt_after(t, garbage_binary, "a binary the driver refuses");
 }
 

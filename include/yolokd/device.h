@@ -90,6 +90,10 @@ typedef struct ykd_device_options {
     /* Refuse allocations beyond this many bytes in use on the device; 0 means the
      * device's global memory. */
     uint64_t memory_limit_bytes;
+    /* Caps every kernel's work-group at this many work-items; 0 (or more than the device
+     * allows) means the device's own limits. Results do not depend on it beyond float
+     * rounding: it is there to check that, as a small GPU would choose small groups. */
+    size_t max_work_group_size;
 } ykd_device_options;
 
 /* Opens the device a spec names (see ykd_device_spec_resolve). A NULL or empty spec uses

@@ -32,6 +32,21 @@ static void choose_cache_dir(ykd_device *dev, const ykd_device_options *options)
                               getenv("HOME"), dev->cache_dir, sizeof dev->cache_dir);
 }
 
+/* The work-group limits launches must respect: the device's, within the caller's cap. */
+static void set_work_group_limits(ykd_device *dev, const ykd_device_options *options)
+{
+    size_t items[3] = {1, 1, 1};
+    if (clGetDeviceInfo(dev->id, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof items, items, NULL) !=
+        CL_SUCCESS)
+        items[0] = items[1] = items[2] = 1; /* the least the spec allows */
+    size_t cap = dev->info.max_work_group_size > 0 ? dev->info.max_work_group_size : 1;
+    if (options && options->max_work_group_size > 0 && options->max_work_group_size < cap)
+        cap = options->max_work_group_size;
+    dev->info.max_work_group_size = cap;
+    for (int d = 0; d < 3; d++)
+        dev->max_work_items[d] = items[d] == 0 ? 1 : items[d] < cap ? items[d] : cap;
+}
+
 static ykd_status create_context_and_queue(ykd_device *dev, ykd_error *err)
 {
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)dev->platform,
@@ -94,6 +109,7 @@ ykd_status ykd_device_open(const char *spec, const ykd_device_options *options,
                             ? options->memory_limit_bytes
                             : dev->info.global_mem_bytes;
     choose_cache_dir(dev, options);
+    set_work_group_limits(dev, options);
     st = create_context_and_queue(dev, err);
     if (st != YKD_OK) {
         ykd_device_close(dev);

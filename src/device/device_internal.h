@@ -25,7 +25,7 @@ const ykd_source_text *ykd_embedded_source_find(const char *path);
 typedef struct ykd_kernel {
     cl_kernel kernel;
     char name[64];
-    size_t work_group_size; /* CL_KERNEL_WORK_GROUP_SIZE on this device */
+    size_t work_group_size; /* CL_KERNEL_WORK_GROUP_SIZE on this device, within the device's cap */
 } ykd_kernel;
 
 typedef struct ykd_program_entry ykd_program_entry;
@@ -59,6 +59,9 @@ struct ykd_device {
     size_t program_count;
     uint64_t memory_limit;
     uint64_t memory_in_use;
+    /* CL_DEVICE_MAX_WORK_ITEM_SIZES (the most work-items along each axis of a work-group),
+     * within the cap of ykd_device_options; info.max_work_group_size is capped likewise */
+    size_t max_work_items[3];
     struct ykd_kernel_profile *profile; /* per-kernel device time, when profiling is on */
     ykd_device_timing timing;
     void *ops_state; /* owned by src/ops: scratch space and GEMM tuning, freed on close */
@@ -104,7 +107,8 @@ typedef struct ykd_kernel_arg {
 #define YKD_ARG_LOCAL(bytes) ((ykd_kernel_arg){(bytes), NULL})
 
 /* Sets the arguments and enqueues the kernel over global (rounded up to a multiple of local
- * where local is given). event, when not NULL, receives the launch's event (profiling on). */
+ * where local is given). A local size the kernel or the device does not allow is refused with
+ * a message naming both. event, when not NULL, receives the launch's event (profiling on). */
 ykd_status ykd_kernel_run(ykd_device *device, const ykd_kernel *kernel,
                           const ykd_kernel_arg *args, size_t arg_count, unsigned dims,
                           const size_t *global, const size_t *local, cl_event *event,

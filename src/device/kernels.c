@@ -118,6 +118,8 @@ static ykd_status add_kernel(ykd_device *dev, ykd_program_entry *entry, const ch
                                   sizeof k->work_group_size, &k->work_group_size, NULL);
     if (rc != CL_SUCCESS || k->work_group_size == 0)
         k->work_group_size = 1;
+    if (k->work_group_size > dev->info.max_work_group_size)
+        k->work_group_size = dev->info.max_work_group_size;
     entry->kernels[entry->kernel_count++] = k;
     *out = k;
     return YKD_OK;

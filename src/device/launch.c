@@ -9,6 +9,30 @@
  * wavefront (64), and enough work-items for PoCL to vectorise across. */
 enum { DEFAULT_GROUP_1D = 64 };
 
+/* Refuses a work-group the kernel or the device does not allow: a launcher's choice that a
+ * device with smaller limits would otherwise meet as CL_INVALID_WORK_GROUP_SIZE. */
+static ykd_status check_local(const ykd_device *dev, const ykd_kernel *kernel, unsigned dims,
+                              const size_t *local, ykd_error *err)
+{
+    size_t items = 1;
+    for (unsigned d = 0; d < dims; d++) {
+        if (local[d] == 0 || local[d] > dev->max_work_items[d])
+            return ykd_fail(err, YKD_ERR_UNSUPPORTED,
+                            "kernel %s: a work-group of %zu work-items along axis %u; device %d "
+                            "(%s) allows %zu",
+                            kernel->name, local[d], d, dev->info.index, dev->info.name,
+                            dev->max_work_items[d]);
+        items *= local[d];
+    }
+    if (items > kernel->work_group_size)
+        return ykd_fail(err, YKD_ERR_UNSUPPORTED,
+                        "kernel %s: work-groups of %zu work-items; device %d (%s) allows %zu for "
+                        "it",
+                        kernel->name, items, dev->info.index, dev->info.name,
+                        kernel->work_group_size);
+    return YKD_OK;
+}
+
 ykd_status ykd_kernel_run(ykd_device *dev, const ykd_kernel *kernel,
                           const ykd_kernel_arg *args, size_t arg_count, unsigned dims,
                           const size_t *global, const size_t *local, cl_event *event,
@@ -16,6 +40,11 @@ ykd_status ykd_kernel_run(ykd_device *dev, const ykd_kernel *kernel,
 {
     if (event)
         *event = NULL;
+    if (local) {
+        ykd_status st = check_local(dev, kernel, dims, local, err);
+        if (st != YKD_OK)
+            return st;
+    }
     for (size_t i = 0; i < arg_count; i++) {
         cl_int rc = clSetKernelArg(kernel->kernel, (cl_uint)i, args[i].size, args[i].value);
         if (rc != CL_SUCCESS)
@@ -50,7 +79,7 @@ ykd_status ykd_kernel_run_1d(ykd_device *dev, const ykd_kernel *kernel,
                              cl_event *event, ykd_error *err)
 {
     size_t local = DEFAULT_GROUP_1D;
-    while (local > kernel->work_group_size)
+    while (local > kernel->work_group_size || local > dev->max_work_items[0])
         local /= 2;
     return ykd_kernel_run(dev, kernel, args, arg_count, 1, &n, &local, event, err);
 }

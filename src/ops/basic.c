@@ -2,8 +2,7 @@
 #include <stdint.h>
 
 #include "core/error_internal.h"
-#include "device/device_internal.h"
-#include "yolokd/ops.h"
+#include "ops/ops_internal.h"
 
 static const char *const basic_sources[] = {"cl/basic.cl", NULL};
 
@@ -32,9 +31,12 @@ ykd_status ykd_fill_f32(ykd_buffer *x, size_t offset, size_t n, float value, ykd
     st = ykd_device_kernel(x->device, basic_sources, NULL, "fill_f32", &kernel, err);
     if (st != YKD_OK)
         return st;
-    cl_uint offset32 = (cl_uint)offset, n32 = (cl_uint)n;
-    ykd_kernel_arg args[] = {YKD_ARG(x->mem), YKD_ARG(offset32), YKD_ARG(n32), YKD_ARG(value)};
-    return ykd_kernel_run_1d(x->device, kernel, args, 4, n, NULL, err);
+    ykd_op_args a = {0};
+    ykd_op_args_mem(&a, x->mem);
+    ykd_op_args_uint(&a, offset);
+    ykd_op_args_uint(&a, n);
+    ykd_op_args_float(&a, value);
+    return ykd_op_run_1d(x->device, kernel, &a, n, err);
 }
 
 ykd_status ykd_axpy_f32(size_t n, float alpha, const ykd_buffer *x, size_t x_offset,
@@ -56,8 +58,12 @@ ykd_status ykd_axpy_f32(size_t n, float alpha, const ykd_buffer *x, size_t x_off
     st = ykd_device_kernel(y->device, basic_sources, NULL, "axpy_f32", &kernel, err);
     if (st != YKD_OK)
         return st;
-    cl_uint n32 = (cl_uint)n, x_off = (cl_uint)x_offset, y_off = (cl_uint)y_offset;
-    ykd_kernel_arg args[] = {YKD_ARG(n32),    YKD_ARG(alpha), YKD_ARG(x->mem),
-                             YKD_ARG(x_off),  YKD_ARG(y->mem), YKD_ARG(y_off)};
-    return ykd_kernel_run_1d(y->device, kernel, args, 6, n, NULL, err);
+    ykd_op_args a = {0};
+    ykd_op_args_uint(&a, n);
+    ykd_op_args_float(&a, alpha);
+    ykd_op_args_mem(&a, x->mem);
+    ykd_op_args_uint(&a, x_offset);
+    ykd_op_args_mem(&a, y->mem);
+    ykd_op_args_uint(&a, y_offset);
+    return ykd_op_run_1d(y->device, kernel, &a, n, err);
 }

@@ -78,7 +78,7 @@ static ykd_status run_plane_reduction(ykd_device *dev, const ykd_kernel *kernel,
     ykd_op_args_mem(a, partial->mem);
     ykd_op_args_local(a, group * floats_per_item * sizeof(float));
     size_t global[3] = {group, (size_t)x->c, (size_t)x->n}, local[3] = {group, 1, 1};
-    return ykd_kernel_run(dev, kernel, a->args, a->count, 3, global, local, NULL, err);
+    return ykd_op_run(dev, kernel, a, 3, global, local, err);
 }
 
 /* The kernels of one op, all obtained before anything is queued. */
@@ -173,8 +173,7 @@ ykd_status ykd_batchnorm_forward_train(const ykd_tensor *x, const ykd_batchnorm 
     ykd_op_args_mem(&stats, p.per_channel->mem);
     ykd_op_args_uint(&stats, (size_t)x->c);
     if (st == YKD_OK)
-        st = ykd_kernel_run_1d(p.dev, p.kernels[1], stats.args, stats.count, (size_t)x->c, NULL,
-                               err);
+        st = ykd_op_run_1d(p.dev, p.kernels[1], &stats, (size_t)x->c, err);
     if (st == YKD_OK)
         st = run_apply(p.dev, p.kernels[2], x, p.per_channel, y, err);
     pass_end(&p);
@@ -210,7 +209,7 @@ ykd_status ykd_batchnorm_forward_infer(const ykd_tensor *x, const ykd_batchnorm 
     ykd_op_args_tensor(&a, bn->beta);
     ykd_op_args_mem(&a, affine->mem);
     ykd_op_args_uint(&a, (size_t)x->c);
-    st = ykd_kernel_run_1d(dev, k[0], a.args, a.count, (size_t)x->c, NULL, err);
+    st = ykd_op_run_1d(dev, k[0], &a, (size_t)x->c, err);
     if (st == YKD_OK)
         st = run_apply(dev, k[1], x, affine, y, err);
     ykd_buffer_free(affine);
@@ -260,8 +259,7 @@ ykd_status ykd_batchnorm_backward(const ykd_tensor *x, const ykd_tensor *dy,
     ykd_op_args_mem(&params, p.per_channel->mem);
     ykd_op_args_uint(&params, (size_t)x->c);
     if (st == YKD_OK)
-        st = ykd_kernel_run_1d(p.dev, p.kernels[1], params.args, params.count, (size_t)x->c,
-                               NULL, err);
+        st = ykd_op_run_1d(p.dev, p.kernels[1], &params, (size_t)x->c, err);
 
     ykd_op_args input = {.count = 0};
     ykd_op_args_tensor(&input, x);

@@ -17,7 +17,12 @@
 #include "ops/conv_internal.h"
 #include "ops/ops_state.h"
 
-const char *const ykd_conv_sources[] = {"cl/conv.cl", NULL};
+const char *const ykd_conv_sources[] = {"cl/shared.cl", "cl/conv.cl", NULL};
+
+size_t ykd_conv_row_group(const ykd_device *device, const ykd_kernel *kernel)
+{
+    return ykd_op_local_second(device, kernel, 1, YKD_CONV_ROW_GROUP);
+}
 
 typedef ykd_conv_shape conv_shape;
 
@@ -186,12 +191,14 @@ static ykd_status input_grad_by_flipped_conv(ykd_device *device, const ykd_tenso
         st = ykd_device_kernel(device, ykd_conv_sources, NULL, "flip_weights", &kernel, err);
     if (st != YKD_OK)
         return st;
-    cl_mem w_mem = w->buffer->mem;
-    cl_uint w_offset = (cl_uint)w->offset;
-    cl_int cout = s->cout, cin = s->cin, k = s->k;
-    ykd_kernel_arg args[] = {YKD_ARG(w_mem), YKD_ARG(w_offset), YKD_ARG(cout),
-                             YKD_ARG(cin),   YKD_ARG(k),        YKD_ARG(scratch->mem)};
-    st = ykd_kernel_run_1d(device, kernel, args, 6, flipped, NULL, err);
+    ykd_op_args a = {0};
+    ykd_op_args_mem(&a, w->buffer->mem);
+    ykd_op_args_uint(&a, w->offset);
+    ykd_op_args_int(&a, s->cout);
+    ykd_op_args_int(&a, s->cin);
+    ykd_op_args_int(&a, s->k);
+    ykd_op_args_mem(&a, scratch->mem);
+    st = ykd_op_run_1d(device, kernel, &a, flipped, err);
     if (st != YKD_OK)
         return st;
     return forward_any(device, dy, scratch, 0, &t, NULL, YKD_ACTIVATION_NONE,
@@ -239,14 +246,15 @@ ykd_status ykd_conv_sum_parts(ykd_device *device, const ykd_buffer *parts, size_
     ykd_status st = ykd_device_kernel(device, ykd_conv_sources, NULL, "sum_parts", &kernel, err);
     if (st != YKD_OK)
         return st;
-    cl_mem parts_mem = parts->mem, out_mem = out->buffer->mem;
-    cl_int n = count, acc = accumulate;
-    cl_uint parts_off = (cl_uint)parts_offset, floats = (cl_uint)size;
-    cl_uint out_offset = (cl_uint)out->offset;
-    ykd_kernel_arg args[] = {YKD_ARG(parts_mem), YKD_ARG(parts_off), YKD_ARG(n),
-                             YKD_ARG(floats),    YKD_ARG(out_mem),   YKD_ARG(out_offset),
-                             YKD_ARG(acc)};
-    return ykd_kernel_run_1d(device, kernel, args, 7, size, NULL, err);
+    ykd_op_args a = {0};
+    ykd_op_args_mem(&a, parts->mem);
+    ykd_op_args_uint(&a, parts_offset);
+    ykd_op_args_int(&a, count);
+    ykd_op_args_uint(&a, size);
+    ykd_op_args_mem(&a, out->buffer->mem);
+    ykd_op_args_uint(&a, out->offset);
+    ykd_op_args_int(&a, accumulate);
+    return ykd_op_run_1d(device, kernel, &a, size, err);
 }
 
 ykd_status ykd_conv_weight_grad_pass(ykd_device *device, ykd_gemm *g, const ykd_conv_shape *s,
@@ -276,21 +284,18 @@ static ykd_status bias_gradient(ykd_device *device, const ykd_tensor *dy, bool a
                                       err);
     if (st != YKD_OK)
         return st;
-    size_t group = 64;
-    while (group > kernel->work_group_size)
-        group /= 2;
-    cl_mem dy_mem = dy->buffer->mem, db_mem = dbias->buffer->mem;
-    cl_uint dy_offset = (cl_uint)dy->offset, dy_batch = (cl_uint)dy->batch_stride;
-    cl_uint db_offset = (cl_uint)dbias->offset;
-    cl_int n = dy->n, hw = dy->h * dy->w, acc = accumulate;
-    ykd_kernel_arg args[] = {YKD_ARG(dy_mem), YKD_ARG(dy_offset), YKD_ARG(dy_batch),
-                             YKD_ARG(n),      YKD_ARG(hw),        YKD_ARG(db_mem),
-                             YKD_ARG(db_offset), YKD_ARG(acc),
-                             YKD_ARG_LOCAL(group * sizeof(float))};
+    size_t group = ykd_op_group_size(device, kernel, 64, sizeof(float));
+    ykd_op_args a = {0};
+    ykd_op_args_tensor(&a, dy);
+    ykd_op_args_int(&a, dy->n);
+    ykd_op_args_int(&a, dy->h * dy->w);
+    ykd_op_args_mem(&a, dbias->buffer->mem);
+    ykd_op_args_uint(&a, dbias->offset);
+    ykd_op_args_int(&a, accumulate);
+    ykd_op_args_local(&a, group * sizeof(float));
     size_t global[1] = {group * (size_t)dy->c};
     size_t local[1] = {group};
-    return ykd_kernel_run(device, kernel, args, sizeof args / sizeof args[0], 1, global, local,
-                          NULL, err);
+    return ykd_op_run(device, kernel, &a, 1, global, local, err);
 }
 
 /* Too few output blocks (cl/gemm_nt.cl computes about 4 x 4 at a time) to keep every compute

@@ -13,20 +13,18 @@ static ykd_status unfold(ykd_device *device, const ykd_tensor *x, const ykd_conv
     ykd_status st = ykd_device_kernel(device, ykd_conv_sources, NULL, "im2col", &kernel, err);
     if (st != YKD_OK)
         return st;
-    cl_mem x_mem = x->buffer->mem;
-    cl_uint x_offset = (cl_uint)(x->offset + (size_t)first * x->batch_stride);
-    cl_uint x_batch = (cl_uint)x->batch_stride;
-    cl_int c = s->cin, h = s->h, w = s->w, k = s->k, stride = s->stride, pad = s->pad;
-    cl_int ho = s->ho, wo = s->wo;
-    cl_uint col_offset = (cl_uint)scratch_offset;
-    ykd_kernel_arg args[] = {YKD_ARG(x_mem), YKD_ARG(x_offset), YKD_ARG(x_batch), YKD_ARG(c),
-                             YKD_ARG(h),     YKD_ARG(w),        YKD_ARG(k),       YKD_ARG(stride),
-                             YKD_ARG(pad),   YKD_ARG(ho),       YKD_ARG(wo),
-                             YKD_ARG(scratch->mem), YKD_ARG(col_offset)};
+    ykd_op_args a = {0};
+    ykd_op_args_mem(&a, x->buffer->mem);
+    ykd_op_args_uint(&a, x->offset + (size_t)first * x->batch_stride);
+    ykd_op_args_uint(&a, x->batch_stride);
+    const int geometry[] = {s->cin, s->h, s->w, s->k, s->stride, s->pad, s->ho, s->wo};
+    for (size_t i = 0; i < sizeof geometry / sizeof geometry[0]; i++)
+        ykd_op_args_int(&a, geometry[i]);
+    ykd_op_args_mem(&a, scratch->mem);
+    ykd_op_args_uint(&a, scratch_offset);
     size_t global[3] = {(size_t)s->ho, s->ckk, (size_t)count};
-    size_t local[3] = {1, YKD_CONV_ROW_GROUP, 1};
-    return ykd_kernel_run(device, kernel, args, sizeof args / sizeof args[0], 3, global, local,
-                          NULL, err);
+    size_t local[3] = {1, ykd_conv_row_group(device, kernel), 1};
+    return ykd_op_run(device, kernel, &a, 3, global, local, err);
 }
 
 size_t ykd_conv_columns_forward_floats(ykd_device *device, const ykd_conv_shape *s)
@@ -78,20 +76,18 @@ static ykd_status fold(ykd_device *device, const ykd_buffer *scratch, const ykd_
     ykd_status st = ykd_device_kernel(device, ykd_conv_sources, NULL, "col2im", &kernel, err);
     if (st != YKD_OK)
         return st;
-    cl_mem col = scratch->mem, dx_mem = dx->buffer->mem;
-    cl_int c = s->cin, h = s->h, w = s->w, k = s->k, stride = s->stride, pad = s->pad;
-    cl_int ho = s->ho, wo = s->wo, acc = accumulate;
-    cl_uint dx_offset = (cl_uint)(dx->offset + (size_t)first * dx->batch_stride);
-    cl_uint dx_batch = (cl_uint)dx->batch_stride;
-    ykd_kernel_arg args[] = {YKD_ARG(col),    YKD_ARG(c),        YKD_ARG(h),
-                             YKD_ARG(w),      YKD_ARG(k),        YKD_ARG(stride),
-                             YKD_ARG(pad),    YKD_ARG(ho),       YKD_ARG(wo),
-                             YKD_ARG(dx_mem), YKD_ARG(dx_offset), YKD_ARG(dx_batch),
-                             YKD_ARG(acc)};
+    ykd_op_args a = {0};
+    ykd_op_args_mem(&a, scratch->mem);
+    const int geometry[] = {s->cin, s->h, s->w, s->k, s->stride, s->pad, s->ho, s->wo};
+    for (size_t i = 0; i < sizeof geometry / sizeof geometry[0]; i++)
+        ykd_op_args_int(&a, geometry[i]);
+    ykd_op_args_mem(&a, dx->buffer->mem);
+    ykd_op_args_uint(&a, dx->offset + (size_t)first * dx->batch_stride);
+    ykd_op_args_uint(&a, dx->batch_stride);
+    ykd_op_args_int(&a, accumulate);
     size_t global[3] = {(size_t)s->h, (size_t)s->cin, (size_t)count};
-    size_t local[3] = {1, YKD_CONV_ROW_GROUP, 1};
-    return ykd_kernel_run(device, kernel, args, sizeof args / sizeof args[0], 3, global, local,
-                          NULL, err);
+    size_t local[3] = {1, ykd_conv_row_group(device, kernel), 1};
+    return ykd_op_run(device, kernel, &a, 3, global, local, err);
 }
 
 ykd_status ykd_conv_input_grad_columns(ykd_device *device, const ykd_tensor *dy,

@@ -11,6 +11,10 @@
  * shapes, 1 -> 16 cut im2col's time by a third; 64 was slower again). */
 enum { YKD_CONV_ROW_GROUP = 16 };
 
+/* The row kernels' group along axis 1: YKD_CONV_ROW_GROUP, or less where the kernel or the
+ * device allows less. */
+size_t ykd_conv_row_group(const ykd_device *device, const ykd_kernel *kernel);
+
 extern const char *const ykd_conv_sources[];
 
 /* The geometry of one convolution, seen as the forward pass it computes. */

@@ -84,17 +84,18 @@ static ykd_status pad_images(ykd_device *device, const ykd_tensor *src, int firs
     ykd_status st = ykd_device_kernel(device, ykd_conv_sources, NULL, "pad_planes", &kernel, err);
     if (st != YKD_OK)
         return st;
-    cl_mem src_mem = src->buffer->mem;
-    cl_uint src_offset = (cl_uint)(src->offset + (size_t)first * src->batch_stride);
-    cl_uint src_batch = (cl_uint)src->batch_stride, out_offset = (cl_uint)dst_offset;
-    ykd_kernel_arg args[] = {YKD_ARG(src_mem), YKD_ARG(src_offset), YKD_ARG(src_batch),
-                             YKD_ARG(c),       YKD_ARG(h),          YKD_ARG(w),
-                             YKD_ARG(top),     YKD_ARG(left),       YKD_ARG(hp),
-                             YKD_ARG(wp),      YKD_ARG(scratch->mem), YKD_ARG(out_offset)};
+    ykd_op_args a = {0};
+    ykd_op_args_mem(&a, src->buffer->mem);
+    ykd_op_args_uint(&a, src->offset + (size_t)first * src->batch_stride);
+    ykd_op_args_uint(&a, src->batch_stride);
+    const int geometry[] = {c, h, w, top, left, hp, wp};
+    for (size_t i = 0; i < sizeof geometry / sizeof geometry[0]; i++)
+        ykd_op_args_int(&a, geometry[i]);
+    ykd_op_args_mem(&a, scratch->mem);
+    ykd_op_args_uint(&a, dst_offset);
     size_t global[3] = {(size_t)hp, (size_t)c, (size_t)count};
-    size_t local[3] = {1, YKD_CONV_ROW_GROUP, 1};
-    return ykd_kernel_run(device, kernel, args, sizeof args / sizeof args[0], 3, global, local,
-                          NULL, err);
+    size_t local[3] = {1, ykd_conv_row_group(device, kernel), 1};
+    return ykd_op_run(device, kernel, &a, 3, global, local, err);
 }
 
 /* Zeroes the slack after the padded images: windows of the last rows read it, and in the

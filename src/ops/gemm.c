@@ -7,7 +7,7 @@
 #include "ops/gemm.h"
 #include "ops/ops_state.h"
 
-static const char *const conv_sources[] = {"cl/conv.cl", NULL};
+static const char *const conv_sources[] = {"cl/shared.cl", "cl/conv.cl", NULL};
 
 void ykd_gemm_config_name(const ykd_gemm_config *config, char *buf, size_t size)
 {
@@ -149,16 +149,18 @@ ykd_status ykd_gemm_epilogue(ykd_device *device, const ykd_gemm *g, ykd_error *e
         ykd_device_kernel(device, conv_sources, NULL, "bias_activation", &kernel, err);
     if (st != YKD_OK)
         return st;
-    cl_mem c_mem = g->c.buffer->mem, bias_mem = g->bias ? g->bias->mem : NULL;
-    cl_uint c_offset = (cl_uint)g->c.offset, c_batch = (cl_uint)g->c.batch_stride;
-    cl_uint bias_offset = (cl_uint)g->bias_offset;
-    cl_int cols = g->n, ld = g->c.ld, has_bias = g->bias != NULL, act = (cl_int)g->act;
-    ykd_kernel_arg args[] = {YKD_ARG(c_mem),       YKD_ARG(c_offset), YKD_ARG(c_batch),
-                             YKD_ARG(cols),        YKD_ARG(ld),       YKD_ARG(bias_mem),
-                             YKD_ARG(bias_offset), YKD_ARG(has_bias), YKD_ARG(act)};
+    ykd_op_args a = {0};
+    ykd_op_args_mem(&a, g->c.buffer->mem);
+    ykd_op_args_uint(&a, g->c.offset);
+    ykd_op_args_uint(&a, g->c.batch_stride);
+    ykd_op_args_int(&a, g->n);
+    ykd_op_args_int(&a, g->c.ld);
+    ykd_op_args_mem(&a, g->bias ? g->bias->mem : NULL);
+    ykd_op_args_uint(&a, g->bias_offset);
+    ykd_op_args_int(&a, g->bias != NULL);
+    ykd_op_args_int(&a, (int)g->act);
     size_t global[3] = {(size_t)g->n, (size_t)g->m, (size_t)g->batch};
-    size_t local[3] = {64, 1, 1};
-    while (local[0] > kernel->work_group_size)
-        local[0] /= 2;
-    return ykd_kernel_run(device, kernel, args, 9, 3, global, local, NULL, err);
+    size_t limit = ykd_op_local_limit(device, kernel, 0);
+    size_t local[3] = {ykd_pow2_at_most(limit < 64 ? limit : 64), 1, 1};
+    return ykd_op_run(device, kernel, &a, 3, global, local, err);
 }

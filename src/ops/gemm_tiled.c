@@ -3,8 +3,8 @@
 
 #include "ops/gemm.h"
 
-static const char *const gemm_sources[] = {"cl/gemm.cl", NULL};
-static const char *const gemm_nt_sources[] = {"cl/gemm_nt.cl", NULL};
+static const char *const gemm_sources[] = {"cl/shared.cl", "cl/gemm.cl", NULL};
+static const char *const gemm_nt_sources[] = {"cl/shared.cl", "cl/gemm_nt.cl", NULL};
 
 ykd_status ykd_gemm_run_tiled(ykd_device *device, const ykd_gemm *g, int tm, int tv,
                               ykd_error *err)
@@ -23,37 +23,38 @@ ykd_status ykd_gemm_run_tiled(ykd_device *device, const ykd_gemm *g, int tm, int
                                       options, g->trans_b ? "gemm_nt" : "gemm", &kernel, err);
     if (st != YKD_OK)
         return st;
-    cl_int m = g->m, n = g->n, k = g->k, k_batches = g->k_batches;
-    cl_mem a = g->a.buffer->mem, b = g->b.buffer->mem, c = g->c.buffer->mem;
-    cl_mem bias = g->bias ? g->bias->mem : NULL;
-    cl_uint a_off = (cl_uint)g->a.offset, a_batch = (cl_uint)g->a.batch_stride,
-            a_kbatch = (cl_uint)g->a.kbatch_stride;
-    cl_uint b_off = (cl_uint)g->b.offset, b_batch = (cl_uint)g->b.batch_stride,
-            b_kbatch = (cl_uint)g->b.kbatch_stride;
-    cl_uint c_off = (cl_uint)g->c.offset, c_batch = (cl_uint)g->c.batch_stride;
-    cl_uint bias_off = (cl_uint)g->bias_offset;
-    cl_int lda = g->a.ld, ldb = g->b.ld, ldc = g->c.ld;
-    cl_int has_bias = g->bias != NULL, act = (cl_int)g->act;
-    float alpha = g->alpha, beta = g->beta;
-    cl_mem b_rows = g->b_rows ? g->b_rows->mem : NULL;
-    cl_uint b_rows_off = (cl_uint)g->b_rows_offset;
-    cl_int c_pitch = g->c_pitch, c_width = g->c_width;
-    ykd_kernel_arg args[] = {
-        YKD_ARG(m),     YKD_ARG(n),        YKD_ARG(k),     YKD_ARG(k_batches),
-        YKD_ARG(a),     YKD_ARG(a_off),    YKD_ARG(lda),   YKD_ARG(a_batch),
-        YKD_ARG(a_kbatch),
-        YKD_ARG(b),     YKD_ARG(b_off),    YKD_ARG(ldb),   YKD_ARG(b_batch),
-        YKD_ARG(b_kbatch),
-        YKD_ARG(c),     YKD_ARG(c_off),    YKD_ARG(ldc),   YKD_ARG(c_batch),
-        YKD_ARG(alpha), YKD_ARG(beta),     YKD_ARG(bias),  YKD_ARG(bias_off),
-        YKD_ARG(has_bias), YKD_ARG(act), YKD_ARG(b_rows), YKD_ARG(b_rows_off),
-        YKD_ARG(c_pitch), YKD_ARG(c_width)};
+    ykd_op_args a = {0};
+    const int sizes[] = {g->m, g->n, g->k, g->k_batches};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        ykd_op_args_int(&a, sizes[i]);
+    const ykd_gemm_operand *inputs[] = {&g->a, &g->b};
+    for (size_t i = 0; i < 2; i++) {
+        ykd_op_args_mem(&a, inputs[i]->buffer->mem);
+        ykd_op_args_uint(&a, inputs[i]->offset);
+        ykd_op_args_int(&a, inputs[i]->ld);
+        ykd_op_args_uint(&a, inputs[i]->batch_stride);
+        ykd_op_args_uint(&a, inputs[i]->kbatch_stride);
+    }
+    ykd_op_args_mem(&a, g->c.buffer->mem);
+    ykd_op_args_uint(&a, g->c.offset);
+    ykd_op_args_int(&a, g->c.ld);
+    ykd_op_args_uint(&a, g->c.batch_stride);
+    ykd_op_args_float(&a, g->alpha);
+    ykd_op_args_float(&a, g->beta);
+    ykd_op_args_mem(&a, g->bias ? g->bias->mem : NULL);
+    ykd_op_args_uint(&a, g->bias_offset);
+    ykd_op_args_int(&a, g->bias != NULL);
+    ykd_op_args_int(&a, (int)g->act);
+    ykd_op_args_mem(&a, g->b_rows ? g->b_rows->mem : NULL);
+    ykd_op_args_uint(&a, g->b_rows_offset);
+    ykd_op_args_int(&a, g->c_pitch);
+    ykd_op_args_int(&a, g->c_width);
     size_t global[3] = {(size_t)(g->m + tm - 1) / (size_t)tm,
                         (size_t)(g->n + tile_columns - 1) / (size_t)tile_columns,
                         (size_t)g->batch};
     /* four row tiles per group: neighbours share B's panel, and PoCL's per-group cost is
      * spread over four tiles (1, 2, 4 and 8 measured on the v8n shapes: 4 was fastest) */
-    size_t local[3] = {kernel->work_group_size < 4 ? 1 : 4, 1, 1};
-    return ykd_kernel_run(device, kernel, args, sizeof args / sizeof args[0], 3, global, local,
-                          NULL, err);
+    size_t limit = ykd_op_local_limit(device, kernel, 0);
+    size_t local[3] = {limit < 4 ? 1 : 4, 1, 1};
+    return ykd_op_run(device, kernel, &a, 3, global, local, err);
 }

@@ -1,6 +1,7 @@
 /* What every op launcher shares: its kernel, its arguments, its launch shape, its scratch. */
-#include <assert.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/error_internal.h"
 #include "ops/ops_internal.h"
@@ -12,52 +13,135 @@ enum { ELEMENT_GROUP = 256 };
 ykd_status ykd_op_kernel(ykd_device *device, const char *source, const char *name,
                          ykd_kernel **kernel, ykd_error *err)
 {
-    const char *sources[] = {"cl/tensor.cl", source, NULL};
+    const char *sources[] = {"cl/tensor.cl", "cl/shared.cl", source, NULL};
     return ykd_device_kernel(device, sources, NULL, name, kernel, err);
 }
 
+/* Records the first argument that could not be set; later ones keep the first message. */
+static void note_fault(ykd_op_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note_fault(ykd_op_args *a, const char *fmt, ...)
+{
+    if (a->fault[0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->fault, sizeof a->fault, fmt, ap);
+    va_end(ap);
+}
+
+/* The next argument's slot, or NULL (a fault) when every slot is taken. */
 static void *next_value(ykd_op_args *a, size_t size)
 {
-    assert(a->count < YKD_OP_MAX_ARGS);
+    if (a->count >= YKD_OP_MAX_ARGS) {
+        note_fault(a, "more than %d arguments", YKD_OP_MAX_ARGS);
+        return NULL;
+    }
     void *value = &a->values[a->count];
     a->args[a->count] = (ykd_kernel_arg){size, value};
     a->count++;
     return value;
 }
 
+void ykd_op_args_location(ykd_op_args *a, ykd_tensor_args location)
+{
+    ykd_op_args_mem(a, location.mem);
+    ykd_op_args_uint(a, location.offset);
+    ykd_op_args_uint(a, location.batch_stride);
+}
+
 void ykd_op_args_tensor(ykd_op_args *a, const ykd_tensor *t)
 {
-    ykd_tensor_args ta = ykd_tensor_kernel_args(t);
-    ykd_op_args_mem(a, ta.mem);
-    ykd_op_args_uint(a, ta.offset);
-    ykd_op_args_uint(a, ta.batch_stride);
+    ykd_op_args_location(a, ykd_tensor_kernel_args(t));
 }
 
 void ykd_op_args_mem(ykd_op_args *a, cl_mem mem)
 {
-    *(cl_mem *)next_value(a, sizeof(cl_mem)) = mem;
+    cl_mem *v = next_value(a, sizeof *v);
+    if (v)
+        *v = mem;
 }
 
 void ykd_op_args_uint(ykd_op_args *a, size_t value)
 {
-    assert(value <= UINT32_MAX);
-    *(cl_uint *)next_value(a, sizeof(cl_uint)) = (cl_uint)value;
+    if (value > UINT32_MAX)
+        note_fault(a, "argument %zu is %zu, over the 32 bits the kernel takes", a->count, value);
+    cl_uint *v = next_value(a, sizeof *v);
+    if (v)
+        *v = (cl_uint)value;
 }
 
 void ykd_op_args_int(ykd_op_args *a, int value)
 {
-    *(cl_int *)next_value(a, sizeof(cl_int)) = value;
+    cl_int *v = next_value(a, sizeof *v);
+    if (v)
+        *v = value;
 }
 
 void ykd_op_args_float(ykd_op_args *a, float value)
 {
-    *(cl_float *)next_value(a, sizeof(cl_float)) = value;
+    cl_float *v = next_value(a, sizeof *v);
+    if (v)
+        *v = value;
+}
+
+void ykd_op_args_int4(ykd_op_args *a, cl_int4 value)
+{
+    cl_int4 *v = next_value(a, sizeof *v);
+    if (v)
+        *v = value;
 }
 
 void ykd_op_args_local(ykd_op_args *a, size_t bytes)
 {
-    assert(a->count < YKD_OP_MAX_ARGS);
+    if (a->count >= YKD_OP_MAX_ARGS) {
+        note_fault(a, "more than %d arguments", YKD_OP_MAX_ARGS);
+        return;
+    }
     a->args[a->count++] = (ykd_kernel_arg)YKD_ARG_LOCAL(bytes);
+}
+
+static ykd_status check_args(const ykd_device *device, const ykd_kernel *kernel,
+                             const ykd_op_args *a, ykd_error *err)
+{
+    if (a->fault[0])
+        return ykd_fail(err, YKD_ERR_UNSUPPORTED, "kernel %s on device %d (%s): %s",
+                        kernel->name, device->info.index, device->info.name, a->fault);
+    return YKD_OK;
+}
+
+ykd_status ykd_op_run(ykd_device *device, const ykd_kernel *kernel, const ykd_op_args *a,
+                      unsigned dims, const size_t *global, const size_t *local, ykd_error *err)
+{
+    ykd_status st = check_args(device, kernel, a, err);
+    if (st != YKD_OK)
+        return st;
+    return ykd_kernel_run(device, kernel, a->args, a->count, dims, global, local, NULL, err);
+}
+
+ykd_status ykd_op_run_1d(ykd_device *device, const ykd_kernel *kernel, const ykd_op_args *a,
+                         size_t n, ykd_error *err)
+{
+    ykd_status st = check_args(device, kernel, a, err);
+    if (st != YKD_OK)
+        return st;
+    return ykd_kernel_run_1d(device, kernel, a->args, a->count, n, NULL, err);
+}
+
+size_t ykd_op_local_second(const ykd_device *device, const ykd_kernel *kernel, size_t l0,
+                           size_t want)
+{
+    size_t room = kernel->work_group_size / (l0 > 0 ? l0 : 1);
+    if (want > room)
+        want = room;
+    if (want > device->max_work_items[1])
+        want = device->max_work_items[1];
+    return ykd_pow2_at_most(want);
+}
+
+size_t ykd_op_local_limit(const ykd_device *device, const ykd_kernel *kernel, unsigned dim)
+{
+    size_t axis = device->max_work_items[dim];
+    return kernel->work_group_size < axis ? kernel->work_group_size : axis;
 }
 
 static size_t pow2_at_least(size_t n)
@@ -68,7 +152,7 @@ static size_t pow2_at_least(size_t n)
     return p;
 }
 
-static size_t pow2_at_most(size_t n)
+size_t ykd_pow2_at_most(size_t n)
 {
     size_t p = 1;
     while (p * 2 <= n)
@@ -76,47 +160,50 @@ static size_t pow2_at_most(size_t n)
     return p;
 }
 
-static size_t element_group(const ykd_kernel *kernel)
+static size_t element_group(const ykd_device *device, const ykd_kernel *kernel)
 {
-    return pow2_at_most(kernel->work_group_size < ELEMENT_GROUP ? kernel->work_group_size
-                                                                : ELEMENT_GROUP);
+    size_t limit = ykd_op_local_limit(device, kernel, 0);
+    return ykd_pow2_at_most(limit < ELEMENT_GROUP ? limit : ELEMENT_GROUP);
 }
 
 ykd_status ykd_op_run_elements(ykd_device *device, const ykd_kernel *kernel,
                                const ykd_op_args *args, const ykd_tensor *t, ykd_error *err)
 {
     size_t global[2] = {ykd_tensor_image_size(t), (size_t)t->n};
-    size_t local[2] = {element_group(kernel), 1};
-    return ykd_kernel_run(device, kernel, args->args, args->count, 2, global, local, NULL, err);
+    size_t local[2] = {element_group(device, kernel), 1};
+    return ykd_op_run(device, kernel, args, 2, global, local, err);
 }
 
 ykd_status ykd_op_run_per_plane(ykd_device *device, const ykd_kernel *kernel,
                                 const ykd_op_args *args, const ykd_tensor *t, ykd_error *err)
 {
     size_t plane = (size_t)t->h * (size_t)t->w;
-    size_t group = element_group(kernel);
+    size_t group = element_group(device, kernel);
     /* a plane smaller than a group shares it with the next channels rather than idle */
     size_t l0 = plane < group ? pow2_at_least(plane) : group;
     size_t l1 = group / l0;
     if (l1 > pow2_at_least((size_t)t->c))
         l1 = pow2_at_least((size_t)t->c);
+    l1 = ykd_op_local_second(device, kernel, l0, l1);
     size_t global[3] = {plane, (size_t)t->c, (size_t)t->n};
     size_t local[3] = {l0, l1, 1};
-    return ykd_kernel_run(device, kernel, args->args, args->count, 3, global, local, NULL, err);
+    return ykd_op_run(device, kernel, args, 3, global, local, err);
 }
 
 ykd_status ykd_op_run_spatial(ykd_device *device, const ykd_kernel *kernel,
                               const ykd_op_args *args, int w, int h, int n, int c,
                               ykd_error *err)
 {
-    size_t group = element_group(kernel);
+    size_t group = element_group(device, kernel);
     /* a whole row per group where it fits (no idle work-items; consecutive rows of a packed
      * plane are consecutive floats), else runs of 64, a multiple of warps and wavefronts */
     size_t l0 = (size_t)w <= group ? (size_t)w : (group < 64 ? group : 64);
     size_t l1 = group / l0 < (size_t)h ? group / l0 : (size_t)h;
+    if (l1 > device->max_work_items[1])
+        l1 = device->max_work_items[1];
     size_t global[3] = {(size_t)w, (size_t)h, (size_t)n * (size_t)c};
     size_t local[3] = {l0, l1 > 0 ? l1 : 1, 1};
-    return ykd_kernel_run(device, kernel, args->args, args->count, 3, global, local, NULL, err);
+    return ykd_op_run(device, kernel, args, 3, global, local, err);
 }
 
 ykd_status ykd_op_map(const char *op, const char *source, const char *name,
@@ -132,7 +219,7 @@ ykd_status ykd_op_map(const char *op, const char *source, const char *name,
         st = ykd_op_kernel(device, source, name, &kernel, err);
     if (st != YKD_OK)
         return st;
-    ykd_op_args a = {.count = 0};
+    ykd_op_args a = {0};
     for (int i = 0; i < count; i++)
         ykd_op_args_tensor(&a, tensors[i]);
     for (int i = 0; i < scalar_count; i++)
@@ -144,10 +231,11 @@ ykd_status ykd_op_map(const char *op, const char *source, const char *name,
 size_t ykd_op_group_size(const ykd_device *device, const ykd_kernel *kernel, size_t want,
                          size_t bytes_per_item)
 {
-    size_t limit = want < kernel->work_group_size ? want : kernel->work_group_size;
+    size_t axis = ykd_op_local_limit(device, kernel, 0);
+    size_t limit = want < axis ? want : axis;
     if (bytes_per_item > 0 && device->info.local_mem_bytes / bytes_per_item < limit)
         limit = (size_t)(device->info.local_mem_bytes / bytes_per_item);
-    return limit > 0 ? pow2_at_most(limit) : 1;
+    return limit > 0 ? ykd_pow2_at_most(limit) : 1;
 }
 
 ykd_status ykd_op_scratch(ykd_device *device, size_t floats, const char *op, ykd_buffer **buffer,

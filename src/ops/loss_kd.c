@@ -7,18 +7,18 @@
 #include "core/error_internal.h"
 #include "ops/loss_kd_internal.h"
 
-enum { KD_GROUP = 64 }; /* GROUP of cl/loss_common.cl */
+static const char *const kd_sources[] = {"cl/tensor.cl", "cl/shared.cl", "cl/loss_common.cl",
+                                         "cl/loss_kd.cl", NULL};
+static const char *const kd_grouped[] = {"kd_logit", "kd_ld", "kd_cwd", "kd_mse", NULL};
+
+/* 64 work-items per group were measured the best on PoCL; kd_cwd keeps GROUP + 1 float2 and
+ * GROUP floats of local memory (12 bytes per work-item, 8 more for the extra entry). */
+static const ykd_group_family kd_family = {kd_sources, kd_grouped, 64, 20};
 
 static ykd_status kd_kernel(ykd_device *dev, const char *name, ykd_kernel **kernel,
-                            ykd_error *err)
+                            size_t *group, ykd_error *err)
 {
-    const char *sources[] = {"cl/tensor.cl", "cl/loss_common.cl", "cl/loss_kd.cl", NULL};
-    ykd_status st = ykd_device_kernel(dev, sources, NULL, name, kernel, err);
-    if (st == YKD_OK && (*kernel)->work_group_size < KD_GROUP)
-        return ykd_fail(err, YKD_ERR_UNSUPPORTED,
-                        "%s: needs work-groups of %d on device %d (%s), which allows %zu", name,
-                        KD_GROUP, dev->info.index, dev->info.name, (*kernel)->work_group_size);
-    return st;
+    return ykd_group_kernel(dev, &kd_family, name, kernel, group, err);
 }
 
 ykd_status ykd_kd_check_pair(const char *op, const ykd_tensor *student, const ykd_tensor *teacher,
@@ -68,20 +68,27 @@ static void args_grad(ykd_op_args *a, const ykd_tensor *student, const ykd_kd_gr
     ykd_op_args_tensor(a, has ? grad->dx : student);
 }
 
-/* Runs kernel over global (work-groups of KD_GROUP along the first axis), groups groups in all,
- * each writing one partial sum; *sum = their sum, in order, in double. */
-static ykd_status run_summed(const char *op, ykd_device *dev, const ykd_kernel *kernel,
-                             ykd_op_args *a, unsigned dims, const size_t *global, size_t groups,
-                             double *sum, ykd_error *err)
+/* One loss's launch: its kernel, the work-group size its program was built for, its
+ * arguments. */
+typedef struct kd_launch {
+    ykd_kernel *kernel;
+    size_t group;
+    ykd_op_args a;
+} kd_launch;
+
+/* Runs the launch over global (work-groups of l->group along the first axis), groups groups
+ * in all, each writing one partial sum; *sum = their sum, in order, in double. */
+static ykd_status run_summed(const char *op, ykd_device *dev, kd_launch *l, unsigned dims,
+                             const size_t *global, size_t groups, double *sum, ykd_error *err)
 {
     ykd_buffer *partial = NULL;
     float *host = malloc(groups * sizeof *host);
     ykd_status st = host ? ykd_op_scratch(dev, groups, op, &partial, err)
                          : ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
     if (st == YKD_OK) {
-        ykd_op_args_mem(a, partial->mem);
-        size_t local[3] = {KD_GROUP, 1, 1};
-        st = ykd_kernel_run(dev, kernel, a->args, a->count, dims, global, local, NULL, err);
+        ykd_op_args_mem(&l->a, partial->mem);
+        size_t local[3] = {l->group, 1, 1};
+        st = ykd_op_run(dev, l->kernel, &l->a, dims, global, local, err);
     }
     if (st == YKD_OK)
         st = ykd_buffer_read(partial, 0, host, groups * sizeof *host, err);
@@ -95,23 +102,23 @@ static ykd_status run_summed(const char *op, ykd_device *dev, const ykd_kernel *
 
 /* A kernel over the planes' positions, global (hw, channels, images): a's arguments are
  * complete but the partials. */
-static ykd_status run_planes(const char *op, const ykd_kernel *kernel, ykd_op_args *a,
-                             const ykd_tensor *x, double *sum, ykd_error *err)
+static ykd_status run_planes(const char *op, kd_launch *l, const ykd_tensor *x, double *sum,
+                             ykd_error *err)
 {
-    size_t hw = (size_t)x->h * (size_t)x->w, per_plane = (hw + KD_GROUP - 1) / KD_GROUP;
+    size_t hw = (size_t)x->h * (size_t)x->w, per_plane = (hw + l->group - 1) / l->group;
     size_t global[3] = {hw, (size_t)x->c, (size_t)x->n};
-    return run_summed(op, ykd_tensor_device(x), kernel, a, 3, global,
+    return run_summed(op, ykd_tensor_device(x), l, 3, global,
                       per_plane * (size_t)x->c * (size_t)x->n, sum, err);
 }
 
 /* An element-wise kernel over (count, images): a's arguments are complete but the partials. */
-static ykd_status run_elements(const char *op, const ykd_kernel *kernel, ykd_op_args *a,
-                               const ykd_tensor *x, size_t count, double *sum, ykd_error *err)
+static ykd_status run_elements(const char *op, kd_launch *l, const ykd_tensor *x, size_t count,
+                               double *sum, ykd_error *err)
 {
-    size_t per_image = (count + KD_GROUP - 1) / KD_GROUP;
+    size_t per_image = (count + l->group - 1) / l->group;
     size_t global[2] = {count, (size_t)x->n};
-    return run_summed(op, ykd_tensor_device(x), kernel, a, 2, global, per_image * (size_t)x->n,
-                      sum, err);
+    return run_summed(op, ykd_tensor_device(x), l, 2, global, per_image * (size_t)x->n, sum,
+                      err);
 }
 
 ykd_status ykd_kd_finish(const char *op, double value, double *loss, ykd_error *err)
@@ -128,16 +135,15 @@ ykd_status ykd_kd_finish(const char *op, double value, double *loss, ykd_error *
 /* Gets the kernel and starts its arguments with student and teacher, unless st is a failure
  * already (returned as is). */
 static ykd_status call_begin(ykd_status st, const char *kernel_name, const ykd_tensor *student,
-                             const ykd_tensor *teacher, ykd_kernel **kernel, ykd_op_args *a,
-                             ykd_error *err)
+                             const ykd_tensor *teacher, kd_launch *l, ykd_error *err)
 {
+    *l = (kd_launch){0};
     if (st == YKD_OK)
-        st = kd_kernel(ykd_tensor_device(student), kernel_name, kernel, err);
+        st = kd_kernel(ykd_tensor_device(student), kernel_name, &l->kernel, &l->group, err);
     if (st != YKD_OK)
         return st;
-    a->count = 0;
-    ykd_op_args_tensor(a, student);
-    ykd_op_args_tensor(a, teacher);
+    ykd_op_args_tensor(&l->a, student);
+    ykd_op_args_tensor(&l->a, teacher);
     return YKD_OK;
 }
 
@@ -161,18 +167,17 @@ ykd_status ykd_kd_logit_loss(const ykd_tensor *student, const ykd_tensor *teache
 {
     static const char op[] = "ykd_kd_logit_loss";
     *loss = 0.0;
-    ykd_kernel *kernel = NULL;
-    ykd_op_args a;
+    kd_launch l;
     ykd_status st = check_tempered(op, student, teacher, temperature, &norm, grad, err);
-    st = call_begin(st, "kd_logit", student, teacher, &kernel, &a, err);
+    st = call_begin(st, "kd_logit", student, teacher, &l, err);
     if (st != YKD_OK)
         return st;
     double t = temperature, sum = 0.0;
     size_t count = ykd_tensor_image_size(student);
-    ykd_op_args_uint(&a, count);
-    ykd_op_args_float(&a, (float)(1.0 / t));
-    args_grad(&a, student, grad, grad ? grad->scale * t / norm : 0.0);
-    st = run_elements(op, kernel, &a, student, count, &sum, err);
+    ykd_op_args_uint(&l.a, count);
+    ykd_op_args_float(&l.a, (float)(1.0 / t));
+    args_grad(&l.a, student, grad, grad ? grad->scale * t / norm : 0.0);
+    st = run_elements(op, &l, student, count, &sum, err);
     return st == YKD_OK ? ykd_kd_finish(op, sum * t * t / norm, loss, err) : st;
 }
 
@@ -196,22 +201,21 @@ ykd_status ykd_kd_ld_loss(const ykd_tensor *student, const ykd_tensor *teacher,
 {
     static const char op[] = "ykd_kd_ld_loss";
     *loss = 0.0;
-    ykd_kernel *kernel = NULL;
-    ykd_op_args a;
+    kd_launch l;
     ykd_status st = check_tempered(op, student, teacher, temperature, &norm, grad, err);
     if (st == YKD_OK)
         st = check_ld(op, student, weight, err);
-    st = call_begin(st, "kd_ld", student, teacher, &kernel, &a, err);
+    st = call_begin(st, "kd_ld", student, teacher, &l, err);
     if (st != YKD_OK)
         return st;
     double t = temperature, sum = 0.0;
     size_t hw = (size_t)student->h * (size_t)student->w;
-    ykd_op_args_tensor(&a, weight);
-    ykd_op_args_uint(&a, hw);
-    ykd_op_args_uint(&a, (size_t)student->c / 4);
-    ykd_op_args_float(&a, (float)(1.0 / t));
-    args_grad(&a, student, grad, grad ? grad->scale * t / (4.0 * norm) : 0.0);
-    st = run_elements(op, kernel, &a, student, 4 * hw, &sum, err);
+    ykd_op_args_tensor(&l.a, weight);
+    ykd_op_args_uint(&l.a, hw);
+    ykd_op_args_uint(&l.a, (size_t)student->c / 4);
+    ykd_op_args_float(&l.a, (float)(1.0 / t));
+    args_grad(&l.a, student, grad, grad ? grad->scale * t / (4.0 * norm) : 0.0);
+    st = run_elements(op, &l, student, 4 * hw, &sum, err);
     return st == YKD_OK ? ykd_kd_finish(op, sum * t * t / (4.0 * norm), loss, err) : st;
 }
 
@@ -221,19 +225,17 @@ ykd_status ykd_kd_cwd_loss(const ykd_tensor *student, const ykd_tensor *teacher,
 {
     static const char op[] = "ykd_kd_cwd_loss";
     *loss = 0.0;
-    ykd_kernel *kernel = NULL;
-    ykd_op_args a;
+    kd_launch l;
     ykd_status st = check_tempered(op, student, teacher, temperature, NULL, grad, err);
-    st = call_begin(st, "kd_cwd", student, teacher, &kernel, &a, err);
+    st = call_begin(st, "kd_cwd", student, teacher, &l, err);
     if (st != YKD_OK)
         return st;
     double t = temperature, planes = (double)student->n * student->c, sum = 0.0;
-    ykd_op_args_uint(&a, (size_t)student->h * (size_t)student->w);
-    ykd_op_args_float(&a, (float)(1.0 / t));
-    args_grad(&a, student, grad, grad ? grad->scale * t / planes : 0.0);
-    size_t global[3] = {KD_GROUP, (size_t)student->c, (size_t)student->n};
-    st = run_summed(op, ykd_tensor_device(student), kernel, &a, 3, global, (size_t)planes, &sum,
-                    err);
+    ykd_op_args_uint(&l.a, (size_t)student->h * (size_t)student->w);
+    ykd_op_args_float(&l.a, (float)(1.0 / t));
+    args_grad(&l.a, student, grad, grad ? grad->scale * t / planes : 0.0);
+    size_t global[3] = {l.group, (size_t)student->c, (size_t)student->n};
+    st = run_summed(op, ykd_tensor_device(student), &l, 3, global, (size_t)planes, &sum, err);
     return st == YKD_OK ? ykd_kd_finish(op, sum * t * t / planes, loss, err) : st;
 }
 
@@ -243,21 +245,20 @@ ykd_status ykd_kd_mse_loss(const ykd_tensor *pred, const ykd_tensor *target,
 {
     static const char op[] = "ykd_kd_mse_loss";
     *loss = 0.0;
-    ykd_kernel *kernel = NULL;
-    ykd_op_args a;
+    kd_launch l;
     ykd_status st = ykd_kd_check_pair(op, pred, target, grad, err);
     if (st == YKD_OK && mask)
         st = check_mask(op, "mask", mask, pred, err);
     if (st == YKD_OK)
         st = ykd_kd_check_positive(op, "norm", norm, err);
-    st = call_begin(st, "kd_mse", pred, target, &kernel, &a, err);
+    st = call_begin(st, "kd_mse", pred, target, &l, err);
     if (st != YKD_OK)
         return st;
     double sum = 0.0;
-    ykd_op_args_tensor(&a, mask ? mask : pred);
-    ykd_op_args_uint(&a, (size_t)pred->h * (size_t)pred->w);
-    ykd_op_args_int(&a, mask != NULL);
-    args_grad(&a, pred, grad, grad ? grad->scale / norm : 0.0);
-    st = run_planes(op, kernel, &a, pred, &sum, err);
+    ykd_op_args_tensor(&l.a, mask ? mask : pred);
+    ykd_op_args_uint(&l.a, (size_t)pred->h * (size_t)pred->w);
+    ykd_op_args_int(&l.a, mask != NULL);
+    args_grad(&l.a, pred, grad, grad ? grad->scale / norm : 0.0);
+    st = run_planes(op, &l, pred, &sum, err);
     return st == YKD_OK ? ykd_kd_finish(op, sum / norm, loss, err) : st;
 }

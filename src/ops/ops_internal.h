@@ -36,12 +36,15 @@ ykd_tensor_args ykd_tensor_kernel_args(const ykd_tensor *t);
 /* ---- launching op kernels (src/ops/launch.c) ---------------------------------------- */
 
 /* The kernel `name` of an op family: the program built from cl/tensor.cl (the addressing
- * macros every op kernel uses) followed by the family's `source` ("cl/activation.cl"). */
+ * macros every op kernel uses) and cl/shared.cl (the device helpers every op shares) followed
+ * by the family's `source` ("cl/activation.cl"). */
 ykd_status ykd_op_kernel(ykd_device *device, const char *source, const char *name,
                          ykd_kernel **kernel, ykd_error *err);
 
 /* Kernel arguments collected in order. Each value is copied in, so a launcher can pass
- * temporaries; the array is large enough for any op (a full one is a programming error). */
+ * temporaries. An argument that cannot be set (past YKD_OP_MAX_ARGS, or a value over 32 bits)
+ * is recorded in fault; the launch then fails with it and the kernel's name. Start empty:
+ * ykd_op_args a = {0}. */
 enum { YKD_OP_MAX_ARGS = 64 };
 
 typedef struct ykd_op_args {
@@ -51,18 +54,44 @@ typedef struct ykd_op_args {
         cl_uint u;
         cl_int i;
         cl_float f;
+        cl_int4 i4;
     } values[YKD_OP_MAX_ARGS];
     size_t count;
+    char fault[128]; /* empty unless an argument could not be set */
 } ykd_op_args;
 
 /* A tensor as three arguments: its buffer, its first element and its batch stride, which the
  * TENSOR_IN / TENSOR_OUT macros of cl/tensor.cl declare. */
 void ykd_op_args_tensor(ykd_op_args *a, const ykd_tensor *t);
+/* The same from a location already taken (ykd_tensor_kernel_args). */
+void ykd_op_args_location(ykd_op_args *a, ykd_tensor_args location);
 void ykd_op_args_mem(ykd_op_args *a, cl_mem mem);
-void ykd_op_args_uint(ykd_op_args *a, size_t value); /* must fit 32 bits */
+void ykd_op_args_uint(ykd_op_args *a, size_t value); /* over 32 bits is a fault */
 void ykd_op_args_int(ykd_op_args *a, int value);
 void ykd_op_args_float(ykd_op_args *a, float value);
+void ykd_op_args_int4(ykd_op_args *a, cl_int4 value);
 void ykd_op_args_local(ykd_op_args *a, size_t bytes); /* a __local buffer of this size */
+
+/* Launches kernel with a's arguments (ykd_kernel_run), unless a holds a fault: that fails
+ * with YKD_ERR_UNSUPPORTED and a message naming the kernel. */
+ykd_status ykd_op_run(ykd_device *device, const ykd_kernel *kernel, const ykd_op_args *a,
+                      unsigned dims, const size_t *global, const size_t *local, ykd_error *err);
+
+/* The same as a 1-D launch of n work-items in groups that suit the kernel (ykd_kernel_run_1d). */
+ykd_status ykd_op_run_1d(ykd_device *device, const ykd_kernel *kernel, const ykd_op_args *a,
+                         size_t n, ykd_error *err);
+
+/* The most work-items a work-group of kernel may have along axis dim (0, 1 or 2) on device:
+ * the kernel's limit and the device's for that axis. */
+size_t ykd_op_local_limit(const ykd_device *device, const ykd_kernel *kernel, unsigned dim);
+
+/* The work-items along axis 1 beside l0 along axis 0: the largest power of two <= want that
+ * keeps l0 times it within the kernel's limit and axis 1 within the device's (at least 1). */
+size_t ykd_op_local_second(const ykd_device *device, const ykd_kernel *kernel, size_t l0,
+                           size_t want);
+
+/* The largest power of two at most n (1 for n = 0). */
+size_t ykd_pow2_at_most(size_t n);
 
 /* A launch over every element of tensors shaped like t: global size (image size, n), so
  * kernels read i = get_global_id(0) (bounds-checked against the image size) and
@@ -91,11 +120,29 @@ ykd_status ykd_op_map(const char *op, const char *source, const char *name,
                       const ykd_tensor *const *tensors, const char *const *names, int count,
                       const float *scalars, int scalar_count, ykd_error *err);
 
-/* The work-group size for a kernel that keeps bytes_per_item of local memory per work-item
- * and reduces over the group as a tree: the largest power of two <= want that the kernel and
- * the device's local memory allow (at least 1). */
+/* The work-group size (along axis 0) for a kernel that keeps bytes_per_item of local memory
+ * per work-item and reduces over the group as a tree: the largest power of two <= want that
+ * the kernel, the device's axis 0 and its local memory allow (at least 1). */
 size_t ykd_op_group_size(const ykd_device *device, const ykd_kernel *kernel, size_t want,
                          size_t bytes_per_item);
+
+/* A program whose kernels work in groups of GROUP work-items, a size fixed when it is built
+ * (-DGROUP=N in the build options, so part of the program cache's key): reductions over the
+ * group, local arrays of GROUP entries (cl/loss_common.cl). */
+typedef struct ykd_group_family {
+    const char *const *sources; /* the program's files, NULL-terminated */
+    const char *const *grouped; /* its kernels that use GROUP, NULL-terminated */
+    size_t preferred;           /* the size they are tuned for (a power of two) */
+    size_t local_bytes_per_item; /* the most local memory any of them keeps per work-item */
+} ykd_group_family;
+
+/* Kernel `name` of the family from the program built for *group: the largest power of two
+ * <= preferred that the device's axis 0, its local memory and every grouped kernel allow (a
+ * kernel may allow less than the device). A device always gets the same size, so results are
+ * deterministic on it; they differ between sizes by float rounding only. Fails, naming the
+ * kernel and the device, only when even one work-item's local memory does not fit. */
+ykd_status ykd_group_kernel(ykd_device *device, const ykd_group_family *family, const char *name,
+                            ykd_kernel **kernel, size_t *group, ykd_error *err);
 
 /* A scratch buffer for intermediate results of one op: freed right after the op's kernels
  * are queued (OpenCL keeps a released buffer alive until the commands using it finish). */

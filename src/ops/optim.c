@@ -34,8 +34,7 @@ static ykd_status run(const char *name, const ykd_tensor *param, ykd_op_args *a,
     if (st != YKD_OK)
         return st;
     ykd_op_args_uint(a, ykd_tensor_numel(param));
-    return ykd_kernel_run_1d(dev, kernel, a->args, a->count, ykd_tensor_numel(param), NULL,
-                             err);
+    return ykd_op_run_1d(dev, kernel, a, ykd_tensor_numel(param), err);
 }
 
 static ykd_status check_sgd(const char *op, const ykd_sgd *sgd, bool has_buf, ykd_error *err)

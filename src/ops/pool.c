@@ -138,13 +138,14 @@ ykd_status ykd_maxpool_backward(const ykd_tensor *x, const ykd_tensor *dy, int k
         st = check_pooled(op, x, "dy", dy, kernel, stride, padding, &out_h, &out_w, err);
     if (st == YKD_OK)
         st = ykd_op_expect_same_shape(op, "dx", dx, "x", x, err);
-    ykd_device *dev = st == YKD_OK ? ykd_tensor_device(x) : NULL;
+    if (st != YKD_OK)
+        return st; /* x may be NULL: nothing below reads it before this point */
+    ykd_device *dev = ykd_tensor_device(x);
     pool_launch outputs = {kernel, stride, padding, out_h, out_w};
     pool_launch inputs = {kernel, stride, padding, x->h, x->w};
     ykd_kernel *argmax[2], *gather[2];
     ykd_buffer *index = NULL;
-    if (st == YKD_OK)
-        st = pool_kernels(dev, &outputs, "argmax", argmax, err);
+    st = pool_kernels(dev, &outputs, "argmax", argmax, err);
     if (st == YKD_OK)
         st = pool_kernels(dev, &inputs, "gather", gather, err);
     /* one int per window: the index of its maximum in the input plane */

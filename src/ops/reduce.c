@@ -66,15 +66,15 @@ static ykd_status run_rows(const char *name, const ykd_tensor *x, int axis, ykd_
         size_t group = ykd_op_group_size(dev, kernel, want, sizeof(float));
         ykd_op_args_local(a, group * sizeof(float));
         size_t global[3] = {group, v.outer, v.images}, local[3] = {group, 1, 1};
-        return ykd_kernel_run(dev, kernel, a->args, a->count, 3, global, local, NULL, err);
+        return ykd_op_run(dev, kernel, a, 3, global, local, err);
     }
     /* neighbouring rows (inner) along dimension 0, then outer rows fill the group */
     size_t l0 = ykd_op_group_size(dev, kernel, v.inner < ROWS_GROUP ? v.inner : ROWS_GROUP, 0);
-    size_t l1 = ykd_op_group_size(dev, kernel, ROWS_GROUP / l0, 0);
+    size_t l1 = ykd_op_local_second(dev, kernel, l0, ROWS_GROUP / l0);
     while (l1 > 1 && l1 / 2 >= v.outer)
         l1 /= 2;
     size_t global[3] = {v.inner, v.outer, v.images}, local[3] = {l0, l1, 1};
-    return ykd_kernel_run(dev, kernel, a->args, a->count, 3, global, local, NULL, err);
+    return ykd_op_run(dev, kernel, a, 3, global, local, err);
 }
 
 ykd_status ykd_reduce(const ykd_tensor *x, int axis, ykd_reduce_op op, const ykd_tensor *y,

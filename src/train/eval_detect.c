@@ -1,16 +1,13 @@
-/* Detections from a YOLO head: decode on the device (cl/detect_yolo.cl), then on the host the
- * candidates over the confidence threshold, NMS, and the way back to the original image. */
+/* Detections from a YOLO head: decode on the device (src/ops/detect_yolo.c), then on the host
+ * the candidates over the confidence threshold, NMS, and the way back to the original image. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error_internal.h"
 #include "data/transform.h"
-#include "ops/ops_internal.h"
+#include "ops/yolo_head.h"
 #include "train/eval_internal.h"
-#include "train/yolo_head.h"
-
-static const char *const detect_sources[] = {"cl/detect_yolo.cl", NULL};
 
 struct ykd_detector {
     ykd_device *device;
@@ -91,31 +88,8 @@ static ykd_status decode(ykd_detector *d, const ykd_yolo_level *levels,
     if (st == YKD_OK)
         st = ensure(d, &d->scores, &d->host_scores, &d->host_score_floats,
                     (size_t)geo->images * per_image, err);
-    ykd_kernel *boxes_k = NULL, *scores_k = NULL;
     if (st == YKD_OK)
-        st = ykd_device_kernel(d->device, detect_sources, NULL, "yolo_detect_boxes", &boxes_k, err);
-    if (st == YKD_OK)
-        st = ykd_device_kernel(d->device, detect_sources, NULL, "yolo_detect_scores", &scores_k,
-                               err);
-    cl_int anchors = geo->anchors;
-    cl_uint image_stride = (cl_uint)per_image;
-    for (int l = 0; st == YKD_OK && l < geo->levels; l++) {
-        ykd_tensor_args box = ykd_tensor_kernel_args(levels[l].box);
-        ykd_tensor_args cls = ykd_tensor_kernel_args(levels[l].cls);
-        cl_int4 geom = {{geo->h[l], geo->w[l], geo->stride[l], geo->first[l]}};
-        ykd_kernel_arg box_args[] = {YKD_YOLO_TENSOR_ARGS(box), YKD_ARG(geom), YKD_ARG(anchors),
-                                     YKD_ARG(d->boxes->mem)};
-        size_t cells = (size_t)geo->h[l] * geo->w[l];
-        size_t global[2] = {cells, (size_t)geo->images};
-        st = ykd_kernel_run(d->device, boxes_k, box_args, 6, 2, global, NULL, NULL, err);
-        cl_uint count = (cl_uint)(cells * d->nc), out_off = (cl_uint)d->nc * geo->first[l];
-        ykd_kernel_arg score_args[] = {YKD_YOLO_TENSOR_ARGS(cls), YKD_ARG(count), YKD_ARG(out_off),
-                                       YKD_ARG(image_stride), YKD_ARG(d->scores->mem)};
-        size_t score_global[2] = {count, (size_t)geo->images};
-        if (st == YKD_OK)
-            st = ykd_kernel_run(d->device, scores_k, score_args, 7, 2, score_global, NULL, NULL,
-                                err);
-    }
+        st = ykd_yolo_decode(d->device, d->nc, levels, geo, d->boxes, d->scores, err);
     if (st == YKD_OK)
         st = ykd_buffer_read(d->boxes, 0, d->host_boxes,
                              (size_t)geo->images * geo->anchors * 4 * sizeof(float), err);

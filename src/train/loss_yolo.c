@@ -52,7 +52,7 @@ void ykd_yolo_loss_free(ykd_yolo_loss *loss)
 {
     if (!loss)
         return;
-    ykd_yolo_scratch_free(loss);
+    ykd_yolo_scratch_free(&loss->scratch);
     free(loss->host_partial);
     free(loss);
 }
@@ -134,15 +134,19 @@ ykd_status ykd_yolo_loss_compute(ykd_yolo_loss *loss, const ykd_yolo_level *leve
     ykd_yolo_geometry geo;
     memset(value, 0, sizeof *value);
     loss->last.anchors = 0;
-    ykd_status st = ykd_yolo_loss_check(loss, levels, level_count, targets, grads, &geo, err);
+    size_t group = 1;
+    ykd_status st = ykd_yolo_loss_group(loss->device, &group, err);
     if (st == YKD_OK)
-        st = ykd_yolo_scratch_ensure(loss, &geo, err);
+        st = ykd_yolo_loss_check(loss, levels, level_count, targets, grads, group, &geo, err);
+    if (st == YKD_OK)
+        st = ykd_yolo_scratch_ensure(loss->device, &loss->scratch, loss->options.topk, &geo, err);
     if (st == YKD_OK)
         st = ensure_host_partial(loss, geo.partials, err);
     if (st == YKD_OK)
         st = upload_targets(loss, targets, &geo, err);
     if (st == YKD_OK)
-        st = ykd_yolo_loss_launch(loss, levels, grads, accumulate, &geo, err);
+        st = ykd_yolo_loss_launch(loss->device, loss->nc, &loss->options, &loss->scratch, levels,
+                                  grads, accumulate, &geo, err);
     if (st == YKD_OK)
         st = ykd_buffer_read(loss->scratch.partial, 0, loss->host_partial,
                              geo.partials * sizeof(float), err);

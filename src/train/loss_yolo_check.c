@@ -42,7 +42,7 @@ static ykd_status check_targets(const ykd_yolo_loss *loss, const ykd_yolo_target
                         targets->max_boxes);
     geo->max_boxes = (int)targets->max_boxes;
     size_t slots = targets->max_boxes * (size_t)loss->options.topk;
-    geo->box_groups = (slots + YKD_YOLO_GROUP - 1) / YKD_YOLO_GROUP * geo->images;
+    geo->box_groups = (slots + geo->group - 1) / geo->group * geo->images;
     for (int i = 0; i < geo->images; i++) {
         int count = targets->box_counts[i];
         if (count < 0 || count > geo->max_boxes)
@@ -79,15 +79,16 @@ static void lay_out_partials(ykd_yolo_geometry *geo)
 
 ykd_status ykd_yolo_loss_check(const ykd_yolo_loss *loss, const ykd_yolo_level *levels,
                                int level_count, const ykd_yolo_targets *targets,
-                               const ykd_yolo_level *grads, ykd_yolo_geometry *geo, ykd_error *err)
+                               const ykd_yolo_level *grads, size_t group, ykd_yolo_geometry *geo,
+                               ykd_error *err)
 {
-    *geo = (ykd_yolo_geometry){0};
+    *geo = (ykd_yolo_geometry){.group = group};
     ykd_status st =
         ykd_yolo_head_check(op, loss->device, loss->nc, levels, level_count, grads, geo, err);
     for (int l = 0; st == YKD_OK && l < geo->levels; l++) {
         size_t cells = (size_t)geo->h[l] * geo->w[l];
-        geo->groups[l] = (cells + YKD_YOLO_GROUP - 1) / YKD_YOLO_GROUP * geo->images;
-        geo->cls_groups[l] = (cells * loss->nc + YKD_YOLO_GROUP - 1) / YKD_YOLO_GROUP * geo->images;
+        geo->groups[l] = (cells + geo->group - 1) / geo->group * geo->images;
+        geo->cls_groups[l] = (cells * loss->nc + geo->group - 1) / geo->group * geo->images;
     }
     if (st == YKD_OK)
         st = check_targets(loss, targets, geo, err);

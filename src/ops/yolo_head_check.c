@@ -5,7 +5,7 @@
 
 #include "core/error_internal.h"
 #include "ops/ops_internal.h"
-#include "train/yolo_head.h"
+#include "ops/yolo_head.h"
 
 /* Names for messages: "level 1 box logits", "level 0 class-logit gradient". */
 typedef struct level_names {
