@@ -35,8 +35,8 @@ static char *label_of(const char *out, const char *stem, const char **split)
     static const char *const splits[] = {"train", "val"};
     for (int s = 0; s < 2; s++) {
         char path[4096];
-        snprintf(path, sizeof path, "%s/labels/%s/%s.txt", out, splits[s], stem);
-        FILE *f = fopen(path, "rb");
+        int len = snprintf(path, sizeof path, "%s/labels/%s/%s.txt", out, splits[s], stem);
+        FILE *f = len > 0 && (size_t)len < sizeof path ? fopen(path, "rb") : NULL;
         if (!f)
             continue;
         char *text = calloc(1, 1 << 16);
@@ -272,8 +272,8 @@ static void test_convert_csv(ykd_test *t)
 static int tiles_of(const char *out, const char *split, int xy[][2], int max)
 {
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s/images/%s", out, split);
-    DIR *d = opendir(dir);
+    int len = snprintf(dir, sizeof dir, "%s/images/%s", out, split);
+    DIR *d = len > 0 && (size_t)len < sizeof dir ? opendir(dir) : NULL;
     int n = 0;
     for (struct dirent *e; d && (e = readdir(d)) != NULL;)
         if (n < max && sscanf(e->d_name, "big_x%d_y%d.png", &xy[n][0], &xy[n][1]) == 2)
