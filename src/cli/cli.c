@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/comm.h"
 #include "yolokd/device.h"
 #include "yolokd/status.h"
 
@@ -147,7 +148,10 @@ int ykd_cli_main(int argc, char **argv, FILE *out, FILE *err)
             return YKD_EXIT_OK;
         }
         if (strcmp(argv[i], "--version") == 0) {
-            fprintf(out, "yolokd %s\n", ykd_version());
+            const char *mpi = ykd_comm_library();
+            fprintf(out, "yolokd %s\nMPI: %s\n", ykd_version(),
+                    mpi ? mpi : "not built in (one process; meson setup -Dmpi=enabled with "
+                                "libopenmpi-dev for mpirun)");
             return YKD_EXIT_OK;
         }
         if (ykd_cli_option_value(argc, argv, &i, "--device", &value, &missing)) {
