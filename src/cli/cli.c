@@ -118,7 +118,11 @@ int ykd_cli_open_device(const ykd_cli_globals *globals, ykd_cli_io *io, const ch
                         ykd_device **device)
 {
     ykd_error err = {0};
-    ykd_status st = ykd_device_open(globals->device, NULL, device, &err);
+    char spec[256], why[512];
+    if (!ykd_cli_rank_device(globals->device, spec, sizeof spec, why, sizeof why))
+        return ykd_cli_usage_error(io, command, "%s", why);
+    bool per_rank = ykd_comm_size() > 1 || (globals->device && strchr(globals->device, ','));
+    ykd_status st = ykd_device_open(per_rank ? spec : globals->device, NULL, device, &err);
     if (st == YKD_OK)
         return YKD_EXIT_OK;
     fprintf(io->err, "yolokd %s: %s\n", command, err.message);
