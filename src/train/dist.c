@@ -1,8 +1,9 @@
 /* Data parallelism in the trainer: see dist.h. With the loss normalised as Ultralytics' (a
- * batch's raw sums over its target-score sum, times its image count), a rank's gradient is
- * rescaled by (B / S) / (B_r / S_r), B and S the global batch's images and target-score sum,
- * B_r and S_r its own; then the ranks' average, times their count, is the global batch's
- * gradient: the same step one process with the whole batch takes. */
+ * batch's raw sums over its target-score sum; the gradient times its image count, as the
+ * distillation's head losses are too), a rank's gradient is rescaled by (B / S) / (B_r / S_r),
+ * B and S the global batch's images and target-score sum, B_r and S_r its own. Then the ranks'
+ * average, times their count, is the global batch's gradient: the same step one process with
+ * the whole batch takes. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,12 +113,11 @@ ykd_status ykd_dist_check_params(const ykd_model *model, const char *what, ykd_e
     return st;
 }
 
-ykd_status ykd_dist_weighted_mean(size_t count, size_t images, double *values, size_t n,
-                                  ykd_error *err)
+ykd_status ykd_dist_weighted_sum(const ykd_dist *dist, double *values, size_t n,
+                                 ykd_error *err)
 {
-    double w = images ? (double)count / (double)images : 0.0;
     for (size_t i = 0; i < n; i++)
-        values[i] *= w;
+        values[i] *= dist->share;
     return ykd_comm_allreduce_sum_f64(values, n, err);
 }
 
@@ -142,26 +142,22 @@ ykd_status ykd_dist_detection_loss(ykd_dist *dist, size_t count, ykd_yolo_loss_v
     value->target_score_sum = sums[3];
     value->positives = (size_t)sums[5];
     *images = (size_t)total;
-    /* this rank's gradient times (B / S) / (B_r / S_r), over its share B_r / B: the extra
-     * terms add theirs, then the share times the rank count is applied to both
-     * (ykd_dist_extra_terms; 1 when the shares are equal) */
-    double share = (double)count / total;
-    double scale = (total / s) / ((double)count / s_mine) / share;
-    (void)dist;
-    for (int l = 0; l < grads->count && st == YKD_OK && scale != 1.0; l++)
-        st = ykd_tensor_scale(&grads->head[l], (float)scale, &grads->head[l], err);
+    /* the values' weight (sums over the target scores), and the gradients' (times the image
+     * count): applied once the extra terms have added theirs (ykd_dist_extra_terms) */
+    dist->share = s_mine / s;
+    dist->grad_scale = (total / s) / ((double)count / s_mine);
+    (void)grads;
     return st;
 }
 
-ykd_status ykd_dist_extra_terms(ykd_dist *dist, size_t count, size_t images, double *extra,
-                                const ykd_tensor *tensors, int tensor_count, ykd_error *err)
+ykd_status ykd_dist_extra_terms(ykd_dist *dist, double *extra, const ykd_tensor *tensors,
+                                int tensor_count, ykd_error *err)
 {
-    ykd_status st = ykd_dist_weighted_mean(count, images, extra, 1, err);
-    /* the gradients so far are this rank's mean; as a share of the global batch's mean, times
-     * the rank count the average divides by */
-    double share = (double)count / (double)images * dist->ranks;
-    for (int i = 0; i < tensor_count && st == YKD_OK && fabs(share - 1.0) > 1e-12; i++)
-        st = ykd_tensor_scale(&tensors[i], (float)share, &tensors[i], err);
+    ykd_status st = ykd_dist_weighted_sum(dist, extra, 1, err);
+    /* times the rank count the average divides by */
+    double scale = dist->grad_scale * dist->ranks;
+    for (int i = 0; i < tensor_count && st == YKD_OK && scale != 1.0; i++)
+        st = ykd_tensor_scale(&tensors[i], (float)scale, &tensors[i], err);
     return st;
 }
 

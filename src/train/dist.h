@@ -15,6 +15,8 @@ typedef struct ykd_dist {
     bool sync_bn;
     bool check_params; /* $YOLOKD_CHECK_SYNC: hash the parameters after every step */
     int64_t steps;     /* optimizer steps so far (for messages) */
+    double share;      /* this rank's part of the global batch's target-score sum, this step */
+    double grad_scale; /* (B / S) / (B_r / S_r): this step's gradient over the global batch's */
     ykd_bn_sync bn_sync;
     float *host; /* staging for the gradient all-reduce */
     size_t host_count;
@@ -32,21 +34,23 @@ ykd_status ykd_dist_broadcast_params(const ykd_model *model, ykd_error *err);
 ykd_status ykd_dist_check_params(const ykd_model *model, const char *what, ykd_error *err);
 
 /* After the detection loss of this rank's images: the loss values become the global batch's
- * (its raw sums and target-score sum over every rank) and the head gradients are scaled so
- * that the ranks' averaged gradients are the global batch's; *images the global batch's
- * image count. */
+ * (its raw sums and target-score sum over every rank), and the scale that makes this rank's
+ * gradients its part of the global batch's is found (applied by ykd_dist_extra_terms);
+ * *images the global batch's image count. */
 ykd_status ykd_dist_detection_loss(ykd_dist *dist, size_t count, ykd_yolo_loss_value *value,
                                    const ykd_head_views *grads, size_t *images, ykd_error *err);
 
-/* After the extra loss terms (which average over this rank's images): their value becomes the
- * global batch's mean, and when the ranks' shares differ (an epoch's last batch) the seed
- * gradients are weighted by this rank's share. tensors: every seed gradient of the step. */
-ykd_status ykd_dist_extra_terms(ykd_dist *dist, size_t count, size_t images, double *extra,
-                                const ykd_tensor *tensors, int tensor_count, ykd_error *err);
+/* After the extra loss terms (normalised, as the distillation's head losses are, by this
+ * rank's target-score sum, their gradients times its image count): their value becomes the
+ * global batch's, and every seed gradient of the step (tensors) is rescaled as the detection
+ * loss's. Exact for logit KD and LD; a feature loss with another normaliser is rescaled the
+ * same way. */
+ykd_status ykd_dist_extra_terms(ykd_dist *dist, double *extra, const ykd_tensor *tensors,
+                                int tensor_count, ykd_error *err);
 
-/* Values averaged over the ranks, each weighted by its share count / images. */
-ykd_status ykd_dist_weighted_mean(size_t count, size_t images, double *values, size_t n,
-                                  ykd_error *err);
+/* Values (this step's extra terms' parts) summed over the ranks, each weighted by its share. */
+ykd_status ykd_dist_weighted_sum(const ykd_dist *dist, double *values, size_t n,
+                                 ykd_error *err);
 
 /* Before an optimizer step: the gradients averaged over the ranks, in buckets. */
 ykd_status ykd_dist_average_grads(ykd_dist *dist, ykd_model *model, ykd_error *err);

@@ -227,8 +227,7 @@ static ykd_status detection_loss(ykd_step *s, const ykd_batch *b, ykd_yolo_loss_
 
 /* With several ranks: the terms' value over the global batch, and the seed gradients weighted
  * by this rank's share of it. */
-static ykd_status extra_terms_over_ranks(ykd_step *s, const ykd_batch *b, size_t images,
-                                         double *extra, ykd_error *err)
+static ykd_status extra_terms_over_ranks(ykd_step *s, double *extra, ykd_error *err)
 {
     ykd_tensor seeds[YKD_YOLO_MAX_LEVELS + YKD_SINK_MAX_EXTRA];
     int count = 0;
@@ -237,12 +236,12 @@ static ykd_status extra_terms_over_ranks(ykd_step *s, const ykd_batch *b, size_t
     for (int i = 0; i < s->sink.extra_count; i++)
         if (s->sink.extra[i].used)
             seeds[count++] = s->sink.extra[i].grad;
-    return ykd_dist_extra_terms(s->dist, b->count, images, extra, seeds, count, err);
+    return ykd_dist_extra_terms(s->dist, extra, seeds, count, err);
 }
 
 /* Every extra term, adding to the gradients; *extra sums their values. */
 static ykd_status extra_terms(ykd_step *s, const ykd_batch *b, const ykd_yolo_loss_value *value,
-                              size_t images, double *extra, ykd_error *err)
+                              double *extra, ykd_error *err)
 {
     ykd_status st = YKD_OK;
     *extra = 0.0;
@@ -258,7 +257,7 @@ static ykd_status extra_terms(ykd_step *s, const ykd_batch *b, const ykd_yolo_lo
         *extra += v;
     }
     if (st == YKD_OK && s->dist)
-        st = extra_terms_over_ranks(s, b, images, extra, err);
+        st = extra_terms_over_ranks(s, extra, err);
     return st;
 }
 
@@ -335,7 +334,7 @@ ykd_status ykd_step_run(ykd_step *s, const ykd_batch *b, const ykd_schedule_poin
     if (st == YKD_OK)
         st = detection_loss(s, b, &r->loss, &r->images, err);
     if (st == YKD_OK)
-        st = lap(s, &t0, &r->loss_ms, extra_terms(s, b, &r->loss, r->images, &r->extra, err),
+        st = lap(s, &t0, &r->loss_ms, extra_terms(s, b, &r->loss, &r->extra, err),
                  err);
     if (st == YKD_OK)
         st = lap(s, &t0, &r->backward_ms, backward(s, err), err);

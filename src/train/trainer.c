@@ -653,7 +653,7 @@ static ykd_status step_failed(run_ctx *c, const ykd_batch *b, ykd_status st, ykd
 
 /* The step's figures into the epoch's sums: with several ranks, the loss terms' parts as the
  * global batch's means (the step made the losses the global batch's already). */
-static ykd_status add_to_sums(ykd_trainer *t, const ykd_batch *b, const ykd_step_result *r,
+static ykd_status add_to_sums(ykd_trainer *t, const ykd_step_result *r,
                               ykd_error *err)
 {
     ykd_epoch_sums *s = &t->sums;
@@ -670,7 +670,7 @@ static ykd_status add_to_sums(ykd_trainer *t, const ykd_batch *b, const ykd_step
             parts[k++] = values[j];
     }
     ykd_status st = t->dist && k > 0
-                        ? ykd_dist_weighted_mean(b->count, r->images, parts, (size_t)k, err)
+                        ? ykd_dist_weighted_sum(t->dist, parts, (size_t)k, err)
                         : YKD_OK;
     for (int i = 0; i < k; i++)
         s->parts[i] += parts[i];
@@ -694,7 +694,7 @@ static ykd_status train_batch(ykd_trainer *t, const ykd_batch *b, ykd_error *err
     if (st == YKD_OK && optimize)
         t->last_opt_step = ni;
     if (st == YKD_OK)
-        st = add_to_sums(t, b, &r, err);
+        st = add_to_sums(t, &r, err);
     return st;
 }
 
