@@ -300,7 +300,8 @@ typedef struct ykd_step_result {
     double grad_norm;         /* before clipping, when optimized */
     /* with timing on: wall milliseconds of each phase, the device finished after each */
     double upload_ms, forward_ms, loss_ms, backward_ms, optimizer_ms;
-    size_t images; /* the batch's images: this process's, or with several ranks all of theirs */
+    size_t images;    /* the batch's images: this process's, or with several ranks all of theirs */
+    size_t instances; /* the boxes of those images */
 } ykd_step_result;
 
 typedef struct ykd_step ykd_step;

@@ -121,14 +121,16 @@ ykd_status ykd_dist_weighted_sum(const ykd_dist *dist, double *values, size_t n,
     return ykd_comm_allreduce_sum_f64(values, n, err);
 }
 
-ykd_status ykd_dist_detection_loss(ykd_dist *dist, size_t count, ykd_yolo_loss_value *value,
-                                   const ykd_head_views *grads, size_t *images, ykd_error *err)
+ykd_status ykd_dist_detection_loss(ykd_dist *dist, ykd_yolo_loss_value *value, size_t *images,
+                                   size_t *instances, ykd_error *err)
 {
-    double s_mine = fmax(value->target_score_sum, 1.0);
-    /* raw sums (the values times this batch's normaliser), target scores, images, positives */
-    double sums[6] = {value->box_raw * s_mine, value->cls_raw * s_mine, value->dfl_raw * s_mine,
-                      value->target_score_sum, (double)count, (double)value->positives};
-    ykd_status st = ykd_comm_allreduce_sum_f64(sums, 6, err);
+    double s_mine = fmax(value->target_score_sum, 1.0), count = (double)*images;
+    /* raw sums (the values times this batch's normaliser), target scores, images, positives,
+     * boxes */
+    double sums[7] = {value->box_raw * s_mine, value->cls_raw * s_mine, value->dfl_raw * s_mine,
+                      value->target_score_sum, count, (double)value->positives,
+                      (double)*instances};
+    ykd_status st = ykd_comm_allreduce_sum_f64(sums, 7, err);
     if (st != YKD_OK)
         return st;
     double s = fmax(sums[3], 1.0), total = sums[4];
@@ -142,11 +144,11 @@ ykd_status ykd_dist_detection_loss(ykd_dist *dist, size_t count, ykd_yolo_loss_v
     value->target_score_sum = sums[3];
     value->positives = (size_t)sums[5];
     *images = (size_t)total;
+    *instances = (size_t)sums[6];
     /* the values' weight (sums over the target scores), and the gradients' (times the image
      * count): applied once the extra terms have added theirs (ykd_dist_extra_terms) */
     dist->share = s_mine / s;
-    dist->grad_scale = (total / s) / ((double)count / s_mine);
-    (void)grads;
+    dist->grad_scale = (total / s) / (count / s_mine);
     return st;
 }
 

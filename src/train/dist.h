@@ -5,7 +5,6 @@
 #ifndef YKD_TRAIN_DIST_H
 #define YKD_TRAIN_DIST_H
 
-#include "train/head_views.h"
 #include "yolokd/loss.h"
 #include "yolokd/ops.h"
 #include "yolokd/train.h"
@@ -33,12 +32,12 @@ ykd_status ykd_dist_broadcast_params(const ykd_model *model, ykd_error *err);
 /* Fails (on every rank) unless every rank holds rank 0's parameters; what names the moment. */
 ykd_status ykd_dist_check_params(const ykd_model *model, const char *what, ykd_error *err);
 
-/* After the detection loss of this rank's images: the loss values become the global batch's
- * (its raw sums and target-score sum over every rank), and the scale that makes this rank's
- * gradients its part of the global batch's is found (applied by ykd_dist_extra_terms);
- * *images the global batch's image count. */
-ykd_status ykd_dist_detection_loss(ykd_dist *dist, size_t count, ykd_yolo_loss_value *value,
-                                   const ykd_head_views *grads, size_t *images, ykd_error *err);
+/* After the detection loss of this rank's *images images of *instances boxes: the loss values
+ * become the global batch's (its raw sums and target-score sum over every rank), and so do
+ * the counts; the scale that makes this rank's gradients its part of the global batch's is
+ * found (applied by ykd_dist_extra_terms). */
+ykd_status ykd_dist_detection_loss(ykd_dist *dist, ykd_yolo_loss_value *value, size_t *images,
+                                   size_t *instances, ykd_error *err);
 
 /* After the extra loss terms (normalised, as the distillation's head losses are, by this
  * rank's target-score sum, their gradients times its image count): their value becomes the

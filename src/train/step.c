@@ -203,9 +203,12 @@ static ykd_status not_finite(ykd_error *err)
 
 /* The detection loss (it writes the head gradients). */
 static ykd_status detection_loss(ykd_step *s, const ykd_batch *b, ykd_yolo_loss_value *value,
-                                 size_t *images, ykd_error *err)
+                                 size_t *images, size_t *instances, ykd_error *err)
 {
     *images = b->count;
+    *instances = 0;
+    for (size_t i = 0; i < b->count; i++)
+        *instances += (size_t)b->box_counts[i];
     ykd_head_views out;
     ykd_status st = ykd_head_views_get(s->p.model, &out, err);
     if (st == YKD_OK)
@@ -218,7 +221,7 @@ static ykd_status detection_loss(ykd_step *s, const ykd_batch *b, ykd_yolo_loss_
     if (diverged(st, err))
         return not_finite(err);
     if (st == YKD_OK && s->dist)
-        st = ykd_dist_detection_loss(s->dist, b->count, value, &s->sink.grads, images, err);
+        st = ykd_dist_detection_loss(s->dist, value, images, instances, err);
     if (st == YKD_OK && !isfinite(value->total))
         return ykd_fail(err, YKD_ERR_NOT_FINITE, "the loss is not finite (box %g, cls %g, dfl %g)",
                         value->box, value->cls, value->dfl);
@@ -332,7 +335,7 @@ ykd_status ykd_step_run(ykd_step *s, const ykd_batch *b, const ykd_schedule_poin
         st = lap(s, &t0, &r->forward_ms,
                  ykd_model_forward(s->p.model, &images, YKD_MODEL_TRAINING, err), err);
     if (st == YKD_OK)
-        st = detection_loss(s, b, &r->loss, &r->images, err);
+        st = detection_loss(s, b, &r->loss, &r->images, &r->instances, err);
     if (st == YKD_OK)
         st = lap(s, &t0, &r->loss_ms, extra_terms(s, b, &r->loss, &r->extra, err),
                  err);

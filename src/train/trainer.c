@@ -605,7 +605,7 @@ static double eta(const run_ctx *c, size_t done)
     return rest + epoch_s * (t->o.epochs - t->epoch - 1);
 }
 
-static void batch_event(run_ctx *c, const ykd_batch *b)
+static void batch_event(run_ctx *c, const ykd_step_result *r)
 {
     ykd_trainer *t = c->t;
     const ykd_epoch_sums *s = &t->sums;
@@ -613,15 +613,14 @@ static void batch_event(run_ctx *c, const ykd_batch *b)
     ykd_train_event e = {.kind = YKD_TRAIN_BATCH,
                          .batch = s->batches,
                          .batches = (size_t)t->batches_per_epoch,
-                         .images = b->count,
+                         .images = r->images,
+                         .instances = r->instances,
                          .box = s->box / n,
                          .cls = s->cls / n,
                          .dfl = s->dfl / n,
                          .extra = s->extra / n,
                          .images_per_s = s->train_ms > 0 ? s->images / (s->train_ms / 1000.0) : 0,
                          .eta_s = eta(c, s->batches)};
-    for (size_t i = 0; i < b->count; i++)
-        e.instances += (size_t)b->box_counts[i];
     emit(c, &e);
 }
 
@@ -682,19 +681,19 @@ static ykd_status add_to_sums(ykd_trainer *t, const ykd_step_result *r,
 
 /* A batch through the step, with the schedule's LRs; the optimizer steps once accumulate
  * batches have passed since its last step (Ultralytics: ni - last_opt_step >= accumulate). */
-static ykd_status train_batch(ykd_trainer *t, const ykd_batch *b, ykd_error *err)
+static ykd_status train_batch(ykd_trainer *t, const ykd_batch *b, ykd_step_result *r,
+                              ykd_error *err)
 {
     int64_t ni = (int64_t)t->epoch * t->batches_per_epoch + (int64_t)b->index;
     ykd_schedule_point p;
     ykd_schedule_at(&t->schedule, t->epoch, ni, &p);
     memcpy(t->last_lr, p.lr, sizeof t->last_lr);
     bool optimize = ni - t->last_opt_step >= p.accumulate;
-    ykd_step_result r;
-    ykd_status st = ykd_step_run(t->step, b, &p, optimize, &r, err);
+    ykd_status st = ykd_step_run(t->step, b, &p, optimize, r, err);
     if (st == YKD_OK && optimize)
         t->last_opt_step = ni;
     if (st == YKD_OK)
-        st = add_to_sums(t, &r, err);
+        st = add_to_sums(t, r, err);
     return st;
 }
 
@@ -715,6 +714,7 @@ static ykd_status run_epoch(run_ctx *c, ykd_error *err)
     ykd_status st = ykd_loader_start_epoch(t->loader, t->epoch, err);
     while (st == YKD_OK && !t->stopped) {
         ykd_batch *b = NULL;
+        ykd_step_result r;
         st = ykd_loader_next(t->loader, &b, err);
         if (st != YKD_OK || !b)
             break;
@@ -725,12 +725,12 @@ static ykd_status run_epoch(run_ctx *c, ykd_error *err)
                           "notes above name them)",
                           t->rank, b->index + 1);
         if (st == YKD_OK && b->count > 0) {
-            st = train_batch(t, b, err);
+            st = train_batch(t, b, &r, err);
             if (st != YKD_OK)
                 st = step_failed(c, b, st, err);
         }
         if (st == YKD_OK && b->count > 0)
-            batch_event(c, b);
+            batch_event(c, &r);
         ykd_loader_release(t->loader, b);
         if (st == YKD_OK && t->dist)
             st = agree_to_stop(t, err);
