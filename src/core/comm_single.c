@@ -5,9 +5,20 @@
 #include "core/comm.h"
 #include "core/error_internal.h"
 
+/* Started by mpirun as one of several processes, which this build cannot join: each would
+ * train alone into the same run folder. */
 ykd_status ykd_comm_init(int *argc, char ***argv, ykd_error *err)
 {
-    (void)argc, (void)argv, (void)err;
+    (void)argc, (void)argv;
+    const char *size = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!size)
+        size = getenv("PMI_SIZE");
+    if (size && atoi(size) > 1)
+        return ykd_fail(err, YKD_ERR_UNSUPPORTED,
+                        "started by mpirun as one of %s processes, but this yolokd is built "
+                        "without MPI (install libopenmpi-dev and rebuild: meson setup "
+                        "-Dmpi=enabled)",
+                        size);
     return YKD_OK;
 }
 
