@@ -248,7 +248,8 @@ static ykd_status broadcast_running_stats(ykd_model *model, ykd_error *err)
 ykd_status ykd_dist_after_step(ykd_dist *dist, ykd_model *model, ykd_error *err)
 {
     dist->steps++;
-    ykd_status st = dist->sync_bn ? YKD_OK : broadcast_running_stats(model, err);
+    /* with sync_bn they agree already, unless the ranks' devices round differently */
+    ykd_status st = broadcast_running_stats(model, err);
     if (st == YKD_OK && dist->check_params) {
         char what[64];
         snprintf(what, sizeof what, "after optimizer step %lld", (long long)dist->steps);

@@ -56,8 +56,9 @@ ykd_status ykd_dist_average_grads(ykd_dist *dist, ykd_model *model, ykd_error *e
 /* A tensor's values averaged over the ranks (a distillation adapter's gradient). */
 ykd_status ykd_dist_average_tensor(const ykd_tensor *tensor, ykd_error *err);
 
-/* After an optimizer step, before the EMA: without sync_bn the BN running statistics are rank
- * 0's everywhere (each rank's saw its own images); with check_params, the hash check. */
+/* After an optimizer step, before the EMA: the BN running statistics become rank 0's
+ * everywhere (without sync_bn each rank's saw its own images); with check_params, the hash
+ * check. */
 ykd_status ykd_dist_after_step(ykd_dist *dist, ykd_model *model, ykd_error *err);
 
 #endif
