@@ -132,9 +132,10 @@ static int mpirun_words(char **argv, char *np)
     return n;
 }
 
-/* `yolokd train` of the tiny model into w/run: with ranks > 0 under mpirun -np ranks. */
-static bool train_run(ykd_test *t, const mpi_world *w, int ranks, const char *run,
-                      const char *epochs, bool sync_bn)
+/* `yolokd train` of the tiny model into w/run (with a teacher file, `yolokd distill` of the
+ * tiny student): with ranks > 0 under mpirun -np ranks. */
+static bool run_command(ykd_test *t, const mpi_world *w, int ranks, const char *run,
+                        const char *epochs, bool sync_bn, const char *teacher)
 {
     char out[4300], log[4400], np[16];
     snprintf(out, sizeof out, "%s/%s", w->dir, run);
@@ -147,7 +148,8 @@ static bool train_run(ykd_test *t, const mpi_world *w, int ranks, const char *ru
         argv[n++] = "-x";
         argv[n++] = "YOLOKD_CHECK_SYNC=1"; /* every step's parameters hashed on every rank */
     }
-    char *args[] = {YKD_TEST_YOLOKD, "--device", "pocl", "train", "--model", (char *)w->model,
+    char *args[] = {YKD_TEST_YOLOKD, "--device", "pocl", teacher ? "distill" : "train",
+                    teacher ? "--student" : "--model", (char *)w->model,
                     "--data", (char *)w->data, "--out", out, "--epochs", (char *)epochs,
                     "--batch", "8", "--nbs", "8", "--imgsz", "64", "--workers", "1", "--seed",
                     "7", "--close-mosaic", "1", "--no-val"};
@@ -155,6 +157,10 @@ static bool train_run(ykd_test *t, const mpi_world *w, int ranks, const char *ru
         argv[n++] = args[i];
     if (sync_bn)
         argv[n++] = "--sync-bn";
+    if (teacher) {
+        argv[n++] = "--teacher";
+        argv[n++] = (char *)teacher;
+    }
     argv[n] = NULL;
     int status = 0;
     bool ok = run_logged(t, argv, log, 300, &status, NULL, NULL);
@@ -168,6 +174,12 @@ static bool train_run(ykd_test *t, const mpi_world *w, int ranks, const char *ru
         ok = CHECKF(t, summaries == 1, "%s: %d summary lines: %s", run, summaries, text);
     free(text);
     return ok;
+}
+
+static bool train_run(ykd_test *t, const mpi_world *w, int ranks, const char *run,
+                      const char *epochs, bool sync_bn)
+{
+    return run_command(t, w, ranks, run, epochs, sync_bn, NULL);
 }
 
 /* The last row's training losses (box, cls, dfl) of a run's metrics.csv. */
@@ -378,6 +390,31 @@ static void test_per_rank_bn_statistics(ykd_test *t)
     ykd_test_rmtree(w.dir);
 }
 
+/* Distillation (logit KD and LD from a teacher trained here for one step): two ranks with
+ * --sync-bn, each running the teacher on its own images, give one process's detection losses
+ * and student weights (which the KD gradients move) after two steps. */
+static void test_distill_equals_one_process(ykd_test *t)
+{
+    mpi_world w;
+    if (!mpi_ready(t) || !world_make(t, &w))
+        return;
+    char teacher[4300], where[512] = "";
+    snprintf(teacher, sizeof teacher, "%s/teacher/last.safetensors", w.dir);
+    double one[3], two[3];
+    if (train_run(t, &w, 0, "teacher", "1", false) &&
+        run_command(t, &w, 0, "one", "2", true, teacher) &&
+        run_command(t, &w, 2, "two", "2", true, teacher) && last_losses(t, &w, "one", one) &&
+        last_losses(t, &w, "two", two)) {
+        CHECKF(t, losses_close(two, one, 1e-4),
+               "epoch 2's losses: two ranks box %.6g cls %.6g dfl %.6g, one process %.6g %.6g "
+               "%.6g",
+               two[0], two[1], two[2], one[0], one[1], one[2]);
+        double d = weights_difference(t, &w, "one", "two", where, sizeof where);
+        CHECKF(t, d <= 1e-4, "the student's weights differ by %g (relative) at %s", d, where);
+    }
+    ykd_test_rmtree(w.dir);
+}
+
 /* The ranks mpirun started: its children running yolokd. */
 static int rank_pids(pid_t parent, pid_t *pids, int cap)
 {
@@ -470,6 +507,8 @@ static const ykd_test_case cases[] = {
      test_sync_bn_equals_one_process, YKD_TEST_HOST},
     {"mpi: without --sync-bn, each rank's BN statistics (the halves' loss)",
      test_per_rank_bn_statistics, YKD_TEST_HOST},
+    {"mpi: distillation on two ranks with --sync-bn = one process", test_distill_equals_one_process,
+     YKD_TEST_HOST},
     {"mpi: a killed rank ends the run with an error", test_killed_rank_ends_the_run,
      YKD_TEST_HOST},
 };
