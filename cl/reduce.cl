@@ -153,3 +153,31 @@ __kernel void softmax_backward_rows(TENSOR_IN(y), TENSOR_IN(dy), TENSOR_OUT(dx),
     for (uint r = l; r < rows; r += size)
         out[(size_t)r * STEP(dx)] = yr[(size_t)r * STEP(y)] * (g[(size_t)r * STEP(dy)] - dot);
 }
+
+/* The sum of squares of x's first `count` floats (AT(x, 0, i)), in partials: global (L, G),
+ * local (L, 1); work-group g sums group share runs of 8 floats from run g * share, each of its
+ * work-items a contiguous range of them (chunked, for CPUs) or every L-th (for GPUs), and
+ * writes partial[g]. Group 0 also takes the last count % 8 floats. A fixed partition, so the
+ * same input gives the same partials every run. */
+__kernel void sum_squares_partial(TENSOR_IN(x), uint count, uint share, uint chunked,
+                                  __global float *partial, __local float *scratch)
+{
+    uint g = get_global_id(1), l = get_local_id(0), size = get_local_size(0);
+    uint runs = count / 8, first = min(g * share, runs), mine = min(share, runs - first);
+    __global const float *p = IMAGE(x, 0) + (size_t)first * 8;
+    uint per = (mine + size - 1) / size;
+    uint start = chunked ? min(l * per, mine) : l, step = chunked ? 1 : size;
+    uint end = chunked ? min(start + per, mine) : mine;
+    float8 acc = 0.0f;
+    for (uint r = start; r < end; r += step) {
+        float8 v = vload8(r, p);
+        acc = fma(v, v, acc);
+    }
+    float4 folded = acc.lo + acc.hi;
+    float sum = (folded.x + folded.y) + (folded.z + folded.w);
+    for (uint i = runs * 8 + l; g == 0 && i < count; i += size)
+        sum = fma(AT(x, 0, i), AT(x, 0, i), sum);
+    sum = group_reduce(sum, REDUCE_SUM, scratch);
+    if (l == 0)
+        partial[g] = sum;
+}

@@ -1,6 +1,6 @@
 /* The yolokd command, run in-process: help, version, devices (table and JSON), a bad device
  * spec, selftest through the binary cache, and bench ops's timing (finite figures on every
- * device, the host clock when forced, --max-time). */
+ * device, the host clock when forced, --max-time), bench step's JSON (a step, a forward). */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdarg.h>
@@ -207,6 +207,35 @@ static void test_bench_ops_host_clock_and_max_time(ykd_test *t)
     ykd_test_restore_env(&env);
 }
 
+/* bench step --json, a training step and (--forward) an inference forward on a tiny
+ * configuration: one row each, finite positive times, what tools/bench-torch reads; --forward
+ * with --teacher is a usage error. */
+static void test_bench_step_json(ykd_test *t)
+{
+    char spec[16];
+    snprintf(spec, sizeof spec, "%d", ykd_device_get_info(t->device)->index);
+    static const char *const keys[2] = {"step_ms", "forward_ms"};
+    for (int forward = 0; forward < 2; forward++) {
+        run_result r = run_cli("bench", "step", "--devices", spec, "--models", "n", "--imgsz",
+                               "64", "--batch", "2", "--nc", "3", "--runs", "1", "--warmup", "0",
+                               "--json", forward ? "--forward" : NULL, NULL);
+        CHECKF(t, r.code == 0, "bench step exit %d: %s", r.code, r.err);
+        cJSON *root = cJSON_Parse(r.out);
+        const cJSON *row = cJSON_GetArrayItem(root, 0);
+        CHECKF(t, cJSON_GetArraySize(root) == 1 && positive_number(row, keys[forward]) &&
+                      positive_number(row, "images_per_s"),
+               "no %s in: %.300s", keys[forward], r.out);
+        const cJSON *model = cJSON_GetObjectItemCaseSensitive(row, "model");
+        CHECK(t, cJSON_IsString(model) && strcmp(model->valuestring, "n") == 0);
+        cJSON_Delete(root);
+        free_result(&r);
+    }
+    run_result r = run_cli("bench", "step", "--forward", "--teacher", "s", NULL);
+    CHECK(t, r.code == 2);
+    CHECK_CONTAINS(t, r.err, "--forward times the inference forward alone");
+    free_result(&r);
+}
+
 static const ykd_test_case cases[] = {
     {"cli: help and version", test_help_and_version, YKD_TEST_HOST},
     {"cli: usage errors exit 2", test_usage_errors, YKD_TEST_HOST},
@@ -220,6 +249,7 @@ static const ykd_test_case cases[] = {
      YKD_TEST_EACH_DEVICE},
     {"cli: bench ops on the host clock, stopped by --max-time",
      test_bench_ops_host_clock_and_max_time, YKD_TEST_EACH_DEVICE},
+    {"cli: bench step --json, a step and a forward", test_bench_step_json, YKD_TEST_EACH_DEVICE},
 };
 
 int main(int argc, char **argv)

@@ -1,7 +1,7 @@
 /* Sum, mean, max and softmax along each axis on every device against the float64 reference,
  * through both kernel shapes (a work-item per row, a work-group per long contiguous row) and
- * strided tensors; the reference softmax backward against finite differences; bad axes and
- * shapes refused. */
+ * strided tensors; the sum of squares of a whole tensor; the reference softmax backward
+ * against finite differences; bad axes and shapes refused. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +53,34 @@ static void test_reduce(ykd_test *t)
         for (int axis = 0; axis < 4; axis++)
             for (int op = REF_REDUCE_SUM; op <= REF_REDUCE_MAX; op++)
                 check_reduce(t, shapes[s], axis, op, (s + axis + op) % 2 == 1);
+}
+
+/* The sum of squares of sizes below one run of 8 floats, with a tail, over 64 groups' shares
+ * and far over them, against the reference; the same sum on a second call. */
+static void test_sum_squares(ykd_test *t)
+{
+    static const ref_shape sizes[] = {{1, 1, 1, 1}, {1, 1, 1, 7}, {1, 3, 5, 7}, {2, 17, 20, 20},
+                                      {1, 1, 1, 1000003}, {3, 5, 1, 8}};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        ykd_test_mem m = {0};
+        ref_shape s = sizes[k];
+        size_t n = ref_numel(s);
+        double *xd;
+        float *x = ykd_test_inputs(&m, n, 61 + k, -2, 2, &xd);
+        double expected = ref_sum_squares(n, xd), got = -1.0, again = -2.0;
+        char what[96];
+        snprintf(what, sizeof what, "sum of squares [%d, %d, %d, %d]", s.n, s.c, s.h, s.w);
+        /* strided views of one image are contiguous: taken; of several, refused (below) */
+        const ykd_tensor *gx = ykd_test_in(t, &m, x, s.n, s.c, s.h, s.w, s.n == 1);
+        ykd_error err;
+        if (gx && CHECK_OK(t, ykd_sum_squares(gx, &got, &err), err) &&
+            CHECK_OK(t, ykd_sum_squares(gx, &again, &err), err)) {
+            ykd_test_expect_close(t, &got, &expected, 1, max_nmse, what);
+            CHECKF(t, got == again, "%s: %.17g, then %.17g", what, got, again);
+        }
+        ykd_test_mem_guards_intact(t, &m, what);
+        ykd_test_mem_free(&m);
+    }
 }
 
 /* Softmax forward and backward; scale widens the inputs (logits up to +-60 need the maximum
@@ -150,6 +178,13 @@ static void test_bad_operands(ykd_test *t)
         CHECK_STATUS(t, ykd_softmax_forward(x, 5, x, &err), YKD_ERR_INVALID_ARGUMENT, err);
         CHECK_STATUS(t, ykd_softmax_backward(x, other, 1, x, &err), YKD_ERR_SHAPE, err);
         CHECK_CONTAINS(t, err.message, "ykd_softmax_backward: dy has shape [2, 3, 4, 6]");
+        double sum = 0.0;
+        const ykd_tensor *strided = ykd_test_out(t, &m, 2, 3, 4, 5, true);
+        CHECK_STATUS(t, ykd_sum_squares(x, NULL, &err), YKD_ERR_INVALID_ARGUMENT, err);
+        if (strided) {
+            CHECK_STATUS(t, ykd_sum_squares(strided, &sum, &err), YKD_ERR_INVALID_ARGUMENT, err);
+            CHECK_CONTAINS(t, err.message, "ykd_sum_squares: x must be packed");
+        }
         ykd_test_expect_all_poison(t, y, "refused output");
         ykd_test_expect_all_poison(t, other, "refused output");
     }
@@ -160,6 +195,8 @@ static const ykd_test_case cases[] = {
     {"reduce: sum, mean, max along each axis against the reference", test_reduce,
      YKD_TEST_EACH_DEVICE},
     {"softmax: forward and backward along each axis against the reference", test_softmax,
+     YKD_TEST_EACH_DEVICE},
+    {"sum of squares against the reference, the same twice", test_sum_squares,
      YKD_TEST_EACH_DEVICE},
     {"softmax: reference backward against finite differences", test_reference_gradients,
      YKD_TEST_HOST},

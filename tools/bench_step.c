@@ -2,8 +2,8 @@
  * and its gradients, backward, SGD step, EMA update) of a YOLOv8 model on pre-made batches (no
  * loader), per device, model and image size. Wall milliseconds per step, the median of several
  * after warm-up steps (the first steps also measure new GEMM shapes for the tuner), the share
- * of each phase, and optionally where the device time goes per kernel. PyTorch's figures for a
- * like machine are printed beside ours where we have them. */
+ * of each phase, and optionally where the device time goes per kernel; or the inference forward
+ * alone (--forward). tools/bench-torch runs PyTorch on the same shapes beside it, in one run. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +24,7 @@ typedef struct step_args {
     const char *devices, *models, *sizes, *teacher, *pairs;
     long long batch, nc, runs, warmup;
     double max_time; /* seconds of steps per configuration before the runs are cut short */
-    bool profile, json;
+    bool profile, json, forward;
     char pair_list[MAX_ITEMS][2][64]; /* teacher spec, student spec */
     int pair_count;
     char device_list[MAX_ITEMS][64];
@@ -34,33 +34,19 @@ typedef struct step_args {
     int size_list[MAX_ITEMS], size_count;
 } step_args;
 
-/* PyTorch 1.13, 2 threads on a 2-core machine like ours, batch 8, 10 classes (issue 6). */
-static const struct {
-    const char *model;
-    int imgsz;
-    double ms;
-} pytorch[] = {{"n", 160, 163}, {"n", 320, 421}, {"s", 160, 351}, {"s", 320, 1101}};
-
-static double pytorch_ms(const char *model, int imgsz, int batch, int nc)
-{
-    for (size_t i = 0; batch == 8 && nc == 10 && i < sizeof pytorch / sizeof pytorch[0]; i++)
-        if (strcmp(pytorch[i].model, model) == 0 && pytorch[i].imgsz == imgsz)
-            return pytorch[i].ms;
-    return 0.0;
-}
-
 static void print_help(FILE *f)
 {
     fprintf(f,
             "usage: yolokd bench step [--devices all|SPEC,...] [--models n,s] [--imgsz 160,320]\n"
             "                         [--batch 8] [--nc 10] [--runs 5] [--warmup 2] [--profile]\n"
+            "                         [--forward] [--json]\n"
             "\n"
             "Times whole training steps (forward, detection loss, backward, SGD with Nesterov\n"
             "momentum and weight decay, EMA) on random images with 8 random boxes each: the\n"
             "median wall time of --runs steps after --warmup steps, images/s, and each phase's\n"
             "share (the device is waited for after each phase). The first step on new shapes\n"
-            "also runs the GEMM tuner (its choices are cached). PyTorch 1.13's time on a like\n"
-            "2-core machine is shown where known (batch 8, 10 classes).\n"
+            "also runs the GEMM tuner (its choices are cached). tools/bench-torch times\n"
+            "PyTorch on the same shapes beside this, in one run.\n"
             "\n"
             "  --devices   'all', or device specs separated by commas (default: --device)\n"
             "  --models    built-in scales or .json descriptions (default n,s)\n"
@@ -72,13 +58,15 @@ static void print_help(FILE *f)
             "  --max-time  seconds per configuration (default 120): after it, no more warm-up\n"
             "              steps, and no timed step after the first; the table says so\n"
             "  --profile   also the device time per kernel (the 12 largest)\n"
+            "  --forward   the inference forward instead (BN folded, as a teacher runs):\n"
+            "              median wall time from the images' upload to a finished queue\n"
             "  --teacher T distillation steps instead, with teacher T (a scale or a .json):\n"
             "              the teacher's forward, the student's step alone, the student's\n"
             "              step with the default KD losses (teacher on its own thread), the\n"
             "              same without the overlap, and the overlap's gain\n"
             "  --pairs P   TEACHER:STUDENT device specs, comma-separated (default: each of\n"
             "              --devices with itself, as two contexts)\n"
-            "  --json      the distillation figures as JSON\n");
+            "  --json      the figures as JSON (one object per row)\n");
 }
 
 /* "a,b,c" into items of size bytes each; false when empty or too many. */
@@ -168,6 +156,7 @@ static int parse_args(int argc, char **argv, ykd_cli_globals *g, ykd_cli_io *io,
         {"--warmup", YKD_OPT_INT, &a->warmup, 0, 100},
         {"--max-time", YKD_OPT_DOUBLE, &a->max_time, 0.001, 86400},
         {"--profile", YKD_OPT_FLAG, &a->profile, 0, 0},
+        {"--forward", YKD_OPT_FLAG, &a->forward, 0, 0},
         {"--teacher", YKD_OPT_STRING, &a->teacher, 0, 0},
         {"--pairs", YKD_OPT_STRING, &a->pairs, 0, 0},
         {"--json", YKD_OPT_FLAG, &a->json, 0, 0},
@@ -182,6 +171,10 @@ static int parse_args(int argc, char **argv, ykd_cli_globals *g, ykd_cli_io *io,
         return ykd_cli_usage_error(io, "bench step",
                                    "bad list: --models n,s; --imgsz multiples of 32 like "
                                    "160,320; --devices all or specs");
+    if (a->forward && (a->teacher || a->profile))
+        return ykd_cli_usage_error(io, "bench step",
+                                   "--forward times the inference forward alone: not with "
+                                   "--teacher or --profile");
     if (a->teacher && !parse_pairs(a))
         return ykd_cli_usage_error(io, "bench step",
                                    "bad --pairs: TEACHER:STUDENT device specs separated by "
@@ -347,8 +340,41 @@ static void print_profile(ykd_device *dev, int runs, FILE *out)
     fprintf(out, "\n");
 }
 
+/* One row of the table, or one JSON object (json not NULL), for `bench step` alone. */
+static void report_step(const ykd_device *dev, const char *model, int size, const step_args *a,
+                        step_times *t, FILE *out, cJSON *json)
+{
+    int n = t->count;
+    double ms = median_of(t->total, n), phases[5];
+    for (int k = 0; k < 5; k++)
+        phases[k] = median_of(t->phase[k], n);
+    if (json) {
+        static const char *const names[5] = {"upload_ms", "forward_ms", "loss_ms", "backward_ms",
+                                             "optimizer_ms"};
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "device", ykd_device_get_info(dev)->name);
+        cJSON_AddStringToObject(o, "model", model);
+        cJSON_AddNumberToObject(o, "imgsz", size);
+        cJSON_AddNumberToObject(o, "batch", (double)a->batch);
+        cJSON_AddNumberToObject(o, "nc", (double)a->nc);
+        cJSON_AddNumberToObject(o, "timed", n);
+        cJSON_AddNumberToObject(o, "step_ms", ms);
+        cJSON_AddNumberToObject(o, "images_per_s", (double)a->batch * 1000.0 / ms);
+        for (int k = 0; k < 5; k++)
+            cJSON_AddNumberToObject(o, names[k], phases[k]);
+        cJSON_AddItemToArray(json, o);
+        return;
+    }
+    fprintf(out, "%-6s %5d %5lld %9.1f %8.1f %6.1f %7.1f %6.1f %8.1f %6.1f\n", model, size,
+            a->batch, ms, (double)a->batch * 1000.0 / ms, phases[0], phases[1], phases[2],
+            phases[3], phases[4]);
+    if (n < a->runs)
+        fprintf(out, "      (%d timed steps of %lld: --max-time %g s passed)\n", n, a->runs,
+                a->max_time);
+}
+
 static ykd_status bench_one(ykd_device *dev, const char *model, int size, const step_args *a,
-                            FILE *out, ykd_error *err)
+                            FILE *out, cJSON *json, ykd_error *err)
 {
     step_bench s = {NULL, NULL, NULL, NULL, NULL};
     ykd_batch b;
@@ -360,18 +386,7 @@ static ykd_status bench_one(ykd_device *dev, const char *model, int size, const 
     if (st == YKD_OK)
         st = time_steps(&s, &b, a, &t, err);
     if (st == YKD_OK) {
-        int n = t.count;
-        double ms = median_of(t.total, n), ref = pytorch_ms(model, size, batch, nc);
-        char vs[32] = "";
-        if (ref > 0)
-            snprintf(vs, sizeof vs, "%7.0f %6.2fx", ref, ms / ref);
-        fprintf(out, "%-6s %5d %5d %9.1f %8.1f  %-15s %6.1f %7.1f %6.1f %8.1f %6.1f\n", model, size,
-                batch, ms, batch * 1000.0 / ms, vs, median_of(t.phase[0], n),
-                median_of(t.phase[1], n), median_of(t.phase[2], n), median_of(t.phase[3], n),
-                median_of(t.phase[4], n));
-        if (n < a->runs)
-            fprintf(out, "      (%d timed steps of %lld: --max-time %g s passed)\n", n, a->runs,
-                    a->max_time);
+        report_step(dev, model, size, a, &t, out, json);
         if (a->profile)
             print_profile(dev, t.profiled, out);
     }
@@ -404,6 +419,42 @@ static ykd_status time_teacher(ykd_model *teacher, const ykd_batch *b, const ste
     ykd_tensor_free(&images);
     if (st == YKD_OK)
         *ms = median_of(times, timed);
+    return st;
+}
+
+/* --forward: the inference forward of a model alone, as the teacher runs it. */
+static ykd_status bench_forward_one(ykd_device *dev, const char *model, int size,
+                                    const step_args *a, FILE *out, cJSON *json, ykd_error *err)
+{
+    ykd_batch b;
+    ykd_model_desc_options o = {NULL, (int)a->nc};
+    ykd_model_desc *desc = NULL;
+    ykd_model *m = NULL;
+    double ms = 0.0;
+    ykd_status st = make_batch((int)a->batch, size, (int)a->nc, &b)
+                        ? ykd_model_desc_load(model, &o, &desc, err)
+                        : ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "bench step: out of host memory");
+    if (st == YKD_OK)
+        st = ykd_model_create(dev, desc, 1, &m, err);
+    if (st == YKD_OK)
+        st = time_teacher(m, &b, a, &ms, err);
+    double images_per_s = (double)a->batch * 1000.0 / ms;
+    if (st == YKD_OK && json) {
+        cJSON *row = cJSON_CreateObject();
+        cJSON_AddStringToObject(row, "device", ykd_device_get_info(dev)->name);
+        cJSON_AddStringToObject(row, "model", model);
+        cJSON_AddNumberToObject(row, "imgsz", size);
+        cJSON_AddNumberToObject(row, "batch", (double)a->batch);
+        cJSON_AddNumberToObject(row, "nc", (double)a->nc);
+        cJSON_AddNumberToObject(row, "forward_ms", ms);
+        cJSON_AddNumberToObject(row, "images_per_s", images_per_s);
+        cJSON_AddItemToArray(json, row);
+    } else if (st == YKD_OK) {
+        fprintf(out, "%-6s %5d %5lld %9.1f %8.1f\n", model, size, a->batch, ms, images_per_s);
+    }
+    ykd_model_free(m);
+    ykd_model_desc_free(desc);
+    free_batch(&b);
     return st;
 }
 
@@ -546,7 +597,7 @@ static int bench_pairs(const step_args *a, ykd_cli_io *io, cJSON *json)
     return st == YKD_OK ? YKD_EXIT_OK : YKD_EXIT_FAILURE;
 }
 
-static int bench_device(const char *spec, const step_args *a, ykd_cli_io *io)
+static int bench_device(const char *spec, const step_args *a, ykd_cli_io *io, cJSON *json)
 {
     ykd_device *dev = NULL;
     ykd_error err = {0};
@@ -556,14 +607,21 @@ static int bench_device(const char *spec, const step_args *a, ykd_cli_io *io)
         return st == YKD_ERR_NOT_FOUND || st == YKD_ERR_AMBIGUOUS ? YKD_EXIT_USAGE
                                                                   : YKD_EXIT_FAILURE;
     }
-    fprintf(io->out, "device: %s; batch %lld, %lld classes, median of %lld steps after %lld\n",
-            ykd_device_get_info(dev)->name, a->batch, a->nc, a->runs, a->warmup);
-    fprintf(io->out, "%-6s %5s %5s %9s %8s  %-15s %6s %7s %6s %8s %6s\n", "model", "imgsz",
-            "batch", "ms/step", "img/s", "PyTorch ms, x", "upload", "forward", "loss",
-            "backward", "optim");
+    if (!json)
+        fprintf(io->out, "device: %s; batch %lld, %lld classes, median of %lld %s after %lld\n",
+                ykd_device_get_info(dev)->name, a->batch, a->nc, a->runs,
+                a->forward ? "inference forwards" : "steps", a->warmup);
+    if (!json && a->forward)
+        fprintf(io->out, "%-6s %5s %5s %9s %8s\n", "model", "imgsz", "batch", "ms/fwd", "img/s");
+    else if (!json)
+        fprintf(io->out, "%-6s %5s %5s %9s %8s %6s %7s %6s %8s %6s\n", "model", "imgsz", "batch",
+                "ms/step", "img/s", "upload", "forward", "loss", "backward", "optim");
     for (int m = 0; m < a->model_count && st == YKD_OK; m++)
         for (int i = 0; i < a->size_count && st == YKD_OK; i++)
-            st = bench_one(dev, a->model_list[m], a->size_list[i], a, io->out, &err);
+            st = a->forward ? bench_forward_one(dev, a->model_list[m], a->size_list[i], a,
+                                                io->out, json, &err)
+                            : bench_one(dev, a->model_list[m], a->size_list[i], a, io->out, json,
+                                        &err);
     if (st != YKD_OK)
         fprintf(io->err, "yolokd bench step: %s\n", err.message);
     ykd_device_close(dev);
@@ -579,21 +637,21 @@ int ykd_bench_step(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io *
     int code = parse_args(argc, argv, globals, io, &a);
     if (code >= 0)
         return code;
-    if (a.teacher) {
-        cJSON *json = a.json ? cJSON_CreateArray() : NULL;
+    cJSON *json = a.json ? cJSON_CreateArray() : NULL;
+    if (a.teacher)
         code = bench_pairs(&a, io, json);
-        if (json && code == YKD_EXIT_OK) {
-            char *text = cJSON_Print(json);
-            fprintf(io->out, "%s\n", text ? text : "[]");
-            cJSON_free(text);
-        }
-        cJSON_Delete(json);
-        return code;
-    }
-    for (int d = 0; d < a.device_count && code < 0; d++) {
-        int c = bench_device(a.device_list[d], &a, io);
+    for (int d = 0; !a.teacher && d < a.device_count && code < 0; d++) {
+        int c = bench_device(a.device_list[d], &a, io, json);
         if (c != YKD_EXIT_OK)
             code = c;
     }
-    return code < 0 ? YKD_EXIT_OK : code;
+    if (code < 0)
+        code = YKD_EXIT_OK;
+    if (json && code == YKD_EXIT_OK) {
+        char *text = cJSON_Print(json);
+        fprintf(io->out, "%s\n", text ? text : "[]");
+        cJSON_free(text);
+    }
+    cJSON_Delete(json);
+    return code;
 }

@@ -214,6 +214,12 @@ typedef enum ykd_reduce_op {
 ykd_status ykd_reduce(const ykd_tensor *x, int axis, ykd_reduce_op op, const ykd_tensor *y,
                       ykd_error *err);
 
+/* *sum = the sum of the squares of x's values (the squared L2 norm), reduced on the device in
+ * float per work-group, the groups' partials summed in double on the host (a small read that
+ * waits for the queue); the same input gives the same sum every run (a group's partial past
+ * FLT_MAX is infinite). x: packed unless one image, at most INT_MAX floats. */
+ykd_status ykd_sum_squares(const ykd_tensor *x, double *sum, ykd_error *err);
+
 /* y = softmax of x along axis (max-subtracted). Backward: dx = y * (dy - sum(dy * y)). */
 ykd_status ykd_softmax_forward(const ykd_tensor *x, int axis, const ykd_tensor *y,
                                ykd_error *err);

@@ -1,4 +1,5 @@
 /* Reductions and softmax along one axis (cl/reduce.cl). */
+#include <limits.h>
 #include <stdio.h>
 
 #include "core/error_internal.h"
@@ -11,6 +12,10 @@ static const char source[] = "cl/reduce.cl";
  * heights, a work-item each, in groups of ROWS_GROUP. A work-group per row of 80 floats ran
  * 40 times slower on PoCL than a work-item per row: its tree costs more than the row. */
 enum { GROUP_ROWS_FROM = 1024, ROW_GROUP = 256, ROW_SHARE = 16, ROWS_GROUP = 64 };
+
+/* The sum of squares: this many work-groups (a fixed partition: the same sum every run) of
+ * up to SQUARES_GROUP work-items. */
+enum { SQUARES_GROUPS = 64, SQUARES_GROUP = 256 };
 
 /* x seen along an axis as in cl/reduce.cl: images * outer * inner rows of `rows` floats,
  * `step` apart. */
@@ -138,4 +143,54 @@ ykd_status ykd_softmax_backward(const ykd_tensor *y, const ykd_tensor *dy, int a
     ykd_op_args_tensor(&a, dy);
     ykd_op_args_tensor(&a, dx);
     return run_rows("softmax_backward", y, axis, &a, -1, err);
+}
+
+ykd_status ykd_sum_squares(const ykd_tensor *x, double *sum, ykd_error *err)
+{
+    static const char name[] = "ykd_sum_squares";
+    const ykd_tensor *tensors[] = {x};
+    const char *names[] = {"x"};
+    ykd_status st = sum ? ykd_op_check_operands(name, tensors, names, 1, err)
+                        : ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: sum is NULL", name);
+    if (st == YKD_OK && x->n != 1)
+        st = ykd_op_expect_packed(name, "x", x, err);
+    size_t count = st == YKD_OK ? ykd_tensor_numel(x) : 0;
+    if (st == YKD_OK && count > INT_MAX)
+        st = ykd_fail(err, YKD_ERR_SHAPE, "%s: x has %zu floats; at most %d", name, count,
+                      INT_MAX);
+    ykd_device *dev = st == YKD_OK ? ykd_tensor_device(x) : NULL;
+    ykd_kernel *kernel = NULL;
+    ykd_buffer *partial = NULL;
+    if (st == YKD_OK)
+        st = ykd_op_kernel(dev, source, "sum_squares_partial", &kernel, err);
+    if (st == YKD_OK)
+        st = ykd_op_scratch(dev, SQUARES_GROUPS, name, &partial, err);
+    if (st != YKD_OK)
+        return st;
+    /* as batch norm's plane reductions: contiguous ranges per work-item on a CPU */
+    bool chunked = dev->info.type == YKD_DEVICE_TYPE_CPU;
+    size_t group = ykd_op_group_size(dev, kernel, SQUARES_GROUP, sizeof(float));
+    size_t runs = count / 8, share = (runs + SQUARES_GROUPS - 1) / SQUARES_GROUPS;
+    /* x seen as one packed image: AT(x, 0, i) */
+    ykd_tensor flat = ykd_tensor_view(x->buffer, x->offset, 1, 1, 1, (int)count);
+    ykd_op_args a = {.count = 0};
+    ykd_op_args_tensor(&a, &flat);
+    ykd_op_args_uint(&a, count);
+    ykd_op_args_uint(&a, share);
+    ykd_op_args_uint(&a, chunked);
+    ykd_op_args_mem(&a, partial->mem);
+    ykd_op_args_local(&a, group * sizeof(float));
+    size_t global[2] = {group, SQUARES_GROUPS}, local[2] = {group, 1};
+    st = ykd_op_run(dev, kernel, &a, 2, global, local, err);
+    float parts[SQUARES_GROUPS];
+    if (st == YKD_OK)
+        st = ykd_buffer_read(partial, 0, parts, sizeof parts, err);
+    ykd_buffer_free(partial);
+    if (st != YKD_OK)
+        return st;
+    double total = 0.0;
+    for (int g = 0; g < SQUARES_GROUPS; g++)
+        total += parts[g];
+    *sum = total;
+    return YKD_OK;
 }

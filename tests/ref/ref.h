@@ -72,6 +72,8 @@ void ref_split(int n, size_t plane, int count, const int *channels, const double
  * reduced tensor (that axis of size 1) ---- */
 enum { REF_REDUCE_SUM = 0, REF_REDUCE_MEAN = 1, REF_REDUCE_MAX = 2 };
 void ref_reduce(ref_shape s, const double *x, int axis, int op, double *y);
+/* The sum of the squares of n values (the squared L2 norm). */
+double ref_sum_squares(size_t n, const double *x);
 void ref_softmax_forward(ref_shape s, const double *x, int axis, double *y);
 void ref_softmax_backward(ref_shape s, const double *y, const double *dy, int axis,
                           double *dx);

@@ -75,3 +75,11 @@ void ref_softmax_backward(ref_shape s, const double *y, const double *dy, int ax
         }
     }
 }
+
+double ref_sum_squares(size_t n, const double *x)
+{
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++)
+        sum += x[i] * x[i];
+    return sum;
+}
