@@ -64,6 +64,23 @@ static bool distill(ykd_test *t, const tx_world *w, const char *teacher, const c
     return distill_with(t, w, teacher, name, teacher_device, kd_config, out, NULL, NULL);
 }
 
+static bool write_text(ykd_test *t, const char *path, const char *text)
+{
+    const void *parts[] = {text};
+    size_t sizes[] = {strlen(text)};
+    ykd_error err;
+    return CHECK_OK(t, ykd_file_write_atomic(path, parts, sizes, 1, &err), err);
+}
+
+/* dir/kd.json (its path into config) with every loss on, so that each one's path is
+ * exercised. */
+static bool write_every_loss(ykd_test *t, const char *dir, char *config, size_t size)
+{
+    snprintf(config, size, "%s/kd.json", dir);
+    return write_text(t, config, "{\"losses\": {\"logit\": {\"weight\": 0.5}, \"ld\": {}, "
+                                 "\"cwd\": {}, \"pkd\": {}, \"imitation\": {\"weight\": 0.5}}}");
+}
+
 static void test_one_device_or_two(ykd_test *t)
 {
     tx_world w;
@@ -74,16 +91,9 @@ static void test_one_device_or_two(ykd_test *t)
     /* the GEMMs fixed on both devices, so tuning cannot differ between the runs */
     bool ok = other && tx_fix_gemm(t, t->device) && tx_fix_gemm(t, other) &&
               make_teacher(t, &w, teacher, sizeof teacher);
-    /* every loss, so each one's path is exercised */
     char config[4200];
-    snprintf(config, sizeof config, "%s/kd.json", w.dir);
-    static const char json[] =
-        "{\"losses\": {\"logit\": {\"weight\": 0.5}, \"ld\": {}, \"cwd\": {}, \"pkd\": {},"
-        " \"imitation\": {\"weight\": 0.5}}}";
-    const void *parts[] = {json};
-    size_t sizes[] = {sizeof json - 1};
     ykd_error err;
-    ok = ok && CHECK_OK(t, ykd_file_write_atomic(config, parts, sizes, 1, &err), err);
+    ok = ok && write_every_loss(t, w.dir, config, sizeof config);
     ok = ok && distill(t, &w, teacher, "one", t->device, config, one) &&
          distill(t, &w, teacher, "two", other, config, two);
     if (ok) {
@@ -485,14 +495,6 @@ static bool make_wide_teacher(ykd_test *t, const tx_world *w, char *path, size_t
     return ok;
 }
 
-static bool write_text(ykd_test *t, const char *path, const char *text)
-{
-    const void *parts[] = {text};
-    size_t sizes[] = {strlen(text)};
-    ykd_error err;
-    return CHECK_OK(t, ykd_file_write_atomic(path, parts, sizes, 1, &err), err);
-}
-
 /* A file's text (NUL-terminated) into *text; false (a failed check) when unreadable. */
 static bool read_text(ykd_test *t, const char *dir, const char *name, char **text)
 {
@@ -779,17 +781,10 @@ static void test_across_families(ykd_test *t)
         return;
     char device[16], config[4200], trained[4200], yolo11s[4200], yolov8s[4200];
     snprintf(device, sizeof device, "%d", ykd_device_get_info(t->device)->index);
-    snprintf(config, sizeof config, "%s/kd.json", w.dir);
-    static const char json[] =
-        "{\"losses\": {\"logit\": {\"weight\": 0.5}, \"ld\": {}, \"cwd\": {}, \"pkd\": {},"
-        " \"imitation\": {\"weight\": 0.5}}}";
-    const void *parts[] = {json};
-    size_t sizes[] = {sizeof json - 1};
-    ykd_error err;
     snprintf(trained, sizeof trained, "%s/yolo11n", w.dir);
     snprintf(yolo11s, sizeof yolo11s, "%s/yolo11s.safetensors", w.dir);
     snprintf(yolov8s, sizeof yolov8s, "%s/yolov8s.safetensors", w.dir);
-    bool ok = CHECK_OK(t, ykd_file_write_atomic(config, parts, sizes, 1, &err), err) &&
+    bool ok = write_every_loss(t, w.dir, config, sizeof config) &&
               cli_train(t, &w, "yolo11n", "yolo11n", trained, device) &&
               save_builtin(t, "yolo11s", yolo11s) && save_builtin(t, "yolov8s", yolov8s);
     if (ok)

@@ -353,30 +353,49 @@ static cJSON *check_decoded_random(ykd_test *t, ykd_model *m, const char *dir, c
 
 static const char *const tiny_names[2] = {"circle", "it's \\ a \"square\""};
 
+/* m exported with options o as dir/model.onnx (path), dir a new temporary folder ("" when none
+ * was made, which ykd_test_rmtree passes over); false (a failed check) when it could not be. */
+static bool export_to_temp(ykd_test *t, ykd_model *m, const ykd_export_options *o, char *dir,
+                           char *path)
+{
+    ykd_error err;
+    dir[0] = '\0';
+    if (!m || !ykd_test_mkdtemp(t, dir, 4096))
+        return false;
+    snprintf(path, 4200, "%s/model.onnx", dir);
+    return CHECK_OK(t, ykd_export_onnx(m, o, path, &err), err);
+}
+
+/* m exported with a static batch of 2 at h x w (opset 17, decoded) into a folder of its own,
+ * which holds the file alone afterwards (no temporary left), then check_decoded_random. */
+static cJSON *check_static(ykd_test *t, ykd_model *m, int h, int w, uint64_t seed,
+                           const char *what)
+{
+    char dir[4096], path[4200];
+    cJSON *summary = NULL;
+    ykd_export_options o;
+    ykd_export_options_default(&o);
+    o.height = h, o.width = w, o.batch = 2;
+    if (export_to_temp(t, m, &o, dir, path)) {
+        CHECKF(t, ykd_test_count_files(dir) == 1, "%d files: a temporary file left behind?",
+               ykd_test_count_files(dir));
+        summary = check_decoded_random(t, m, dir, path, 2, h, w, seed, what);
+    }
+    ykd_test_rmtree(dir);
+    return summary;
+}
+
 /* Static batch 2, square input, opset 17, decoded: the checker, ONNX Runtime against yolokd,
  * the layout and the metadata. */
 static void test_decoded_static(ykd_test *t)
 {
     if (!onnx_runtime_ready(t))
         return;
-    char dir[4096], path[4200];
     ykd_model *m = make_model(t, tx_tiny_model_json, NULL, 0, 11, false);
-    cJSON *summary = NULL;
     ykd_error err;
-    if (!m || !ykd_test_mkdtemp(t, dir, sizeof dir)) {
-        ykd_model_free(m);
-        return;
-    }
-    CHECK_OK(t, ykd_model_set_class_names(m, tiny_names, 2, &err), err);
-    snprintf(path, sizeof path, "%s/tiny.onnx", dir);
-    ykd_export_options o;
-    ykd_export_options_default(&o);
-    o.height = o.width = 64, o.batch = 2;
-    if (CHECK_OK(t, ykd_export_onnx(m, &o, path, &err), err)) {
-        CHECKF(t, ykd_test_count_files(dir) == 1, "%d files: a temporary file left behind?",
-               ykd_test_count_files(dir));
-        summary = check_decoded_random(t, m, dir, path, 2, 64, 64, 3, "static batch 2, 64x64");
-    }
+    cJSON *summary = m && CHECK_OK(t, ykd_model_set_class_names(m, tiny_names, 2, &err), err)
+                         ? check_static(t, m, 64, 64, 3, "static batch 2, 64x64")
+                         : NULL;
     if (summary) {
         char shape[128];
         shape_of(summary, 0, shape, sizeof shape);
@@ -397,21 +416,29 @@ static void test_decoded_static(ykd_test *t)
     }
     cJSON_Delete(summary);
     ykd_model_free(m);
-    ykd_test_rmtree(dir);
 }
 
-/* model saved to a weights file and exported by the command with a dynamic batch and a
- * non-square input 64x96 at opset: ONNX Runtime = yolokd at batches 3 and 1. */
-static void check_dynamic_command(ykd_test *t, ykd_model *m, int opset, const char *printed)
+/* The built-in model name (6 classes) saved to a weights file and exported by the command with
+ * a dynamic batch and a non-square input 64x96 at opset: ONNX Runtime = yolokd at batches 3
+ * and 1. */
+static void check_dynamic_command(ykd_test *t, const char *name, uint64_t seed, bool spread,
+                                  int opset)
 {
-    char dir[4096], weights[4200], path[4200], spec[16], opset_text[16];
-    ykd_error err;
-    if (!m || !ykd_test_mkdtemp(t, dir, sizeof dir))
+    if (!onnx_runtime_ready(t))
         return;
+    char dir[4096], weights[4200], path[4200], spec[16], opset_text[16], printed[128];
+    ykd_error err;
+    ykd_model *m = make_model(t, NULL, name, 6, seed, spread);
+    if (!m || !ykd_test_mkdtemp(t, dir, sizeof dir)) {
+        ykd_model_free(m);
+        return;
+    }
     snprintf(weights, sizeof weights, "%s/student.safetensors", dir);
     snprintf(path, sizeof path, "%s/student.onnx", dir);
     snprintf(spec, sizeof spec, "%d", ykd_device_get_info(t->device)->index);
     snprintf(opset_text, sizeof opset_text, "%d", opset);
+    snprintf(printed, sizeof printed,
+             "input [batch, 3, 64, 96], opset %d, decoded output, 6 classes", opset);
     bool ok = CHECK_OK(t, ykd_model_save(m, weights, &err), err);
     run_result r = run_cli("export", "--weights", weights, "--imgsz", "64,96", "--dynamic",
                            "--opset", opset_text, "--out", path, "--device", spec, NULL);
@@ -437,18 +464,14 @@ static void check_dynamic_command(ykd_test *t, ykd_model *m, int opset, const ch
         ok = summary != NULL;
         cJSON_Delete(summary);
     }
+    ykd_model_free(m);
     ykd_test_rmtree(dir);
 }
 
 /* The demo student's architecture (YOLOv8n, 6 classes) through the command. */
 static void test_dynamic_nonsquare(ykd_test *t)
 {
-    if (!onnx_runtime_ready(t))
-        return;
-    ykd_model *m = make_model(t, NULL, "n", 6, 5, false);
-    check_dynamic_command(t, m, 17, "input [batch, 3, 64, 96], opset 17, decoded output, "
-                                    "6 classes");
-    ykd_model_free(m);
+    check_dynamic_command(t, "n", 5, false, 17);
 }
 
 /* YOLO11's modules where the attention sees the image: at stride 8, over 8x12 positions of a
@@ -471,22 +494,9 @@ static void test_attention_static(ykd_test *t)
 {
     if (!onnx_runtime_ready(t))
         return;
-    char dir[4096], path[4200];
     ykd_model *m = make_model(t, attention_model_json, NULL, 0, 10, true);
-    ykd_error err;
-    if (!m || !ykd_test_mkdtemp(t, dir, sizeof dir)) {
-        ykd_model_free(m);
-        return;
-    }
-    snprintf(path, sizeof path, "%s/attention.onnx", dir);
-    ykd_export_options o;
-    ykd_export_options_default(&o);
-    o.height = 64, o.width = 96, o.batch = 2;
-    if (CHECK_OK(t, ykd_export_onnx(m, &o, path, &err), err))
-        cJSON_Delete(check_decoded_random(t, m, dir, path, 2, 64, 96, 41,
-                                          "attention at stride 8, batch 2, 64x96"));
+    cJSON_Delete(check_static(t, m, 64, 96, 41, "attention at stride 8, batch 2, 64x96"));
     ykd_model_free(m);
-    ykd_test_rmtree(dir);
 }
 
 /* YOLO11n (6 classes) through the command at opset 11: its grouped convolutions (the class
@@ -494,12 +504,7 @@ static void test_attention_static(ykd_test *t)
  * must hold for any batch. */
 static void test_yolo11_dynamic(ykd_test *t)
 {
-    if (!onnx_runtime_ready(t))
-        return;
-    ykd_model *m = make_model(t, NULL, "yolo11n", 6, 8, true);
-    check_dynamic_command(t, m, 11, "input [batch, 3, 64, 96], opset 11, decoded output, "
-                                    "6 classes");
-    ykd_model_free(m);
+    check_dynamic_command(t, "yolo11n", 8, true, 11);
 }
 
 /* YOLO11n (3 classes) with a static batch of 2 and a non-square 96x128 input (C2PSA attends
@@ -508,21 +513,8 @@ static void test_yolo11_static(ykd_test *t)
 {
     if (!onnx_runtime_ready(t))
         return;
-    char dir[4096], path[4200];
     ykd_model *m = make_model(t, NULL, "yolo11n", 3, 9, true);
-    ykd_error err;
-    if (!m || !ykd_test_mkdtemp(t, dir, sizeof dir)) {
-        ykd_model_free(m);
-        return;
-    }
-    snprintf(path, sizeof path, "%s/yolo11n.onnx", dir);
-    ykd_export_options o;
-    ykd_export_options_default(&o);
-    o.height = 96, o.width = 128, o.batch = 2;
-    cJSON *summary = NULL;
-    if (CHECK_OK(t, ykd_export_onnx(m, &o, path, &err), err))
-        summary = check_decoded_random(t, m, dir, path, 2, 96, 128, 31, "yolo11n, batch 2, "
-                                                                        "96x128");
+    cJSON *summary = check_static(t, m, 96, 128, 31, "yolo11n, batch 2, 96x128");
     if (summary) {
         char shape[128];
         shape_of(summary, 0, shape, sizeof shape);
@@ -532,7 +524,6 @@ static void test_yolo11_static(ykd_test *t)
     }
     cJSON_Delete(summary);
     ykd_model_free(m);
-    ykd_test_rmtree(dir);
 }
 
 /* --raw at opset 11 and a non-square input: each level's head tensor against
@@ -546,13 +537,10 @@ static void test_raw_levels(ykd_test *t)
     float *images = random_images(1, 3, 96, 64, 4);
     cJSON *summary = NULL;
     ykd_error err;
-    if (!m || !ykd_test_mkdtemp(t, dir, sizeof dir))
-        goto done;
-    snprintf(path, sizeof path, "%s/raw.onnx", dir);
     ykd_export_options o;
     ykd_export_options_default(&o);
     o.height = 96, o.width = 64, o.opset = 11, o.raw = true;
-    if (!CHECK_OK(t, ykd_export_onnx(m, &o, path, &err), err) ||
+    if (!export_to_temp(t, m, &o, dir, path) ||
         !(summary = ort_run(t, dir, path, images, 1, 3, 96, 64)) ||
         !forward(t, m, images, 1, 96, 64))
         goto done;
