@@ -366,16 +366,16 @@ static bool export_to_temp(ykd_test *t, ykd_model *m, const ykd_export_options *
     return CHECK_OK(t, ykd_export_onnx(m, o, path, &err), err);
 }
 
-/* m exported with a static batch of 2 at h x w (opset 17, decoded) into a folder of its own,
- * which holds the file alone afterwards (no temporary left), then check_decoded_random. */
-static cJSON *check_static(ykd_test *t, ykd_model *m, int h, int w, uint64_t seed,
+/* m exported with a static batch of 2 at h x w (decoded) into a folder of its own, which
+ * holds the file alone afterwards (no temporary left), then check_decoded_random. */
+static cJSON *check_static(ykd_test *t, ykd_model *m, int h, int w, int opset, uint64_t seed,
                            const char *what)
 {
     char dir[4096], path[4200];
     cJSON *summary = NULL;
     ykd_export_options o;
     ykd_export_options_default(&o);
-    o.height = h, o.width = w, o.batch = 2;
+    o.height = h, o.width = w, o.batch = 2, o.opset = opset;
     if (export_to_temp(t, m, &o, dir, path)) {
         CHECKF(t, ykd_test_count_files(dir) == 1, "%d files: a temporary file left behind?",
                ykd_test_count_files(dir));
@@ -394,7 +394,7 @@ static void test_decoded_static(ykd_test *t)
     ykd_model *m = make_model(t, tx_tiny_model_json, NULL, 0, 11, false);
     ykd_error err;
     cJSON *summary = m && CHECK_OK(t, ykd_model_set_class_names(m, tiny_names, 2, &err), err)
-                         ? check_static(t, m, 64, 64, 3, "static batch 2, 64x64")
+                         ? check_static(t, m, 64, 64, 17, 3, "static batch 2, 64x64")
                          : NULL;
     if (summary) {
         char shape[128];
@@ -489,13 +489,15 @@ static const char attention_model_json[] =
     "              [-1, 1, \"C3k2\", [32, false, 0.25]]],\n"
     " \"head\": [[[3, 5], 1, \"Detect\", [\"nc\"]]]}\n";
 
-/* That model, static batch 2, 64x96, opset 17, decoded. */
+/* That model, static batch 2, 64x96, decoded, at opset 11 (whose Softmax flattens the axes from
+ * its axis on) and 17. */
 static void test_attention_static(ykd_test *t)
 {
     if (!onnx_runtime_ready(t))
         return;
     ykd_model *m = make_model(t, attention_model_json, NULL, 0, 10, true);
-    cJSON_Delete(check_static(t, m, 64, 96, 41, "attention at stride 8, batch 2, 64x96"));
+    cJSON_Delete(check_static(t, m, 64, 96, 11, 41, "attention, opset 11, batch 2, 64x96"));
+    cJSON_Delete(check_static(t, m, 64, 96, 17, 41, "attention, opset 17, batch 2, 64x96"));
     ykd_model_free(m);
 }
 
@@ -514,7 +516,7 @@ static void test_yolo11_static(ykd_test *t)
     if (!onnx_runtime_ready(t))
         return;
     ykd_model *m = make_model(t, NULL, "yolo11n", 3, 9, true);
-    cJSON *summary = check_static(t, m, 96, 128, 31, "yolo11n, batch 2, 96x128");
+    cJSON *summary = check_static(t, m, 96, 128, 17, 31, "yolo11n, batch 2, 96x128");
     if (summary) {
         char shape[128];
         shape_of(summary, 0, shape, sizeof shape);
@@ -918,8 +920,8 @@ int main(int argc, char **argv)
          test_yolo11_static, YKD_TEST_EACH_DEVICE},
         {"export yolo11n decoded, dynamic batch, opset 11: ONNX Runtime = yolokd",
          test_yolo11_dynamic, YKD_TEST_EACH_DEVICE},
-        {"export YOLO11 attention at stride 8: ONNX Runtime = yolokd", test_attention_static,
-         YKD_TEST_EACH_DEVICE},
+        {"export YOLO11 attention at stride 8, opsets 11 and 17: ONNX Runtime = yolokd",
+         test_attention_static, YKD_TEST_EACH_DEVICE},
         {"export raw levels, opset 11: ONNX Runtime = yolokd", test_raw_levels,
          YKD_TEST_EACH_DEVICE},
         {"export trained model on dataset images: outputs and NMS detections = yolokd",
