@@ -64,15 +64,15 @@ typedef struct ykd_cli_opt {
     double min, max;
 } ykd_cli_opt;
 
+/* ykd_cli_parse_options (below) over every row of the array opts (an array, not a pointer). */
+#define YKD_CLI_PARSE_OPTIONS(argc, argv, io, command, opts, help)                                \
+    ykd_cli_parse_options((argc), (argv), (io), (command), (opts),                                \
+                          sizeof(opts) / sizeof((opts)[0]), (help))
+
 /* Parses argv[1 ..] against the rows (no positional arguments); --help prints help to out.
  * Returns -1 when every argument was fine, else the exit code to return. */
 int ykd_cli_parse_options(int argc, char **argv, ykd_cli_io *io, const char *command,
                           const ykd_cli_opt *opts, size_t count, void (*help)(FILE *));
-
-/* ykd_cli_parse_options over every row of the array opts (an array, not a pointer). */
-#define YKD_CLI_PARSE_OPTIONS(argc, argv, io, command, opts, help)                                \
-    ykd_cli_parse_options((argc), (argv), (io), (command), (opts),                                \
-                          sizeof(opts) / sizeof((opts)[0]), (help))
 
 /* Opens the device the globals name (or the default). On failure prints why and returns the
  * exit code: YKD_EXIT_USAGE when the spec names no device, YKD_EXIT_FAILURE otherwise. */
