@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/comm.h"
 #include "cli_run.h"
 #include "harness.h"
 
@@ -18,6 +19,8 @@ static void test_help_and_version(ykd_test *t)
     CHECK(t, r.code == 0);
     CHECK_CONTAINS(t, r.out, "yolokd ");
     CHECK_CONTAINS(t, r.out, ykd_version());
+    CHECK_CONTAINS(t, r.out, "\nMPI: ");
+    CHECK_CONTAINS(t, r.out, ykd_comm_library() ? ykd_comm_library() : "not built in");
     free_result(&r);
     r = run_cli("--help", NULL);
     CHECK(t, r.code == 0);

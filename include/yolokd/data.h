@@ -377,6 +377,12 @@ typedef struct ykd_loader_options {
     int cache_mb;     /* keep decoded images (long side resized to image_size) in memory when
                          they all fit in this many MiB; default 1024, 0 never. Samples are the
                          same either way. */
+    /* Data parallelism: batch_size is the global batch, and this loader builds the part of
+     * each global batch that rank `shard` of `shards` (default 0 of 1) trains on: a contiguous
+     * run of about batch_size / shards of its positions, so the ranks' parts in rank order are
+     * the batch one loader builds alone, sample for sample. With several shards an epoch's
+     * last batch is left out when it has fewer images than shards (each rank needs one). */
+    int shard, shards;
 } ykd_loader_options;
 
 void ykd_loader_options_default(ykd_loader_options *options);

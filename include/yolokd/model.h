@@ -172,6 +172,12 @@ ykd_status ykd_model_zero_grad(ykd_model *model, ykd_error *err);
  * direct write), so the folded inference weights are rebuilt before the next inference. */
 void ykd_model_params_changed(ykd_model *model);
 
+/* Synchronised BN (yolokd/ops.h): with sync, every training-mode forward and backward takes
+ * its BN statistics over every data-parallel rank's batch; NULL (the default): this batch's.
+ * sync must outlive its use. */
+typedef struct ykd_bn_sync ykd_bn_sync;
+void ykd_model_set_bn_sync(ykd_model *model, const ykd_bn_sync *sync);
+
 /* Training-mode forwards run so far (Ultralytics' num_batches_tracked; saved and loaded). */
 int64_t ykd_model_batches_tracked(const ykd_model *model);
 /* Sets that counter: a trainer restoring a run, an EMA copy taking its source's count. */

@@ -124,6 +124,32 @@ ykd_status ykd_batchnorm_forward_train(const ykd_tensor *x, const ykd_batchnorm 
                                        const ykd_tensor *y, const ykd_tensor *save_mean,
                                        const ykd_tensor *save_invstd, ykd_error *err);
 
+/* Synchronised batch normalisation over data-parallel processes (ranks), each with its part
+ * of a global batch: the per-plane partials of a training forward (moments) and backward
+ * (gradient sums) go through exchange, which returns every rank's, concatenated in rank order
+ * (*all malloc'd, freed by the op; counts[0..ranks) each rank's count), so the statistics and
+ * the input gradient's terms are the global batch's, as one process with the whole batch
+ * computes them. dgamma and dbeta stay this rank's share (the ranks then sum the gradients). */
+typedef struct ykd_bn_sync {
+    ykd_status (*exchange)(void *user, const float *mine, size_t count, float **all,
+                           size_t *counts, ykd_error *err);
+    void *user;
+    int ranks;
+} ykd_bn_sync;
+
+/* ykd_batchnorm_forward_train and ykd_batchnorm_backward with sync (NULL: this batch alone).
+ * Every rank must call them for the same layers in the same order. */
+ykd_status ykd_batchnorm_forward_train_sync(const ykd_tensor *x, const ykd_batchnorm *bn,
+                                            const ykd_bn_sync *sync, const ykd_tensor *y,
+                                            const ykd_tensor *save_mean,
+                                            const ykd_tensor *save_invstd, ykd_error *err);
+ykd_status ykd_batchnorm_backward_sync(const ykd_tensor *x, const ykd_tensor *dy,
+                                       const ykd_batchnorm *bn, const ykd_bn_sync *sync,
+                                       const ykd_tensor *save_mean, const ykd_tensor *save_invstd,
+                                       bool accumulate_params, const ykd_tensor *dx,
+                                       const ykd_tensor *dgamma, const ykd_tensor *dbeta,
+                                       ykd_error *err);
+
 /* Inference mode: normalise with the running statistics. y may be x. */
 ykd_status ykd_batchnorm_forward_infer(const ykd_tensor *x, const ykd_batchnorm *bn,
                                        const ykd_tensor *y, ykd_error *err);

@@ -22,7 +22,8 @@ typedef enum ykd_status {
     YKD_ERR_SHAPE = -9,            /* tensor shapes do not fit together */
     YKD_ERR_UNSUPPORTED = -10,     /* the device or build lacks a needed feature */
     YKD_ERR_NO_DEVICE = -11,       /* no OpenCL device is present at all */
-    YKD_ERR_NOT_FINITE = -12       /* a computation gave NaN or infinity (a diverging loss) */
+    YKD_ERR_NOT_FINITE = -12,      /* a computation gave NaN or infinity (a diverging loss) */
+    YKD_ERR_COMM = -13             /* a message between the processes of a run (MPI) failed */
 } ykd_status;
 
 enum { YKD_ERROR_MESSAGE_SIZE = 4096 };

@@ -300,6 +300,8 @@ typedef struct ykd_step_result {
     double grad_norm;         /* before clipping, when optimized */
     /* with timing on: wall milliseconds of each phase, the device finished after each */
     double upload_ms, forward_ms, loss_ms, backward_ms, optimizer_ms;
+    size_t images;    /* the batch's images: this process's, or with several ranks all of theirs */
+    size_t instances; /* the boxes of those images */
 } ykd_step_result;
 
 typedef struct ykd_step ykd_step;
@@ -358,6 +360,12 @@ typedef struct ykd_train_options {
     /* false: a bad image or label line is left out, named once at the start (as check-data
      * names it) and counted in each epoch's summary; true: the first one stops the run */
     bool strict;
+    /* Data parallelism (mpirun -np K): batch is the global batch, split over the K processes
+     * (ranks). sync_bn: BN statistics over every rank's images (as one process with the whole
+     * batch), false: over each rank's own. ranks: K, set by the trainer (a run resumes with
+     * the same K). */
+    bool sync_bn;
+    int ranks;
 } ykd_train_options;
 
 void ykd_train_options_default(ykd_train_options *options);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/comm.h"
 #include "yolokd/device.h"
 #include "yolokd/status.h"
 
@@ -45,9 +46,11 @@ static void print_help(FILE *f)
             "global options:\n"
             "  --device SPEC  the device to use: an index from 'yolokd devices' (0), a type\n"
             "                 (cpu, gpu, gpu:1), a vendor (nvidia, amd, intel, pocl:0), or part\n"
-            "                 of a device name; default $YOLOKD_DEVICE, else the first GPU\n"
+            "                 of a device name; default $YOLOKD_DEVICE, else the first GPU.\n"
+            "                 Under mpirun: a comma-separated list, one per rank, or a type\n"
+            "                 or vendor whose devices the ranks of a machine take in turn\n"
             "  --help, -h     this help; 'yolokd COMMAND --help' for a command's own\n"
-            "  --version      print the version\n"
+            "  --version      print the version and the MPI library built in (or none)\n"
             "\n"
             "environment:\n"
             "  YOLOKD_DEVICE     the default device spec\n"
@@ -60,6 +63,10 @@ static void print_help(FILE *f)
             "  YOLOKD_TIMING     'host': time benches and tuning by the host clock, not by\n"
             "                    OpenCL events (chosen by itself where events are unusable)\n"
             "  YOLOKD_PYTHON     the Python with onnxruntime that export --bench runs\n"
+            "  YOLOKD_CHECK_SYNC 1: under mpirun, every rank hashes its parameters after\n"
+            "                    every optimizer step; the run stops if any differ\n"
+            "  OMPI_COMM_WORLD_SIZE, PMIX_RANK, PMI_RANK, PMI_SIZE\n"
+            "                    set by mpirun: yolokd then joins the run's ranks\n"
             "  OCL_ICD_VENDORS, RUSTICL_ENABLE, POCL_CACHE_DIR\n"
             "                    read to explain a device discovery that finds nothing: the\n"
             "                    ICD files, Mesa rusticl's devices (llvmpipe for its CPU\n"
@@ -117,7 +124,11 @@ int ykd_cli_open_device(const ykd_cli_globals *globals, ykd_cli_io *io, const ch
                         ykd_device **device)
 {
     ykd_error err = {0};
-    ykd_status st = ykd_device_open(globals->device, NULL, device, &err);
+    char spec[256], why[512];
+    if (!ykd_cli_rank_device(globals->device, spec, sizeof spec, why, sizeof why))
+        return ykd_cli_usage_error(io, command, "%s", why);
+    bool per_rank = ykd_comm_size() > 1 || (globals->device && strchr(globals->device, ','));
+    ykd_status st = ykd_device_open(per_rank ? spec : globals->device, NULL, device, &err);
     if (st == YKD_OK)
         return YKD_EXIT_OK;
     fprintf(io->err, "yolokd %s: %s\n", command, err.message);
@@ -147,7 +158,10 @@ int ykd_cli_main(int argc, char **argv, FILE *out, FILE *err)
             return YKD_EXIT_OK;
         }
         if (strcmp(argv[i], "--version") == 0) {
-            fprintf(out, "yolokd %s\n", ykd_version());
+            const char *mpi = ykd_comm_library();
+            fprintf(out, "yolokd %s\nMPI: %s\n", ykd_version(),
+                    mpi ? mpi : "not built in (one process; meson setup -Dmpi=enabled with "
+                                "libopenmpi-dev for mpirun)");
             return YKD_EXIT_OK;
         }
         if (ykd_cli_option_value(argc, argv, &i, "--device", &value, &missing)) {

@@ -74,6 +74,12 @@ typedef struct ykd_cli_opt {
 int ykd_cli_parse_options(int argc, char **argv, ykd_cli_io *io, const char *command,
                           const ykd_cli_opt *opts, size_t count, void (*help)(FILE *));
 
+/* The device spec this rank of a data-parallel run opens (rank_device.c), from a spec (NULL:
+ * $YOLOKD_DEVICE, else auto): a comma-separated list's item for the rank, a type or vendor's
+ * device for the rank's place on its machine. False (why written) for a list whose length is
+ * not the rank count. */
+bool ykd_cli_rank_device(const char *spec, char *buf, size_t size, char *why, size_t why_size);
+
 /* Opens the device the globals name (or the default). On failure prints why and returns the
  * exit code: YKD_EXIT_USAGE when the spec names no device, YKD_EXIT_FAILURE otherwise. */
 int ykd_cli_open_device(const ykd_cli_globals *globals, ykd_cli_io *io, const char *command,

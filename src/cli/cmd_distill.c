@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/train_cli.h"
+#include "core/comm.h"
 #include "yolokd/distill.h"
 
 static void print_distill_help(FILE *f)
@@ -133,7 +134,8 @@ int ykd_cmd_distill(int argc, char **argv, ykd_cli_globals *globals, ykd_cli_io 
         ykd_train_printer_end(&p);
         if (st == YKD_OK) {
             ykd_train_print_summary(io, ykd_distiller_trainer(d));
-            print_teacher_times(io, d);
+            if (ykd_comm_rank() == 0) /* rank 0 reports for every rank */
+                print_teacher_times(io, d);
         } else {
             fprintf(io->err, "yolokd distill: %s\n", err.message);
             code = YKD_EXIT_FAILURE;

@@ -199,10 +199,18 @@ static void print_table(demo *d, const demo_row rows[3])
     fprintf(out, "\nmAP50-95 at %dx%d on %d validation images; images/s of validation "
                  "(inference and post-processing) on this device.\n",
             DEMO_IMGSZ, DEMO_IMGSZ, DEMO_VAL_IMAGES);
-    if (gap > 0)
+    if (gap > 0 && gained > gap)
+        fprintf(out, "the distilled student passed its teacher (%+.4f mAP50-95 over the "
+                     "student alone; the teacher led it by %.4f).\n",
+                gained, gap);
+    else if (gap > 0)
         fprintf(out, "distillation recovered %.0f%% of the teacher-student gap (%+.4f of "
                      "%.4f mAP50-95).\n",
                 100.0 * gained / gap, gained, gap);
+    else
+        fprintf(out, "the student alone matched its teacher here (%+.4f mAP50-95); the "
+                     "distilled student gained %+.4f over it.\n",
+                -gap, gained);
     fprintf(out, "The runs are kept in %s (delete it to start over).\n", d->base);
 }
 

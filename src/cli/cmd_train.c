@@ -47,11 +47,18 @@ static void print_train_help(FILE *f)
             "  --seed K           initial weights and augmentation (default %llu)\n"
             "  --workers N        loader threads; results do not depend on it (default %d)\n"
             "  --exist-ok         replace a run already in RUN\n"
+            "  --sync-bn          under mpirun: BN statistics over every rank's images (as\n"
+            "                     one process with the whole batch); default each rank's own\n"
             "  --strict           stop at the first bad image or label line (default: leave\n"
             "                     them out, each named before the first epoch as check-data\n"
             "                     names it, and counted in every epoch's summary)\n"
             "  --resume RUN       continue RUN where its last finished epoch left it, bit for\n"
-            "                     bit (its own options; only --device and --workers apply)\n",
+            "                     bit (its own options; only --device and --workers apply)\n"
+            "\n"
+            "Under mpirun -np K: K processes (ranks), one device each (--device A,B,.. one per\n"
+            "rank, or a type such as gpu: the ranks of a machine take its devices in turn);\n"
+            "--batch is the global batch, split over the ranks; gradients are averaged over\n"
+            "them; rank 0 validates, writes RUN and prints. --resume needs the same K.\n",
             d.epochs, d.batch, d.imgsz, d.lrf, d.momentum, d.weight_decay, d.nbs, d.warmup_epochs,
             d.close_mosaic, (unsigned long long)d.seed, d.workers);
 }

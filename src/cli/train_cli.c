@@ -43,6 +43,7 @@ size_t ykd_train_option_rows(ykd_train_args *a, ykd_cli_opt *rows)
         {"--no-val", YKD_OPT_FLAG, &a->no_val, 0, 0},
         {"--exist-ok", YKD_OPT_FLAG, &a->exist_ok, 0, 0},
         {"--strict", YKD_OPT_FLAG, &a->o.strict, 0, 0},
+        {"--sync-bn", YKD_OPT_FLAG, &a->o.sync_bn, 0, 0},
     };
     size_t count = sizeof own / sizeof own[0];
     memcpy(rows, own, sizeof own);

@@ -25,6 +25,7 @@ static const status_text status_texts[] = {
     {YKD_ERR_UNSUPPORTED, "YKD_ERR_UNSUPPORTED", "not supported"},
     {YKD_ERR_NO_DEVICE, "YKD_ERR_NO_DEVICE", "no OpenCL device"},
     {YKD_ERR_NOT_FINITE, "YKD_ERR_NOT_FINITE", "not a finite number"},
+    {YKD_ERR_COMM, "YKD_ERR_COMM", "communication between processes failed"},
 };
 
 static const status_text *find_status(ykd_status status)

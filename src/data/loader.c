@@ -29,6 +29,7 @@ struct ykd_loader {
     ykd_image_cache *cache; /* NULL when the images do not fit in cache_mb */
     ykd_loader_options o;
     size_t n, batches, max_boxes;
+    size_t capacity; /* images a batch of this shard holds at most */
     size_t *order;
     int epoch;
     uint64_t generation;
@@ -58,6 +59,8 @@ void ykd_loader_options_default(ykd_loader_options *o)
     o->close_mosaic = 10;
     o->strict = false;
     o->cache_mb = 1024;
+    o->shard = 0;
+    o->shards = 1;
 }
 
 static bool mosaic_on(const ykd_loader *l, int epoch)
@@ -138,14 +141,18 @@ static bool cancelled(ykd_loader *l, uint64_t generation)
 static void build_batch(ykd_loader *l, loader_slot *s, int epoch, size_t k)
 {
     ykd_batch *b = &s->batch;
-    size_t first = k * (size_t)l->o.batch_size;
-    size_t want = l->n - first < (size_t)l->o.batch_size ? l->n - first : (size_t)l->o.batch_size;
+    size_t global_first = k * (size_t)l->o.batch_size, global = l->n - global_first;
+    if (global > (size_t)l->o.batch_size)
+        global = (size_t)l->o.batch_size;
+    size_t shard = (size_t)l->o.shard, shards = (size_t)l->o.shards;
+    size_t first = global_first + global * shard / shards;
+    size_t want = global_first + global * (shard + 1) / shards - first;
     b->epoch = epoch;
     b->index = k;
     b->count = 0;
     s->status = YKD_OK;
     ykd_report_clear_faults(&s->faults);
-    memset(b->labels, 0, sizeof(float) * 5 * b->max_boxes * (size_t)l->o.batch_size);
+    memset(b->labels, 0, sizeof(float) * 5 * b->max_boxes * l->capacity);
     bool mosaic = mosaic_on(l, epoch);
     for (size_t j = 0; j < want; j++) {
         if (cancelled(l, s->generation))
@@ -219,12 +226,17 @@ static ykd_status check_options(const ykd_loader_options *o, ykd_error *err)
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "loader: cache of %d MiB", o->cache_mb);
     if (o->queue_depth < 0 || o->queue_depth > 1024)
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "loader: queue depth %d", o->queue_depth);
+    if (o->shards < 1 || o->shard < 0 || o->shard >= o->shards || o->shards > o->batch_size)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                        "loader: shard %d of %d of a batch of %d (each of the shards needs an "
+                        "image of every batch)",
+                        o->shard, o->shards, o->batch_size);
     return YKD_OK;
 }
 
 static ykd_status alloc_slot(ykd_loader *l, loader_slot *s, ykd_error *err)
 {
-    size_t b = (size_t)l->o.batch_size, side = (size_t)l->o.image_size;
+    size_t b = l->capacity, side = (size_t)l->o.image_size;
     s->batch.size = l->o.image_size;
     s->batch.max_boxes = l->max_boxes;
     s->batch.images = malloc(b * 3 * side * side * sizeof(float));
@@ -273,8 +285,10 @@ ykd_status ykd_loader_open(const ykd_dataset *ds, const ykd_loader_options *opti
     l->ds = ds;
     l->o = o;
     l->n = ykd_dataset_count(ds);
-    l->batches = o.drop_last ? l->n / (size_t)o.batch_size
-                             : (l->n + (size_t)o.batch_size - 1) / (size_t)o.batch_size;
+    size_t rest = l->n % (size_t)o.batch_size;
+    l->batches = l->n / (size_t)o.batch_size +
+                 (!o.drop_last && rest >= (size_t)o.shards ? 1 : 0);
+    l->capacity = ((size_t)o.batch_size + (size_t)o.shards - 1) / (size_t)o.shards;
     size_t per_image = ykd_dataset_max_boxes(ds);
     l->max_boxes = (o.augment && o.aug.mosaic > 0 ? 4 : 1) * (per_image ? per_image : 1);
     l->depth = o.queue_depth ? o.queue_depth : o.workers + 1;

@@ -146,9 +146,9 @@ static ykd_status conv_backward(ykd_model *m, int k, const ykd_tensor *dy, const
             st = ykd_silu_backward(&b, dy, dy, err);
         }
         if (st == YKD_OK)
-            st = ykd_batchnorm_backward(&z, dy, &bn.bn, &mean, &invstd, true, &dz,
-                                        &m->table[n->bn_param].grad,
-                                        &m->table[n->bn_param + 1].grad, err);
+            st = ykd_batchnorm_backward_sync(&z, dy, &bn.bn, m->bn_sync, &mean, &invstd, true,
+                                             &dz, &m->table[n->bn_param].grad,
+                                             &m->table[n->bn_param + 1].grad, err);
         g = &dz;
     }
     if (st == YKD_OK)

@@ -84,7 +84,8 @@ static ykd_status conv_forward(ykd_model *m, int k, const ykd_tensor *x, const y
     ykd_model_bn(m, n, &bn);
     ykd_status st = ykd_conv2d_forward(x, w, NULL, &cp, YKD_ACTIVATION_NONE, &z, err);
     if (st == YKD_OK)
-        st = ykd_batchnorm_forward_train(&z, &bn.bn, n->act ? &b : y, &mean, &invstd, err);
+        st = ykd_batchnorm_forward_train_sync(&z, &bn.bn, m->bn_sync, n->act ? &b : y, &mean,
+                                              &invstd, err);
     if (st == YKD_OK && n->act)
         st = ykd_silu_forward(&b, y, err);
     return st;

@@ -180,6 +180,11 @@ void ykd_model_set_batches_tracked(ykd_model *model, int64_t count)
     model->batches_tracked = count;
 }
 
+void ykd_model_set_bn_sync(ykd_model *model, const ykd_bn_sync *sync)
+{
+    model->bn_sync = sync;
+}
+
 const char *ykd_model_class_name(const ykd_model *model, int index)
 {
     return index >= 0 && index < model->name_count ? model->names[index] : NULL;

@@ -202,6 +202,7 @@ struct ykd_model {
     ykd_model_param *table;
     bool folded_valid;
     int64_t batches_tracked;
+    const ykd_bn_sync *bn_sync; /* NULL: BN statistics of this process's batch */
     char **names;
     int name_count;
     /* the current plan and its arenas */

@@ -1,6 +1,7 @@
 /* Batch normalisation: training and inference forward, training backward, and folding into
  * a convolution (cl/batchnorm.cl). */
 #include <math.h>
+#include <stdlib.h>
 
 #include "core/error_internal.h"
 #include "ops/ops_internal.h"
@@ -131,9 +132,79 @@ static ykd_status run_apply(ykd_device *dev, const ykd_kernel *kernel, const ykd
     return ykd_op_run_per_plane(dev, kernel, &a, x, err);
 }
 
+/* Every rank's plane partials (C x n_r x 2 floats each, as on the device) laid out over the
+ * global batch, channel-major as the per-channel kernels read them: out[(c N + m) 2 + k] with
+ * m counting the images of ranks 0, 1, ... in turn. */
+static void lay_out_global(const float *all, const size_t *counts, int ranks, size_t c,
+                           float *out, size_t images)
+{
+    size_t base = 0, at = 0;
+    for (int r = 0; r < ranks; r++) {
+        size_t n = counts[r] / (2 * c);
+        for (size_t ch = 0; ch < c; ch++)
+            for (size_t i = 0; i < n; i++)
+                for (size_t k = 0; k < 2; k++)
+                    out[(ch * images + base + i) * 2 + k] = all[at + (ch * n + i) * 2 + k];
+        base += n;
+        at += counts[r];
+    }
+}
+
+/* The pass's partials exchanged with the other ranks: *global holds the global batch's
+ * (*images planes per channel). */
+static ykd_status gather_partials(const ykd_bn_sync *sync, const training_pass *p,
+                                  const ykd_tensor *x, const char *op, ykd_buffer **global,
+                                  size_t *images, ykd_error *err)
+{
+    size_t c = (size_t)x->c, count = c * (size_t)x->n * 2;
+    if (!sync->exchange || sync->ranks < 1)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: a sync without exchange or ranks",
+                        op);
+    float *mine = malloc(count * sizeof(float)), *all = NULL, *laid = NULL;
+    size_t *counts = calloc((size_t)sync->ranks, sizeof *counts);
+    ykd_status st = mine && counts ? YKD_OK
+                                   : ykd_fail(err, YKD_ERR_OUT_OF_MEMORY,
+                                              "%s: out of host memory", op);
+    if (st == YKD_OK)
+        st = ykd_buffer_read(p->partial, 0, mine, count * sizeof(float), err);
+    if (st == YKD_OK)
+        st = sync->exchange(sync->user, mine, count, &all, counts, err);
+    size_t total = 0;
+    for (int r = 0; r < sync->ranks && st == YKD_OK; r++) {
+        if (counts[r] % (2 * c) != 0)
+            st = ykd_fail(err, YKD_ERR_SHAPE,
+                          "%s: rank %d sent %zu partials for %zu channels (the ranks' layers "
+                          "differ)",
+                          op, r, counts[r], c);
+        total += counts[r];
+    }
+    *images = total / (2 * c);
+    if (st == YKD_OK && !(laid = malloc((total ? total : 1) * sizeof(float))))
+        st = ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
+    if (st == YKD_OK)
+        lay_out_global(all, counts, sync->ranks, c, laid, *images);
+    if (st == YKD_OK)
+        st = ykd_op_scratch(p->dev, total, op, global, err);
+    if (st == YKD_OK)
+        st = ykd_buffer_write(*global, 0, laid, total * sizeof(float), err);
+    free(mine);
+    free(all);
+    free(laid);
+    free(counts);
+    return st;
+}
+
 ykd_status ykd_batchnorm_forward_train(const ykd_tensor *x, const ykd_batchnorm *bn,
                                        const ykd_tensor *y, const ykd_tensor *save_mean,
                                        const ykd_tensor *save_invstd, ykd_error *err)
+{
+    return ykd_batchnorm_forward_train_sync(x, bn, NULL, y, save_mean, save_invstd, err);
+}
+
+ykd_status ykd_batchnorm_forward_train_sync(const ykd_tensor *x, const ykd_batchnorm *bn,
+                                            const ykd_bn_sync *sync, const ykd_tensor *y,
+                                            const ykd_tensor *save_mean,
+                                            const ykd_tensor *save_invstd, ykd_error *err)
 {
     static const char op[] = "ykd_batchnorm_forward_train";
     if (!bn)
@@ -157,10 +228,14 @@ ykd_status ykd_batchnorm_forward_train(const ykd_tensor *x, const ykd_batchnorm 
     ykd_op_args moments = {.count = 0};
     ykd_op_args_tensor(&moments, x);
     st = run_plane_reduction(p.dev, p.kernels[0], &moments, x, p.partial, 3, err);
+    ykd_buffer *global = NULL;
+    size_t images = (size_t)x->n;
+    if (st == YKD_OK && sync)
+        st = gather_partials(sync, &p, x, op, &global, &images, err);
 
     ykd_op_args stats = {.count = 0};
-    ykd_op_args_mem(&stats, p.partial->mem);
-    ykd_op_args_uint(&stats, (size_t)x->n);
+    ykd_op_args_mem(&stats, global ? global->mem : p.partial->mem);
+    ykd_op_args_uint(&stats, images);
     ykd_op_args_uint(&stats, (size_t)x->h * (size_t)x->w);
     ykd_op_args_float(&stats, bn->eps);
     ykd_op_args_float(&stats, bn->momentum);
@@ -176,6 +251,7 @@ ykd_status ykd_batchnorm_forward_train(const ykd_tensor *x, const ykd_batchnorm 
         st = ykd_op_run_1d(p.dev, p.kernels[1], &stats, (size_t)x->c, err);
     if (st == YKD_OK)
         st = run_apply(p.dev, p.kernels[2], x, p.per_channel, y, err);
+    ykd_buffer_free(global);
     pass_end(&p);
     return st;
 }
@@ -222,6 +298,62 @@ ykd_status ykd_batchnorm_backward(const ykd_tensor *x, const ykd_tensor *dy,
                                   const ykd_tensor *dx, const ykd_tensor *dgamma,
                                   const ykd_tensor *dbeta, ykd_error *err)
 {
+    return ykd_batchnorm_backward_sync(x, dy, bn, NULL, save_mean, save_invstd,
+                                       accumulate_params, dx, dgamma, dbeta, err);
+}
+
+/* The per-channel step of the backward: dgamma, dbeta (+)= from partial (images planes per
+ * channel), and the input gradient's coefficients into coef. */
+static ykd_status backward_params(const training_pass *p, const ykd_tensor *x, ykd_buffer *partial,
+                                  size_t images, const ykd_tensor *save_mean,
+                                  const ykd_tensor *save_invstd, const ykd_batchnorm *bn,
+                                  bool accumulate, const ykd_tensor *dgamma,
+                                  const ykd_tensor *dbeta, ykd_error *err)
+{
+    ykd_op_args params = {.count = 0};
+    ykd_op_args_mem(&params, partial->mem);
+    ykd_op_args_uint(&params, images);
+    ykd_op_args_uint(&params, (size_t)x->h * (size_t)x->w);
+    ykd_op_args_tensor(&params, save_mean);
+    ykd_op_args_tensor(&params, save_invstd);
+    ykd_op_args_tensor(&params, bn->gamma);
+    ykd_op_args_uint(&params, accumulate);
+    ykd_op_args_tensor(&params, dgamma);
+    ykd_op_args_tensor(&params, dbeta);
+    ykd_op_args_mem(&params, p->per_channel->mem);
+    ykd_op_args_uint(&params, (size_t)x->c);
+    return ykd_op_run_1d(p->dev, p->kernels[1], &params, (size_t)x->c, err);
+}
+
+/* With sync, the input gradient's coefficients again from the global batch's sums (the
+ * parameter gradients, this rank's share, are kept from the local pass). */
+static ykd_status global_coefficients(const ykd_bn_sync *sync, const training_pass *p,
+                                      const ykd_tensor *x, const ykd_tensor *save_mean,
+                                      const ykd_tensor *save_invstd, const ykd_batchnorm *bn,
+                                      const char *op, ykd_error *err)
+{
+    ykd_buffer *global = NULL;
+    size_t images = 0;
+    ykd_tensor unused[2] = {{0}, {0}};
+    ykd_status st = gather_partials(sync, p, x, op, &global, &images, err);
+    for (int i = 0; i < 2 && st == YKD_OK; i++)
+        st = ykd_tensor_alloc(p->dev, 1, x->c, 1, 1, &unused[i], err);
+    if (st == YKD_OK)
+        st = backward_params(p, x, global, images, save_mean, save_invstd, bn, false,
+                             &unused[0], &unused[1], err);
+    ykd_tensor_free(&unused[0]);
+    ykd_tensor_free(&unused[1]);
+    ykd_buffer_free(global);
+    return st;
+}
+
+ykd_status ykd_batchnorm_backward_sync(const ykd_tensor *x, const ykd_tensor *dy,
+                                       const ykd_batchnorm *bn, const ykd_bn_sync *sync,
+                                       const ykd_tensor *save_mean, const ykd_tensor *save_invstd,
+                                       bool accumulate_params, const ykd_tensor *dx,
+                                       const ykd_tensor *dgamma, const ykd_tensor *dbeta,
+                                       ykd_error *err)
+{
     static const char op[] = "ykd_batchnorm_backward";
     if (!bn)
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: bn is NULL", op);
@@ -246,20 +378,11 @@ ykd_status ykd_batchnorm_backward(const ykd_tensor *x, const ykd_tensor *dy,
     ykd_op_args_tensor(&sums, save_mean);
     st = run_plane_reduction(p.dev, p.kernels[0], &sums, x, p.partial, 2, err);
 
-    ykd_op_args params = {.count = 0};
-    ykd_op_args_mem(&params, p.partial->mem);
-    ykd_op_args_uint(&params, (size_t)x->n);
-    ykd_op_args_uint(&params, plane);
-    ykd_op_args_tensor(&params, save_mean);
-    ykd_op_args_tensor(&params, save_invstd);
-    ykd_op_args_tensor(&params, bn->gamma);
-    ykd_op_args_uint(&params, accumulate_params);
-    ykd_op_args_tensor(&params, dgamma);
-    ykd_op_args_tensor(&params, dbeta);
-    ykd_op_args_mem(&params, p.per_channel->mem);
-    ykd_op_args_uint(&params, (size_t)x->c);
     if (st == YKD_OK)
-        st = ykd_op_run_1d(p.dev, p.kernels[1], &params, (size_t)x->c, err);
+        st = backward_params(&p, x, p.partial, (size_t)x->n, save_mean, save_invstd, bn,
+                             accumulate_params, dgamma, dbeta, err);
+    if (st == YKD_OK && sync)
+        st = global_coefficients(sync, &p, x, save_mean, save_invstd, bn, op, err);
 
     ykd_op_args input = {.count = 0};
     ykd_op_args_tensor(&input, x);

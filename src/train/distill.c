@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/comm.h"
 #include "core/error_internal.h"
 #include "core/sha256.h"
 #include "train/kd_term.h"
@@ -75,12 +76,22 @@ static ykd_status setup_kd(ykd_distiller *d, ykd_device *student_device,
 static ykd_status open_cache(ykd_distiller *d, ykd_teacher_cache **cache, ykd_error *err)
 {
     const ykd_train_options *to = ykd_trainer_options(d->trainer);
+    /* with several ranks each records and replays its own part of every batch, in a folder
+     * of its own: a cache made on K ranks serves runs on K ranks */
+    char dir[4096];
+    ykd_train_options rank_options = *to; /* its records hold a rank's part of a batch */
+    rank_options.batch = (to->batch + to->ranks - 1) / to->ranks;
+    if (to->ranks > 1)
+        snprintf(dir, sizeof dir, "%s/rank-%d-of-%d", d->o.teacher_cache, ykd_comm_rank(),
+                 to->ranks);
+    else
+        snprintf(dir, sizeof dir, "%s", d->o.teacher_cache);
     ykd_teacher_cache_run run = {
-        .dir = d->o.teacher_cache,
+        .dir = dir,
         .teacher_path = d->o.teacher,
         .teacher = d->teacher ? ykd_teacher_get_facts(d->teacher) : NULL,
         .train = ykd_trainer_train_set(d->trainer),
-        .options = to,
+        .options = &rank_options,
         .batches_per_epoch = ykd_trainer_batches_per_epoch(d->trainer),
     };
     ykd_status st = ykd_teacher_cache_open(&run, cache, err);

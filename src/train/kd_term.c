@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/error_internal.h"
+#include "train/dist.h"
 #include "train/kd_term.h"
 #include "yolokd/ops.h"
 
@@ -120,8 +121,12 @@ static ykd_status term_optimized(void *user, const ykd_schedule_point *point, yk
 {
     ykd_kd_term *d = user;
     ykd_status st = YKD_OK;
-    for (size_t i = 0; i < ykd_kd_param_count(d->kd) && st == YKD_OK; i++)
-        st = step_adapter(d, ykd_kd_param_at(d->kd, i), d->adapter_state[i], point, err);
+    for (size_t i = 0; i < ykd_kd_param_count(d->kd) && st == YKD_OK; i++) {
+        const ykd_model_param *p = ykd_kd_param_at(d->kd, i);
+        st = ykd_dist_average_tensor(&p->grad, err); /* over the ranks, as the student's */
+        if (st == YKD_OK)
+            st = step_adapter(d, p, d->adapter_state[i], point, err);
+    }
     if (st == YKD_OK)
         st = ykd_kd_zero_grad(d->kd, err);
     return st;

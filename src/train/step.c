@@ -100,7 +100,13 @@ struct ykd_step {
     ykd_grad_sink sink;
     ykd_train_loss_term terms[YKD_STEP_MAX_TERMS];
     int term_count;
+    ykd_dist *dist; /* NULL: one process */
 };
+
+void ykd_step_set_dist(ykd_step *s, ykd_dist *dist)
+{
+    s->dist = dist;
+}
 
 ykd_status ykd_step_init(const ykd_step_parts *parts, int batch, int imgsz, bool timing,
                          ykd_step **step, ykd_error *err)
@@ -197,8 +203,12 @@ static ykd_status not_finite(ykd_error *err)
 
 /* The detection loss (it writes the head gradients). */
 static ykd_status detection_loss(ykd_step *s, const ykd_batch *b, ykd_yolo_loss_value *value,
-                                 ykd_error *err)
+                                 size_t *images, size_t *instances, ykd_error *err)
 {
+    *images = b->count;
+    *instances = 0;
+    for (size_t i = 0; i < b->count; i++)
+        *instances += (size_t)b->box_counts[i];
     ykd_head_views out;
     ykd_status st = ykd_head_views_get(s->p.model, &out, err);
     if (st == YKD_OK)
@@ -210,10 +220,26 @@ static ykd_status detection_loss(ykd_step *s, const ykd_batch *b, ykd_yolo_loss_
                                false, value, err);
     if (diverged(st, err))
         return not_finite(err);
+    if (st == YKD_OK && s->dist)
+        st = ykd_dist_detection_loss(s->dist, value, images, instances, err);
     if (st == YKD_OK && !isfinite(value->total))
         return ykd_fail(err, YKD_ERR_NOT_FINITE, "the loss is not finite (box %g, cls %g, dfl %g)",
                         value->box, value->cls, value->dfl);
     return st;
+}
+
+/* With several ranks: the terms' value over the global batch, and the seed gradients weighted
+ * by this rank's share of it. */
+static ykd_status extra_terms_over_ranks(ykd_step *s, double *extra, ykd_error *err)
+{
+    ykd_tensor seeds[YKD_YOLO_MAX_LEVELS + YKD_SINK_MAX_EXTRA];
+    int count = 0;
+    for (int l = 0; l < s->sink.grads.count; l++)
+        seeds[count++] = s->sink.grads.head[l];
+    for (int i = 0; i < s->sink.extra_count; i++)
+        if (s->sink.extra[i].used)
+            seeds[count++] = s->sink.extra[i].grad;
+    return ykd_dist_extra_terms(s->dist, extra, seeds, count, err);
 }
 
 /* Every extra term, adding to the gradients; *extra sums their values. */
@@ -233,6 +259,8 @@ static ykd_status extra_terms(ykd_step *s, const ykd_batch *b, const ykd_yolo_lo
                           s->terms[i].name, v, value->box, value->cls, value->dfl);
         *extra += v;
     }
+    if (st == YKD_OK && s->dist)
+        st = extra_terms_over_ranks(s, extra, err);
     return st;
 }
 
@@ -253,12 +281,16 @@ static ykd_status backward(ykd_step *s, ykd_error *err)
 static ykd_status optimize(ykd_step *s, const ykd_schedule_point *p, ykd_step_result *r,
                            ykd_error *err)
 {
-    ykd_status st = ykd_optimizer_step(s->p.optimizer, p->lr, p->momentum, &r->grad_norm, err);
+    ykd_status st = s->dist ? ykd_dist_average_grads(s->dist, s->p.model, err) : YKD_OK;
+    if (st == YKD_OK)
+        st = ykd_optimizer_step(s->p.optimizer, p->lr, p->momentum, &r->grad_norm, err);
     if (st == YKD_ERR_NOT_FINITE)
         ykd_error_append(err, " (box %g, cls %g, dfl %g)", r->loss.box, r->loss.cls,
                          r->loss.dfl);
     if (st == YKD_OK)
         st = ykd_model_zero_grad(s->p.model, err);
+    if (st == YKD_OK && s->dist)
+        st = ykd_dist_after_step(s->dist, s->p.model, err);
     if (st == YKD_OK && s->p.ema)
         st = ykd_ema_update(s->p.ema, s->p.model, err);
     for (int i = 0; i < s->term_count && st == YKD_OK; i++)
@@ -303,9 +335,10 @@ ykd_status ykd_step_run(ykd_step *s, const ykd_batch *b, const ykd_schedule_poin
         st = lap(s, &t0, &r->forward_ms,
                  ykd_model_forward(s->p.model, &images, YKD_MODEL_TRAINING, err), err);
     if (st == YKD_OK)
-        st = detection_loss(s, b, &r->loss, err);
+        st = detection_loss(s, b, &r->loss, &r->images, &r->instances, err);
     if (st == YKD_OK)
-        st = lap(s, &t0, &r->loss_ms, extra_terms(s, b, &r->loss, &r->extra, err), err);
+        st = lap(s, &t0, &r->loss_ms, extra_terms(s, b, &r->loss, &r->extra, err),
+                 err);
     if (st == YKD_OK)
         st = lap(s, &t0, &r->backward_ms, backward(s, err), err);
     if (st == YKD_OK && optimize_now)

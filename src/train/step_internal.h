@@ -2,6 +2,7 @@
 #ifndef YKD_TRAIN_STEP_INTERNAL_H
 #define YKD_TRAIN_STEP_INTERNAL_H
 
+#include "train/dist.h"
 #include "train/head_views.h"
 #include "yolokd/train.h"
 
@@ -21,5 +22,8 @@ struct ykd_grad_sink {
     ykd_sink_extra extra[YKD_SINK_MAX_EXTRA];
     int extra_count;
 };
+
+/* Makes the step one rank's of a data-parallel run (dist.h); NULL: alone. */
+void ykd_step_set_dist(ykd_step *step, ykd_dist *dist);
 
 #endif

@@ -68,6 +68,10 @@ struct ykd_trainer {
     ykd_epoch_sums sums;
     double last_lr[YKD_GROUP_COUNT];
     double last_epoch_s; /* the previous epoch's duration, for the ETA */
+    /* data parallelism: this process's rank (0 validates, writes the run's files and tells
+     * the callback) and its part of the gradient averaging (NULL alone) */
+    int rank;
+    struct ykd_dist *dist;
 };
 
 /* ---- options (train_options.c) ---- */

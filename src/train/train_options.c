@@ -41,6 +41,8 @@ void ykd_train_options_default(ykd_train_options *o)
     o->val_batch = 0;
     o->val_conf = 0.001f;
     o->val_iou = 0.7f;
+    o->sync_bn = false;
+    o->ranks = 1;
 }
 
 typedef enum field_type { F_STRING, F_INT, F_DOUBLE, F_FLOAT, F_BOOL, F_SEED, F_OPTIM, F_DECAY } field_type;
@@ -69,7 +71,7 @@ static const field fields[] = {
     FIELD(warmup_bias_lr, F_DOUBLE), FIELD(decay, F_DECAY),      FIELD(max_grad_norm, F_DOUBLE),
     FIELD(ema_decay, F_DOUBLE),    FIELD(ema_tau, F_DOUBLE),     FIELD(val, F_BOOL),
     FIELD(val_batch, F_INT),       FIELD(val_conf, F_FLOAT),     FIELD(val_iou, F_FLOAT),
-    NEWER_FIELD(strict, F_BOOL),
+    NEWER_FIELD(strict, F_BOOL),   NEWER_FIELD(sync_bn, F_BOOL), NEWER_FIELD(ranks, F_INT),
 };
 enum { FIELD_COUNT = sizeof fields / sizeof fields[0] };
 

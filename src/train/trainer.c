@@ -8,10 +8,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/comm.h"
 #include "core/error_internal.h"
 #include "core/fs.h"
 #include "device/device_internal.h"
 #include "train/checkpoint.h"
+#include "train/dist.h"
+#include "train/step_internal.h"
 #include "train/train_internal.h"
 
 const char *ykd_run_path(const ykd_trainer *t, const char *name, char *buf)
@@ -158,9 +161,16 @@ static ykd_status open_loader(ykd_trainer *t, ykd_error *err)
     lo.close_mosaic = t->o.close_mosaic;
     lo.cache_mb = t->o.cache_mb;
     lo.strict = t->o.strict;
+    lo.shard = t->rank;
+    lo.shards = t->o.ranks;
     ykd_status st = ykd_loader_open(t->train_set, &lo, &t->loader, err);
     if (st == YKD_OK)
         t->batches_per_epoch = (int64_t)ykd_loader_batches_per_epoch(t->loader);
+    if (st == YKD_OK && t->batches_per_epoch == 0)
+        st = ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                      "train: %s has %zu training images, fewer than the %d ranks (each needs "
+                      "one)",
+                      t->o.data, ykd_dataset_count(t->train_set), t->o.ranks);
     if (st == YKD_OK)
         st = check_box_limit(t->train_set, ykd_loader_max_boxes(t->loader), err);
     return st;
@@ -184,6 +194,18 @@ static void make_schedule(ykd_trainer *t)
     };
 }
 
+/* With several ranks: the gradient averaging in the step, and synchronised BN in the model. */
+static ykd_status join_ranks(ykd_trainer *t, ykd_error *err)
+{
+    ykd_status st = ykd_dist_open(t->o.sync_bn, &t->dist, err);
+    if (st != YKD_OK || !t->dist)
+        return st;
+    ykd_step_set_dist(t->step, t->dist);
+    if (t->o.sync_bn)
+        ykd_model_set_bn_sync(t->model, &t->dist->bn_sync);
+    return YKD_OK;
+}
+
 ykd_status ykd_trainer_open_parts(ykd_trainer *t, ykd_error *err)
 {
     int nc = (int)ykd_dataset_class_count(t->train_set);
@@ -193,9 +215,12 @@ ykd_status ykd_trainer_open_parts(ykd_trainer *t, ykd_error *err)
     if (st == YKD_OK)
         st = open_loader(t, err);
     ykd_step_parts parts = {t->model, t->loss, t->optimizer, t->ema};
+    int rank_batch = (t->o.batch + t->o.ranks - 1) / t->o.ranks;
     if (st == YKD_OK)
-        st = ykd_step_init(&parts, t->o.batch, t->o.imgsz, false, &t->step, err);
-    if (st == YKD_OK && t->o.val) {
+        st = ykd_step_init(&parts, rank_batch, t->o.imgsz, false, &t->step, err);
+    if (st == YKD_OK)
+        st = join_ranks(t, err);
+    if (st == YKD_OK && t->o.val && t->rank == 0) {
         ykd_val_options vo;
         ykd_val_options_default(&vo);
         vo.imgsz = t->o.imgsz;
@@ -218,13 +243,15 @@ static ykd_status prepare_run_folder(ykd_trainer *t, ykd_error *err)
 {
     char path[4096];
     struct stat sb;
+    if (t->rank != 0)
+        return YKD_OK; /* rank 0 writes the run's files */
     if (!t->o.exist_ok && stat(ykd_run_path(t, YKD_RUN_STATE, path), &sb) == 0)
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
                         "train: %s already holds a run (%s): continue it with --resume %s, or "
                         "choose another --out (or --exist-ok to replace it)",
                         t->out, YKD_RUN_STATE, t->out);
     ykd_status st = ykd_mkdir_p(t->out, err);
-    if (st == YKD_OK)
+    if (st == YKD_OK && t->rank == 0)
         ykd_run_remove_temps(t);
     return st;
 }
@@ -245,6 +272,8 @@ ykd_status ykd_trainer_write_args(const ykd_trainer *t, const ykd_device *teache
                                   ykd_error *err)
 {
     char path[4096];
+    if (t->rank != 0)
+        return YKD_OK;
     char *options = ykd_train_options_json(&t->o);
     cJSON *root = options ? cJSON_Parse(options) : NULL;
     free(options);
@@ -275,6 +304,7 @@ static ykd_trainer *new_trainer(ykd_device *device, const ykd_train_options *o)
         return NULL;
     t->device = device;
     t->o = *o;
+    t->rank = ykd_comm_rank();
     t->last_opt_step = -1;
     t->best_fitness = -INFINITY;
     return t;
@@ -306,7 +336,13 @@ ykd_status ykd_trainer_open(ykd_device *device, const ykd_train_options *options
     ykd_trainer *t = new_trainer(device, options);
     if (!t)
         return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "train: out of host memory");
+    t->o.ranks = ykd_comm_size();
     st = own_strings(t, err);
+    if (st == YKD_OK && t->o.batch < t->o.ranks)
+        st = ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                      "train: --batch %d is the global batch, split over the %d ranks: at "
+                      "least one image each",
+                      t->o.batch, t->o.ranks);
     if (st == YKD_OK)
         st = prepare_run_folder(t, err);
     if (st == YKD_OK)
@@ -315,6 +351,8 @@ ykd_status ykd_trainer_open(ykd_device *device, const ykd_train_options *options
         resolve_optimizer(t);
     if (st == YKD_OK)
         st = make_model(t, err);
+    if (st == YKD_OK) /* the same start on every rank, whatever its device rounds */
+        st = ykd_dist_broadcast_params(t->model, err);
     if (st == YKD_OK)
         st = ykd_trainer_open_parts(t, err);
     if (st == YKD_OK)
@@ -393,6 +431,13 @@ ykd_status ykd_trainer_reopen(ykd_device *device, const char *run, int workers,
     ykd_train_options_free_strings(&o);
     if (st == YKD_OK && (st = ykd_train_options_check(&t->o, err)) != YKD_OK)
         ykd_error_prefix(err, "%s", path);
+    if (st == YKD_OK && t->o.ranks != ykd_comm_size())
+        st = ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                      "%s: the run trains on %d rank%s (processes); resume it on as many "
+                      "(%s), not %d",
+                      path, t->o.ranks, t->o.ranks == 1 ? "" : "s",
+                      t->o.ranks == 1 ? "without mpirun" : "mpirun -np K with that K",
+                      ykd_comm_size());
     if (st == YKD_OK)
         st = ykd_trainer_open_data(t, err);
     if (st == YKD_OK)
@@ -447,8 +492,15 @@ ykd_status ykd_trainer_set_extra_state(ykd_trainer *t, const ykd_state_tensor *t
 
 ykd_status ykd_trainer_reopen_files(ykd_trainer *t, const char *path, ykd_error *err)
 {
-    ykd_run_remove_temps(t);
-    ykd_status st = ykd_run_files_repair(t, err);
+    ykd_status st = ykd_dist_check_params(t->model,
+                                           "after reading the run's state (every rank reads it: "
+                                           "the run folder must hold the same files on every "
+                                           "machine)",
+                                           err);
+    if (st == YKD_OK && t->rank == 0) {
+        ykd_run_remove_temps(t);
+        st = ykd_run_files_repair(t, err);
+    }
     if (st == YKD_OK && t->epoch >= t->o.epochs && !t->repaired)
         st = ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
                       "%s: the run finished all its %d epochs; nothing to resume (to train on, "
@@ -462,6 +514,7 @@ void ykd_trainer_close(ykd_trainer *t)
     if (!t)
         return;
     ykd_step_free(t->step);
+    ykd_dist_close(t->dist);
     ykd_loader_close(t->loader);
     ykd_validator_close(t->validator);
     ykd_yolo_loss_free(t->loss);
@@ -530,7 +583,7 @@ static void emit(run_ctx *c, ykd_train_event *e)
     if (e->kind != YKD_TRAIN_EPOCH)
         e->epoch = c->t->epoch;
     e->epochs = c->t->o.epochs;
-    if (c->cb && !c->cb(e, c->user))
+    if (c->t->rank == 0 && c->cb && !c->cb(e, c->user))
         c->t->stopped = true;
 }
 
@@ -552,7 +605,7 @@ static double eta(const run_ctx *c, size_t done)
     return rest + epoch_s * (t->o.epochs - t->epoch - 1);
 }
 
-static void batch_event(run_ctx *c, const ykd_batch *b)
+static void batch_event(run_ctx *c, const ykd_step_result *r)
 {
     ykd_trainer *t = c->t;
     const ykd_epoch_sums *s = &t->sums;
@@ -560,15 +613,14 @@ static void batch_event(run_ctx *c, const ykd_batch *b)
     ykd_train_event e = {.kind = YKD_TRAIN_BATCH,
                          .batch = s->batches,
                          .batches = (size_t)t->batches_per_epoch,
-                         .images = b->count,
+                         .images = r->images,
+                         .instances = r->instances,
                          .box = s->box / n,
                          .cls = s->cls / n,
                          .dfl = s->dfl / n,
                          .extra = s->extra / n,
                          .images_per_s = s->train_ms > 0 ? s->images / (s->train_ms / 1000.0) : 0,
                          .eta_s = eta(c, s->batches)};
-    for (size_t i = 0; i < b->count; i++)
-        e.instances += (size_t)b->box_counts[i];
     emit(c, &e);
 }
 
@@ -598,11 +650,15 @@ static ykd_status step_failed(run_ctx *c, const ykd_batch *b, ykd_status st, ykd
     return st;
 }
 
-static void add_to_sums(ykd_trainer *t, const ykd_batch *b, const ykd_step_result *r)
+/* The step's figures into the epoch's sums: with several ranks, the loss terms' parts as the
+ * global batch's means (the step made the losses the global batch's already). */
+static ykd_status add_to_sums(ykd_trainer *t, const ykd_step_result *r,
+                              ykd_error *err)
 {
     ykd_epoch_sums *s = &t->sums;
     s->box += r->loss.box, s->cls += r->loss.cls, s->dfl += r->loss.dfl;
     s->extra += r->extra;
+    double parts[YKD_EPOCH_MAX_EXTRA] = {0};
     int k = 0;
     for (int i = 0; i < t->term_count; i++) {
         const ykd_train_loss_term *term = &t->terms[i];
@@ -610,28 +666,43 @@ static void add_to_sums(ykd_trainer *t, const ykd_batch *b, const ykd_step_resul
         double values[YKD_EPOCH_MAX_EXTRA];
         size_t n = term->parts ? term->parts(term->user, names, values, YKD_EPOCH_MAX_EXTRA) : 0;
         for (size_t j = 0; j < n && k < t->part_count; j++)
-            s->parts[k++] += values[j];
+            parts[k++] = values[j];
     }
+    ykd_status st = t->dist && k > 0
+                        ? ykd_dist_weighted_sum(t->dist, parts, (size_t)k, err)
+                        : YKD_OK;
+    for (int i = 0; i < k; i++)
+        s->parts[i] += parts[i];
     s->batches++;
-    s->images += (double)b->count;
+    s->images += (double)r->images;
     s->train_ms = ykd_now_ms() - s->start_ms;
+    return st;
 }
 
 /* A batch through the step, with the schedule's LRs; the optimizer steps once accumulate
  * batches have passed since its last step (Ultralytics: ni - last_opt_step >= accumulate). */
-static ykd_status train_batch(ykd_trainer *t, const ykd_batch *b, ykd_error *err)
+static ykd_status train_batch(ykd_trainer *t, const ykd_batch *b, ykd_step_result *r,
+                              ykd_error *err)
 {
     int64_t ni = (int64_t)t->epoch * t->batches_per_epoch + (int64_t)b->index;
     ykd_schedule_point p;
     ykd_schedule_at(&t->schedule, t->epoch, ni, &p);
     memcpy(t->last_lr, p.lr, sizeof t->last_lr);
     bool optimize = ni - t->last_opt_step >= p.accumulate;
-    ykd_step_result r;
-    ykd_status st = ykd_step_run(t->step, b, &p, optimize, &r, err);
+    ykd_status st = ykd_step_run(t->step, b, &p, optimize, r, err);
     if (st == YKD_OK && optimize)
         t->last_opt_step = ni;
     if (st == YKD_OK)
-        add_to_sums(t, b, &r);
+        st = add_to_sums(t, r, err);
+    return st;
+}
+
+/* A stop rank 0's callback asked for is every rank's, at the same batch. */
+static ykd_status agree_to_stop(ykd_trainer *t, ykd_error *err)
+{
+    int stop = t->stopped;
+    ykd_status st = ykd_comm_allreduce_max(&stop, err);
+    t->stopped = stop != 0;
     return st;
 }
 
@@ -643,18 +714,26 @@ static ykd_status run_epoch(run_ctx *c, ykd_error *err)
     ykd_status st = ykd_loader_start_epoch(t->loader, t->epoch, err);
     while (st == YKD_OK && !t->stopped) {
         ykd_batch *b = NULL;
+        ykd_step_result r;
         st = ykd_loader_next(t->loader, &b, err);
         if (st != YKD_OK || !b)
             break;
         fault_notes(c, b);
-        if (b->count > 0) {
-            st = train_batch(t, b, err);
+        if (b->count == 0 && t->dist) /* the others wait for this rank's gradients */
+            st = ykd_fail(err, YKD_ERR_IO,
+                          "rank %d: every image of its part of batch %zu failed to load (the "
+                          "notes above name them)",
+                          t->rank, b->index + 1);
+        if (st == YKD_OK && b->count > 0) {
+            st = train_batch(t, b, &r, err);
             if (st != YKD_OK)
                 st = step_failed(c, b, st, err);
         }
         if (st == YKD_OK && b->count > 0)
-            batch_event(c, b);
+            batch_event(c, &r);
         ykd_loader_release(t->loader, b);
+        if (st == YKD_OK && t->dist)
+            st = agree_to_stop(t, err);
     }
     return st;
 }
@@ -711,6 +790,10 @@ static ykd_status save_epoch(ykd_trainer *t, const ykd_train_row *row, bool *bes
 static ykd_status finish_epoch(run_ctx *c, ykd_error *err)
 {
     ykd_trainer *t = c->t;
+    if (t->rank != 0) { /* rank 0 validates and writes the epoch's files */
+        t->epoch++;
+        return YKD_OK;
+    }
     ykd_val_result v;
     bool validated = false, best = false;
     ykd_status st = YKD_OK;
@@ -768,14 +851,18 @@ static void data_notes(run_ctx *c)
 static void start_event(run_ctx *c)
 {
     ykd_trainer *t = c->t;
-    char message[1024];
+    char message[1024], ranks[160] = "";
+    if (t->o.ranks > 1)
+        snprintf(ranks, sizeof ranks,
+                 " on %d ranks (about %d images each; BN statistics over %s)", t->o.ranks,
+                 t->o.batch / t->o.ranks, t->o.sync_bn ? "every rank's images" : "each rank's own");
     snprintf(message, sizeof message,
              "%s %s: %zu training and %zu validation images, %d classes, %lld batches of %d "
-             "at %d, %s lr0 %g, gradients accumulated over %d batches; epoch %d of %d",
+             "at %d%s, %s lr0 %g, gradients accumulated over %d batches; epoch %d of %d",
              t->epoch > 0 ? "resuming" : "training", ykd_model_desc_name(ykd_model_get_desc(t->model)),
              ykd_dataset_count(t->train_set), ykd_dataset_count(t->val_set),
              ykd_model_classes(t->model), (long long)t->batches_per_epoch, t->o.batch, t->o.imgsz,
-             ykd_optimizer_kind_name(t->o.optimizer), t->o.lr0,
+             ranks, ykd_optimizer_kind_name(t->o.optimizer), t->o.lr0,
              ykd_nominal_accumulate(t->o.batch, t->o.nbs), t->epoch + 1, t->o.epochs);
     ykd_train_event e = {.kind = YKD_TRAIN_START, .message = message};
     emit(c, &e);
@@ -803,6 +890,8 @@ ykd_status ykd_trainer_run(ykd_trainer *t, ykd_train_callback cb, void *user, yk
         st = run_epoch(&c, err);
         if (st == YKD_OK && !t->stopped)
             st = finish_epoch(&c, err);
+        if (st == YKD_OK && t->dist) /* a stop asked during rank 0's validation */
+            st = agree_to_stop(t, err);
     }
     if (st == YKD_OK)
         ykd_run_remove_temps(t);

@@ -1,0 +1,64 @@
+/* Data parallelism in the trainer (dist.c): one process (rank) per device, each with its part
+ * of every global batch; the loss normalised over the global batch, gradients averaged over
+ * the ranks before each optimizer step, BN statistics optionally over every rank's images
+ * (--sync-bn). Built on the communicator of src/core/comm.h: with one rank nothing here runs. */
+#ifndef YKD_TRAIN_DIST_H
+#define YKD_TRAIN_DIST_H
+
+#include "yolokd/loss.h"
+#include "yolokd/ops.h"
+#include "yolokd/train.h"
+
+typedef struct ykd_dist {
+    int rank, ranks;
+    bool sync_bn;
+    bool check_params; /* $YOLOKD_CHECK_SYNC: hash the parameters after every step */
+    int64_t steps;     /* optimizer steps so far (for messages) */
+    double share;      /* this rank's part of the global batch's target-score sum, this step */
+    double grad_scale; /* (B / S) / (B_r / S_r): this step's gradient over the global batch's */
+    ykd_bn_sync bn_sync;
+    float *host; /* staging for the gradient all-reduce */
+    size_t host_count;
+} ykd_dist;
+
+/* The trainer's data parallelism for the ranks of this process's run (ranks 1: nothing to do,
+ * *dist NULL). */
+ykd_status ykd_dist_open(bool sync_bn, ykd_dist **dist, ykd_error *err);
+void ykd_dist_close(ykd_dist *dist);
+
+/* Rank 0's parameters (and running statistics) on every rank. */
+ykd_status ykd_dist_broadcast_params(const ykd_model *model, ykd_error *err);
+
+/* Fails (on every rank) unless every rank holds rank 0's parameters; what names the moment. */
+ykd_status ykd_dist_check_params(const ykd_model *model, const char *what, ykd_error *err);
+
+/* After the detection loss of this rank's *images images of *instances boxes: the loss values
+ * become the global batch's (its raw sums and target-score sum over every rank), and so do
+ * the counts; the scale that makes this rank's gradients its part of the global batch's is
+ * found (applied by ykd_dist_extra_terms). */
+ykd_status ykd_dist_detection_loss(ykd_dist *dist, ykd_yolo_loss_value *value, size_t *images,
+                                   size_t *instances, ykd_error *err);
+
+/* After the extra loss terms (normalised, as the distillation's head losses are, by this
+ * rank's target-score sum, their gradients times its image count): their value becomes the
+ * global batch's, and every seed gradient of the step (tensors) is rescaled as the detection
+ * loss's. Exact for logit KD and LD; a feature loss with another normaliser is rescaled the
+ * same way. */
+ykd_status ykd_dist_extra_terms(ykd_dist *dist, double *extra, const ykd_tensor *tensors,
+                                int tensor_count, ykd_error *err);
+
+/* Values (this step's extra terms' parts) summed over the ranks, each weighted by its share. */
+ykd_status ykd_dist_weighted_sum(const ykd_dist *dist, double *values, size_t n,
+                                 ykd_error *err);
+
+/* Before an optimizer step: the gradients averaged over the ranks, in buckets. */
+ykd_status ykd_dist_average_grads(ykd_dist *dist, ykd_model *model, ykd_error *err);
+/* A tensor's values averaged over the ranks (a distillation adapter's gradient). */
+ykd_status ykd_dist_average_tensor(const ykd_tensor *tensor, ykd_error *err);
+
+/* After an optimizer step, before the EMA: the BN running statistics become rank 0's
+ * everywhere (without sync_bn each rank's saw its own images); with check_params, the hash
+ * check. */
+ykd_status ykd_dist_after_step(ykd_dist *dist, ykd_model *model, ykd_error *err);
+
+#endif
