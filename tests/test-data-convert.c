@@ -3,6 +3,7 @@
  * --strict; faults named file:line; tiles cut with boxes clipped and slivers dropped, and
  * train and val tiles from separate bands of each image. */
 #include <dirent.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,29 @@ static void write_png(ykd_test *t, const char *path, int w, int h)
         fx_write(t, path, png, size);
     free(png);
     ykd_image_free(&img);
+}
+
+/* An image for a converter to find: a path under the test's folder and a size. */
+typedef struct png_spec {
+    const char *path;
+    int w, h;
+} png_spec;
+
+/* A dataset to convert in a new temporary folder (into tmp): the PNGs of specs and, unless
+ * name is NULL, the annotation file name with text (its path into file). False (a failed
+ * check) when the folder cannot be made. */
+static bool make_source(ykd_test *t, char *tmp, const png_spec *specs, int count,
+                        const char *name, const char *text, char *file)
+{
+    if (!ykd_test_mkdtemp(t, tmp, 4096))
+        return false;
+    for (int i = 0; i < count; i++) {
+        char path[4096];
+        write_png(t, fx_path(path, "%s/%s", tmp, specs[i].path), specs[i].w, specs[i].h);
+    }
+    if (name)
+        fx_write_text(t, fx_path(file, "%s/%s", tmp, name), text);
+    return true;
 }
 
 /* The label file of image stem in either split: its text, or NULL when there is none. */
@@ -56,6 +80,19 @@ static void expect_label(ykd_test *t, const char *out, const char *stem, const c
     CHECKF(t, got && strcmp(got, want) == 0, "%s.txt: '%s', expected '%s'", stem,
            got ? got : "(none)", want);
     free(got);
+}
+
+/* The converter's output names a fault: "warning: " and the text formatted printf-style. */
+static void expect_warning(ykd_test *t, const char *out, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void expect_warning(ykd_test *t, const char *out, const char *fmt, ...)
+{
+    char want[8192] = "warning: ";
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(want + strlen(want), sizeof want - strlen(want), fmt, args);
+    va_end(args);
+    CHECK_CONTAINS(t, out, want);
 }
 
 static void expect_strict_check(ykd_test *t, const char *out)
@@ -104,14 +141,14 @@ static const char voc_b[] =
 
 static void test_convert_voc(ykd_test *t)
 {
+    static const png_spec images[] = {{"VOC2012/JPEGImages/a.png", 40, 30},
+                                      {"VOC2012/JPEGImages/b.png", 20, 20},
+                                      {"VOC2012/JPEGImages/c.png", 16, 16}};
     char tmp[4096], ann[4096], out[4096], path[4096];
-    if (!ykd_test_mkdtemp(t, tmp, sizeof tmp))
+    if (!make_source(t, tmp, images, 3, NULL, NULL, NULL))
         return;
     fx_path(ann, "%s/VOC2012/Annotations", tmp);
     fx_path(out, "%s/voc-yolo", tmp);
-    write_png(t, fx_path(path, "%s/VOC2012/JPEGImages/a.png", tmp), 40, 30);
-    write_png(t, fx_path(path, "%s/VOC2012/JPEGImages/b.png", tmp), 20, 20);
-    write_png(t, fx_path(path, "%s/VOC2012/JPEGImages/c.png", tmp), 16, 16);
     fx_write_text(t, fx_path(path, "%s/a.xml", ann), voc_a);
     fx_write_text(t, fx_path(path, "%s/b.xml", ann), voc_b);
     fx_write_text(t, fx_path(path, "%s/c.xml", ann),
@@ -132,14 +169,10 @@ static void test_convert_voc(ykd_test *t)
     CHECK_CONTAINS(t, r.out, "4 images annotated, 2 classes");
     CHECK_CONTAINS(t, r.out, "classes: 0 dog, 1 person");
     CHECK_CONTAINS(t, r.out, "1 difficult objects");
-    fx_path(path, "warning: %s/b.xml:11: box (0, 0)-(89, 8) is outside", ann);
-    CHECK_CONTAINS(t, r.out, path);
-    fx_path(path, "warning: %s/b.xml:15: object 'dog': xmin 'one' is not a number", ann);
-    CHECK_CONTAINS(t, r.out, path);
-    fx_path(path, "warning: %s/d.xml:3: not valid XML: mismatched tag", ann);
-    CHECK_CONTAINS(t, r.out, path);
-    fx_path(path, "warning: %s/../JPEGImages/missing.png: cannot open", ann);
-    CHECK_CONTAINS(t, r.out, path);
+    expect_warning(t, r.out, "%s/b.xml:11: box (0, 0)-(89, 8) is outside", ann);
+    expect_warning(t, r.out, "%s/b.xml:15: object 'dog': xmin 'one' is not a number", ann);
+    expect_warning(t, r.out, "%s/d.xml:3: not valid XML: mismatched tag", ann);
+    expect_warning(t, r.out, "%s/../JPEGImages/missing.png: cannot open", ann);
     free_result(&r);
     /* VOC's 1-based corners shifted by one: (10, 5)-(29, 24) of 40x30 */
     expect_label(t, out, "a", "0 0.487500 0.483333 0.475000 0.633333\n");
@@ -168,32 +201,31 @@ static void test_convert_voc(ykd_test *t)
     ykd_test_rmtree(tmp);
 }
 
+static const char coco_json[] =
+    "{\"info\": {}, \"categories\": [{\"id\": 3, \"name\": \"zebra\"},"
+    " {\"id\": 1, \"name\": \"cat\", \"supercategory\": \"animal\"}],\n"
+    " \"images\": [{\"id\": 10, \"file_name\": \"x.png\", \"width\": 50,"
+    " \"height\": 40}, {\"id\": 11, \"file_name\": \"y.png\", \"width\": 30,"
+    " \"height\": 30}, {\"id\": 12, \"file_name\": \"z.png\", \"width\": 31,"
+    " \"height\": 30}],\n"
+    " \"annotations\": ["
+    "{\"id\": 1, \"image_id\": 10, \"category_id\": 1, \"bbox\": [5, 5, 10, 20],"
+    " \"iscrowd\": 0, \"area\": 200},"
+    "{\"id\": 2, \"image_id\": 11, \"category_id\": 3, \"bbox\": [0, 0, 30, 15]},"
+    "{\"id\": 3, \"image_id\": 11, \"category_id\": 3, \"bbox\": [0, 0, 30, 30],"
+    " \"iscrowd\": 1},"
+    "{\"id\": 4, \"image_id\": 11, \"category_id\": 7, \"bbox\": [1, 1, 2, 2]},"
+    "{\"id\": 5, \"image_id\": 10, \"category_id\": 1, \"bbox\": [5, 5, 10]},"
+    "{\"id\": 6, \"image_id\": 10, \"category_id\": 1, \"bbox\": [5, 5, 10, 20]}"
+    "]}\n";
+
 static void test_convert_coco(ykd_test *t)
 {
+    static const png_spec images[] = {
+        {"images/x.png", 50, 40}, {"images/y.png", 30, 30}, {"images/z.png", 30, 30}};
     char tmp[4096], json[4096], out[4096], path[4096];
-    if (!ykd_test_mkdtemp(t, tmp, sizeof tmp))
+    if (!make_source(t, tmp, images, 3, "annotations/instances_val.json", coco_json, json))
         return;
-    write_png(t, fx_path(path, "%s/images/x.png", tmp), 50, 40);
-    write_png(t, fx_path(path, "%s/images/y.png", tmp), 30, 30);
-    write_png(t, fx_path(path, "%s/images/z.png", tmp), 30, 30);
-    fx_path(json, "%s/annotations/instances_val.json", tmp);
-    fx_write_text(t, json,
-                  "{\"info\": {}, \"categories\": [{\"id\": 3, \"name\": \"zebra\"},"
-                  " {\"id\": 1, \"name\": \"cat\", \"supercategory\": \"animal\"}],\n"
-                  " \"images\": [{\"id\": 10, \"file_name\": \"x.png\", \"width\": 50,"
-                  " \"height\": 40}, {\"id\": 11, \"file_name\": \"y.png\", \"width\": 30,"
-                  " \"height\": 30}, {\"id\": 12, \"file_name\": \"z.png\", \"width\": 31,"
-                  " \"height\": 30}],\n"
-                  " \"annotations\": ["
-                  "{\"id\": 1, \"image_id\": 10, \"category_id\": 1, \"bbox\": [5, 5, 10, 20],"
-                  " \"iscrowd\": 0, \"area\": 200},"
-                  "{\"id\": 2, \"image_id\": 11, \"category_id\": 3, \"bbox\": [0, 0, 30, 15]},"
-                  "{\"id\": 3, \"image_id\": 11, \"category_id\": 3, \"bbox\": [0, 0, 30, 30],"
-                  " \"iscrowd\": 1},"
-                  "{\"id\": 4, \"image_id\": 11, \"category_id\": 7, \"bbox\": [1, 1, 2, 2]},"
-                  "{\"id\": 5, \"image_id\": 10, \"category_id\": 1, \"bbox\": [5, 5, 10]},"
-                  "{\"id\": 6, \"image_id\": 10, \"category_id\": 1, \"bbox\": [5, 5, 10, 20]}"
-                  "]}\n");
     fx_path(out, "%s/coco-yolo", tmp);
     fx_path(path, "%s/images", tmp);
     run_result r = run_cli("convert", "--coco", json, "--images", path, "--out", out, "--val",
@@ -220,26 +252,25 @@ static void test_convert_coco(ykd_test *t)
     ykd_test_rmtree(tmp);
 }
 
+static const char boxes_csv[] =
+    "\xEF\xBB\xBFimage,x1,y1,x2,y2,label\n"
+    "\"a,b.png\",0,0,10,10,\"tree, big\"\n"
+    "\"a,b.png\",10,0,20,10,car\r\n"
+    "sub/c.png, 1 , 1 , 9 , 9 ,car\n"
+    "sub/c.png,1,1,nine,9,car\n"
+    "\n"
+    "bg.png,,,,,\n"
+    "sub/c.png,1,1,9\n"
+    "\"sub/c.png\",2,2,8,8,\"say \"\"hi\"\"\"\n"
+    "nothere.png,1,1,2,2,car\n";
+
 static void test_convert_csv(ykd_test *t)
 {
-    char tmp[4096], csv[4096], out[4096], path[4096];
-    if (!ykd_test_mkdtemp(t, tmp, sizeof tmp))
+    static const png_spec images[] = {{"a,b.png", 20, 10}, {"sub/c.png", 10, 10},
+                                      {"bg.png", 10, 10}};
+    char tmp[4096], csv[4096], out[4096];
+    if (!make_source(t, tmp, images, 3, "boxes.csv", boxes_csv, csv))
         return;
-    write_png(t, fx_path(path, "%s/a,b.png", tmp), 20, 10);
-    write_png(t, fx_path(path, "%s/sub/c.png", tmp), 10, 10);
-    write_png(t, fx_path(path, "%s/bg.png", tmp), 10, 10);
-    fx_path(csv, "%s/boxes.csv", tmp);
-    fx_write_text(t, csv,
-                  "\xEF\xBB\xBFimage,x1,y1,x2,y2,label\n"
-                  "\"a,b.png\",0,0,10,10,\"tree, big\"\n"
-                  "\"a,b.png\",10,0,20,10,car\r\n"
-                  "sub/c.png, 1 , 1 , 9 , 9 ,car\n"
-                  "sub/c.png,1,1,nine,9,car\n"
-                  "\n"
-                  "bg.png,,,,,\n"
-                  "sub/c.png,1,1,9\n"
-                  "\"sub/c.png\",2,2,8,8,\"say \"\"hi\"\"\"\n"
-                  "nothere.png,1,1,2,2,car\n");
     fx_path(out, "%s/csv-yolo", tmp);
     /* a class name a dataset file cannot hold is refused before anything is written */
     char bad[4096];
@@ -251,12 +282,9 @@ static void test_convert_csv(ykd_test *t)
     r = run_cli("convert", "--csv", csv, "--out", out, "--val", "0", NULL);
     CHECKF(t, r.code == 0, "exit %d: %s", r.code, r.err);
     CHECK_CONTAINS(t, r.out, "classes: 0 car, 1 say \"hi\", 2 tree, big");
-    fx_path(path, "warning: %s:5: x2 'nine' is not a number", csv);
-    CHECK_CONTAINS(t, r.out, path);
-    fx_path(path, "warning: %s:8: 4 fields, expected 6", csv);
-    CHECK_CONTAINS(t, r.out, path);
-    fx_path(path, "warning: %s/nothere.png: cannot open", tmp);
-    CHECK_CONTAINS(t, r.out, path);
+    expect_warning(t, r.out, "%s:5: x2 'nine' is not a number", csv);
+    expect_warning(t, r.out, "%s:8: 4 fields, expected 6", csv);
+    expect_warning(t, r.out, "%s/nothere.png: cannot open", tmp);
     CHECK_CONTAINS(t, r.out, "train: 3 images, 4 boxes");
     free_result(&r);
     expect_label(t, out, "a,b", "0 0.750000 0.500000 0.500000 1.000000\n"

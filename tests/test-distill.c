@@ -64,6 +64,23 @@ static bool distill(ykd_test *t, const tx_world *w, const char *teacher, const c
     return distill_with(t, w, teacher, name, teacher_device, kd_config, out, NULL, NULL);
 }
 
+static bool write_text(ykd_test *t, const char *path, const char *text)
+{
+    const void *parts[] = {text};
+    size_t sizes[] = {strlen(text)};
+    ykd_error err;
+    return CHECK_OK(t, ykd_file_write_atomic(path, parts, sizes, 1, &err), err);
+}
+
+/* dir/kd.json (its path into config) with every loss on, so that each one's path is
+ * exercised. */
+static bool write_every_loss(ykd_test *t, const char *dir, char *config, size_t size)
+{
+    snprintf(config, size, "%s/kd.json", dir);
+    return write_text(t, config, "{\"losses\": {\"logit\": {\"weight\": 0.5}, \"ld\": {}, "
+                                 "\"cwd\": {}, \"pkd\": {}, \"imitation\": {\"weight\": 0.5}}}");
+}
+
 static void test_one_device_or_two(ykd_test *t)
 {
     tx_world w;
@@ -74,16 +91,9 @@ static void test_one_device_or_two(ykd_test *t)
     /* the GEMMs fixed on both devices, so tuning cannot differ between the runs */
     bool ok = other && tx_fix_gemm(t, t->device) && tx_fix_gemm(t, other) &&
               make_teacher(t, &w, teacher, sizeof teacher);
-    /* every loss, so each one's path is exercised */
     char config[4200];
-    snprintf(config, sizeof config, "%s/kd.json", w.dir);
-    static const char json[] =
-        "{\"losses\": {\"logit\": {\"weight\": 0.5}, \"ld\": {}, \"cwd\": {}, \"pkd\": {},"
-        " \"imitation\": {\"weight\": 0.5}}}";
-    const void *parts[] = {json};
-    size_t sizes[] = {sizeof json - 1};
     ykd_error err;
-    ok = ok && CHECK_OK(t, ykd_file_write_atomic(config, parts, sizes, 1, &err), err);
+    ok = ok && write_every_loss(t, w.dir, config, sizeof config);
     ok = ok && distill(t, &w, teacher, "one", t->device, config, one) &&
          distill(t, &w, teacher, "two", other, config, two);
     if (ok) {
@@ -485,14 +495,6 @@ static bool make_wide_teacher(ykd_test *t, const tx_world *w, char *path, size_t
     return ok;
 }
 
-static bool write_text(ykd_test *t, const char *path, const char *text)
-{
-    const void *parts[] = {text};
-    size_t sizes[] = {strlen(text)};
-    ykd_error err;
-    return CHECK_OK(t, ykd_file_write_atomic(path, parts, sizes, 1, &err), err);
-}
-
 /* A file's text (NUL-terminated) into *text; false (a failed check) when unreadable. */
 static bool read_text(ykd_test *t, const char *dir, const char *name, char **text)
 {
@@ -690,9 +692,11 @@ static void test_resume(ykd_test *t)
 }
 
 /* `yolokd train --model yolo11n` for one epoch (two steps), then distillation across the
- * families by the CLI with every KD loss (the feature losses through adapters, as the
- * channels differ): the YOLO11n run teaching YOLOv8n and YOLO11n, a YOLOv8n run teaching
- * YOLO11n. Each student's weights load as its model. */
+ * families by the CLI with every KD loss where the channels differ, so that the feature losses
+ * go through adapters: a YOLO11s teacher for YOLOv8n and YOLO11n students, a YOLOv8s teacher
+ * for a YOLO11n student (the teachers freshly initialised and saved: what is tested is the
+ * distillation, and training them would only cost time). Each student's weights load as its
+ * model and its state holds adapters from its channels to the teacher's. */
 static bool cli_train(ykd_test *t, const tx_world *w, const char *model, const char *name,
                       const char *run, const char *device)
 {
@@ -720,46 +724,95 @@ static void expect_model(ykd_test *t, const char *run, const char *name)
     ykd_model_desc_free(d);
 }
 
+/* A freshly initialised built-in model of the dataset's 2 classes, saved to path. */
+static bool save_builtin(ykd_test *t, const char *name, const char *path)
+{
+    ykd_model_desc *desc = NULL;
+    ykd_model *m = NULL;
+    ykd_error err;
+    bool ok = CHECK_OK(t, ykd_model_desc_builtin(name, 2, &desc, &err), err) &&
+              CHECK_OK(t, ykd_model_create(t->device, desc, 3, &m, &err), err) &&
+              CHECK_OK(t, ykd_model_save(m, path, &err), err);
+    ykd_model_free(m);
+    ykd_model_desc_free(desc);
+    return ok;
+}
+
+/* The run's state holds an adapter per level from the student's channels to the teacher's. */
+static void expect_adapters(ykd_test *t, const char *run, const int *student_c,
+                            const int *teacher_c)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/last.state.safetensors", run);
+    unsigned char *state = NULL;
+    size_t size = 0;
+    if (!tx_read_file(t, path, &state, &size))
+        return;
+    uint64_t header = 0;
+    for (int i = 7; size >= 8 && i >= 0; i--)
+        header = header << 8 | state[i];
+    cJSON *json = CHECK(t, size >= 8 && header <= size - 8)
+                      ? cJSON_ParseWithLength((const char *)state + 8, (size_t)header)
+                      : NULL;
+    for (int l = 0; json && l < 3; l++) {
+        static const char *const parts[2] = {"weight", "bias"};
+        for (int p = 0; p < 2; p++) {
+            char name[64];
+            snprintf(name, sizeof name, "kd.adapter.p%d.%s", l + 3, parts[p]);
+            const cJSON *shape = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(json, name), "shape");
+            double numel = 1;
+            for (const cJSON *d = shape ? shape->child : NULL; d; d = d->next)
+                numel *= cJSON_GetNumberValue(d);
+            double want = (double)teacher_c[l] * (p == 0 ? student_c[l] : 1);
+            CHECKF(t, shape && numel == want, "%s: %s holds %g values, not %g", run, name,
+                   shape ? numel : 0.0, want);
+        }
+    }
+    CHECK(t, json != NULL);
+    cJSON_Delete(json);
+    free(state);
+}
+
 static void test_across_families(ykd_test *t)
 {
     tx_world w;
     if (!tx_world_make(t, &w))
         return;
-    char device[16], config[4200], teacher11[4200], teacher8[4200];
+    char device[16], config[4200], trained[4200], yolo11s[4200], yolov8s[4200];
     snprintf(device, sizeof device, "%d", ykd_device_get_info(t->device)->index);
-    snprintf(config, sizeof config, "%s/kd.json", w.dir);
-    static const char json[] =
-        "{\"losses\": {\"logit\": {\"weight\": 0.5}, \"ld\": {}, \"cwd\": {}, \"pkd\": {},"
-        " \"imitation\": {\"weight\": 0.5}}}";
-    const void *parts[] = {json};
-    size_t sizes[] = {sizeof json - 1};
-    ykd_error err;
-    snprintf(teacher11, sizeof teacher11, "%s/yolo11n", w.dir);
-    snprintf(teacher8, sizeof teacher8, "%s/yolov8n", w.dir);
-    bool ok = CHECK_OK(t, ykd_file_write_atomic(config, parts, sizes, 1, &err), err) &&
-              cli_train(t, &w, "yolo11n", "yolo11n", teacher11, device) &&
-              cli_train(t, &w, "n", "yolov8n", teacher8, device);
+    snprintf(trained, sizeof trained, "%s/yolo11n", w.dir);
+    snprintf(yolo11s, sizeof yolo11s, "%s/yolo11s.safetensors", w.dir);
+    snprintf(yolov8s, sizeof yolov8s, "%s/yolov8s.safetensors", w.dir);
+    bool ok = write_every_loss(t, w.dir, config, sizeof config) &&
+              cli_train(t, &w, "yolo11n", "yolo11n", trained, device) &&
+              save_builtin(t, "yolo11s", yolo11s) && save_builtin(t, "yolov8s", yolov8s);
     if (ok)
-        expect_model(t, teacher11, "yolo11n");
-    static const struct {
-        const char *teacher_run, *student, *name;
-    } pairs[] = {{"yolo11n", "n", "yolov8n"},
-                 {"yolo11n", "yolo11n", "yolo11n"},
-                 {"yolov8n", "yolo11n", "yolo11n"}};
+        expect_model(t, trained, "yolo11n");
+    /* the n scales' levels have 64, 128 and 256 channels, the s scales' twice as many */
+    static const int n_channels[3] = {64, 128, 256}, s_channels[3] = {128, 256, 512};
+    const struct {
+        const char *teacher, *student, *name;
+    } pairs[] = {{yolo11s, "n", "yolov8n"},
+                 {yolo11s, "yolo11n", "yolo11n"},
+                 {yolov8s, "yolo11n", "yolo11n"}};
     for (size_t i = 0; ok && i < sizeof pairs / sizeof pairs[0]; i++) {
-        char teacher[4300], run[4300];
-        snprintf(teacher, sizeof teacher, "%s/%s/last.safetensors", w.dir,
-                 pairs[i].teacher_run);
+        char run[4300];
         snprintf(run, sizeof run, "%s/kd-%zu", w.dir, i);
-        run_result r = run_cli("--device", device, "distill", "--teacher", teacher,
+        run_result r = run_cli("--device", device, "distill", "--teacher", pairs[i].teacher,
                                "--student", pairs[i].student, "--data", w.data, "--out", run,
                                "--kd", config, "--epochs", "1", "--batch", "4", "--imgsz", "64",
                                "--workers", "1", NULL);
-        CHECKF(t, r.code == 0, "distill %s -> %s exit %d: %s", pairs[i].teacher_run,
+        CHECKF(t, r.code == 0, "distill %s -> %s exit %d: %s", pairs[i].teacher,
                pairs[i].student, r.code, r.err);
         CHECK_CONTAINS(t, r.out, "1 epochs done");
+        static const char *const losses[] = {"kd_logit ", "kd_ld ", "kd_cwd ", "kd_pkd ",
+                                             "kd_imitation "};
+        for (int k = 0; k < 5; k++)
+            CHECK_CONTAINS(t, r.out, losses[k]);
         free_result(&r);
         expect_model(t, run, pairs[i].name);
+        expect_adapters(t, run, n_channels, s_channels);
     }
     tx_world_free(&w);
 }

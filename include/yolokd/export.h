@@ -1,9 +1,10 @@
 /* Export of a model to ONNX, for the deployment tool-chains that start from it (ONNX Runtime,
  * TensorRT, OpenVINO, NCNN, converters to TFLite and CoreML).
  *
- * The graph is the model's inference graph: BN folded into the convolutions (the weights the
- * model's own inference forward uses), SiLU as Sigmoid and Mul, max pools, nearest upsamples,
- * channel slices and concats. By default the head's decode is inside the graph so that the
+ * The graph is the model's inference graph, YOLOv8's or YOLO11's: BN folded into the
+ * convolutions (the weights the model's own inference forward uses; grouped ones with Conv's
+ * group attribute), SiLU as Sigmoid and Mul, max pools, nearest upsamples, channel slices and
+ * concats, and YOLO11's attention as Reshape, Slice, Transpose, MatMul, Mul and Softmax. By default the head's decode is inside the graph so that the
  * one output "output0" has Ultralytics' export layout [N, 4 + nc, anchors]: per anchor (level
  * by level, row-major) the box as cx, cy, w, h in input pixels (the DFL softmax expectation of
  * each side, then dist2bbox), then the nc class probabilities (sigmoid). With raw set the

@@ -64,6 +64,11 @@ typedef struct ykd_cli_opt {
     double min, max;
 } ykd_cli_opt;
 
+/* ykd_cli_parse_options (below) over every row of the array opts (an array, not a pointer). */
+#define YKD_CLI_PARSE_OPTIONS(argc, argv, io, command, opts, help)                                \
+    ykd_cli_parse_options((argc), (argv), (io), (command), (opts),                                \
+                          sizeof(opts) / sizeof((opts)[0]), (help))
+
 /* Parses argv[1 ..] against the rows (no positional arguments); --help prints help to out.
  * Returns -1 when every argument was fine, else the exit code to return. */
 int ykd_cli_parse_options(int argc, char **argv, ykd_cli_io *io, const char *command,

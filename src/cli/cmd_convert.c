@@ -76,8 +76,7 @@ static int parse_convert_args(int argc, char **argv, ykd_cli_io *io, convert_arg
         {"--strict", YKD_OPT_FLAG, &a->strict, 0, 0},
         {"--keep-difficult", YKD_OPT_FLAG, &a->keep_difficult, 0, 0},
     };
-    int code = ykd_cli_parse_options(argc, argv, io, "convert", opts,
-                                     sizeof opts / sizeof opts[0], print_convert_help);
+    int code = YKD_CLI_PARSE_OPTIONS(argc, argv, io, "convert", opts, print_convert_help);
     if (code >= 0)
         return code;
     if (!!a->voc + !!a->coco + !!a->csv != 1)

@@ -48,6 +48,9 @@ void ykd_export_write(ykd_exporter *x, int value, const char *tensor);
 const char *ykd_export_slice(ykd_exporter *x, const char *tensor, int axis, int64_t start,
                              int64_t end);
 
+/* An attention node's output [N, heads * head_dim, H, W] from its qkv tensor. */
+const char *ykd_export_attention(ykd_exporter *x, const ykd_gnode *n, const char *qkv);
+
 /* The graph outputs after the last node: the decoded [N, 4 + nc, anchors] "output0", or the
  * raw per-level heads. Returns false when a head was never written. */
 bool ykd_export_head(ykd_exporter *x);

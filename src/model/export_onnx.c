@@ -44,7 +44,9 @@ static const char *weights(ykd_exporter *x, const char *name, const float *base,
     return ykd_onnx_const_floats(x->b, name, d, (size_t)ndim, base + offset);
 }
 
-/* Conv (+ folded BN + SiLU as Sigmoid and Mul), or a plain conv with its bias. */
+/* Conv (+ folded BN, + SiLU as Sigmoid and Mul when act), or a plain conv with its bias;
+ * grouped (YOLO11's depthwise) convolutions through the group attribute, whose weights
+ * [cout, cin / groups, k, k] are already ONNX's layout. */
 static const char *emit_conv(ykd_exporter *x, int k, const char *in)
 {
     const ykd_gnode *n = &x->g->nodes[k];
@@ -72,8 +74,8 @@ static const char *emit_conv(ykd_exporter *x, int k, const char *in)
     ykd_onnx_attr_ints(x->b, node, "strides", strides, 2);
     ykd_onnx_attr_ints(x->b, node, "pads", pads, 4);
     ykd_onnx_attr_ints(x->b, node, "dilations", dil, 2);
-    ykd_onnx_attr_int(x->b, node, "group", 1);
-    if (!n->bn)
+    ykd_onnx_attr_int(x->b, node, "group", n->groups);
+    if (!n->bn || !n->act)
         return y;
     /* SiLU: ONNX has no SiLU op up to opset 17; runtimes fuse this pair */
     return ykd_onnx_op2(x->b, "Mul", y, ykd_onnx_op1(x->b, "Sigmoid", y));
@@ -106,20 +108,11 @@ static const char *emit_upsample(ykd_exporter *x, const char *in)
     return y;
 }
 
-/* One node of the graph: read its inputs, emit its ops, write its output. */
+/* One node of the graph: read its inputs, emit its ops, write its output. Every node kind has
+ * a case (no default: -Wswitch keeps a new kind from compiling until it has one). */
 static ykd_status emit_node(ykd_exporter *x, int k, ykd_error *err)
 {
     const ykd_gnode *n = &x->g->nodes[k];
-    if (n->kind == YKD_NODE_ATTENTION || (n->kind == YKD_NODE_CONV && n->groups != 1)) {
-        /* YOLO11's C2PSA attention and depthwise convolutions have no ONNX lowering yet:
-         * refused by name rather than written wrong */
-        char name[128];
-        ykd_model_node_name(x->model, k, name, sizeof name);
-        return ykd_fail(err, YKD_ERR_UNSUPPORTED,
-                        "export: %s is %s, which the ONNX exporter does not write yet (YOLOv8 "
-                        "models export; YOLO11's attention and depthwise convolutions not yet)",
-                        name, n->kind == YKD_NODE_ATTENTION ? "an attention" : "a grouped convolution");
-    }
     const char *in = ykd_export_read(x, n->in), *y = NULL;
     if (in) {
         switch (n->kind) {
@@ -140,7 +133,8 @@ static ykd_status emit_node(ykd_exporter *x, int k, ykd_error *err)
         case YKD_NODE_COPY:
             y = in; /* a concat input: its channels simply live on in that tensor */
             break;
-        case YKD_NODE_ATTENTION: /* refused above */
+        case YKD_NODE_ATTENTION:
+            y = ykd_export_attention(x, n, in);
             break;
         }
     }
