@@ -161,8 +161,7 @@ static int parse_args(int argc, char **argv, ykd_cli_globals *g, ykd_cli_io *io,
         {"--pairs", YKD_OPT_STRING, &a->pairs, 0, 0},
         {"--json", YKD_OPT_FLAG, &a->json, 0, 0},
     };
-    int code = ykd_cli_parse_options(argc, argv, io, "bench step", opts,
-                                     sizeof opts / sizeof opts[0], print_help);
+    int code = YKD_CLI_PARSE_OPTIONS(argc, argv, io, "bench step", opts, print_help);
     if (code >= 0)
         return code;
     if (!a->devices)
