@@ -6,11 +6,12 @@
  * Input gradient: for stride 1, the forward pass of the convolution with flipped, transposed
  * weights and padding K-1-P over the output gradient (no scatter); for larger strides, a
  * transposed GEMM into columns and col2im.
- * Weight gradient: the output gradient times the columns (or windows) transposed
- * (cl/gemm_nt.cl: both operands read along their rows), summed over images in the GEMM's
- * k-runs or, when the output is too small to keep the device busy, per image and added up
- * afterwards. Columns and padded copies live in the device's scratch buffer, a pass of images
- * at a time. */
+ * Weight gradient, by the path measured fastest for the shape (conv_choose.c): the output
+ * gradient times the columns (or windows) transposed (cl/gemm_nt.cl: both operands read along
+ * their rows), summed over images in the GEMM's k-runs or, when the output is too small to
+ * keep the device busy, per image and added up afterwards; or the output gradient times the
+ * pixels' patches read as rows of a channels-last copy (conv_rows.c, cl/gemm.cl). Columns and
+ * padded copies live in the device's scratch buffer, a pass of images at a time. */
 #include <stdio.h>
 
 #include "core/error_internal.h"
@@ -327,10 +328,8 @@ ykd_status ykd_conv2d_backward_weights(const ykd_tensor *x, const ykd_tensor *dy
     ykd_device *device = ykd_tensor_device(x);
     if (s.groups > 1)
         st = ykd_conv_grouped_weight_grad(device, x, dy, &s, accumulate, dw, err);
-    else if (ykd_conv_windows_apply(device, &s))
-        st = ykd_conv_weight_grad_windows(device, x, dy, &s, accumulate, dw, err);
     else
-        st = ykd_conv_weight_grad_columns(device, x, dy, &s, accumulate, dw, err);
+        st = ykd_conv_weight_grad_any(device, x, dy, &s, accumulate, dw, err);
     if (st == YKD_OK && dbias)
         st = bias_gradient(device, dy, accumulate, dbias, err);
     return st;

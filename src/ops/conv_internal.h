@@ -79,6 +79,36 @@ ykd_status ykd_conv_weight_grad_columns(ykd_device *device, const ykd_tensor *x,
                                         const ykd_tensor *dy, const ykd_conv_shape *s,
                                         bool accumulate, const ykd_tensor *dw, ykd_error *err);
 
+/* ---- pixel rows of a channels-last copy (conv_rows.c): any geometry, our GEMM kernels ----- */
+
+/* As ykd_conv_weight_grad_columns, reading each pixel's patch as rows of a padded
+ * channels-last copy of x. */
+ykd_status ykd_conv_weight_grad_rows(ykd_device *device, const ykd_tensor *x,
+                                     const ykd_tensor *dy, const ykd_conv_shape *s,
+                                     bool accumulate, const ykd_tensor *dw, ykd_error *err);
+
+/* ---- the weight gradient's algorithm, chosen per shape by measurement (conv_choose.c) ---- */
+
+typedef enum ykd_conv_weight_grad_path {
+    YKD_CONV_WGRAD_CHOOSE = 0, /* measure (tests force one of the others) */
+    YKD_CONV_WGRAD_COLUMNS,    /* im2col columns, or the input itself for 1x1 */
+    YKD_CONV_WGRAD_WINDOWS,    /* windows of padded planes (stride 1, k > 1) */
+    YKD_CONV_WGRAD_ROWS,       /* pixel rows of a channels-last copy */
+    YKD_CONV_WGRAD_COUNT
+} ykd_conv_weight_grad_path;
+
+/* Whether the device's GEMMs are ours (the policy says so, or the calibration found them at
+ * least as fast as CLBlast): the paths that read B through a row table need them. */
+bool ykd_conv_tiled_gemms(ykd_device *device);
+
+/* dw (+)= the weight gradient of a convolution without groups, by the path chosen for its
+ * shape: the one a test forces where it applies; else the one measured fastest on this
+ * device the first time the shape was seen (remembered in the tuning file, so the choice,
+ * and with it the float rounding, stays the same for the device). */
+ykd_status ykd_conv_weight_grad_any(ykd_device *device, const ykd_tensor *x,
+                                    const ykd_tensor *dy, const ykd_conv_shape *s,
+                                    bool accumulate, const ykd_tensor *dw, ykd_error *err);
+
 /* ---- shifted windows of padded planes (conv_windows.c): stride 1, our GEMM kernels -------- */
 
 /* Whether the geometry suits windows (stride 1, a kernel larger than 1x1) and the device's
