@@ -2,8 +2,9 @@
  * float64 reference, whose gradients are themselves checked by central finite differences.
  * Outputs are poisoned and guarded, or channel views of larger tensors; every GEMM path is
  * used: the direct 1x1 product, im2col, col2im, k-runs and per-image partial sums, several
- * passes through the scratch, our tiles and CLBlast, and each weight-gradient path (columns,
- * windows, pixel rows) forced as well as chosen by measurement. */
+ * passes through the scratch, our tiles and CLBlast, and each path of the forward pass (which
+ * the input gradient of stride-1 convolutions runs too: columns, windows, Winograd) and of the
+ * weight gradient (columns, windows, pixel rows) forced as well as chosen by measurement. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,10 +222,12 @@ static void check_shape(ykd_test *t, const ref_conv *c, uint64_t seed)
 }
 
 /* Runs every shape with one GEMM policy, with one image per scratch pass if asked, through
- * im2col columns even where windows of padded copies would serve if asked, and the weight
- * gradient by the given path (where it applies; 0: the path measured fastest). */
+ * im2col columns even where windows of padded copies would serve if asked, and the forward
+ * pass and the weight gradient by the given paths (where they apply; 0: the path measured
+ * fastest). */
 static void check_all_shapes(ykd_test *t, const char *policy, bool one_image_per_pass,
-                             bool columns_only, ykd_conv_weight_grad_path weight_grad)
+                             bool columns_only, ykd_conv_forward_path forward,
+                             ykd_conv_weight_grad_path weight_grad)
 {
     ykd_ops_state *state = NULL;
     ykd_error err;
@@ -233,46 +236,64 @@ static void check_all_shapes(ykd_test *t, const char *policy, bool one_image_per
         return;
     state->column_budget = one_image_per_pass ? 1 : 0;
     state->columns_only = columns_only;
+    state->conv_forward = forward;
     state->conv_weight_grad = weight_grad;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         check_shape(t, &shapes[s], 1000 + s);
     state->column_budget = 0;
     state->columns_only = false;
+    state->conv_forward = YKD_CONV_FWD_CHOOSE;
     state->conv_weight_grad = YKD_CONV_WGRAD_CHOOSE;
 }
 
 static void test_windows_with_tiles(ykd_test *t)
 {
-    check_all_shapes(t, "tiled-6x2", false, false, YKD_CONV_WGRAD_WINDOWS);
+    check_all_shapes(t, "tiled-6x2", false, false, YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_WINDOWS);
 }
 
 static void test_windows_with_other_tiles_one_image_per_pass(ykd_test *t)
 {
-    check_all_shapes(t, "tiled-8x1", true, false, YKD_CONV_WGRAD_WINDOWS);
+    check_all_shapes(t, "tiled-8x1", true, false, YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_WINDOWS);
 }
 
 static void test_columns_with_tiles(ykd_test *t)
 {
-    check_all_shapes(t, "tiled-12x1", false, true, YKD_CONV_WGRAD_COLUMNS);
+    check_all_shapes(t, "tiled-12x1", false, true, YKD_CONV_FWD_COLUMNS, YKD_CONV_WGRAD_COLUMNS);
 }
 
 static void test_columns_with_tiles_one_image_per_pass(ykd_test *t)
 {
-    check_all_shapes(t, "tiled-4x2", true, true, YKD_CONV_WGRAD_COLUMNS);
+    check_all_shapes(t, "tiled-4x2", true, true, YKD_CONV_FWD_COLUMNS, YKD_CONV_WGRAD_COLUMNS);
 }
 
 static void test_weight_grad_rows_with_tiles(ykd_test *t)
 {
-    check_all_shapes(t, "tiled-6x2", false, false, YKD_CONV_WGRAD_ROWS);
+    check_all_shapes(t, "tiled-6x2", false, false, YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_ROWS);
 }
 
 static void test_weight_grad_rows_one_image_per_pass(ykd_test *t)
 {
-    check_all_shapes(t, "tiled-4x2", true, false, YKD_CONV_WGRAD_ROWS);
+    check_all_shapes(t, "tiled-4x2", true, false, YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_ROWS);
 }
 
-/* The path measured per shape: every shape gets a remembered choice, and the results pass
- * the same comparisons (the first call measures, the accumulating one reuses the choice). */
+static void test_winograd_with_tiles(ykd_test *t)
+{
+    check_all_shapes(t, "tiled-6x2", false, false, YKD_CONV_FWD_WINOGRAD,
+                     YKD_CONV_WGRAD_WINDOWS);
+}
+
+static void test_winograd_one_image_per_pass(ykd_test *t)
+{
+    check_all_shapes(t, "tiled-8x1", true, false, YKD_CONV_FWD_WINOGRAD, YKD_CONV_WGRAD_ROWS);
+}
+
+static void test_winograd_with_clblast(ykd_test *t)
+{
+    check_all_shapes(t, "clblast", false, false, YKD_CONV_FWD_WINOGRAD, YKD_CONV_WGRAD_COLUMNS);
+}
+
+/* The paths measured per shape: shapes get a remembered choice, and the results pass the
+ * same comparisons (the first call measures, the accumulating one reuses the choice). */
 static void test_weight_grad_path_measured(ykd_test *t)
 {
     ykd_ops_state *state = NULL;
@@ -280,15 +301,15 @@ static void test_weight_grad_path_measured(ykd_test *t)
     if (!CHECK_OK(t, ykd_ops_state_get(t->device, &state, &err), err))
         return;
     size_t before = state->algo_choice_count;
-    check_all_shapes(t, "tiled-8x1", false, false, YKD_CONV_WGRAD_CHOOSE);
+    check_all_shapes(t, "tiled-8x1", false, false, YKD_CONV_FWD_CHOOSE, YKD_CONV_WGRAD_CHOOSE);
     CHECKF(t, state->algo_choice_count > before,
-           "no weight-gradient path was chosen by measurement (%zu choices before and after)",
+           "no convolution path was chosen by measurement (%zu choices before and after)",
            before);
 }
 
 static void test_with_clblast(ykd_test *t)
 {
-    check_all_shapes(t, "clblast", false, false, YKD_CONV_WGRAD_WINDOWS);
+    check_all_shapes(t, "clblast", false, false, YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_WINDOWS);
 }
 
 /* y and x as channel views of larger tensors: a convolution writing into its slice of a
@@ -456,7 +477,12 @@ static const ykd_test_case cases[] = {
      YKD_TEST_EACH_DEVICE},
     {"conv2d: pixel rows, tiles 4x2, one image per scratch pass",
      test_weight_grad_rows_one_image_per_pass, YKD_TEST_EACH_DEVICE},
-    {"conv2d: weight gradient's path measured per shape", test_weight_grad_path_measured,
+    {"conv2d: Winograd forward and input gradient, tiles 6x2", test_winograd_with_tiles,
+     YKD_TEST_EACH_DEVICE},
+    {"conv2d: Winograd, tiles 8x1, one image per scratch pass", test_winograd_one_image_per_pass,
+     YKD_TEST_EACH_DEVICE},
+    {"conv2d: Winograd through CLBlast", test_winograd_with_clblast, YKD_TEST_EACH_DEVICE},
+    {"conv2d: paths measured per shape", test_weight_grad_path_measured,
      YKD_TEST_EACH_DEVICE},
     {"conv2d: forward and backward through CLBlast", test_with_clblast, YKD_TEST_EACH_DEVICE},
     {"conv2d: channel views as input and output", test_views, YKD_TEST_EACH_DEVICE},

@@ -1,11 +1,12 @@
-/* The weight gradient's path per shape, by measurement.
+/* A convolution's path per shape, by measurement, for the forward pass (im2col columns,
+ * windows of padded planes, Winograd F(2x2, 3x3)) and the weight gradient (columns, windows,
+ * pixel rows of a channels-last copy).
  *
- * The paths (im2col columns, windows of padded planes, pixel rows of a channels-last copy)
- * compute the same sums in different orders; which is fastest depends on the shape (rows win
- * where the output is small and the channels many, windows or columns on the first, wide
- * layers with few channels) and the device. The first time a shape is seen, each path that
+ * The paths compute the same sums in different orders; which is fastest depends on the shape
+ * (rows win the weight gradient where the output is small and the channels many, windows or
+ * columns on the first, wide layers with few channels) and the device. The first time a shape is seen, each path that
  * applies runs once to warm up (compiling its kernels and tuning its GEMMs), then up to
- * TIMED_RUNS times into a temporary gradient, timed by the host clock from a finished queue to
+ * TIMED_RUNS times into a temporary result, timed by the host clock from a finished queue to
  * a finished queue; the fastest run wins and is remembered in the tuning file, so later calls
  * and later runs on the device take the same path. */
 #include <stdio.h>
@@ -18,53 +19,13 @@
 enum { TIMED_RUNS = 3 };
 static const double PATH_MS = 300.0; /* a path's timed runs stop after this much */
 
-static const char *const path_names[YKD_CONV_WGRAD_COUNT] = {NULL, "columns", "windows", "rows"};
+/* Runs path into out (a temporary shaped like the real result, overwritten). */
+typedef ykd_status (*path_runner)(ykd_device *device, const void *call, int path,
+                                  const ykd_tensor *out, ykd_error *err);
 
-static bool applies(ykd_device *device, const ykd_conv_shape *s, ykd_conv_weight_grad_path path)
-{
-    switch (path) {
-    case YKD_CONV_WGRAD_COLUMNS:
-        return true;
-    case YKD_CONV_WGRAD_WINDOWS:
-        return ykd_conv_windows_apply(device, s);
-    case YKD_CONV_WGRAD_ROWS:
-        return ykd_conv_tiled_gemms(device);
-    default:
-        return false;
-    }
-}
-
-static ykd_status run_path(ykd_device *device, ykd_conv_weight_grad_path path,
-                           const ykd_tensor *x, const ykd_tensor *dy, const ykd_conv_shape *s,
-                           bool accumulate, const ykd_tensor *dw, ykd_error *err)
-{
-    switch (path) {
-    case YKD_CONV_WGRAD_WINDOWS:
-        return ykd_conv_weight_grad_windows(device, x, dy, s, accumulate, dw, err);
-    case YKD_CONV_WGRAD_ROWS:
-        return ykd_conv_weight_grad_rows(device, x, dy, s, accumulate, dw, err);
-    default:
-        return ykd_conv_weight_grad_columns(device, x, dy, s, accumulate, dw, err);
-    }
-}
-
-/* The path used where none is measured: windows where they apply, else columns. */
-static ykd_conv_weight_grad_path default_path(ykd_device *device, const ykd_conv_shape *s)
-{
-    return applies(device, s, YKD_CONV_WGRAD_WINDOWS) ? YKD_CONV_WGRAD_WINDOWS
-                                                      : YKD_CONV_WGRAD_COLUMNS;
-}
-
-static void signature_of(const ykd_conv_shape *s, char *buf, size_t size)
-{
-    snprintf(buf, size, "conv-wgrad n%d c%d h%d w%d o%d k%d s%d p%d", s->n, s->cin, s->h, s->w,
-             s->cout, s->k, s->stride, s->pad);
-}
-
-/* The fastest timed run of path into the temporary gradient, or a negative value when the
- * path fails. */
-static double measure(ykd_device *device, ykd_conv_weight_grad_path path, const ykd_tensor *x,
-                      const ykd_tensor *dy, const ykd_conv_shape *s, const ykd_tensor *temp)
+/* The fastest timed run of path, or a negative value when the path fails. */
+static double measure(ykd_device *device, path_runner run, const void *call, int path,
+                      const ykd_tensor *temp)
 {
     double fastest = -1.0, spent = 0.0;
     ykd_error ignored;
@@ -72,7 +33,7 @@ static double measure(ykd_device *device, ykd_conv_weight_grad_path path, const 
         if (ykd_device_finish(device, &ignored) != YKD_OK)
             return -1.0;
         double start = ykd_now_ms();
-        if (run_path(device, path, x, dy, s, false, temp, &ignored) != YKD_OK ||
+        if (run(device, call, path, temp, &ignored) != YKD_OK ||
             ykd_device_finish(device, &ignored) != YKD_OK)
             return -1.0;
         double ms = ykd_now_ms() - start;
@@ -85,46 +46,103 @@ static double measure(ykd_device *device, ykd_conv_weight_grad_path path, const 
     return fastest;
 }
 
-static ykd_status choose(ykd_device *device, ykd_ops_state *state, const ykd_tensor *x,
-                         const ykd_tensor *dy, const ykd_conv_shape *s,
-                         ykd_conv_weight_grad_path *chosen, ykd_error *err)
+/* An op's paths: names[p] for p = 1 .. count - 1, which apply to this call, and the one
+ * used where nothing is measured. */
+typedef struct path_set {
+    const char *const *names;
+    int count;
+    bool applies[8];
+    int fallback;
+} path_set;
+
+/* The path for signature: the one remembered, else the fastest measured now (remembered),
+ * else the fallback. temp_shape: the result's n, c, h, w. */
+static ykd_status choose(ykd_device *device, ykd_ops_state *state, const char *signature,
+                         const path_set *paths, path_runner run, const void *call,
+                         const int temp_shape[4], int *chosen, ykd_error *err)
 {
-    *chosen = default_path(device, s);
-    char signature[128];
-    signature_of(s, signature, sizeof signature);
+    *chosen = paths->fallback;
     const char *known = ykd_ops_algo_lookup(state, signature);
-    if (known) {
-        for (int p = 1; p < YKD_CONV_WGRAD_COUNT; p++)
-            if (strcmp(known, path_names[p]) == 0 && applies(device, s, p)) {
-                *chosen = p;
-                return YKD_OK;
-            }
+    int candidates = 0;
+    for (int p = 1; p < paths->count; p++) {
+        candidates += paths->applies[p];
+        if (known && paths->applies[p] && strcmp(known, paths->names[p]) == 0) {
+            *chosen = p;
+            return YKD_OK;
+        }
     }
-    ykd_conv_weight_grad_path candidates[YKD_CONV_WGRAD_COUNT];
-    int count = 0;
-    for (int p = 1; p < YKD_CONV_WGRAD_COUNT; p++)
-        if (applies(device, s, p))
-            candidates[count++] = p;
-    if (count < 2)
+    if (candidates < 2)
         return YKD_OK;
     ykd_tensor temp;
-    ykd_status st = ykd_tensor_alloc(device, s->cout, s->cin, s->k, s->k, &temp, err);
+    ykd_status st = ykd_tensor_alloc(device, temp_shape[0], temp_shape[1], temp_shape[2],
+                                     temp_shape[3], &temp, err);
     if (st != YKD_OK) {
-        ykd_error_prefix(err, "measuring the weight gradient's paths");
+        ykd_error_prefix(err, "measuring the paths of %s", signature);
         return st;
     }
     double best = -1.0;
-    for (int i = 0; i < count; i++) {
-        double ms = measure(device, candidates[i], x, dy, s, &temp);
+    for (int p = 1; p < paths->count; p++) {
+        if (!paths->applies[p])
+            continue;
+        double ms = measure(device, run, call, p, &temp);
         if (ms >= 0 && (best < 0 || ms < best)) {
             best = ms;
-            *chosen = candidates[i];
+            *chosen = p;
         }
     }
     ykd_tensor_free(&temp);
     if (best >= 0)
-        ykd_ops_algo_remember(device, state, signature, path_names[*chosen], best);
+        ykd_ops_algo_remember(device, state, signature, paths->names[*chosen], best);
     return YKD_OK;
+}
+
+/* The path a test forces (where it applies, else the fallback), or 0: choose. */
+static int forced_path(int forced, const path_set *paths)
+{
+    if (forced <= 0 || forced >= paths->count)
+        return 0;
+    return paths->applies[forced] ? forced : paths->fallback;
+}
+
+static void shape_signature(const char *tag, const ykd_conv_shape *s, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s n%d c%d h%d w%d o%d k%d s%d p%d", tag, s->n, s->cin, s->h, s->w,
+             s->cout, s->k, s->stride, s->pad);
+}
+
+/* ---- the weight gradient --------------------------------------------------------------- */
+
+static const char *const weight_grad_names[YKD_CONV_WGRAD_COUNT] = {NULL, "columns", "windows",
+                                                                  "rows"};
+
+typedef struct weight_grad_call {
+    const ykd_tensor *x, *dy;
+    const ykd_conv_shape *s;
+    bool accumulate;
+} weight_grad_call;
+
+static ykd_status run_weight_grad(ykd_device *device, const void *call, int path,
+                                  const ykd_tensor *dw, ykd_error *err)
+{
+    const weight_grad_call *c = call;
+    switch (path) {
+    case YKD_CONV_WGRAD_WINDOWS:
+        return ykd_conv_weight_grad_windows(device, c->x, c->dy, c->s, c->accumulate, dw, err);
+    case YKD_CONV_WGRAD_ROWS:
+        return ykd_conv_weight_grad_rows(device, c->x, c->dy, c->s, c->accumulate, dw, err);
+    default:
+        return ykd_conv_weight_grad_columns(device, c->x, c->dy, c->s, c->accumulate, dw, err);
+    }
+}
+
+static void weight_grad_paths(ykd_device *device, const ykd_conv_shape *s, path_set *paths)
+{
+    *paths = (path_set){.names = weight_grad_names, .count = YKD_CONV_WGRAD_COUNT};
+    paths->applies[YKD_CONV_WGRAD_COLUMNS] = true;
+    paths->applies[YKD_CONV_WGRAD_WINDOWS] = ykd_conv_windows_apply(device, s);
+    paths->applies[YKD_CONV_WGRAD_ROWS] = ykd_conv_tiled_gemms(device);
+    paths->fallback = paths->applies[YKD_CONV_WGRAD_WINDOWS] ? YKD_CONV_WGRAD_WINDOWS
+                                                             : YKD_CONV_WGRAD_COLUMNS;
 }
 
 ykd_status ykd_conv_weight_grad_any(ykd_device *device, const ykd_tensor *x,
@@ -135,12 +153,103 @@ ykd_status ykd_conv_weight_grad_any(ykd_device *device, const ykd_tensor *x,
     ykd_status st = ykd_ops_state_get(device, &state, err);
     if (st != YKD_OK)
         return st;
-    ykd_conv_weight_grad_path path = (ykd_conv_weight_grad_path)state->conv_weight_grad;
-    if (path != YKD_CONV_WGRAD_CHOOSE)
-        path = applies(device, s, path) ? path : default_path(device, s);
-    else
-        st = choose(device, state, x, dy, s, &path, err);
+    path_set paths;
+    weight_grad_paths(device, s, &paths);
+    int path = forced_path(state->conv_weight_grad, &paths);
+    weight_grad_call measured = {x, dy, s, false};
+    if (!path) {
+        char signature[128];
+        shape_signature("conv-wgrad", s, signature, sizeof signature);
+        const int temp_shape[4] = {s->cout, s->cin, s->k, s->k};
+        st = choose(device, state, signature, &paths, run_weight_grad, &measured, temp_shape,
+                    &path, err);
+    }
+    weight_grad_call real = {x, dy, s, accumulate};
+    if (st == YKD_OK)
+        st = run_weight_grad(device, &real, path, dw, err);
+    return st;
+}
+
+/* ---- the forward pass (and with it the input gradient of stride-1 convolutions) -------- */
+
+static const char *const forward_names[YKD_CONV_FWD_COUNT] = {NULL, "columns", "windows",
+                                                              "winograd"};
+
+typedef struct forward_call {
+    const ykd_tensor *x;
+    const ykd_buffer *w;
+    size_t w_offset;
+    const ykd_conv_shape *s;
+    const ykd_tensor *bias;
+    ykd_activation activation;
+    float beta;
+    size_t reserved;
+} forward_call;
+
+static ykd_status run_forward(ykd_device *device, const void *call, int path,
+                              const ykd_tensor *y, ykd_error *err)
+{
+    const forward_call *c = call;
+    switch (path) {
+    case YKD_CONV_FWD_WINDOWS:
+        return ykd_conv_forward_windows(device, c->x, c->w, c->w_offset, c->s, c->bias,
+                                        c->activation, c->beta, y, c->reserved, err);
+    case YKD_CONV_FWD_WINOGRAD:
+        return ykd_conv_forward_winograd(device, c->x, c->w, c->w_offset, c->s, c->bias,
+                                         c->activation, c->beta, y, c->reserved, err);
+    default:
+        return ykd_conv_forward_columns(device, c->x, c->w, c->w_offset, c->s, c->bias,
+                                        c->activation, c->beta, y, c->reserved, err);
+    }
+}
+
+static void forward_paths(ykd_device *device, const ykd_conv_shape *s, path_set *paths)
+{
+    *paths = (path_set){.names = forward_names, .count = YKD_CONV_FWD_COUNT};
+    paths->applies[YKD_CONV_FWD_COLUMNS] = true;
+    paths->applies[YKD_CONV_FWD_WINDOWS] = ykd_conv_windows_apply(device, s);
+    paths->applies[YKD_CONV_FWD_WINOGRAD] = ykd_conv_winograd_apply(s);
+    paths->fallback = paths->applies[YKD_CONV_FWD_WINDOWS] ? YKD_CONV_FWD_WINDOWS
+                                                           : YKD_CONV_FWD_COLUMNS;
+}
+
+size_t ykd_conv_forward_floats(ykd_device *device, const ykd_conv_shape *s)
+{
+    path_set paths;
+    forward_paths(device, s, &paths);
+    size_t most = ykd_conv_columns_forward_floats(device, s), f = 0;
+    if (paths.applies[YKD_CONV_FWD_WINDOWS] &&
+        (f = ykd_conv_windows_forward_floats(device, s)) > most)
+        most = f;
+    if (paths.applies[YKD_CONV_FWD_WINOGRAD] &&
+        (f = ykd_conv_winograd_forward_floats(device, s)) > most)
+        most = f;
+    return most;
+}
+
+ykd_status ykd_conv_forward_any(ykd_device *device, const ykd_tensor *x, const ykd_buffer *w,
+                                size_t w_offset, const ykd_conv_shape *s,
+                                const ykd_tensor *bias, ykd_activation activation, float beta,
+                                const ykd_tensor *y, size_t reserved, ykd_error *err)
+{
+    ykd_ops_state *state = NULL;
+    ykd_status st = ykd_ops_state_get(device, &state, err);
     if (st != YKD_OK)
         return st;
-    return run_path(device, path, x, dy, s, accumulate, dw, err);
+    path_set paths;
+    forward_paths(device, s, &paths);
+    int path = forced_path(state->conv_forward, &paths);
+    forward_call call = {x, w, w_offset, s, bias, activation, beta, reserved};
+    if (!path) {
+        char signature[128];
+        shape_signature("conv-fwd", s, signature, sizeof signature);
+        const int temp_shape[4] = {s->n, s->cout, s->ho, s->wo};
+        forward_call measured = call;
+        measured.beta = 0.0f; /* the temporary holds nothing to add to */
+        st = choose(device, state, signature, &paths, run_forward, &measured, temp_shape, &path,
+                    err);
+    }
+    if (st == YKD_OK)
+        st = run_forward(device, &call, path, y, err);
+    return st;
 }

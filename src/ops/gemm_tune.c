@@ -57,7 +57,8 @@ static void tuning_path(const ykd_device *device, char *path, size_t size)
                             ykd_version()};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         ykd_sha256_update_field(&h, fields[i], strlen(fields[i]));
-    static const char *const kernels[] = {"cl/gemm.cl", "cl/gemm_nt.cl", "cl/conv.cl"};
+    static const char *const kernels[] = {"cl/gemm.cl", "cl/gemm_nt.cl", "cl/conv.cl",
+                                           "cl/conv_winograd.cl"};
     for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
         const ykd_source_text *src = ykd_embedded_source_find(kernels[i]);
         if (src)

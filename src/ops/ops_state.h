@@ -42,6 +42,7 @@ typedef struct ykd_ops_state {
     size_t column_budget;     /* bytes of im2col columns per pass; 0: the device's default */
     bool columns_only;        /* tests: convolutions always through im2col columns */
     int conv_weight_grad;     /* tests: a forced ykd_conv_weight_grad_path; 0: measured */
+    int conv_forward;         /* tests: a forced ykd_conv_forward_path; 0: measured */
     ykd_algo_choice *algo_choices; /* op algorithms chosen so far, kept in the tuning file */
     size_t algo_choice_count;
     bool used_clblast;
