@@ -292,19 +292,36 @@ static void test_winograd_with_clblast(ykd_test *t)
     check_all_shapes(t, "clblast", false, false, YKD_CONV_FWD_WINOGRAD, YKD_CONV_WGRAD_COLUMNS);
 }
 
-/* The paths measured per shape: shapes get a remembered choice, and the results pass the
- * same comparisons (the first call measures, the accumulating one reuses the choice). */
-static void test_weight_grad_path_measured(ykd_test *t)
+/* The paths measured per shape: with the remembered choices and the tuning file set aside
+ * (so every shape is measured now, and the file is left alone), each shape gets a choice and
+ * the results pass the same comparisons (the first call measures, the accumulating one reuses
+ * the choice). */
+static void test_paths_measured(ykd_test *t)
 {
     ykd_ops_state *state = NULL;
     ykd_error err;
     if (!CHECK_OK(t, ykd_ops_state_get(t->device, &state, &err), err))
         return;
-    size_t before = state->algo_choice_count;
+    ykd_algo_choice *kept = state->algo_choices;
+    size_t kept_count = state->algo_choice_count;
+    char kept_path[sizeof state->tuning_path];
+    memcpy(kept_path, state->tuning_path, sizeof kept_path);
+    state->algo_choices = NULL, state->algo_choice_count = 0, state->tuning_path[0] = '\0';
+    state->conv_measure_fixed = true; /* a fixed tile, so only the paths are measured */
     check_all_shapes(t, "tiled-8x1", false, false, YKD_CONV_FWD_CHOOSE, YKD_CONV_WGRAD_CHOOSE);
-    CHECKF(t, state->algo_choice_count > before,
-           "no convolution path was chosen by measurement (%zu choices before and after)",
-           before);
+    state->conv_measure_fixed = false;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const ref_conv *c = &shapes[i];
+        char signature[128];
+        snprintf(signature, sizeof signature, "conv-wgrad n%d c%d h%d w%d o%d k%d s%d p%d", c->n,
+                 c->cin, c->h, c->w, c->cout, c->k, c->stride, c->pad);
+        CHECKF(t, ykd_ops_algo_lookup(state, signature) != NULL,
+               "no weight-gradient path measured for %s", signature);
+    }
+    CHECKF(t, state->algo_choice_count > 0, "no convolution path was measured");
+    free(state->algo_choices);
+    state->algo_choices = kept, state->algo_choice_count = kept_count;
+    memcpy(state->tuning_path, kept_path, sizeof kept_path);
 }
 
 static void test_with_clblast(ykd_test *t)
@@ -482,7 +499,7 @@ static const ykd_test_case cases[] = {
     {"conv2d: Winograd, tiles 8x1, one image per scratch pass", test_winograd_one_image_per_pass,
      YKD_TEST_EACH_DEVICE},
     {"conv2d: Winograd through CLBlast", test_winograd_with_clblast, YKD_TEST_EACH_DEVICE},
-    {"conv2d: paths measured per shape", test_weight_grad_path_measured,
+    {"conv2d: paths measured per shape", test_paths_measured,
      YKD_TEST_EACH_DEVICE},
     {"conv2d: forward and backward through CLBlast", test_with_clblast, YKD_TEST_EACH_DEVICE},
     {"conv2d: channel views as input and output", test_views, YKD_TEST_EACH_DEVICE},

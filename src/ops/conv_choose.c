@@ -8,7 +8,8 @@
  * applies runs once to warm up (compiling its kernels and tuning its GEMMs), then up to
  * TIMED_RUNS times into a temporary result, timed by the host clock from a finished queue to
  * a finished queue; the fastest run wins and is remembered in the tuning file, so later calls
- * and later runs on the device take the same path. */
+ * and later runs on the device take the same path. A fixed GEMM configuration (YOLOKD_GEMM)
+ * fixes the paths too: windows where they apply, else columns. */
 #include <stdio.h>
 #include <string.h>
 
@@ -96,12 +97,16 @@ static ykd_status choose(ykd_device *device, ykd_ops_state *state, const char *s
     return YKD_OK;
 }
 
-/* The path a test forces (where it applies, else the fallback), or 0: choose. */
-static int forced_path(int forced, const path_set *paths)
+/* The path a test forces (where it applies, else the fallback); the fallback under a fixed
+ * GEMM configuration (YOLOKD_GEMM=tiled-8x1, say: everything fixed, nothing measured, so two
+ * contexts of a device compute alike); else 0: choose. */
+static int forced_path(const ykd_ops_state *state, int forced, const path_set *paths)
 {
-    if (forced <= 0 || forced >= paths->count)
-        return 0;
-    return paths->applies[forced] ? forced : paths->fallback;
+    if (forced > 0 && forced < paths->count)
+        return paths->applies[forced] ? forced : paths->fallback;
+    if (state->policy == YKD_GEMM_POLICY_FIXED && !state->conv_measure_fixed)
+        return paths->fallback;
+    return 0;
 }
 
 static void shape_signature(const char *tag, const ykd_conv_shape *s, char *buf, size_t size)
@@ -155,7 +160,7 @@ ykd_status ykd_conv_weight_grad_any(ykd_device *device, const ykd_tensor *x,
         return st;
     path_set paths;
     weight_grad_paths(device, s, &paths);
-    int path = forced_path(state->conv_weight_grad, &paths);
+    int path = forced_path(state, state->conv_weight_grad, &paths);
     weight_grad_call measured = {x, dy, s, false};
     if (!path) {
         char signature[128];
@@ -238,7 +243,7 @@ ykd_status ykd_conv_forward_any(ykd_device *device, const ykd_tensor *x, const y
         return st;
     path_set paths;
     forward_paths(device, s, &paths);
-    int path = forced_path(state->conv_forward, &paths);
+    int path = forced_path(state, state->conv_forward, &paths);
     forward_call call = {x, w, w_offset, s, bias, activation, beta, reserved};
     if (!path) {
         char signature[128];
