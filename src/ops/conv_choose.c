@@ -4,12 +4,13 @@
  *
  * The paths compute the same sums in different orders; which is fastest depends on the shape
  * (rows win the weight gradient where the output is small and the channels many, windows or
- * columns on the first, wide layers with few channels) and the device. The first time a shape is seen, each path that
- * applies runs once to warm up (compiling its kernels and tuning its GEMMs), then up to
- * TIMED_RUNS times into a temporary result, timed by the host clock from a finished queue to
- * a finished queue; the fastest run wins and is remembered in the tuning file, so later calls
- * and later runs on the device take the same path. A fixed GEMM configuration (YOLOKD_GEMM)
- * fixes the paths too: windows where they apply, else columns. */
+ * columns on the first, wide layers with few channels) and the device. The first time a
+ * shape is seen, each path that applies runs once to warm up (compiling its kernels and tuning
+ * its GEMMs), then up to TIMED_RUNS times each, in turns, into a temporary result, timed by
+ * the host clock from a finished queue to a finished queue; the fastest run wins and is
+ * remembered in the tuning file, so later calls and later runs on the device take the same
+ * path. A fixed GEMM configuration (YOLOKD_GEMM) fixes the paths too: windows where they
+ * apply, else columns. */
 #include <stdio.h>
 #include <string.h>
 
@@ -18,33 +19,25 @@
 #include "ops/ops_state.h"
 
 enum { TIMED_RUNS = 3 };
-static const double PATH_MS = 300.0; /* a path's timed runs stop after this much */
+static const double PATH_MS = 300.0; /* per path: the timed runs stop after this much */
 
 /* Runs path into out (a temporary shaped like the real result, overwritten). */
 typedef ykd_status (*path_runner)(ykd_device *device, const void *call, int path,
                                   const ykd_tensor *out, ykd_error *err);
 
-/* The fastest timed run of path, or a negative value when the path fails. */
-static double measure(ykd_device *device, path_runner run, const void *call, int path,
-                      const ykd_tensor *temp)
+/* Milliseconds of one run of path, from a finished queue to a finished queue; negative when
+ * it fails. */
+static double time_path(ykd_device *device, path_runner run, const void *call, int path,
+                        const ykd_tensor *temp)
 {
-    double fastest = -1.0, spent = 0.0;
     ykd_error ignored;
-    for (int i = 0; i <= TIMED_RUNS && spent < PATH_MS; i++) {
-        if (ykd_device_finish(device, &ignored) != YKD_OK)
-            return -1.0;
-        double start = ykd_now_ms();
-        if (run(device, call, path, temp, &ignored) != YKD_OK ||
-            ykd_device_finish(device, &ignored) != YKD_OK)
-            return -1.0;
-        double ms = ykd_now_ms() - start;
-        if (i == 0)
-            continue; /* the warm-up: compiles kernels and tunes GEMMs */
-        spent += ms;
-        if (fastest < 0 || ms < fastest)
-            fastest = ms;
-    }
-    return fastest;
+    if (ykd_device_finish(device, &ignored) != YKD_OK)
+        return -1.0;
+    double start = ykd_now_ms();
+    if (run(device, call, path, temp, &ignored) != YKD_OK ||
+        ykd_device_finish(device, &ignored) != YKD_OK)
+        return -1.0;
+    return ykd_now_ms() - start;
 }
 
 /* An op's paths: names[p] for p = 1 .. count - 1, which apply to this call, and the one
@@ -81,16 +74,29 @@ static ykd_status choose(ykd_device *device, ykd_ops_state *state, const char *s
         ykd_error_prefix(err, "measuring the paths of %s", signature);
         return st;
     }
-    double best = -1.0;
-    for (int p = 1; p < paths->count; p++) {
-        if (!paths->applies[p])
-            continue;
-        double ms = measure(device, run, call, p, &temp);
-        if (ms >= 0 && (best < 0 || ms < best)) {
-            best = ms;
+    /* a warm-up run of each (compiling kernels, tuning GEMMs), then timed runs taken in turns
+     * so that a burst of other load falls on every path alike; each path's fastest run counts */
+    double fastest[8], spent = 0.0, best = -1.0;
+    for (int p = 1; p < paths->count; p++)
+        fastest[p] = paths->applies[p] && time_path(device, run, call, p, &temp) >= 0 ? 0.0 : -1.0;
+    for (int round = 0; round < TIMED_RUNS && spent < PATH_MS * candidates; round++)
+        for (int p = 1; p < paths->count; p++) {
+            if (fastest[p] < 0)
+                continue;
+            double ms = time_path(device, run, call, p, &temp);
+            if (ms < 0) {
+                fastest[p] = -1.0; /* failed: out of the running */
+                continue;
+            }
+            spent += ms;
+            if (round == 0 || ms < fastest[p])
+                fastest[p] = ms;
+        }
+    for (int p = 1; p < paths->count; p++)
+        if (fastest[p] >= 0 && (best < 0 || fastest[p] < best)) {
+            best = fastest[p];
             *chosen = p;
         }
-    }
     ykd_tensor_free(&temp);
     if (best >= 0)
         ykd_ops_algo_remember(device, state, signature, paths->names[*chosen], best);
