@@ -185,3 +185,54 @@ __kernel void sum_parts(__global const float *parts, uint parts_offset, int coun
     __global float *o = out + out_offset + i;
     *o = accumulate ? *o + sum : sum;
 }
+
+/* out[b][y][x][c] = x[b][c][y - P][x - P] inside, zero around: images of C x H x W as
+ * zero-padded Hp x Wp planes with the channels innermost, so that the K * C values a kernel row
+ * ky reads for one output pixel (kx, then c) are one contiguous run: the rows of the weight
+ * gradient's B operand (src/ops/conv_rows.c). Work-item (c, y, b) reads one input row and
+ * writes it C floats apart; neighbouring work-items write neighbouring floats. */
+__kernel void pad_channels_last(__global const float *x, uint x_offset, uint x_batch, int C,
+                                int H, int W, int P, int Hp, int Wp, __global float *out,
+                                uint out_offset)
+{
+    int c = get_global_id(0);
+    int y = get_global_id(1);
+    int b = get_global_id(2);
+    if (c >= C || y >= Hp)
+        return;
+    __global float *dst = out + out_offset + (((size_t)b * Hp + y) * Wp) * C + c;
+    int iy = y - P;
+    if (iy < 0 || iy >= H) {
+        for (int i = 0; i < Wp; i++)
+            dst[(size_t)i * C] = 0.0f;
+        return;
+    }
+    const __global float *src = x + x_offset + (size_t)b * x_batch + ((size_t)c * H + iy) * W;
+    int right = min(P + W, Wp);
+    for (int i = 0; i < P; i++)
+        dst[(size_t)i * C] = 0.0f;
+    for (int i = P; i < right; i++)
+        dst[(size_t)i * C] = src[i - P];
+    for (int i = right; i < Wp; i++)
+        dst[(size_t)i * C] = 0.0f;
+}
+
+/* dw[co][c][ky][kx] (+)= g[co][ky][kx][c]: the weight gradient computed with the channels
+ * innermost, back in the weights' layout. Work-item (c, co) moves the K * K taps of one
+ * channel: neighbouring work-items read neighbouring floats, each writes one contiguous run. */
+__kernel void weights_from_channels_last(__global const float *g, uint g_offset, int Cout,
+                                         int C, int K, __global float *dw, uint dw_offset,
+                                         int accumulate)
+{
+    int c = get_global_id(0);
+    int co = get_global_id(1);
+    if (c >= C || co >= Cout)
+        return;
+    int kk = K * K;
+    const __global float *src = g + g_offset + (size_t)co * kk * C + c;
+    __global float *dst = dw + dw_offset + ((size_t)co * C + c) * kk;
+    for (int tap = 0; tap < kk; tap++) {
+        float v = src[(size_t)tap * C];
+        dst[tap] = accumulate ? dst[tap] + v : v;
+    }
+}

@@ -2,13 +2,16 @@
  * float64 reference, whose gradients are themselves checked by central finite differences.
  * Outputs are poisoned and guarded, or channel views of larger tensors; every GEMM path is
  * used: the direct 1x1 product, im2col, col2im, k-runs and per-image partial sums, several
- * passes through the scratch, our tiles and CLBlast. */
+ * passes through the scratch, our tiles and CLBlast, and each path of the forward pass (which
+ * the input gradient of stride-1 convolutions runs too: columns, windows, Winograd) and of the
+ * weight gradient (columns, windows, pixel rows) forced as well as chosen by measurement. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "op_check.h"
+#include "ops/conv_internal.h"
 #include "ops/ops_state.h"
 #include "ref/ref.h"
 #include "yolokd/ops.h"
@@ -22,6 +25,7 @@ static const ref_conv shapes[] = {
     {2, 17, 20, 20, 33, 3, 1, 1, 1}, /* several GEMM tiles; weight gradient over k-runs */
     {4, 8, 12, 10, 16, 3, 2, 1, 1},
     {1, 2, 2, 3, 3, 3, 1, 1, 1},    /* kernel larger than the input */
+    {2, 37, 3, 5, 21, 3, 1, 1, 1},  /* many channels on a tiny plane: K * C = 111 columns */
 };
 
 typedef struct conv_data {
@@ -217,10 +221,13 @@ static void check_shape(ykd_test *t, const ref_conv *c, uint64_t seed)
     free_data(&d);
 }
 
-/* Runs every shape with one GEMM policy, with one image per scratch pass if asked, and
- * through im2col columns even where windows of padded copies would serve if asked. */
+/* Runs every shape with one GEMM policy, with one image per scratch pass if asked, through
+ * im2col columns even where windows of padded copies would serve if asked, and the forward
+ * pass and the weight gradient by the given paths (where they apply; 0: the path measured
+ * fastest). */
 static void check_all_shapes(ykd_test *t, const char *policy, bool one_image_per_pass,
-                             bool columns_only)
+                             bool columns_only, ykd_conv_forward_path forward,
+                             ykd_conv_weight_grad_path weight_grad)
 {
     ykd_ops_state *state = NULL;
     ykd_error err;
@@ -229,35 +236,97 @@ static void check_all_shapes(ykd_test *t, const char *policy, bool one_image_per
         return;
     state->column_budget = one_image_per_pass ? 1 : 0;
     state->columns_only = columns_only;
+    state->conv_forward = forward;
+    state->conv_weight_grad = weight_grad;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         check_shape(t, &shapes[s], 1000 + s);
     state->column_budget = 0;
     state->columns_only = false;
+    state->conv_forward = YKD_CONV_FWD_CHOOSE;
+    state->conv_weight_grad = YKD_CONV_WGRAD_CHOOSE;
 }
 
 static void test_windows_with_tiles(ykd_test *t)
 {
-    check_all_shapes(t, "tiled-6x2", false, false);
+    check_all_shapes(t, "tiled-6x2", false, false, YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_WINDOWS);
 }
 
 static void test_windows_with_other_tiles_one_image_per_pass(ykd_test *t)
 {
-    check_all_shapes(t, "tiled-8x1", true, false);
+    check_all_shapes(t, "tiled-8x1", true, false, YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_WINDOWS);
 }
 
 static void test_columns_with_tiles(ykd_test *t)
 {
-    check_all_shapes(t, "tiled-12x1", false, true);
+    check_all_shapes(t, "tiled-12x1", false, true, YKD_CONV_FWD_COLUMNS, YKD_CONV_WGRAD_COLUMNS);
 }
 
 static void test_columns_with_tiles_one_image_per_pass(ykd_test *t)
 {
-    check_all_shapes(t, "tiled-4x2", true, true);
+    check_all_shapes(t, "tiled-4x2", true, true, YKD_CONV_FWD_COLUMNS, YKD_CONV_WGRAD_COLUMNS);
+}
+
+static void test_weight_grad_rows_with_tiles(ykd_test *t)
+{
+    check_all_shapes(t, "tiled-6x2", false, false, YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_ROWS);
+}
+
+static void test_weight_grad_rows_one_image_per_pass(ykd_test *t)
+{
+    check_all_shapes(t, "tiled-4x2", true, false, YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_ROWS);
+}
+
+static void test_winograd_with_tiles(ykd_test *t)
+{
+    check_all_shapes(t, "tiled-6x2", false, false, YKD_CONV_FWD_WINOGRAD,
+                     YKD_CONV_WGRAD_WINDOWS);
+}
+
+static void test_winograd_one_image_per_pass(ykd_test *t)
+{
+    check_all_shapes(t, "tiled-8x1", true, false, YKD_CONV_FWD_WINOGRAD, YKD_CONV_WGRAD_ROWS);
+}
+
+static void test_winograd_with_clblast(ykd_test *t)
+{
+    check_all_shapes(t, "clblast", false, false, YKD_CONV_FWD_WINOGRAD, YKD_CONV_WGRAD_COLUMNS);
+}
+
+/* The paths measured per shape: with the remembered choices and the tuning file set aside
+ * (so every shape is measured now, and the file is left alone), each shape gets a choice and
+ * the results pass the same comparisons (the first call measures, the accumulating one reuses
+ * the choice). */
+static void test_paths_measured(ykd_test *t)
+{
+    ykd_ops_state *state = NULL;
+    ykd_error err;
+    if (!CHECK_OK(t, ykd_ops_state_get(t->device, &state, &err), err))
+        return;
+    ykd_algo_choice *kept = state->algo_choices;
+    size_t kept_count = state->algo_choice_count;
+    char kept_path[sizeof state->tuning_path];
+    memcpy(kept_path, state->tuning_path, sizeof kept_path);
+    state->algo_choices = NULL, state->algo_choice_count = 0, state->tuning_path[0] = '\0';
+    state->conv_measure_fixed = true; /* a fixed tile, so only the paths are measured */
+    check_all_shapes(t, "tiled-8x1", false, false, YKD_CONV_FWD_CHOOSE, YKD_CONV_WGRAD_CHOOSE);
+    state->conv_measure_fixed = false;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const ref_conv *c = &shapes[i];
+        char signature[128];
+        snprintf(signature, sizeof signature, "conv-wgrad n%d c%d h%d w%d o%d k%d s%d p%d", c->n,
+                 c->cin, c->h, c->w, c->cout, c->k, c->stride, c->pad);
+        CHECKF(t, ykd_ops_algo_lookup(state, signature) != NULL,
+               "no weight-gradient path measured for %s", signature);
+    }
+    CHECKF(t, state->algo_choice_count > 0, "no convolution path was measured");
+    free(state->algo_choices);
+    state->algo_choices = kept, state->algo_choice_count = kept_count;
+    memcpy(state->tuning_path, kept_path, sizeof kept_path);
 }
 
 static void test_with_clblast(ykd_test *t)
 {
-    check_all_shapes(t, "clblast", false, false);
+    check_all_shapes(t, "clblast", false, false, YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_WINDOWS);
 }
 
 /* y and x as channel views of larger tensors: a convolution writing into its slice of a
@@ -421,6 +490,17 @@ static const ykd_test_case cases[] = {
     {"conv2d: im2col columns, tiles 12x1", test_columns_with_tiles, YKD_TEST_EACH_DEVICE},
     {"conv2d: im2col columns, tiles 4x2, one image per scratch pass",
      test_columns_with_tiles_one_image_per_pass, YKD_TEST_EACH_DEVICE},
+    {"conv2d: weight gradient by pixel rows, tiles 6x2", test_weight_grad_rows_with_tiles,
+     YKD_TEST_EACH_DEVICE},
+    {"conv2d: pixel rows, tiles 4x2, one image per scratch pass",
+     test_weight_grad_rows_one_image_per_pass, YKD_TEST_EACH_DEVICE},
+    {"conv2d: Winograd forward and input gradient, tiles 6x2", test_winograd_with_tiles,
+     YKD_TEST_EACH_DEVICE},
+    {"conv2d: Winograd, tiles 8x1, one image per scratch pass", test_winograd_one_image_per_pass,
+     YKD_TEST_EACH_DEVICE},
+    {"conv2d: Winograd through CLBlast", test_winograd_with_clblast, YKD_TEST_EACH_DEVICE},
+    {"conv2d: paths measured per shape", test_paths_measured,
+     YKD_TEST_EACH_DEVICE},
     {"conv2d: forward and backward through CLBlast", test_with_clblast, YKD_TEST_EACH_DEVICE},
     {"conv2d: channel views as input and output", test_views, YKD_TEST_EACH_DEVICE},
     {"conv2d: fused conv + BN + SiLU inference", test_fused_conv_bn_silu, YKD_TEST_EACH_DEVICE},

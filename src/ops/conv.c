@@ -2,15 +2,18 @@
  *
  * Forward: a direct product for 1x1 stride-1 kernels; otherwise the GEMM reads either im2col
  * columns (conv_columns.c) or, for stride 1 where the device's GEMMs are ours, shifted
- * windows of a zero-padded copy of the input (conv_windows.c).
+ * windows of a zero-padded copy of the input (conv_windows.c), or, for stride-1 3x3 kernels,
+ * Winograd F(2x2, 3x3) (conv_winograd.c): the path measured fastest for the shape
+ * (conv_choose.c).
  * Input gradient: for stride 1, the forward pass of the convolution with flipped, transposed
  * weights and padding K-1-P over the output gradient (no scatter); for larger strides, a
  * transposed GEMM into columns and col2im.
- * Weight gradient: the output gradient times the columns (or windows) transposed
- * (cl/gemm_nt.cl: both operands read along their rows), summed over images in the GEMM's
- * k-runs or, when the output is too small to keep the device busy, per image and added up
- * afterwards. Columns and padded copies live in the device's scratch buffer, a pass of images
- * at a time. */
+ * Weight gradient, by the path measured fastest for the shape (conv_choose.c): the output
+ * gradient times the columns (or windows) transposed (cl/gemm_nt.cl: both operands read along
+ * their rows), summed over images in the GEMM's k-runs or, when the output is too small to
+ * keep the device busy, per image and added up afterwards; or the output gradient times the
+ * pixels' patches read as rows of a channels-last copy (conv_rows.c, cl/gemm.cl). Columns and
+ * padded copies live in the device's scratch buffer, a pass of images at a time. */
 #include <stdio.h>
 
 #include "core/error_internal.h"
@@ -127,26 +130,6 @@ ykd_gemm_operand ykd_conv_tensor_operand(const ykd_tensor *t, int first_image, s
                    t->batch_stride, t->batch_stride);
 }
 
-/* The forward pass of geometry s by whichever path suits it; reserved floats at the front of
- * the scratch are the caller's (see ykd_conv_forward_columns). */
-static ykd_status forward_any(ykd_device *device, const ykd_tensor *x, const ykd_buffer *w,
-                              size_t w_offset, const conv_shape *s, const ykd_tensor *bias,
-                              ykd_activation activation, float beta, const ykd_tensor *y,
-                              size_t reserved, ykd_error *err)
-{
-    if (ykd_conv_windows_apply(device, s))
-        return ykd_conv_forward_windows(device, x, w, w_offset, s, bias, activation, beta, y,
-                                        reserved, err);
-    return ykd_conv_forward_columns(device, x, w, w_offset, s, bias, activation, beta, y,
-                                    reserved, err);
-}
-
-static size_t forward_floats(ykd_device *device, const conv_shape *s)
-{
-    return ykd_conv_windows_apply(device, s) ? ykd_conv_windows_forward_floats(device, s)
-                                             : ykd_conv_columns_forward_floats(device, s);
-}
-
 ykd_status ykd_conv2d_forward(const ykd_tensor *x, const ykd_tensor *w, const ykd_tensor *bias,
                               const ykd_conv2d_params *params, ykd_activation activation,
                               const ykd_tensor *y, ykd_error *err)
@@ -167,8 +150,8 @@ ykd_status ykd_conv2d_forward(const ykd_tensor *x, const ykd_tensor *w, const yk
     if (s.groups > 1)
         return ykd_conv_grouped_forward(ykd_tensor_device(x), x, w, bias, &s, activation, y,
                                         err);
-    return forward_any(ykd_tensor_device(x), x, w->buffer, w->offset, &s, bias, activation,
-                       0.0f, y, 0, err);
+    return ykd_conv_forward_any(ykd_tensor_device(x), x, w->buffer, w->offset, &s, bias,
+                                activation, 0.0f, y, 0, err);
 }
 
 /* Stride 1: dx = conv(dy, flip(W)^T) with padding K-1-P, a forward pass. The flipped weights
@@ -185,8 +168,8 @@ static ykd_status input_grad_by_flipped_conv(ykd_device *device, const ykd_tenso
     size_t flipped = (size_t)s->cout * s->ckk;
     ykd_buffer *scratch = NULL;
     ykd_kernel *kernel = NULL;
-    ykd_status st = ykd_ops_scratch(device, (flipped + forward_floats(device, &t)) * sizeof(float),
-                                    &scratch, err);
+    ykd_status st = ykd_ops_scratch(
+        device, (flipped + ykd_conv_forward_floats(device, &t)) * sizeof(float), &scratch, err);
     if (st == YKD_OK)
         st = ykd_device_kernel(device, ykd_conv_sources, NULL, "flip_weights", &kernel, err);
     if (st != YKD_OK)
@@ -201,8 +184,8 @@ static ykd_status input_grad_by_flipped_conv(ykd_device *device, const ykd_tenso
     st = ykd_op_run_1d(device, kernel, &a, flipped, err);
     if (st != YKD_OK)
         return st;
-    return forward_any(device, dy, scratch, 0, &t, NULL, YKD_ACTIVATION_NONE,
-                       accumulate ? 1.0f : 0.0f, dx, flipped, err);
+    return ykd_conv_forward_any(device, dy, scratch, 0, &t, NULL, YKD_ACTIVATION_NONE,
+                                accumulate ? 1.0f : 0.0f, dx, flipped, err);
 }
 
 ykd_status ykd_conv2d_backward_input(const ykd_tensor *dy, const ykd_tensor *w,
@@ -327,10 +310,8 @@ ykd_status ykd_conv2d_backward_weights(const ykd_tensor *x, const ykd_tensor *dy
     ykd_device *device = ykd_tensor_device(x);
     if (s.groups > 1)
         st = ykd_conv_grouped_weight_grad(device, x, dy, &s, accumulate, dw, err);
-    else if (ykd_conv_windows_apply(device, &s))
-        st = ykd_conv_weight_grad_windows(device, x, dy, &s, accumulate, dw, err);
     else
-        st = ykd_conv_weight_grad_columns(device, x, dy, &s, accumulate, dw, err);
+        st = ykd_conv_weight_grad_any(device, x, dy, &s, accumulate, dw, err);
     if (st == YKD_OK && dbias)
         st = bias_gradient(device, dy, accumulate, dbias, err);
     return st;

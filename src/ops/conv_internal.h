@@ -79,6 +79,69 @@ ykd_status ykd_conv_weight_grad_columns(ykd_device *device, const ykd_tensor *x,
                                         const ykd_tensor *dy, const ykd_conv_shape *s,
                                         bool accumulate, const ykd_tensor *dw, ykd_error *err);
 
+/* ---- pixel rows of a channels-last copy (conv_rows.c): any geometry, our GEMM kernels ----- */
+
+/* As ykd_conv_weight_grad_columns, reading each pixel's patch as rows of a padded
+ * channels-last copy of x. */
+ykd_status ykd_conv_weight_grad_rows(ykd_device *device, const ykd_tensor *x,
+                                     const ykd_tensor *dy, const ykd_conv_shape *s,
+                                     bool accumulate, const ykd_tensor *dw, ykd_error *err);
+
+/* ---- Winograd F(2x2, 3x3) (conv_winograd.c): stride-1 3x3, any GEMM implementation ------- */
+
+bool ykd_conv_winograd_apply(const ykd_conv_shape *s);
+
+size_t ykd_conv_winograd_forward_floats(ykd_device *device, const ykd_conv_shape *s);
+
+/* As ykd_conv_forward_columns, by Winograd's transforms and 16 GEMMs over the channels. */
+ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
+                                     const ykd_buffer *w, size_t w_offset,
+                                     const ykd_conv_shape *s, const ykd_tensor *bias,
+                                     ykd_activation activation, float beta, const ykd_tensor *y,
+                                     size_t reserved, ykd_error *err);
+
+/* ---- the paths, chosen per shape by measurement (conv_choose.c) ---------------------------- */
+
+typedef enum ykd_conv_forward_path {
+    YKD_CONV_FWD_CHOOSE = 0, /* measure (tests force one of the others) */
+    YKD_CONV_FWD_COLUMNS,    /* im2col columns, or the input itself for 1x1 */
+    YKD_CONV_FWD_WINDOWS,    /* windows of padded planes (stride 1, k > 1, our GEMMs) */
+    YKD_CONV_FWD_WINOGRAD,   /* Winograd F(2x2, 3x3) (stride 1, 3x3) */
+    YKD_CONV_FWD_COUNT
+} ykd_conv_forward_path;
+
+/* y = act(conv(x, w) + bias) + beta * y by the path chosen for the shape, as
+ * ykd_conv_weight_grad_any chooses; w a buffer range [cout, ckk], `reserved` floats at the
+ * front of the scratch the caller's (see ykd_conv_forward_columns). */
+ykd_status ykd_conv_forward_any(ykd_device *device, const ykd_tensor *x, const ykd_buffer *w,
+                                size_t w_offset, const ykd_conv_shape *s,
+                                const ykd_tensor *bias, ykd_activation activation, float beta,
+                                const ykd_tensor *y, size_t reserved, ykd_error *err);
+
+/* Scratch floats (after reserved ones) that any forward path of s may take: a caller that
+ * keeps data in the reserved part sizes the scratch with this, so no path reallocates it. */
+size_t ykd_conv_forward_floats(ykd_device *device, const ykd_conv_shape *s);
+
+typedef enum ykd_conv_weight_grad_path {
+    YKD_CONV_WGRAD_CHOOSE = 0, /* measure (tests force one of the others) */
+    YKD_CONV_WGRAD_COLUMNS,    /* im2col columns, or the input itself for 1x1 */
+    YKD_CONV_WGRAD_WINDOWS,    /* windows of padded planes (stride 1, k > 1) */
+    YKD_CONV_WGRAD_ROWS,       /* pixel rows of a channels-last copy */
+    YKD_CONV_WGRAD_COUNT
+} ykd_conv_weight_grad_path;
+
+/* Whether the device's GEMMs are ours (the policy says so, or the calibration found them at
+ * least as fast as CLBlast): the paths that read B through a row table need them. */
+bool ykd_conv_tiled_gemms(ykd_device *device);
+
+/* dw (+)= the weight gradient of a convolution without groups, by the path chosen for its
+ * shape: the one a test forces where it applies; else the one measured fastest on this
+ * device the first time the shape was seen (remembered in the tuning file, so the choice,
+ * and with it the float rounding, stays the same for the device). */
+ykd_status ykd_conv_weight_grad_any(ykd_device *device, const ykd_tensor *x,
+                                    const ykd_tensor *dy, const ykd_conv_shape *s,
+                                    bool accumulate, const ykd_tensor *dw, ykd_error *err);
+
 /* ---- shifted windows of padded planes (conv_windows.c): stride 1, our GEMM kernels -------- */
 
 /* Whether the geometry suits windows (stride 1, a kernel larger than 1x1) and the device's

@@ -39,11 +39,10 @@ static void plan_windows(const ykd_conv_shape *s, window_plan *p)
     p->slack = (size_t)s->k + 16;
 }
 
-bool ykd_conv_windows_apply(ykd_device *device, const ykd_conv_shape *s)
+bool ykd_conv_tiled_gemms(ykd_device *device)
 {
     ykd_ops_state *state = NULL;
-    if (s->stride != 1 || s->k < 2 || ykd_ops_state_get(device, &state, NULL) != YKD_OK ||
-        state->columns_only)
+    if (ykd_ops_state_get(device, &state, NULL) != YKD_OK)
         return false;
     switch (state->policy) {
     case YKD_GEMM_POLICY_FIXED:
@@ -54,6 +53,15 @@ bool ykd_conv_windows_apply(ykd_device *device, const ykd_conv_shape *s)
         ykd_gemm_calibrate(device, state);
         return state->windows;
     }
+}
+
+bool ykd_conv_windows_apply(ykd_device *device, const ykd_conv_shape *s)
+{
+    ykd_ops_state *state = NULL;
+    if (s->stride != 1 || s->k < 2 || ykd_ops_state_get(device, &state, NULL) != YKD_OK ||
+        state->columns_only)
+        return false;
+    return ykd_conv_tiled_gemms(device);
 }
 
 /* Writes the window starts of every column j = (c, ky, kx) at table_offset of the scratch. */

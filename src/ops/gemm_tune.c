@@ -15,7 +15,9 @@
  * shape is chosen among the candidates measured and counted in the state's tunings_cut.
  * Choices are kept in <cache dir>/tuning/gemm-<key>.tsv, the key covering the device, its
  * driver and platform, this version and the kernel sources, so any change there starts afresh.
- * A damaged file is ignored line by line and rewritten. */
+ * A damaged file is ignored line by line and rewritten. The same file keeps the ops' own
+ * choices of algorithm per shape (lines whose signature starts with "conv"; see
+ * ykd_ops_algo_remember), which depend on the same kernels. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,7 @@ static const double CANDIDATE_MS = 300.0, SHAPE_MS = 2000.0;
  * calibration: "windows <TAB> <the winner> <TAB> <CLBlast's time / ours>". */
 static const char dropped_tag[] = "dropped";
 static const char windows_tag[] = "windows";
+static const char algo_prefix[] = "conv";
 
 /* Batches and k-runs are measured with at most two products, so the shape records only
  * whether there are several. */
@@ -54,7 +57,8 @@ static void tuning_path(const ykd_device *device, char *path, size_t size)
                             ykd_version()};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         ykd_sha256_update_field(&h, fields[i], strlen(fields[i]));
-    static const char *const kernels[] = {"cl/gemm.cl", "cl/gemm_nt.cl"};
+    static const char *const kernels[] = {"cl/gemm.cl", "cl/gemm_nt.cl", "cl/conv.cl",
+                                           "cl/conv_winograd.cl"};
     for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
         const ykd_source_text *src = ykd_embedded_source_find(kernels[i]);
         if (src)
@@ -82,6 +86,33 @@ static bool add_choice(ykd_ops_state *state, const char *signature,
     return true;
 }
 
+static bool add_algo(ykd_ops_state *state, const char *signature, const char *name, double ms)
+{
+    ykd_algo_choice *grown = realloc(state->algo_choices,
+                                     (state->algo_choice_count + 1) * sizeof *state->algo_choices);
+    if (!grown)
+        return false;
+    state->algo_choices = grown;
+    ykd_algo_choice *c = &grown[state->algo_choice_count++];
+    snprintf(c->signature, sizeof c->signature, "%s", signature);
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->ms = ms;
+    return true;
+}
+
+const char *ykd_ops_algo_lookup(const ykd_ops_state *state, const char *signature)
+{
+    for (size_t i = 0; i < state->algo_choice_count; i++)
+        if (strcmp(state->algo_choices[i].signature, signature) == 0)
+            return state->algo_choices[i].name;
+    return NULL;
+}
+
+static bool is_algo_signature(const char *signature)
+{
+    return strncmp(signature, algo_prefix, sizeof algo_prefix - 1) == 0;
+}
+
 void ykd_gemm_tuning_load(ykd_device *device, ykd_ops_state *state)
 {
     tuning_path(device, state->tuning_path, sizeof state->tuning_path);
@@ -96,9 +127,14 @@ void ykd_gemm_tuning_load(ykd_device *device, ykd_ops_state *state)
         char signature[128], name[32];
         double ms = 0;
         ykd_gemm_config config;
-        if (line[0] == '#' || sscanf(line, "%127[^\t]\t%31s\t%lf", signature, name, &ms) != 3 ||
-            !ykd_gemm_config_parse(name, &config))
+        if (line[0] == '#' || sscanf(line, "%127[^\t]\t%31s\t%lf", signature, name, &ms) != 3)
             continue; /* a damaged line: that shape is measured again */
+        if (is_algo_signature(signature)) {
+            add_algo(state, signature, name, ms);
+            continue;
+        }
+        if (!ykd_gemm_config_parse(name, &config))
+            continue;
         if (strcmp(signature, dropped_tag) == 0) {
             state->backend_dropped[config.backend] = true;
         } else if (strcmp(signature, windows_tag) == 0) {
@@ -121,7 +157,7 @@ static void tuning_save(const ykd_device *device, const ykd_ops_state *state)
     snprintf(folder, sizeof folder, "%s/tuning", device->cache_dir);
     if (ykd_mkdir_p(folder, NULL) != YKD_OK)
         return;
-    size_t cap = 128 + state->choice_count * 200, used = 0;
+    size_t cap = 128 + (state->choice_count + state->algo_choice_count) * 200, used = 0;
     char *text = malloc(cap);
     if (!text)
         return;
@@ -140,10 +176,23 @@ static void tuning_save(const ykd_device *device, const ykd_ops_state *state)
         used += (size_t)snprintf(text + used, cap - used, "%s\t%s\t%.4f\n",
                                  state->choices[i].signature, name, state->choices[i].ms);
     }
+    for (size_t i = 0; i < state->algo_choice_count && used < cap; i++)
+        used += (size_t)snprintf(text + used, cap - used, "%s\t%s\t%.4f\n",
+                                 state->algo_choices[i].signature, state->algo_choices[i].name,
+                                 state->algo_choices[i].ms);
     const void *parts[] = {text};
     size_t sizes[] = {used < cap ? used : cap - 1};
     ykd_file_write_atomic(state->tuning_path, parts, sizes, 1, NULL);
     free(text);
+}
+
+bool ykd_ops_algo_remember(ykd_device *device, ykd_ops_state *state, const char *signature,
+                           const char *name, double ms)
+{
+    if (!add_algo(state, signature, name, ms))
+        return false;
+    tuning_save(device, state);
+    return true;
 }
 
 /* Milliseconds of one run, from a finished queue to a finished queue. */

@@ -18,6 +18,7 @@ static void free_state(ykd_device *device)
         return;
     ykd_buffer_free(state->scratch);
     free(state->choices);
+    free(state->algo_choices);
     /* CLBlast keeps compiled programs per context; ours is about to go */
     if (state->used_clblast)
         CLBlastClearCache();

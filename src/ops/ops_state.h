@@ -11,6 +11,14 @@ typedef struct ykd_gemm_choice {
     double ms;
 } ykd_gemm_choice;
 
+/* An algorithm chosen by measurement for an op's shape (a convolution's weight gradient,
+ * say): the signature starts with the op's tag ("conv-wgrad ..."), the name is the op's. */
+typedef struct ykd_algo_choice {
+    char signature[128];
+    char name[32];
+    double ms;
+} ykd_algo_choice;
+
 typedef enum ykd_gemm_policy_kind {
     YKD_GEMM_POLICY_AUTO = 0,   /* measure every candidate */
     YKD_GEMM_POLICY_TILED = 1,  /* measure our tile shapes only */
@@ -33,6 +41,11 @@ typedef struct ykd_ops_state {
     double calibration_ratio;   /* CLBlast's time over ours in the calibration (0: unknown) */
     size_t column_budget;     /* bytes of im2col columns per pass; 0: the device's default */
     bool columns_only;        /* tests: convolutions always through im2col columns */
+    int conv_weight_grad;     /* tests: a forced ykd_conv_weight_grad_path; 0: measured */
+    int conv_forward;         /* tests: a forced ykd_conv_forward_path; 0: measured */
+    bool conv_measure_fixed;  /* tests: measure the paths under a fixed GEMM configuration too */
+    ykd_algo_choice *algo_choices; /* op algorithms chosen so far, kept in the tuning file */
+    size_t algo_choice_count;
     bool used_clblast;
 } ykd_ops_state;
 
@@ -54,6 +67,14 @@ void ykd_gemm_score_backends(ykd_ops_state *state, const double best_of[2], doub
  * (which only our kernels can); the decision is kept in the tuning file, so it never changes
  * within or between runs on the device (a mid-run switch would change the float rounding). */
 void ykd_gemm_calibrate(ykd_device *device, ykd_ops_state *state);
+
+/* Remembers an op algorithm chosen for signature (kept in the tuning file beside the GEMM
+ * choices); false when out of host memory, which only costs a later re-measurement. */
+bool ykd_ops_algo_remember(ykd_device *device, ykd_ops_state *state, const char *signature,
+                           const char *name, double ms);
+
+/* The remembered algorithm's name for signature, or NULL. */
+const char *ykd_ops_algo_lookup(const ykd_ops_state *state, const char *signature);
 
 /* Sets the GEMM policy from a YOLOKD_GEMM value: "auto", "tiled", or one configuration name
  * ("clblast", "tiled-6x2"). */

@@ -1,0 +1,266 @@
+/* A convolution's path per shape, by measurement, for the forward pass (im2col columns,
+ * windows of padded planes, Winograd F(2x2, 3x3)) and the weight gradient (columns, windows,
+ * pixel rows of a channels-last copy).
+ *
+ * The paths compute the same sums in different orders; which is fastest depends on the shape
+ * (rows win the weight gradient where the output is small and the channels many, windows or
+ * columns on the first, wide layers with few channels) and the device. The first time a
+ * shape is seen, each path that applies runs once to warm up (compiling its kernels and tuning
+ * its GEMMs), then up to TIMED_RUNS times each, in turns, into a temporary result, timed by
+ * the host clock from a finished queue to a finished queue; the fastest run wins and is
+ * remembered in the tuning file, so later calls and later runs on the device take the same
+ * path. A fixed GEMM configuration (YOLOKD_GEMM) fixes the paths too: windows where they
+ * apply, else columns. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/error_internal.h"
+#include "ops/conv_internal.h"
+#include "ops/ops_state.h"
+
+enum { TIMED_RUNS = 3 };
+static const double PATH_MS = 300.0; /* per path: the timed runs stop after this much */
+
+/* Runs path into out (a temporary shaped like the real result, overwritten). */
+typedef ykd_status (*path_runner)(ykd_device *device, const void *call, int path,
+                                  const ykd_tensor *out, ykd_error *err);
+
+/* Milliseconds of one run of path, from a finished queue to a finished queue; negative when
+ * it fails. */
+static double time_path(ykd_device *device, path_runner run, const void *call, int path,
+                        const ykd_tensor *temp)
+{
+    ykd_error ignored;
+    if (ykd_device_finish(device, &ignored) != YKD_OK)
+        return -1.0;
+    double start = ykd_now_ms();
+    if (run(device, call, path, temp, &ignored) != YKD_OK ||
+        ykd_device_finish(device, &ignored) != YKD_OK)
+        return -1.0;
+    return ykd_now_ms() - start;
+}
+
+/* An op's paths: names[p] for p = 1 .. count - 1, which apply to this call, and the one
+ * used where nothing is measured. */
+typedef struct path_set {
+    const char *const *names;
+    int count;
+    bool applies[8];
+    int fallback;
+} path_set;
+
+/* The path for signature: the one remembered, else the fastest measured now (remembered),
+ * else the fallback. temp_shape: the result's n, c, h, w. */
+static ykd_status choose(ykd_device *device, ykd_ops_state *state, const char *signature,
+                         const path_set *paths, path_runner run, const void *call,
+                         const int temp_shape[4], int *chosen, ykd_error *err)
+{
+    *chosen = paths->fallback;
+    const char *known = ykd_ops_algo_lookup(state, signature);
+    int candidates = 0;
+    for (int p = 1; p < paths->count; p++) {
+        candidates += paths->applies[p];
+        if (known && paths->applies[p] && strcmp(known, paths->names[p]) == 0) {
+            *chosen = p;
+            return YKD_OK;
+        }
+    }
+    if (candidates < 2)
+        return YKD_OK;
+    ykd_tensor temp;
+    ykd_status st = ykd_tensor_alloc(device, temp_shape[0], temp_shape[1], temp_shape[2],
+                                     temp_shape[3], &temp, err);
+    if (st != YKD_OK) {
+        ykd_error_prefix(err, "measuring the paths of %s", signature);
+        return st;
+    }
+    /* a warm-up run of each (compiling kernels, tuning GEMMs), then timed runs taken in turns
+     * so that a burst of other load falls on every path alike; each path's fastest run counts */
+    double fastest[8], spent = 0.0, best = -1.0;
+    for (int p = 1; p < paths->count; p++)
+        fastest[p] = paths->applies[p] && time_path(device, run, call, p, &temp) >= 0 ? 0.0 : -1.0;
+    for (int round = 0; round < TIMED_RUNS && spent < PATH_MS * candidates; round++)
+        for (int p = 1; p < paths->count; p++) {
+            if (fastest[p] < 0)
+                continue;
+            double ms = time_path(device, run, call, p, &temp);
+            if (ms < 0) {
+                fastest[p] = -1.0; /* failed: out of the running */
+                continue;
+            }
+            spent += ms;
+            if (round == 0 || ms < fastest[p])
+                fastest[p] = ms;
+        }
+    for (int p = 1; p < paths->count; p++)
+        if (fastest[p] >= 0 && (best < 0 || fastest[p] < best)) {
+            best = fastest[p];
+            *chosen = p;
+        }
+    ykd_tensor_free(&temp);
+    if (best >= 0)
+        ykd_ops_algo_remember(device, state, signature, paths->names[*chosen], best);
+    return YKD_OK;
+}
+
+/* The path a test forces (where it applies, else the fallback); the fallback under a fixed
+ * GEMM configuration (YOLOKD_GEMM=tiled-8x1, say: everything fixed, nothing measured, so two
+ * contexts of a device compute alike); else 0: choose. */
+static int forced_path(const ykd_ops_state *state, int forced, const path_set *paths)
+{
+    if (forced > 0 && forced < paths->count)
+        return paths->applies[forced] ? forced : paths->fallback;
+    if (state->policy == YKD_GEMM_POLICY_FIXED && !state->conv_measure_fixed)
+        return paths->fallback;
+    return 0;
+}
+
+static void shape_signature(const char *tag, const ykd_conv_shape *s, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s n%d c%d h%d w%d o%d k%d s%d p%d", tag, s->n, s->cin, s->h, s->w,
+             s->cout, s->k, s->stride, s->pad);
+}
+
+/* ---- the weight gradient --------------------------------------------------------------- */
+
+static const char *const weight_grad_names[YKD_CONV_WGRAD_COUNT] = {NULL, "columns", "windows",
+                                                                  "rows"};
+
+typedef struct weight_grad_call {
+    const ykd_tensor *x, *dy;
+    const ykd_conv_shape *s;
+    bool accumulate;
+} weight_grad_call;
+
+static ykd_status run_weight_grad(ykd_device *device, const void *call, int path,
+                                  const ykd_tensor *dw, ykd_error *err)
+{
+    const weight_grad_call *c = call;
+    switch (path) {
+    case YKD_CONV_WGRAD_WINDOWS:
+        return ykd_conv_weight_grad_windows(device, c->x, c->dy, c->s, c->accumulate, dw, err);
+    case YKD_CONV_WGRAD_ROWS:
+        return ykd_conv_weight_grad_rows(device, c->x, c->dy, c->s, c->accumulate, dw, err);
+    default:
+        return ykd_conv_weight_grad_columns(device, c->x, c->dy, c->s, c->accumulate, dw, err);
+    }
+}
+
+static void weight_grad_paths(ykd_device *device, const ykd_conv_shape *s, path_set *paths)
+{
+    *paths = (path_set){.names = weight_grad_names, .count = YKD_CONV_WGRAD_COUNT};
+    paths->applies[YKD_CONV_WGRAD_COLUMNS] = true;
+    paths->applies[YKD_CONV_WGRAD_WINDOWS] = ykd_conv_windows_apply(device, s);
+    paths->applies[YKD_CONV_WGRAD_ROWS] = ykd_conv_tiled_gemms(device);
+    paths->fallback = paths->applies[YKD_CONV_WGRAD_WINDOWS] ? YKD_CONV_WGRAD_WINDOWS
+                                                             : YKD_CONV_WGRAD_COLUMNS;
+}
+
+ykd_status ykd_conv_weight_grad_any(ykd_device *device, const ykd_tensor *x,
+                                    const ykd_tensor *dy, const ykd_conv_shape *s,
+                                    bool accumulate, const ykd_tensor *dw, ykd_error *err)
+{
+    ykd_ops_state *state = NULL;
+    ykd_status st = ykd_ops_state_get(device, &state, err);
+    if (st != YKD_OK)
+        return st;
+    path_set paths;
+    weight_grad_paths(device, s, &paths);
+    int path = forced_path(state, state->conv_weight_grad, &paths);
+    weight_grad_call measured = {x, dy, s, false};
+    if (!path) {
+        char signature[128];
+        shape_signature("conv-wgrad", s, signature, sizeof signature);
+        const int temp_shape[4] = {s->cout, s->cin, s->k, s->k};
+        st = choose(device, state, signature, &paths, run_weight_grad, &measured, temp_shape,
+                    &path, err);
+    }
+    weight_grad_call real = {x, dy, s, accumulate};
+    if (st == YKD_OK)
+        st = run_weight_grad(device, &real, path, dw, err);
+    return st;
+}
+
+/* ---- the forward pass (and with it the input gradient of stride-1 convolutions) -------- */
+
+static const char *const forward_names[YKD_CONV_FWD_COUNT] = {NULL, "columns", "windows",
+                                                              "winograd"};
+
+typedef struct forward_call {
+    const ykd_tensor *x;
+    const ykd_buffer *w;
+    size_t w_offset;
+    const ykd_conv_shape *s;
+    const ykd_tensor *bias;
+    ykd_activation activation;
+    float beta;
+    size_t reserved;
+} forward_call;
+
+static ykd_status run_forward(ykd_device *device, const void *call, int path,
+                              const ykd_tensor *y, ykd_error *err)
+{
+    const forward_call *c = call;
+    switch (path) {
+    case YKD_CONV_FWD_WINDOWS:
+        return ykd_conv_forward_windows(device, c->x, c->w, c->w_offset, c->s, c->bias,
+                                        c->activation, c->beta, y, c->reserved, err);
+    case YKD_CONV_FWD_WINOGRAD:
+        return ykd_conv_forward_winograd(device, c->x, c->w, c->w_offset, c->s, c->bias,
+                                         c->activation, c->beta, y, c->reserved, err);
+    default:
+        return ykd_conv_forward_columns(device, c->x, c->w, c->w_offset, c->s, c->bias,
+                                        c->activation, c->beta, y, c->reserved, err);
+    }
+}
+
+static void forward_paths(ykd_device *device, const ykd_conv_shape *s, path_set *paths)
+{
+    *paths = (path_set){.names = forward_names, .count = YKD_CONV_FWD_COUNT};
+    paths->applies[YKD_CONV_FWD_COLUMNS] = true;
+    paths->applies[YKD_CONV_FWD_WINDOWS] = ykd_conv_windows_apply(device, s);
+    paths->applies[YKD_CONV_FWD_WINOGRAD] = ykd_conv_winograd_apply(s);
+    paths->fallback = paths->applies[YKD_CONV_FWD_WINDOWS] ? YKD_CONV_FWD_WINDOWS
+                                                           : YKD_CONV_FWD_COLUMNS;
+}
+
+size_t ykd_conv_forward_floats(ykd_device *device, const ykd_conv_shape *s)
+{
+    path_set paths;
+    forward_paths(device, s, &paths);
+    size_t most = ykd_conv_columns_forward_floats(device, s), f = 0;
+    if (paths.applies[YKD_CONV_FWD_WINDOWS] &&
+        (f = ykd_conv_windows_forward_floats(device, s)) > most)
+        most = f;
+    if (paths.applies[YKD_CONV_FWD_WINOGRAD] &&
+        (f = ykd_conv_winograd_forward_floats(device, s)) > most)
+        most = f;
+    return most;
+}
+
+ykd_status ykd_conv_forward_any(ykd_device *device, const ykd_tensor *x, const ykd_buffer *w,
+                                size_t w_offset, const ykd_conv_shape *s,
+                                const ykd_tensor *bias, ykd_activation activation, float beta,
+                                const ykd_tensor *y, size_t reserved, ykd_error *err)
+{
+    ykd_ops_state *state = NULL;
+    ykd_status st = ykd_ops_state_get(device, &state, err);
+    if (st != YKD_OK)
+        return st;
+    path_set paths;
+    forward_paths(device, s, &paths);
+    int path = forced_path(state, state->conv_forward, &paths);
+    forward_call call = {x, w, w_offset, s, bias, activation, beta, reserved};
+    if (!path) {
+        char signature[128];
+        shape_signature("conv-fwd", s, signature, sizeof signature);
+        const int temp_shape[4] = {s->n, s->cout, s->ho, s->wo};
+        forward_call measured = call;
+        measured.beta = 0.0f; /* the temporary holds nothing to add to */
+        st = choose(device, state, signature, &paths, run_forward, &measured, temp_shape, &path,
+                    err);
+    }
+    if (st == YKD_OK)
+        st = run_forward(device, &call, path, y, err);
+    return st;
+}
