@@ -32,9 +32,7 @@
 
 /* The tests' runs: the tiny model on 8 synthetic images of 64 pixels, a global batch of 8 (one
  * step per epoch), PoCL's CPU device, fixed GEMM kernels so every process computes alike. */
-typedef struct mpi_world {
-    char dir[4096], model[4200], data[4200];
-} mpi_world;
+typedef tx_world mpi_world;
 
 /* Whether the suite can run here: MPI built in and mpirun on the PATH. */
 static bool mpi_ready(ykd_test *t)
@@ -51,22 +49,12 @@ static bool mpi_ready(ykd_test *t)
 
 static bool world_make(ykd_test *t, mpi_world *w)
 {
-    if (!ykd_test_mkdtemp(t, w->dir, sizeof w->dir))
+    if (!tx_world_make_with(t, w, 2))
         return false;
-    snprintf(w->model, sizeof w->model, "%s/tiny.json", w->dir);
-    snprintf(w->data, sizeof w->data, "%s/data", w->dir);
-    FILE *f = fopen(w->model, "w");
-    bool ok = CHECK(t, f != NULL) && fputs(tx_tiny_model_json, f) >= 0;
-    if (f)
-        ok = fclose(f) == 0 && ok;
-    ykd_synth_options o;
-    ykd_synth_options_default(&o);
-    o.train_images = 8, o.val_images = 2, o.image_size = 64, o.classes = 2, o.seed = 5;
-    ykd_error err;
     /* the same kernels in every process: GEMM choices are measured per process otherwise */
     setenv("YOLOKD_GEMM", "tiled", 1);
     setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 1); /* containers lack CMA */
-    return ok && CHECK_OK(t, ykd_synth_write(w->data, &o, &err), err);
+    return true;
 }
 
 /* Runs argv (NULL-terminated) with stdout and stderr into log; *status is its wait status.

@@ -26,6 +26,11 @@ const char tx_tiny_model_json[] =
 
 bool tx_world_make(ykd_test *t, tx_world *w)
 {
+    return tx_world_make_with(t, w, 4);
+}
+
+bool tx_world_make_with(ykd_test *t, tx_world *w, int val_images)
+{
     if (!ykd_test_mkdtemp(t, w->dir, sizeof w->dir))
         return false;
     snprintf(w->model, sizeof w->model, "%s/tiny.json", w->dir);
@@ -36,7 +41,7 @@ bool tx_world_make(ykd_test *t, tx_world *w)
         ok = fclose(f) == 0 && ok;
     ykd_synth_options o;
     ykd_synth_options_default(&o);
-    o.train_images = 8, o.val_images = 4, o.image_size = 64, o.classes = 2, o.seed = 5;
+    o.train_images = 8, o.val_images = val_images, o.image_size = 64, o.classes = 2, o.seed = 5;
     ykd_error err;
     return ok && CHECK_OK(t, ykd_synth_write(w->data, &o, &err), err);
 }

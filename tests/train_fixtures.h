@@ -21,6 +21,8 @@ typedef struct tx_world {
 } tx_world;
 
 bool tx_world_make(ykd_test *t, tx_world *w);
+/* The same with val_images validation images. */
+bool tx_world_make_with(ykd_test *t, tx_world *w, int val_images);
 void tx_world_free(tx_world *w);
 
 /* Options for a short run of the tiny model into dir/name: 2 epochs, batch 4, 64 pixels, one

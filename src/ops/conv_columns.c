@@ -14,12 +14,9 @@ static ykd_status unfold(ykd_device *device, const ykd_tensor *x, const ykd_conv
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
-    ykd_op_args_mem(&a, x->buffer->mem);
-    ykd_op_args_uint(&a, x->offset + (size_t)first * x->batch_stride);
-    ykd_op_args_uint(&a, x->batch_stride);
+    ykd_op_args_images(&a, x, first);
     const int geometry[] = {s->cin, s->h, s->w, s->k, s->stride, s->pad, s->ho, s->wo};
-    for (size_t i = 0; i < sizeof geometry / sizeof geometry[0]; i++)
-        ykd_op_args_int(&a, geometry[i]);
+    ykd_op_args_ints(&a, geometry, sizeof geometry / sizeof geometry[0]);
     ykd_op_args_mem(&a, scratch->mem);
     ykd_op_args_uint(&a, scratch_offset);
     size_t global[3] = {(size_t)s->ho, s->ckk, (size_t)count};
@@ -79,11 +76,8 @@ static ykd_status fold(ykd_device *device, const ykd_buffer *scratch, const ykd_
     ykd_op_args a = {0};
     ykd_op_args_mem(&a, scratch->mem);
     const int geometry[] = {s->cin, s->h, s->w, s->k, s->stride, s->pad, s->ho, s->wo};
-    for (size_t i = 0; i < sizeof geometry / sizeof geometry[0]; i++)
-        ykd_op_args_int(&a, geometry[i]);
-    ykd_op_args_mem(&a, dx->buffer->mem);
-    ykd_op_args_uint(&a, dx->offset + (size_t)first * dx->batch_stride);
-    ykd_op_args_uint(&a, dx->batch_stride);
+    ykd_op_args_ints(&a, geometry, sizeof geometry / sizeof geometry[0]);
+    ykd_op_args_images(&a, dx, first);
     ykd_op_args_int(&a, accumulate);
     size_t global[3] = {(size_t)s->h, (size_t)s->cin, (size_t)count};
     size_t local[3] = {1, ykd_conv_row_group(device, kernel), 1};

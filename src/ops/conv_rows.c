@@ -59,12 +59,9 @@ static ykd_status pad_channels_last(ykd_device *device, const ykd_tensor *x, int
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
-    ykd_op_args_mem(&a, x->buffer->mem);
-    ykd_op_args_uint(&a, x->offset + (size_t)first * x->batch_stride);
-    ykd_op_args_uint(&a, x->batch_stride);
+    ykd_op_args_images(&a, x, first);
     const int geometry[] = {s->cin, s->h, s->w, s->pad, hp, wp};
-    for (size_t i = 0; i < sizeof geometry / sizeof geometry[0]; i++)
-        ykd_op_args_int(&a, geometry[i]);
+    ykd_op_args_ints(&a, geometry, sizeof geometry / sizeof geometry[0]);
     ykd_op_args_mem(&a, scratch->mem);
     ykd_op_args_uint(&a, dst_offset);
     size_t global[3] = {(size_t)s->cin, (size_t)hp, (size_t)count};

@@ -93,12 +93,9 @@ static ykd_status pad_images(ykd_device *device, const ykd_tensor *src, int firs
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
-    ykd_op_args_mem(&a, src->buffer->mem);
-    ykd_op_args_uint(&a, src->offset + (size_t)first * src->batch_stride);
-    ykd_op_args_uint(&a, src->batch_stride);
+    ykd_op_args_images(&a, src, first);
     const int geometry[] = {c, h, w, top, left, hp, wp};
-    for (size_t i = 0; i < sizeof geometry / sizeof geometry[0]; i++)
-        ykd_op_args_int(&a, geometry[i]);
+    ykd_op_args_ints(&a, geometry, sizeof geometry / sizeof geometry[0]);
     ykd_op_args_mem(&a, scratch->mem);
     ykd_op_args_uint(&a, dst_offset);
     size_t global[3] = {(size_t)hp, (size_t)c, (size_t)count};

@@ -87,12 +87,9 @@ static ykd_status transform_input(ykd_device *device, const ykd_tensor *x, int f
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
-    ykd_op_args_mem(&a, x->buffer->mem);
-    ykd_op_args_uint(&a, x->offset + (size_t)first * x->batch_stride);
-    ykd_op_args_uint(&a, x->batch_stride);
+    ykd_op_args_images(&a, x, first);
     const int geometry[] = {s->cin, s->h, s->w, s->pad, p->th, p->tw};
-    for (size_t i = 0; i < sizeof geometry / sizeof geometry[0]; i++)
-        ykd_op_args_int(&a, geometry[i]);
+    ykd_op_args_ints(&a, geometry, sizeof geometry / sizeof geometry[0]);
     ykd_op_args_mem(&a, scratch->mem);
     ykd_op_args_uint(&a, v_offset);
     ykd_op_args_uint(&a, (size_t)count * p->th * p->tw);
@@ -117,11 +114,8 @@ static ykd_status transform_output(ykd_device *device, const ykd_buffer *scratch
     ykd_op_args_uint(&a, m_offset);
     ykd_op_args_uint(&a, (size_t)count * p->th * p->tw);
     const int geometry[] = {s->cout, s->ho, s->wo, p->th, p->tw};
-    for (size_t i = 0; i < sizeof geometry / sizeof geometry[0]; i++)
-        ykd_op_args_int(&a, geometry[i]);
-    ykd_op_args_mem(&a, y->buffer->mem);
-    ykd_op_args_uint(&a, y->offset + (size_t)first * y->batch_stride);
-    ykd_op_args_uint(&a, y->batch_stride);
+    ykd_op_args_ints(&a, geometry, sizeof geometry / sizeof geometry[0]);
+    ykd_op_args_images(&a, y, first);
     ykd_op_args_float(&a, beta);
     ykd_op_args_mem(&a, bias ? bias->buffer->mem : NULL);
     ykd_op_args_uint(&a, bias ? bias->offset : 0);

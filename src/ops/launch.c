@@ -77,6 +77,19 @@ void ykd_op_args_int(ykd_op_args *a, int value)
         *v = value;
 }
 
+void ykd_op_args_ints(ykd_op_args *a, const int *values, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ykd_op_args_int(a, values[i]);
+}
+
+void ykd_op_args_images(ykd_op_args *a, const ykd_tensor *t, int first)
+{
+    ykd_op_args_mem(a, t->buffer->mem);
+    ykd_op_args_uint(a, t->offset + (size_t)first * t->batch_stride);
+    ykd_op_args_uint(a, t->batch_stride);
+}
+
 void ykd_op_args_float(ykd_op_args *a, float value)
 {
     cl_float *v = next_value(a, sizeof *v);

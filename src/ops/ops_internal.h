@@ -68,6 +68,9 @@ void ykd_op_args_location(ykd_op_args *a, ykd_tensor_args location);
 void ykd_op_args_mem(ykd_op_args *a, cl_mem mem);
 void ykd_op_args_uint(ykd_op_args *a, size_t value); /* over 32 bits is a fault */
 void ykd_op_args_int(ykd_op_args *a, int value);
+void ykd_op_args_ints(ykd_op_args *a, const int *values, size_t n);
+/* t from its image first on: its buffer, that image's first element and the batch stride. */
+void ykd_op_args_images(ykd_op_args *a, const ykd_tensor *t, int first);
 void ykd_op_args_float(ykd_op_args *a, float value);
 void ykd_op_args_int4(ykd_op_args *a, cl_int4 value);
 void ykd_op_args_local(ykd_op_args *a, size_t bytes); /* a __local buffer of this size */
