@@ -266,6 +266,19 @@ static bool losses_close(const double a[3], const double b[3], double tolerance)
     return true;
 }
 
+/* Runs "one" (one process) and "two" (two ranks) ended alike: their last losses (one, two)
+ * and their weights within 1e-4 relative. */
+static void expect_alike(ykd_test *t, const mpi_world *w, const double one[3],
+                         const double two[3], const char *epoch, const char *weights)
+{
+    CHECKF(t, losses_close(two, one, 1e-4),
+           "%s's losses: two ranks box %.6g cls %.6g dfl %.6g, one process %.6g %.6g %.6g", epoch,
+           two[0], two[1], two[2], one[0], one[1], one[2]);
+    char where[512] = "";
+    double d = weights_difference(t, w, "one", "two", where, sizeof where);
+    CHECKF(t, d <= 1e-4, "%s differ by %g (relative) at %s", weights, d, where);
+}
+
 /* Three steps (an epoch is one global batch of 8): two ranks of 4 images with --sync-bn give
  * the losses and the weights of one process with the batch of 8, to float rounding (the
  * all-reduce and the split sums round differently: 1e-6 relative is measured, 1e-4 allowed). */
@@ -275,15 +288,9 @@ static void test_sync_bn_equals_one_process(ykd_test *t)
     if (!mpi_ready(t) || !world_make(t, &w))
         return;
     double one[3], two[3];
-    char where[512] = "";
     if (train_run(t, &w, 0, "one", "3", true) && train_run(t, &w, 2, "two", "3", true) &&
         last_losses(t, &w, "one", one) && last_losses(t, &w, "two", two)) {
-        CHECKF(t, losses_close(two, one, 1e-4),
-               "epoch 3's losses: two ranks box %.6g cls %.6g dfl %.6g, one process %.6g %.6g "
-               "%.6g",
-               two[0], two[1], two[2], one[0], one[1], one[2]);
-        double d = weights_difference(t, &w, "one", "two", where, sizeof where);
-        CHECKF(t, d <= 1e-4, "the weights differ by %g (relative) at %s", d, where);
+        expect_alike(t, &w, one, two, "epoch 3", "the weights");
     }
     ykd_test_rmtree(w.dir);
 }
@@ -386,19 +393,14 @@ static void test_distill_equals_one_process(ykd_test *t)
     mpi_world w;
     if (!mpi_ready(t) || !world_make(t, &w))
         return;
-    char teacher[4300], where[512] = "";
+    char teacher[4300];
     snprintf(teacher, sizeof teacher, "%s/teacher/last.safetensors", w.dir);
     double one[3], two[3];
     if (train_run(t, &w, 0, "teacher", "1", false) &&
         run_command(t, &w, 0, "one", "2", true, teacher) &&
         run_command(t, &w, 2, "two", "2", true, teacher) && last_losses(t, &w, "one", one) &&
         last_losses(t, &w, "two", two)) {
-        CHECKF(t, losses_close(two, one, 1e-4),
-               "epoch 2's losses: two ranks box %.6g cls %.6g dfl %.6g, one process %.6g %.6g "
-               "%.6g",
-               two[0], two[1], two[2], one[0], one[1], one[2]);
-        double d = weights_difference(t, &w, "one", "two", where, sizeof where);
-        CHECKF(t, d <= 1e-4, "the student's weights differ by %g (relative) at %s", d, where);
+        expect_alike(t, &w, one, two, "epoch 2", "the student's weights");
     }
     ykd_test_rmtree(w.dir);
 }

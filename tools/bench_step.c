@@ -340,6 +340,18 @@ static void print_profile(ykd_device *dev, int runs, FILE *out)
 }
 
 /* One row of the table, or one JSON object (json not NULL), for `bench step` alone. */
+/* A JSON row's common fields: what was timed, and where. */
+static cJSON *json_row(const ykd_device *dev, const char *model, int size, const step_args *a)
+{
+    cJSON *row = cJSON_CreateObject();
+    cJSON_AddStringToObject(row, "device", ykd_device_get_info(dev)->name);
+    cJSON_AddStringToObject(row, "model", model);
+    cJSON_AddNumberToObject(row, "imgsz", size);
+    cJSON_AddNumberToObject(row, "batch", (double)a->batch);
+    cJSON_AddNumberToObject(row, "nc", (double)a->nc);
+    return row;
+}
+
 static void report_step(const ykd_device *dev, const char *model, int size, const step_args *a,
                         step_times *t, FILE *out, cJSON *json)
 {
@@ -350,12 +362,7 @@ static void report_step(const ykd_device *dev, const char *model, int size, cons
     if (json) {
         static const char *const names[5] = {"upload_ms", "forward_ms", "loss_ms", "backward_ms",
                                              "optimizer_ms"};
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "device", ykd_device_get_info(dev)->name);
-        cJSON_AddStringToObject(o, "model", model);
-        cJSON_AddNumberToObject(o, "imgsz", size);
-        cJSON_AddNumberToObject(o, "batch", (double)a->batch);
-        cJSON_AddNumberToObject(o, "nc", (double)a->nc);
+        cJSON *o = json_row(dev, model, size, a);
         cJSON_AddNumberToObject(o, "timed", n);
         cJSON_AddNumberToObject(o, "step_ms", ms);
         cJSON_AddNumberToObject(o, "images_per_s", (double)a->batch * 1000.0 / ms);
@@ -439,12 +446,7 @@ static ykd_status bench_forward_one(ykd_device *dev, const char *model, int size
         st = time_teacher(m, &b, a, &ms, err);
     double images_per_s = (double)a->batch * 1000.0 / ms;
     if (st == YKD_OK && json) {
-        cJSON *row = cJSON_CreateObject();
-        cJSON_AddStringToObject(row, "device", ykd_device_get_info(dev)->name);
-        cJSON_AddStringToObject(row, "model", model);
-        cJSON_AddNumberToObject(row, "imgsz", size);
-        cJSON_AddNumberToObject(row, "batch", (double)a->batch);
-        cJSON_AddNumberToObject(row, "nc", (double)a->nc);
+        cJSON *row = json_row(dev, model, size, a);
         cJSON_AddNumberToObject(row, "forward_ms", ms);
         cJSON_AddNumberToObject(row, "images_per_s", images_per_s);
         cJSON_AddItemToArray(json, row);
