@@ -125,6 +125,19 @@ static ykd_status decode(ykd_detector *d, const ykd_yolo_level *levels,
     return st;
 }
 
+ykd_status ykd_detector_decode(ykd_detector *d, const ykd_yolo_level *levels, int level_count,
+                               const float **boxes, const float **scores, ykd_error *err)
+{
+    ykd_yolo_geometry geo = {0};
+    ykd_status st =
+        ykd_yolo_head_check("detect", d->device, d->nc, levels, level_count, NULL, &geo, err);
+    if (st == YKD_OK)
+        st = decode(d, levels, &geo, err);
+    *boxes = st == YKD_OK ? d->host_boxes : NULL;
+    *scores = st == YKD_OK ? d->host_scores : NULL;
+    return st;
+}
+
 /* A growing array of candidates. */
 typedef struct candidates {
     ykd_detection *items;

@@ -11,4 +11,11 @@ ykd_status ykd_detect_options_check(const ykd_detect_options *options, ykd_error
 ykd_status ykd_rank_by_score(const ykd_detection *items, size_t count, size_t **order,
                              ykd_error *err);
 
+/* The device half of ykd_detector_run alone (the op tests compare it with float64): on the
+ * host, *boxes [N, anchors, 4] (x1, y1, x2, y2 in input pixels, anchors level by level) and
+ * *scores [N, nc * anchors] (each level's block class-major), the detector's until its next
+ * call. */
+ykd_status ykd_detector_decode(ykd_detector *d, const ykd_yolo_level *levels, int level_count,
+                               const float **boxes, const float **scores, ykd_error *err);
+
 #endif
