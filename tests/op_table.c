@@ -6,7 +6,6 @@
  * says in its setup what the case's p, f and flags mean. */
 #include "ops/ops.h"
 
-
 /* SPPF's window, YOLO's classic 2/2, and odd ones: stride above 1 with padding, a kernel
  * larger than the stride, 1x1; the largest shape only for SPPF's window and one general one
  * (and no 2/2 window on a 1x1 plane: it does not fit, the refusals cover that). */
@@ -32,6 +31,7 @@ static const op_case maxpool_cases[] = {
     {.shape = {1, 17, 20, 20}, .p = {4, 3, 2}, .flags = OP_STRIDED},
 };
 
+/* maxpool p = {kernel, stride, padding}, every window with ties (inputs on a coarse grid). */
 static const op_case maxpool_tie_cases[] = {
     {.shape = {2, 3, 3, 5}, .p = {5, 1, 2}, .flags = OP_TIES},
     {.shape = {1, 17, 20, 20}, .p = {5, 1, 2}, .flags = OP_STRIDED | OP_TIES | OP_ACCUMULATE},
@@ -47,6 +47,8 @@ static const op_case maxpool_tie_cases[] = {
     {.shape = {1, 17, 20, 20}, .p = {4, 3, 2}, .flags = OP_STRIDED | OP_TIES | OP_ACCUMULATE},
 };
 
+/* Odd sizes, batch 1 and >1, channels not a multiple of any work-group, 1x1 to 80x80; a
+ * strided and b packed or the reverse; in place. */
 static const op_case elementwise_cases[] = {
     {.shape = {1, 1, 1, 1}},
     {.shape = {1, 1, 1, 1}, .flags = OP_STRIDED},
@@ -60,6 +62,7 @@ static const op_case elementwise_cases[] = {
     {.shape = {3, 7, 5, 9}, .flags = OP_IN_PLACE},
 };
 
+/* The same shapes, packed and strided, and in place. */
 static const op_case activation_cases[] = {
     {.shape = {1, 1, 1, 1}},
     {.shape = {1, 1, 1, 1}, .flags = OP_STRIDED},
@@ -73,6 +76,8 @@ static const op_case activation_cases[] = {
     {.shape = {2, 3, 7, 9}, .flags = OP_STRIDED | OP_IN_PLACE},
 };
 
+/* Batch statistics over N*H*W from 16 to 8184 values, odd planes, 1x1 planes, one image;
+ * f = {the mean of x}: 100 (90 standard deviations) tests the variance. */
 static const op_case batchnorm_train_cases[] = {
     {.shape = {2, 3, 5, 7}, .f = {0.0}},
     {.shape = {16, 3, 1, 1}, .f = {0.0}, .flags = OP_STRIDED},
@@ -111,11 +116,13 @@ static const op_case batchnorm_infer_cases[] = {
     {.shape = {1, 2, 80, 80}, .f = {0.25}, .flags = OP_STRIDED},
 };
 
+/* w [cout, cin, k, k], with and without a bias. */
 static const op_case batchnorm_fold_cases[] = {
     {.shape = {5, 3, 3, 3}},
     {.shape = {5, 3, 3, 3}, .flags = OP_BIAS},
 };
 
+/* Packed and strided, written and accumulating. */
 static const op_case upsample2x_cases[] = {
     {.shape = {1, 1, 1, 1}},
     {.shape = {1, 1, 1, 1}, .flags = OP_STRIDED | OP_ACCUMULATE},
@@ -127,6 +134,8 @@ static const op_case upsample2x_cases[] = {
     {.shape = {2, 5, 80, 80}, .flags = OP_STRIDED},
 };
 
+/* p = {parts, channels of each}: one part, C2f-like pairs, SPPF's four equal parts, nine
+ * parts of different sizes (more than one launch takes); images and planes from the shape. */
 static const op_case concat_cases[] = {
     {.shape = {1, 0, 1, 1}, .p = {1, 3}, .flags = OP_STRIDED},
     {.shape = {2, 0, 3, 5}, .p = {1, 3}},
@@ -169,6 +178,8 @@ static const op_case concat_backward_cases[] = {
     {.shape = {2, 0, 3, 5}, .p = {9, 1, 2, 3, 4, 5, 6, 7, 8, 9}},
 };
 
+/* p = {axis, op}: 1x1, odd sizes, channels and heights over a work-group, rows of 80
+ * contiguous floats and of 1500 (the work-group form), several images; every axis. */
 static const op_case reduce_sum_cases[] = {
     {.shape = {1, 1, 1, 1}, .p = {0, 0}},
     {.shape = {1, 1, 1, 1}, .p = {1, 0}, .flags = OP_STRIDED},
@@ -250,6 +261,7 @@ static const op_case reduce_max_cases[] = {
     {.shape = {5, 3, 4, 6}, .p = {3, 2}},
 };
 
+/* p = {axis}, f = {logit range}: logits to 3, or to 60 (the maximum must be subtracted). */
 static const op_case softmax_cases[] = {
     {.shape = {1, 1, 1, 1}, .p = {0}, .f = {3.0}, .flags = OP_STRIDED},
     {.shape = {1, 1, 1, 1}, .p = {1}, .f = {3.0}},
@@ -280,6 +292,8 @@ static const op_case softmax_wide_cases[] = {
     {.shape = {5, 3, 4, 6}, .p = {3}, .f = {60.0}, .flags = OP_STRIDED},
 };
 
+/* f = {lr, momentum, weight decay}, p = {Nesterov}: plain, heavy ball with decay, Nesterov,
+ * decay alone. */
 static const op_case sgd_cases[] = {
     {.shape = {1, 1, 1, 1}, .p = {0}, .f = {0.1, 0.0, 0.0}},
     {.shape = {1, 1, 1, 1}, .p = {0}, .f = {0.05, 0.9, 0.0005}},
@@ -295,6 +309,7 @@ static const op_case sgd_cases[] = {
     {.shape = {64, 17, 3, 3}, .p = {0}, .f = {0.2, 0.0, 0.1}},
 };
 
+/* f = {lr, beta1, beta2, eps, weight decay}. */
 static const op_case adamw_cases[] = {
     {.shape = {1, 1, 1, 1}, .f = {0.001, 0.9, 0.999, 1e-08, 0.0}},
     {.shape = {1, 1, 1, 1}, .f = {0.01, 0.937, 0.999, 1e-08, 0.0005}},
@@ -307,6 +322,7 @@ static const op_case adamw_cases[] = {
     {.shape = {64, 17, 3, 3}, .f = {0.1, 0.0, 0.5, 0.001, 0.05}},
 };
 
+/* [1, 1, 1, n]: ranges around work-group and vector boundaries, and one large odd size. */
 static const op_case range_cases[] = {
     {.shape = {1, 1, 1, 1}},
     {.shape = {1, 1, 1, 2}},
@@ -319,6 +335,10 @@ static const op_case range_cases[] = {
     {.shape = {1, 1, 1, 100003}},
 };
 
+/* p = {m, n, k, batch, k-runs, A^T, B^T, padding, bias, SiLU}, f = {beta}: partial tiles in
+ * both directions; transposed A with full-width tiles; a batch with padded rows, beta, bias
+ * and SiLU; k-runs summed into C; several tiles each way; then transposed B (k shorter than
+ * a vector, k not a multiple of 16, several blocks each way). */
 static const op_case gemm_cases[] = {
     {.shape = {1, 1, 1, 1}, .p = {13, 37, 19, 1, 1, 0, 0, 0, 0, 0}, .f = {0.0}},
     {.shape = {1, 1, 1, 1}, .p = {33, 64, 7, 1, 1, 1, 0, 0, 0, 0}, .f = {0.0}},
@@ -331,6 +351,10 @@ static const op_case gemm_cases[] = {
     {.shape = {1, 1, 1, 1}, .p = {70, 100, 150, 2, 1, 0, 1, 1, 1, 0}, .f = {0.0}},
 };
 
+/* x [n, cin, h, w], p = {cout, k, stride, padding}, each with a bias, and with SiLU and
+ * accumulated gradients: 3x3 same padding with odd sizes; stride 2; 1x1 (the direct
+ * product); 1x1 with stride (through im2col); 5x5; several GEMM tiles with the weight
+ * gradient over k-runs; stride 2 again; a kernel larger than the input. */
 static const op_case conv_cases[] = {
     {.shape = {2, 3, 7, 9}, .p = {5, 3, 1, 1}, .flags = OP_BIAS},
     {.shape = {2, 3, 7, 9}, .p = {5, 3, 1, 1}, .flags = OP_SILU | OP_ACCUMULATE},
@@ -350,6 +374,9 @@ static const op_case conv_cases[] = {
     {.shape = {1, 2, 2, 3}, .p = {3, 3, 1, 1}, .flags = OP_SILU | OP_ACCUMULATE},
 };
 
+/* p = {teacher channels through an adapter}, f = {temperature, norm}: odd sizes, planes under
+ * and over a work-group (64), YOLOv8's 16 bins; each written, then strided or not and
+ * accumulated. */
 static const op_case kd_logit_cases[] = {
     {.shape = {1, 1, 1, 1}, .f = {1.0, 1.0}},
     {.shape = {1, 1, 1, 1}, .f = {1.0, 1.0}, .flags = OP_STRIDED | OP_ACCUMULATE},
@@ -529,17 +556,17 @@ static const op_entry gemm_clblast = {.name = "gemm, CLBlast", CASES(gemm_cases)
  * NMSE ~1e-13; 1e-10 leaves room). Every GEMM path: the direct 1x1 product, im2col, col2im,
  * k-runs and per-image partial sums, several passes through the scratch, tiles and CLBlast. */
 #define CONV(name_, ...)                                                                        \
-    {.name = name_, CASES(conv_cases), TOL(1e-10, 1e-10, 0), OP(conv), BACKWARD(conv),         \
-     FD(conv), .variant = &(const op_conv_variant){__VA_ARGS__}}
-static const op_entry conv_windows =
-    CONV("conv2d, windows of padded copies, tiles 6x2", "tiled-6x2", false, false);
-static const op_entry conv_windows_one_image =
-    CONV("conv2d, windows, tiles 8x1, one image per scratch pass", "tiled-8x1", true, false);
-static const op_entry conv_columns =
-    CONV("conv2d, im2col columns, tiles 12x1", "tiled-12x1", false, true);
-static const op_entry conv_columns_one_image =
-    CONV("conv2d, im2col columns, tiles 4x2, one image per scratch pass", "tiled-4x2", true, true);
-static const op_entry conv_clblast = CONV("conv2d, CLBlast", "clblast", false, false);
+    .name = name_, CASES(conv_cases), TOL(1e-10, 1e-10, 0), OP(conv), BACKWARD(conv),          \
+    .variant = &(const op_conv_variant){__VA_ARGS__}
+static const op_entry conv_windows = {
+    CONV("conv2d, windows of padded copies, tiles 6x2", "tiled-6x2", false, false), FD(conv)};
+static const op_entry conv_windows_one_image = {
+    CONV("conv2d, windows, tiles 8x1, one image per scratch pass", "tiled-8x1", true, false)};
+static const op_entry conv_columns = {
+    CONV("conv2d, im2col columns, tiles 12x1", "tiled-12x1", false, true)};
+static const op_entry conv_columns_one_image = {
+    CONV("conv2d, im2col columns, tiles 4x2, one image per scratch pass", "tiled-4x2", true, true)};
+static const op_entry conv_clblast = {CONV("conv2d, CLBlast", "clblast", false, false)};
 
 /* Losses are sums of up to ~10^5 float terms, each off by a few ulp: relative 1e-5 covers
  * them with room; a gradient element is one float expression of the inputs. */
