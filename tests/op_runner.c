@@ -81,7 +81,10 @@ static double bound_of(const op_io *io, op_phase phase)
 bool op_compare(op_io *io, int slot)
 {
     char what[240];
-    snprintf(what, sizeof what, "%s, output %d", io->what, slot);
+    if (io->slot_names && io->slot_names[slot])
+        snprintf(what, sizeof what, "%s, %s", io->what, io->slot_names[slot]);
+    else
+        snprintf(what, sizeof what, "%s, output %d", io->what, slot);
     if (!io->dev[slot])
         return ykd_test_expect_floats(io->t, io->got[slot], io->expect[slot],
                                       ref_numel(io->shape[slot]), bound_of(io, io->phase[slot]),

@@ -168,9 +168,11 @@ static const op_case concat_accumulate_cases[] = {
     {.shape = {2, 0, 3, 5}, .p = {4, 4, 4, 4, 4}, .flags = OP_STRIDED | OP_ACCUMULATE},
     {.shape = {2, 0, 20, 20}, .p = {4, 4, 4, 4, 4}, .flags = OP_ACCUMULATE},
     {.shape = {1, 0, 80, 80}, .p = {4, 4, 4, 4, 4}, .flags = OP_STRIDED | OP_ACCUMULATE},
-    {.shape = {1, 0, 1, 1}, .p = {9, 1, 2, 3, 4, 5, 6, 7, 8, 9}, .flags = OP_STRIDED | OP_ACCUMULATE},
+    {.shape = {1, 0, 1, 1}, .p = {9, 1, 2, 3, 4, 5, 6, 7, 8, 9},
+     .flags = OP_STRIDED | OP_ACCUMULATE},
     {.shape = {2, 0, 3, 5}, .p = {9, 1, 2, 3, 4, 5, 6, 7, 8, 9}, .flags = OP_ACCUMULATE},
-    {.shape = {2, 0, 20, 20}, .p = {9, 1, 2, 3, 4, 5, 6, 7, 8, 9}, .flags = OP_STRIDED | OP_ACCUMULATE},
+    {.shape = {2, 0, 20, 20}, .p = {9, 1, 2, 3, 4, 5, 6, 7, 8, 9},
+     .flags = OP_STRIDED | OP_ACCUMULATE},
     {.shape = {1, 0, 80, 80}, .p = {9, 1, 2, 3, 4, 5, 6, 7, 8, 9}, .flags = OP_ACCUMULATE},
 };
 
@@ -418,7 +420,8 @@ static const op_case kd_mse_cases[] = {
 
 static const op_case kd_imitation_cases[] = {
     {.shape = {2, 8, 6, 5}, .p = {12}, .f = {0.0, 50.0}, .flags = OP_MASKED},
-    {.shape = {2, 8, 6, 5}, .p = {12}, .f = {0.0, 50.0}, .flags = OP_MASKED | OP_STRIDED | OP_ACCUMULATE},
+    {.shape = {2, 8, 6, 5}, .p = {12}, .f = {0.0, 50.0},
+     .flags = OP_MASKED | OP_STRIDED | OP_ACCUMULATE},
     {.shape = {2, 16, 10, 10}, .p = {32}, .f = {0.0, 6400.0}, .flags = OP_STRIDED},
     {.shape = {2, 16, 10, 10}, .p = {32}, .f = {0.0, 6400.0}, .flags = OP_ACCUMULATE},
     {.shape = {2, 5, 4, 3}, .f = {0.0, 11.0}, .flags = OP_MASKED},

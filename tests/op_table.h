@@ -58,6 +58,7 @@ typedef struct op_io {
     const float *got[OP_SLOTS];     /* outputs the device gives on the host (op_out_host) */
     bool checked[OP_SLOTS];
     op_phase phase[OP_SLOTS];
+    const char *const *slot_names;  /* NULL, or each slot's name for messages */
     bool has_loss;                  /* forward gives a scalar loss */
     double loss, expected_loss;
     int failures_at_start;

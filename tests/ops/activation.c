@@ -7,6 +7,7 @@
 #include "yolokd/ops.h"
 
 enum { X, DY, X_COPY, Y, DX };
+static const char *const slot_names[OP_SLOTS] = {"x", "dy", "a copy of x", "y", "dx"};
 
 static const float slope = 0.1f;
 
@@ -32,6 +33,7 @@ static void activation_values(op_io *io, ref_shape s)
 
 bool op_activation_setup(op_io *io)
 {
+    io->slot_names = slot_names;
     ref_shape s = io->c->shape;
     bool strided = io->c->flags & OP_STRIDED, in_place = io->c->flags & OP_IN_PLACE;
     snprintf(io->what, sizeof io->what, "%s [%d, %d, %d, %d]%s%s", io->entry->name, s.n, s.c,

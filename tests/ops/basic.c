@@ -6,6 +6,7 @@
 #include "yolokd/ops.h"
 
 enum { X, Y };
+static const char *const slot_names[OP_SLOTS] = {"x", "y"};
 
 static size_t count(const op_io *io)
 {
@@ -19,6 +20,7 @@ static float fill_value(const op_io *io)
 
 bool op_fill_setup(op_io *io)
 {
+    io->slot_names = slot_names;
     snprintf(io->what, sizeof io->what, "fill_f32 n=%zu", count(io));
     op_out(io, Y, io->c->shape, false, OP_FORWARD);
     return op_setup_ok(io);
@@ -46,6 +48,7 @@ static float axpy_alpha(const op_io *io)
 
 bool op_axpy_f32_setup(op_io *io)
 {
+    io->slot_names = slot_names;
     snprintf(io->what, sizeof io->what, "axpy_f32 n=%zu", count(io));
     op_in(io, X, io->c->shape, -2, 2, false);
     op_out_from(io, Y, io->c->shape, -2, 2, false, OP_FORWARD);

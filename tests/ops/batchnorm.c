@@ -12,6 +12,9 @@
 static const float eps = 1e-3f, momentum = 0.03f;
 
 enum { X, Y, DY, DX, GAMMA, BETA, RMEAN, RVAR, MEAN, INVSTD, DGAMMA, DBETA, W, BIAS };
+static const char *const slot_names[OP_SLOTS] = {
+    "x", "y (or the folded w)", "dy", "dx", "gamma", "beta", "running mean", "running variance",
+    "mean", "invstd", "dgamma", "dbeta (or the folded bias)", "w", "bias"};
 
 static ref_shape channels(int c)
 {
@@ -57,6 +60,7 @@ static void x_and_y(op_io *io)
 
 bool op_batchnorm_train_setup(op_io *io)
 {
+    io->slot_names = slot_names;
     int c = io->c->shape.c;
     describe(io, "train");
     x_and_y(io);
@@ -76,7 +80,8 @@ void op_batchnorm_train_reference(op_io *io, op_phase phase)
     ref_batchnorm_forward_train(s, io->ref[X], io->ref[GAMMA], io->ref[BETA], eps,
                                 io->expect[Y], io->expect[MEAN], io->expect[INVSTD], var);
     for (int c = 0; c < s.c; c++) {
-        io->expect[RMEAN][c] = (1.0 - momentum) * io->ref[RMEAN][c] + momentum * io->expect[MEAN][c];
+        io->expect[RMEAN][c] =
+            (1.0 - momentum) * io->ref[RMEAN][c] + momentum * io->expect[MEAN][c];
         io->expect[RVAR][c] = (1.0 - momentum) * io->ref[RVAR][c] + momentum * var[c];
     }
 }
@@ -92,6 +97,7 @@ ykd_status op_batchnorm_train_forward(op_io *io, ykd_error *err)
  * of the float64 forward; dgamma and dbeta accumulate onto random values. */
 bool op_batchnorm_backward_setup(op_io *io)
 {
+    io->slot_names = slot_names;
     ref_shape s = io->c->shape;
     bool strided = io->c->flags & OP_STRIDED, accumulate = io->c->flags & OP_ACCUMULATE;
     describe(io, "backward");
@@ -145,6 +151,7 @@ ykd_status op_batchnorm_backward_backward(op_io *io, ykd_error *err)
 
 bool op_batchnorm_infer_setup(op_io *io)
 {
+    io->slot_names = slot_names;
     describe(io, "infer");
     x_and_y(io);
     parameters(io, io->c->shape.c);
@@ -166,6 +173,7 @@ ykd_status op_batchnorm_infer_forward(op_io *io, ykd_error *err)
 
 bool op_batchnorm_fold_setup(op_io *io)
 {
+    io->slot_names = slot_names;
     ref_shape ws = io->c->shape;
     bool bias = io->c->flags & OP_BIAS;
     snprintf(io->what, sizeof io->what, "batchnorm fold w [%d, %d, %d, %d]%s", ws.n, ws.c, ws.h,
@@ -242,7 +250,8 @@ void op_batchnorm_deterministic(ykd_test *t)
     ykd_test_mem m = {0};
     ref_shape s = {8, 5, 31, 33};
     size_t n = ref_numel(s);
-    float *x = ykd_test_inputs(&m, n, 51, -1, 3, NULL), *dy = ykd_test_inputs(&m, n, 52, -1, 1, NULL);
+    float *x = ykd_test_inputs(&m, n, 51, -1, 3, NULL);
+    float *dy = ykd_test_inputs(&m, n, 52, -1, 1, NULL);
     float *gamma = ykd_test_inputs(&m, 5, 53, 0.5f, 1.5f, NULL);
     float *beta = ykd_test_inputs(&m, 5, 54, -0.5f, 0.5f, NULL);
     float *rmean = ykd_test_inputs(&m, 5, 55, -1, 1, NULL);

@@ -14,6 +14,7 @@
 #include "yolokd/ops.h"
 
 enum { X, W, BIAS, DY, Y, DX, DW, DB };
+static const char *const slot_names[OP_SLOTS] = {"x", "w", "bias", "dy", "y", "dx", "dw", "dbias"};
 enum { COUT, KERNEL, STRIDE, PAD };
 
 static ref_conv geometry(const op_case *c)
@@ -29,6 +30,7 @@ static ykd_conv2d_params params_of(const op_case *c)
 
 bool op_conv_setup(op_io *io)
 {
+    io->slot_names = slot_names;
     ref_conv g = geometry(io->c);
     const op_conv_variant *v = io->entry->variant;
     bool accumulate = io->c->flags & OP_ACCUMULATE;
@@ -147,7 +149,8 @@ void op_conv_reference_gradient(ykd_test *t, const op_entry *e)
         ykd_test_mem m = {0};
         fd_data d = {.g = geometry(&e->cases[s])};
         ref_conv g = d.g;
-        int ho = ref_conv_out(g.h, g.k, g.stride, g.pad), wo = ref_conv_out(g.w, g.k, g.stride, g.pad);
+        int ho = ref_conv_out(g.h, g.k, g.stride, g.pad);
+        int wo = ref_conv_out(g.w, g.k, g.stride, g.pad);
         size_t nx = (size_t)g.n * g.cin * g.h * g.w, nw = (size_t)g.cout * g.cin * g.k * g.k;
         d.ny = (size_t)g.n * g.cout * ho * wo;
         ykd_test_inputs(&m, nx, 100 + s, -1, 1, &d.x);
@@ -180,9 +183,10 @@ void op_conv_views(ykd_test *t)
     float *w = ykd_test_inputs(&m, (size_t)c.cout * c.cin * 9, 78, -0.5f, 0.5f, &wd);
     float *wide_x = ykd_test_keep(&m, calloc((size_t)c.n * (c.cin + 2) * c.h * c.w, sizeof(float)));
     for (int b = 0; wide_x && b < c.n; b++) /* x sits at channels 1..3 of 5 */
-        memcpy(wide_x + ((size_t)b * (c.cin + 2) + 1) * c.h * c.w, x + (size_t)b * c.cin * c.h * c.w,
-               sizeof(float) * c.cin * c.h * c.w);
-    const ykd_tensor *big_x = wide_x ? ykd_test_in(t, &m, wide_x, c.n, c.cin + 2, c.h, c.w, false) : NULL;
+        memcpy(wide_x + ((size_t)b * (c.cin + 2) + 1) * c.h * c.w,
+               x + (size_t)b * c.cin * c.h * c.w, sizeof(float) * c.cin * c.h * c.w);
+    const ykd_tensor *big_x =
+        wide_x ? ykd_test_in(t, &m, wide_x, c.n, c.cin + 2, c.h, c.w, false) : NULL;
     const ykd_tensor *gw = ykd_test_in(t, &m, w, c.cout, c.cin, 3, 3, false);
     const ykd_tensor *big_y = ykd_test_out(t, &m, c.n, c.cout + 3, ho, wo, false);
     ykd_error err;
@@ -235,7 +239,8 @@ void op_conv_fused_bn_silu(ykd_test *t)
     ykd_conv2d_params params = {1, 1, 1};
     ykd_error err;
     if (gx && gw && bn.gamma && bn.beta && bn.running_mean && bn.running_var && w_folded &&
-        b_folded && y && CHECK_OK(t, ykd_batchnorm_fold(gw, NULL, &bn, w_folded, b_folded, &err), err) &&
+        b_folded && y &&
+        CHECK_OK(t, ykd_batchnorm_fold(gw, NULL, &bn, w_folded, b_folded, &err), err) &&
         CHECK_OK(t, ykd_conv2d_forward(gx, w_folded, b_folded, &params, YKD_ACTIVATION_SILU, y,
                                        &err),
                  err))

@@ -11,6 +11,7 @@
 #include "train/eval_internal.h"
 
 enum { MAX_LEVELS = 3, BOX = 0, CLS = MAX_LEVELS, BOXES = 2 * MAX_LEVELS, SCORES };
+static const char *const slot_names[OP_SLOTS] = {[BOXES] = "boxes", [SCORES] = "scores"};
 
 static int level_count(const op_io *io)
 {
@@ -32,6 +33,7 @@ static int anchor_count(const op_io *io)
 
 bool op_decode_setup(op_io *io)
 {
+    io->slot_names = slot_names;
     int n = io->c->shape.n, nc = io->c->shape.c, levels = level_count(io);
     bool strided = io->c->flags & OP_STRIDED;
     snprintf(io->what, sizeof io->what, "yolo decode of %d images, %d classes, %d levels%s", n,

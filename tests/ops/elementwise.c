@@ -6,11 +6,13 @@
 #include "yolokd/ops.h"
 
 enum { A, B, Y };
+static const char *const slot_names[OP_SLOTS] = {"a", "b", "y"};
 
 static const float alpha = -0.75f;
 
 bool op_elementwise_setup(op_io *io)
 {
+    io->slot_names = slot_names;
     ref_shape s = io->c->shape;
     bool strided = io->c->flags & OP_STRIDED, in_place = io->c->flags & OP_IN_PLACE;
     snprintf(io->what, sizeof io->what, "%s [%d, %d, %d, %d]%s%s", io->entry->name, s.n, s.c,

@@ -14,6 +14,7 @@
 #include "ops/ops_state.h"
 
 enum { A, B, C, BIAS };
+static const char *const slot_names[OP_SLOTS] = {"A", "B", "C", "bias"};
 
 const int op_gemm_every_tile = 1;
 const ykd_gemm_config op_gemm_clblast = {YKD_GEMM_CLBLAST, 0, 0};
@@ -53,6 +54,7 @@ static ref_shape range(size_t n)
 
 bool op_gemm_setup(op_io *io)
 {
+    io->slot_names = slot_names;
     const int *p = io->c->p;
     gemm_layout l = layout_of(p);
     snprintf(io->what, sizeof io->what,

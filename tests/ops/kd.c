@@ -16,6 +16,9 @@ const int op_kd_kind[OP_KD_KINDS] = {OP_KD_LOGIT, OP_KD_LD, OP_KD_CWD, OP_KD_PKD
                                      OP_KD_IMITATION};
 
 enum { S, T, WEIGHT, AW, AB, DS, DW, DB };
+static const char *const slot_names[OP_SLOTS] = {
+    "student", "teacher", "weights", "adapter weight", "adapter bias", "student gradient",
+    "adapter weight gradient", "adapter bias gradient"};
 
 static const float grad_scale = 1.75f;
 
@@ -105,6 +108,7 @@ static problem problem_of(const op_entry *e, const op_case *c)
 /* The host values live in the case's scratch problem; slots hold the device tensors. */
 bool op_kd_setup(op_io *io)
 {
+    io->slot_names = slot_names;
     problem *p = io->scratch = malloc(sizeof *p);
     if (!CHECK(io->t, p != NULL))
         return false;

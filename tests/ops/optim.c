@@ -9,6 +9,7 @@
 #include "yolokd/ops.h"
 
 enum { STEPS = 5, P = 0, S1 = 1, S2 = 2, GRAD = 3 }; /* S1, S2: momentum buffer / m, v */
+static const char *const slot_names[OP_SLOTS] = {"param", "momentum buffer or m", "v"};
 
 /* The float64 state after each step: [step][P, S1, S2]. */
 typedef struct optim_expect {
@@ -38,6 +39,7 @@ static ykd_adamw adamw_of(const op_case *c, int step)
 
 bool op_optim_setup(op_io *io)
 {
+    io->slot_names = slot_names;
     ref_shape s = io->c->shape;
     size_t n = ref_numel(s);
     if (is_sgd(io)) {

@@ -6,6 +6,7 @@
 #include "yolokd/ops.h"
 
 enum { X, Y, DY, DX };
+static const char *const slot_names[OP_SLOTS] = {"x", "y", "dy", "dx"};
 
 /* Inputs: distinct values (so no window has a tie and finite differences see no kink), or
  * values on a coarse grid (every window has ties). */
@@ -34,6 +35,7 @@ static ref_shape pooled(ref_shape s, const int *p)
 
 bool op_maxpool_setup(op_io *io)
 {
+    io->slot_names = slot_names;
     const op_case *c = io->c;
     ref_shape s = c->shape, ys = pooled(s, c->p);
     bool strided = c->flags & OP_STRIDED;

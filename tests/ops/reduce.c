@@ -7,6 +7,7 @@
 #include "yolokd/ops.h"
 
 enum { X, Y, DY, DX };
+static const char *const slot_names[OP_SLOTS] = {"x", "y", "dy", "dx"};
 
 static ref_shape reduced(ref_shape s, int axis)
 {
@@ -17,6 +18,7 @@ static ref_shape reduced(ref_shape s, int axis)
 
 bool op_reduce_setup(op_io *io)
 {
+    io->slot_names = slot_names;
     ref_shape s = io->c->shape;
     int axis = io->c->p[0];
     bool strided = io->c->flags & OP_STRIDED;
@@ -40,6 +42,7 @@ ykd_status op_reduce_forward(op_io *io, ykd_error *err)
 
 bool op_softmax_setup(op_io *io)
 {
+    io->slot_names = slot_names;
     ref_shape s = io->c->shape;
     bool strided = io->c->flags & OP_STRIDED;
     float range = (float)io->c->f[0];

@@ -6,9 +6,11 @@
 #include "yolokd/ops.h"
 
 enum { X, Y, DY, DX };
+static const char *const slot_names[OP_SLOTS] = {"x", "y", "dy", "dx"};
 
 bool op_upsample2x_setup(op_io *io)
 {
+    io->slot_names = slot_names;
     ref_shape s = io->c->shape, ys = {s.n, s.c, 2 * s.h, 2 * s.w};
     bool strided = io->c->flags & OP_STRIDED, accumulate = io->c->flags & OP_ACCUMULATE;
     snprintf(io->what, sizeof io->what, "upsample2x [%d, %d, %d, %d]%s%s", s.n, s.c, s.h, s.w,
