@@ -1,0 +1,307 @@
+/* conv2d in the op table: case shape = x's [n, cin, h, w], p = {cout, k, stride, padding};
+ * forward with a bias (OP_BIAS) or with the SiLU epilogue (OP_SILU) and no bias; backward: the
+ * input gradient, then the weight and bias gradients, written or added to random values
+ * (OP_ACCUMULATE). The entry's variant (op_conv_variant) picks the GEMM policy and the
+ * convolution path. Plus the float64 gradients against finite differences, channel views,
+ * the fused conv + BN + SiLU and the refusals. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "ops/ops_state.h"
+#include "yolokd/ops.h"
+
+enum { X, W, BIAS, DY, Y, DX, DW, DB };
+static const char *const slot_names[OP_SLOTS] = {"x", "w", "bias", "dy", "y", "dx", "dw", "dbias"};
+enum { COUT, KERNEL, STRIDE, PAD };
+
+static ref_conv geometry(const op_case *c)
+{
+    ref_shape s = c->shape;
+    return (ref_conv){s.n, s.c, s.h, s.w, c->p[COUT], c->p[KERNEL], c->p[STRIDE], c->p[PAD],
+                      1};
+}
+
+static ykd_conv2d_params params_of(const op_case *c)
+{
+    return (ykd_conv2d_params){c->p[STRIDE], c->p[PAD], 1};
+}
+
+bool op_conv_setup(op_io *io)
+{
+    io->slot_names = slot_names;
+    ref_conv g = geometry(io->c);
+    const op_conv_variant *v = io->entry->variant;
+    bool accumulate = io->c->flags & OP_ACCUMULATE;
+    ykd_ops_state *state = NULL;
+    ykd_error err;
+    if (!CHECK_OK(io->t, ykd_ops_state_get(io->t->device, &state, &err), err) ||
+        !CHECK_OK(io->t, ykd_ops_set_gemm_policy(io->t->device, v->policy, &err), err))
+        return false;
+    state->column_budget = v->one_image_per_pass ? 1 : 0;
+    state->columns_only = v->columns_only;
+    int ho = ref_conv_out(g.h, g.k, g.stride, g.pad), wo = ref_conv_out(g.w, g.k, g.stride, g.pad);
+    snprintf(io->what, sizeof io->what,
+             "%s: x [%d, %d, %d, %d], w [%d, %d, %d, %d], stride %d, padding %d%s%s",
+             io->entry->name, g.n, g.cin, g.h, g.w, g.cout, g.cin, g.k, g.k, g.stride, g.pad,
+             io->c->flags & OP_SILU ? ", SiLU" : ", bias", accumulate ? ", accumulating" : "");
+    op_in(io, X, io->c->shape, -1, 1, false);
+    op_in(io, W, OP_SHAPE(g.cout, g.cin, g.k, g.k), -0.5f, 0.5f, false);
+    op_in(io, BIAS, OP_SHAPE(1, g.cout, 1, 1), -0.5f, 0.5f, false);
+    op_in(io, DY, OP_SHAPE(g.n, g.cout, ho, wo), -1, 1, false);
+    op_out(io, Y, OP_SHAPE(g.n, g.cout, ho, wo), false, OP_FORWARD);
+    if (accumulate) {
+        op_out_from(io, DX, io->c->shape, -1, 1, false, OP_BACKWARD);
+        op_out_from(io, DW, io->shape[W], -1, 1, false, OP_BACKWARD);
+        op_out_from(io, DB, io->shape[BIAS], -1, 1, false, OP_BACKWARD);
+    } else {
+        op_out(io, DX, io->c->shape, false, OP_BACKWARD);
+        op_out(io, DW, io->shape[W], false, OP_BACKWARD);
+        op_out(io, DB, io->shape[BIAS], false, OP_BACKWARD);
+    }
+    return op_setup_ok(io);
+}
+
+void op_conv_reference(op_io *io, op_phase phase)
+{
+    ref_conv g = geometry(io->c);
+    bool silu = io->c->flags & OP_SILU;
+    if (phase == OP_FORWARD) {
+        ref_conv2d_forward(&g, io->ref[X], io->ref[W], silu ? NULL : io->ref[BIAS], silu,
+                           io->expect[Y]);
+        return;
+    }
+    ref_conv2d_backward_input(&g, io->ref[DY], io->ref[W], io->expect[DX]);
+    ref_conv2d_backward_weights(&g, io->ref[X], io->ref[DY], io->expect[DW], io->expect[DB]);
+    if (io->c->flags & OP_ACCUMULATE) {
+        op_add_initial(io, DX);
+        op_add_initial(io, DW);
+        op_add_initial(io, DB);
+    }
+}
+
+ykd_status op_conv_forward(op_io *io, ykd_error *err)
+{
+    ykd_conv2d_params params = params_of(io->c);
+    bool silu = io->c->flags & OP_SILU;
+    return ykd_conv2d_forward(io->dev[X], io->dev[W], silu ? NULL : io->dev[BIAS], &params,
+                              silu ? YKD_ACTIVATION_SILU : YKD_ACTIVATION_NONE, io->dev[Y], err);
+}
+
+ykd_status op_conv_backward(op_io *io, ykd_error *err)
+{
+    ykd_conv2d_params params = params_of(io->c);
+    bool accumulate = io->c->flags & OP_ACCUMULATE;
+    ykd_status st = ykd_conv2d_backward_input(io->dev[DY], io->dev[W], &params, accumulate,
+                                              io->dev[DX], err);
+    if (st == YKD_OK)
+        st = ykd_conv2d_backward_weights(io->dev[X], io->dev[DY], &params, accumulate,
+                                         io->dev[DW], io->dev[DB], err);
+    return st;
+}
+
+/* ---- the float64 gradients against central differences -------------------------------------- */
+
+typedef struct fd_data {
+    ref_conv g;
+    size_t ny;
+    double *x, *w, *bias, *dy;
+} fd_data;
+
+/* sum(dy * conv(x, w) + bias): the scalar whose gradients the backward computes. */
+static double fd_loss(const fd_data *d)
+{
+    double *y = malloc(d->ny * sizeof *y), sum = 0.0;
+    ref_conv2d_forward(&d->g, d->x, d->w, d->bias, 0, y);
+    for (size_t i = 0; i < d->ny; i++)
+        sum += d->dy[i] * y[i];
+    free(y);
+    return sum;
+}
+
+/* Central differences of the loss along a few coordinates of v against grad. */
+static void check_differences(ykd_test *t, const fd_data *d, double *v, size_t n,
+                              const double *grad, const char *what)
+{
+    const double h = 1e-3;
+    for (size_t s = 0; s < 7; s++) {
+        size_t i = (s * 7919 + 3) % n;
+        double saved = v[i];
+        v[i] = saved + h;
+        double up = fd_loss(d);
+        v[i] = saved - h;
+        double down = fd_loss(d);
+        v[i] = saved;
+        double numeric = (up - down) / (2 * h);
+        CHECKF(t, fabs(numeric - grad[i]) <= 1e-7 * (1.0 + fabs(grad[i])),
+               "%s[%zu]: finite difference %.12g, reference gradient %.12g", what, i, numeric,
+               grad[i]);
+    }
+}
+
+/* Every shape of the entry (the plain cases). */
+void op_conv_reference_gradient(ykd_test *t, const op_entry *e)
+{
+    for (size_t s = 0; s < e->case_count; s++) {
+        if (e->cases[s].flags & OP_ACCUMULATE)
+            continue;
+        ykd_test_mem m = {0};
+        fd_data d = {.g = geometry(&e->cases[s])};
+        ref_conv g = d.g;
+        int ho = ref_conv_out(g.h, g.k, g.stride, g.pad);
+        int wo = ref_conv_out(g.w, g.k, g.stride, g.pad);
+        size_t nx = (size_t)g.n * g.cin * g.h * g.w, nw = (size_t)g.cout * g.cin * g.k * g.k;
+        d.ny = (size_t)g.n * g.cout * ho * wo;
+        ykd_test_inputs(&m, nx, 100 + s, -1, 1, &d.x);
+        ykd_test_inputs(&m, nw, 101 + s, -0.5f, 0.5f, &d.w);
+        ykd_test_inputs(&m, (size_t)g.cout, 102 + s, -0.5f, 0.5f, &d.bias);
+        ykd_test_inputs(&m, d.ny, 103 + s, -1, 1, &d.dy);
+        double *dx = ykd_test_doubles(&m, nx), *dw = ykd_test_doubles(&m, nw);
+        double *db = ykd_test_doubles(&m, (size_t)g.cout);
+        ref_conv2d_backward_input(&g, d.dy, d.w, dx);
+        ref_conv2d_backward_weights(&g, d.x, d.dy, dw, db);
+        check_differences(t, &d, d.x, nx, dx, "dx");
+        check_differences(t, &d, d.w, nw, dw, "dw");
+        check_differences(t, &d, d.bias, (size_t)g.cout, db, "dbias");
+        ykd_test_mem_free(&m);
+    }
+}
+
+/* ---- plain tests --------------------------------------------------------------------------- */
+
+/* y and x as channel views of larger tensors: a convolution writing into its slice of a
+ * concatenation, reading a slice of another. */
+void op_conv_views(ykd_test *t)
+{
+    const ref_conv c = {2, 3, 6, 7, 4, 3, 1, 1, 1};
+    ykd_test_mem m = {0};
+    int ho = 6, wo = 7;
+    size_t nx = (size_t)c.n * c.cin * c.h * c.w, ny = (size_t)c.n * c.cout * ho * wo;
+    double *xd, *wd, *expected = ykd_test_doubles(&m, ny);
+    float *x = ykd_test_inputs(&m, nx, 77, -1, 1, &xd);
+    float *w = ykd_test_inputs(&m, (size_t)c.cout * c.cin * 9, 78, -0.5f, 0.5f, &wd);
+    float *wide_x = ykd_test_keep(&m, calloc((size_t)c.n * (c.cin + 2) * c.h * c.w, sizeof(float)));
+    for (int b = 0; wide_x && b < c.n; b++) /* x sits at channels 1..3 of 5 */
+        memcpy(wide_x + ((size_t)b * (c.cin + 2) + 1) * c.h * c.w,
+               x + (size_t)b * c.cin * c.h * c.w, sizeof(float) * c.cin * c.h * c.w);
+    const ykd_tensor *big_x =
+        wide_x ? ykd_test_in(t, &m, wide_x, c.n, c.cin + 2, c.h, c.w, false) : NULL;
+    const ykd_tensor *gw = ykd_test_in(t, &m, w, c.cout, c.cin, 3, 3, false);
+    const ykd_tensor *big_y = ykd_test_out(t, &m, c.n, c.cout + 3, ho, wo, false);
+    ykd_error err;
+    if (big_x && gw && big_y) {
+        ykd_tensor vx = ykd_tensor_channels(big_x, 1, c.cin);
+        ykd_tensor vy = ykd_tensor_channels(big_y, 2, c.cout);
+        ykd_conv2d_params params = {1, 1, 1};
+        ref_conv2d_forward(&c, xd, wd, NULL, 0, expected);
+        if (CHECK_OK(t, ykd_conv2d_forward(&vx, gw, NULL, &params, YKD_ACTIVATION_NONE, &vy, &err),
+                     err))
+            ykd_test_expect_tensor(t, &vy, expected, 1e-10, "forward into a view");
+        ykd_tensor outside = ykd_tensor_channels(big_y, 0, 2);
+        ykd_test_expect_all_poison(t, &outside, "channels outside the view");
+    }
+    ykd_test_mem_guards_intact(t, &m, "conv views");
+    ykd_test_mem_free(&m);
+}
+
+/* Inference: conv -> BN (running statistics) -> SiLU computed in float64 step by step equals
+ * the fused path: the weights folded by ykd_batchnorm_fold, one convolution with the folded bias
+ * and the SiLU epilogue. */
+void op_conv_fused_bn_silu(ykd_test *t)
+{
+    const ref_conv c = {2, 5, 9, 8, 7, 3, 1, 1, 1};
+    const double eps = 1e-3;
+    ykd_test_mem m = {0};
+    size_t nx = (size_t)c.n * c.cin * c.h * c.w, nw = (size_t)c.cout * c.cin * 9;
+    size_t ny = (size_t)c.n * c.cout * c.h * c.w, cout = (size_t)c.cout;
+    double *xd, *wd, *gd, *bd, *md, *vd;
+    float *x = ykd_test_inputs(&m, nx, 55, -1, 1, &xd);
+    float *w = ykd_test_inputs(&m, nw, 56, -0.5f, 0.5f, &wd);
+    float *gamma = ykd_test_inputs(&m, cout, 61, 0.5f, 1.5f, &gd);
+    float *beta = ykd_test_inputs(&m, cout, 62, -0.5f, 0.5f, &bd);
+    float *mean = ykd_test_inputs(&m, cout, 63, -0.3f, 0.3f, &md);
+    float *var = ykd_test_inputs(&m, cout, 64, 0.2f, 2.0f, &vd);
+    double *conv = ykd_test_doubles(&m, ny), *expected = ykd_test_doubles(&m, ny);
+    ref_conv2d_forward(&c, xd, wd, NULL, 0, conv);
+    ref_batchnorm_forward_infer((ref_shape){c.n, c.cout, c.h, c.w}, conv, gd, bd, md, vd, eps,
+                                expected);
+    ref_silu_forward(ny, expected, expected);
+    const ykd_tensor *gx = ykd_test_in(t, &m, x, c.n, c.cin, c.h, c.w, false);
+    const ykd_tensor *gw = ykd_test_in(t, &m, w, c.cout, c.cin, 3, 3, false);
+    ykd_batchnorm bn = {ykd_test_in(t, &m, gamma, 1, c.cout, 1, 1, false),
+                        ykd_test_in(t, &m, beta, 1, c.cout, 1, 1, false),
+                        ykd_test_in(t, &m, mean, 1, c.cout, 1, 1, false),
+                        ykd_test_in(t, &m, var, 1, c.cout, 1, 1, false), 0.03f, (float)eps};
+    const ykd_tensor *w_folded = ykd_test_out(t, &m, c.cout, c.cin, 3, 3, false);
+    const ykd_tensor *b_folded = ykd_test_out(t, &m, 1, c.cout, 1, 1, false);
+    const ykd_tensor *y = ykd_test_out(t, &m, c.n, c.cout, c.h, c.w, false);
+    ykd_conv2d_params params = {1, 1, 1};
+    ykd_error err;
+    if (gx && gw && bn.gamma && bn.beta && bn.running_mean && bn.running_var && w_folded &&
+        b_folded && y &&
+        CHECK_OK(t, ykd_batchnorm_fold(gw, NULL, &bn, w_folded, b_folded, &err), err) &&
+        CHECK_OK(t, ykd_conv2d_forward(gx, w_folded, b_folded, &params, YKD_ACTIVATION_SILU, y,
+                                       &err),
+                 err))
+        ykd_test_expect_tensor(t, y, expected, 1e-10, "fused conv + BN + SiLU");
+    ykd_test_mem_guards_intact(t, &m, "fused conv + BN + SiLU");
+    ykd_test_mem_free(&m);
+}
+
+void op_conv_refusals(ykd_test *t)
+{
+    ykd_tensor x, w, y, w_wrong, bias_wrong;
+    ykd_error err;
+    ykd_conv2d_params params = {1, 1, 1};
+    if (!CHECK_OK(t, ykd_tensor_alloc(t->device, 2, 3, 8, 8, &x, &err), err))
+        return;
+    CHECK_OK(t, ykd_tensor_alloc(t->device, 4, 3, 3, 3, &w, &err), err);
+    CHECK_OK(t, ykd_tensor_alloc(t->device, 2, 4, 8, 8, &y, &err), err);
+    CHECK_OK(t, ykd_tensor_alloc(t->device, 4, 2, 3, 3, &w_wrong, &err), err);
+    CHECK_OK(t, ykd_tensor_alloc(t->device, 1, 5, 1, 1, &bias_wrong, &err), err);
+    CHECK_STATUS(t, ykd_conv2d_forward(&x, &w_wrong, NULL, &params, 0, &y, &err), YKD_ERR_SHAPE,
+                 err);
+    CHECK_CONTAINS(t, err.message, "expect 2 input channels but the input [2, 3, 8, 8] has 3");
+    CHECK_STATUS(t, ykd_conv2d_forward(&x, &w, &bias_wrong, &params, 0, &y, &err),
+                 YKD_ERR_SHAPE, err);
+    CHECK_CONTAINS(t, err.message, "bias has shape [1, 5, 1, 1], expected [1, 4, 1, 1]");
+    ykd_conv2d_params stride2 = {2, 1, 1};
+    CHECK_STATUS(t, ykd_conv2d_forward(&x, &w, NULL, &stride2, 0, &y, &err), YKD_ERR_SHAPE, err);
+    CHECK_CONTAINS(t, err.message, "expected [2, 4, 4, 4]");
+    /* grouped convolutions exist (their own entries); 3 groups cannot split 4 outputs */
+    ykd_conv2d_params grouped = {1, 1, 3};
+    CHECK_STATUS(t, ykd_conv2d_forward(&x, &w, NULL, &grouped, 0, &y, &err), YKD_ERR_SHAPE,
+                 err);
+    CHECK_CONTAINS(t, err.message, "3 groups do not divide");
+    ykd_conv2d_params bad = {0, 1, 1};
+    CHECK_STATUS(t, ykd_conv2d_forward(&x, &w, NULL, &bad, 0, &y, &err),
+                 YKD_ERR_INVALID_ARGUMENT, err);
+    ykd_tensor tiny_x;
+    if (CHECK_OK(t, ykd_tensor_alloc(t->device, 1, 3, 1, 1, &tiny_x, &err), err)) {
+        ykd_conv2d_params unpadded = {1, 0, 1};
+        CHECK_STATUS(t, ykd_conv2d_forward(&tiny_x, &w, NULL, &unpadded, 0, &y, &err),
+                     YKD_ERR_SHAPE, err);
+        CHECK_CONTAINS(t, err.message, "does not fit the input [1, 3, 1, 1]");
+        ykd_tensor_free(&tiny_x);
+    }
+    ykd_tensor empty = x;
+    empty.n = 0;
+    CHECK_STATUS(t, ykd_conv2d_forward(&empty, &w, NULL, &params, 0, &y, &err), YKD_ERR_SHAPE,
+                 err);
+    CHECK_STATUS(t, ykd_conv2d_backward_weights(&x, &x, &params, false, &w, NULL, &err),
+                 YKD_ERR_SHAPE, err);
+    ykd_device *other = ykd_test_reopen(t, NULL);
+    ykd_tensor far_y;
+    if (other && CHECK_OK(t, ykd_tensor_alloc(other, 2, 4, 8, 8, &far_y, &err), err)) {
+        CHECK_STATUS(t, ykd_conv2d_forward(&x, &w, NULL, &params, 0, &far_y, &err),
+                     YKD_ERR_INVALID_ARGUMENT, err);
+        CHECK_CONTAINS(t, err.message, "copy it first");
+        ykd_tensor_free(&far_y);
+    }
+    ykd_device_close(other);
+    CHECK(t, ykd_conv2d_out_size(640, 3, 2, 1) == 320 && ykd_conv2d_out_size(20, 5, 1, 2) == 20);
+    ykd_tensor_free(&x), ykd_tensor_free(&w), ykd_tensor_free(&y), ykd_tensor_free(&w_wrong);
+    ykd_tensor_free(&bias_wrong);
+}
