@@ -376,6 +376,59 @@ static const op_case conv_cases[] = {
     {.shape = {1, 2, 2, 3}, .p = {3, 3, 1, 1}, .flags = OP_SILU | OP_ACCUMULATE},
 };
 
+/* Grouped convolutions, p = {cout, k, stride, padding, groups}, with a bias and SiLU, each
+ * shape written and accumulated, strided in one of the two: depthwise 3x3 (YOLO11's DWConv
+ * and pe); depthwise with stride 2; two groups; depthwise with two outputs per channel, 5x5;
+ * 1x1 in groups; a kernel larger than the input; a weight gradient over many positions. */
+#define GROUPED(n_, c_, h_, w_, cout, k, stride, pad, groups, first_strided)                     \
+    {.shape = {n_, c_, h_, w_}, .p = {cout, k, stride, pad, groups},                          \
+     .flags = OP_BIAS | OP_SILU | ((first_strided) ? OP_STRIDED : 0)},                        \
+    {.shape = {n_, c_, h_, w_}, .p = {cout, k, stride, pad, groups},                          \
+     .flags = OP_BIAS | OP_SILU | OP_ACCUMULATE | ((first_strided) ? 0 : OP_STRIDED)}
+static const op_case conv_grouped_cases[] = {
+    GROUPED(2, 6, 7, 9, 6, 3, 1, 1, 6, false),
+    GROUPED(1, 8, 9, 8, 8, 3, 2, 1, 8, true),
+    GROUPED(2, 6, 6, 5, 4, 3, 1, 1, 2, false),
+    GROUPED(1, 3, 5, 6, 6, 5, 1, 2, 3, true),
+    GROUPED(2, 4, 4, 4, 8, 1, 1, 0, 4, false),
+    GROUPED(1, 2, 2, 3, 2, 3, 1, 1, 2, true),
+    GROUPED(3, 16, 20, 20, 16, 3, 1, 1, 16, false),
+};
+#undef GROUPED
+
+/* Batched products, p = {m, cols, k, A^T, B^T}, f = {beta}: each shape written (beta 0) and
+ * accumulated (beta 1), A and C as views in one, B in the other; odd sizes, A transposed, B
+ * transposed, several tiles, 1x1x1. */
+#define PRODUCT(n_, m, cols, k, ta, tb, first_strided)                                          \
+    {.shape = {n_, 0, 0, 0}, .p = {m, cols, k, ta, tb}, .f = {0.0},                           \
+     .flags = (first_strided) ? OP_STRIDED : 0},                                              \
+    {.shape = {n_, 0, 0, 0}, .p = {m, cols, k, ta, tb}, .f = {1.0},                           \
+     .flags = (first_strided) ? 0 : OP_STRIDED}
+static const op_case matmul_cases[] = {
+    PRODUCT(2, 5, 7, 3, 0, 0, true),   PRODUCT(3, 6, 4, 9, 1, 0, false),
+    PRODUCT(2, 8, 5, 6, 0, 1, true),   PRODUCT(1, 33, 40, 17, 1, 0, false),
+    PRODUCT(2, 20, 36, 24, 0, 1, true), PRODUCT(1, 1, 1, 1, 0, 0, false),
+};
+#undef PRODUCT
+
+/* Attention, shape {n, -, h, w}, p = {heads, key_dim, head_dim}: YOLO11's ratio key_dim =
+ * head_dim / 2; one head; three heads; each written and accumulated. */
+static const op_case attention_cases[] = {
+    {.shape = {2, 0, 3, 5}, .p = {2, 4, 8}},
+    {.shape = {2, 0, 3, 5}, .p = {2, 4, 8}, .flags = OP_ACCUMULATE},
+    {.shape = {1, 0, 4, 4}, .p = {1, 3, 3}},
+    {.shape = {1, 0, 4, 4}, .p = {1, 3, 3}, .flags = OP_ACCUMULATE},
+    {.shape = {1, 0, 2, 3}, .p = {3, 2, 4}},
+    {.shape = {1, 0, 2, 3}, .p = {3, 2, 4}, .flags = OP_ACCUMULATE},
+};
+
+/* The forward alone on large planes: YOLO11n's P5 positions at 640; rows of 1024 (a
+ * work-group per softmax row). */
+static const op_case attention_large_cases[] = {
+    {.shape = {1, 0, 20, 20}, .p = {2, 8, 16}},
+    {.shape = {1, 0, 32, 32}, .p = {1, 2, 2}},
+};
+
 /* p = {teacher channels through an adapter}, f = {temperature, norm}: odd sizes, planes under
  * and over a work-group (64), YOLOv8's 16 bins; each written, then strided or not and
  * accumulated. */
@@ -571,6 +624,25 @@ static const op_entry conv_columns_one_image = {
     CONV("conv2d, im2col columns, tiles 4x2, one image per scratch pass", "tiled-4x2", true, true)};
 static const op_entry conv_clblast = {CONV("conv2d, CLBlast", "clblast", false, false)};
 
+/* Grouped and depthwise convolutions have their own kernels (no GEMM): sums of at most a few
+ * hundred float32 products. */
+static const op_entry conv_grouped = {.name = "conv2d, grouped and depthwise",
+                                      CASES(conv_grouped_cases), TOL(1e-11, 1e-11, 0), OP(conv),
+                                      BACKWARD(conv), FD(conv)};
+
+/* Float32 sums of up to 24 products of numbers below 1. */
+static const op_entry matmul = {.name = "matmul, batched", CASES(matmul_cases),
+                                TOL(1e-11, 0, 0), OP(matmul)};
+
+/* The forward: scores, a softmax (exp within a few ulp) and a weighted sum, NMSE ~1e-13;
+ * the backward against central differences of the float64 forward, which err by ~1e-10
+ * relative themselves. */
+static const op_entry attention = {.name = "attention", CASES(attention_cases),
+                                   TOL(1e-10, 1e-9, 0), OP(attention), BACKWARD(attention)};
+static const op_entry attention_large = {.name = "attention, large planes",
+                                         CASES(attention_large_cases), TOL(1e-10, 0, 0),
+                                         OP(attention)};
+
 /* Losses are sums of up to ~10^5 float terms, each off by a few ulp: relative 1e-5 covers
  * them with room; a gradient element is one float expression of the inputs. Their kernels
  * sum in work-groups of the size the device allows: each runs again under small limits. */
@@ -602,6 +674,8 @@ const op_entry *const op_table[] = {
     &sgd, &adamw,
     &gemm_tiles, &gemm_clblast,
     &conv_windows, &conv_windows_one_image, &conv_columns, &conv_columns_one_image, &conv_clblast,
+    &conv_grouped,
+    &matmul, &attention, &attention_large,
     &kd_logit, &kd_ld, &kd_cwd, &kd_pkd, &kd_mse, &kd_imitation,
     &decode,
 };

@@ -1,9 +1,10 @@
-/* conv2d in the op table: case shape = x's [n, cin, h, w], p = {cout, k, stride, padding};
- * forward with a bias (OP_BIAS) or with the SiLU epilogue (OP_SILU) and no bias; backward: the
- * input gradient, then the weight and bias gradients, written or added to random values
- * (OP_ACCUMULATE). The entry's variant (op_conv_variant) picks the GEMM policy and the
- * convolution path. Plus the float64 gradients against finite differences, channel views,
- * the fused conv + BN + SiLU and the refusals. */
+/* conv2d in the op table: case shape = x's [n, cin, h, w], p = {cout, k, stride, padding,
+ * groups (0: 1)}; forward with a bias (OP_BIAS) and/or the SiLU epilogue (OP_SILU); backward:
+ * the input gradient, then the weight and bias gradients, written or added to random values
+ * (OP_ACCUMULATE); OP_STRIDED: x, dy and dx are channel views, else y is one. The entry's
+ * variant (op_conv_variant, NULL for grouped convolutions, which have their own kernels)
+ * picks the GEMM policy and the convolution's path. Plus the float64 gradients against finite
+ * differences, channel views, the fused conv + BN + SiLU and the refusals. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,49 +16,64 @@
 
 enum { X, W, BIAS, DY, Y, DX, DW, DB };
 static const char *const slot_names[OP_SLOTS] = {"x", "w", "bias", "dy", "y", "dx", "dw", "dbias"};
-enum { COUT, KERNEL, STRIDE, PAD };
+enum { COUT, KERNEL, STRIDE, PAD, GROUPS };
 
 static ref_conv geometry(const op_case *c)
 {
     ref_shape s = c->shape;
+    int groups = c->p[GROUPS] > 1 ? c->p[GROUPS] : 1;
     return (ref_conv){s.n, s.c, s.h, s.w, c->p[COUT], c->p[KERNEL], c->p[STRIDE], c->p[PAD],
-                      1};
+                      groups};
 }
 
 static ykd_conv2d_params params_of(const op_case *c)
 {
-    return (ykd_conv2d_params){c->p[STRIDE], c->p[PAD], 1};
+    return (ykd_conv2d_params){c->p[STRIDE], c->p[PAD], geometry(c).groups};
+}
+
+/* The GEMM policy and path the variant asks for; none for NULL. */
+static bool set_path(op_io *io)
+{
+    const op_conv_variant *v = io->entry->variant;
+    ykd_ops_state *state = NULL;
+    ykd_error err;
+    if (!v)
+        return true;
+    if (!CHECK_OK(io->t, ykd_ops_state_get(io->t->device, &state, &err), err) ||
+        !CHECK_OK(io->t, ykd_ops_set_gemm_policy(io->t->device, v->policy, &err), err))
+        return false;
+    state->column_budget = v->one_image_per_pass ? 1 : 0;
+    state->columns_only = v->columns_only;
+    return true;
 }
 
 bool op_conv_setup(op_io *io)
 {
     io->slot_names = slot_names;
     ref_conv g = geometry(io->c);
-    const op_conv_variant *v = io->entry->variant;
-    bool accumulate = io->c->flags & OP_ACCUMULATE;
-    ykd_ops_state *state = NULL;
-    ykd_error err;
-    if (!CHECK_OK(io->t, ykd_ops_state_get(io->t->device, &state, &err), err) ||
-        !CHECK_OK(io->t, ykd_ops_set_gemm_policy(io->t->device, v->policy, &err), err))
+    unsigned flags = io->c->flags;
+    bool accumulate = flags & OP_ACCUMULATE, strided = flags & OP_STRIDED;
+    if (!set_path(io))
         return false;
-    state->column_budget = v->one_image_per_pass ? 1 : 0;
-    state->columns_only = v->columns_only;
     int ho = ref_conv_out(g.h, g.k, g.stride, g.pad), wo = ref_conv_out(g.w, g.k, g.stride, g.pad);
+    int wc = g.cin / g.groups;
     snprintf(io->what, sizeof io->what,
-             "%s: x [%d, %d, %d, %d], w [%d, %d, %d, %d], stride %d, padding %d%s%s",
-             io->entry->name, g.n, g.cin, g.h, g.w, g.cout, g.cin, g.k, g.k, g.stride, g.pad,
-             io->c->flags & OP_SILU ? ", SiLU" : ", bias", accumulate ? ", accumulating" : "");
-    op_in(io, X, io->c->shape, -1, 1, false);
-    op_in(io, W, OP_SHAPE(g.cout, g.cin, g.k, g.k), -0.5f, 0.5f, false);
+             "%s: x [%d, %d, %d, %d], w [%d, %d, %d, %d], stride %d, padding %d, %d group%s%s%s%s%s",
+             io->entry->name, g.n, g.cin, g.h, g.w, g.cout, wc, g.k, g.k, g.stride, g.pad,
+             g.groups, g.groups > 1 ? "s" : "", flags & OP_BIAS ? ", bias" : "",
+             flags & OP_SILU ? ", SiLU" : "", strided ? ", strided" : "",
+             accumulate ? ", accumulating" : "");
+    op_in(io, X, io->c->shape, -1, 1, strided);
+    op_in(io, W, OP_SHAPE(g.cout, wc, g.k, g.k), -0.5f, 0.5f, false);
     op_in(io, BIAS, OP_SHAPE(1, g.cout, 1, 1), -0.5f, 0.5f, false);
-    op_in(io, DY, OP_SHAPE(g.n, g.cout, ho, wo), -1, 1, false);
-    op_out(io, Y, OP_SHAPE(g.n, g.cout, ho, wo), false, OP_FORWARD);
+    op_in(io, DY, OP_SHAPE(g.n, g.cout, ho, wo), -1, 1, strided);
+    op_out(io, Y, OP_SHAPE(g.n, g.cout, ho, wo), !strided, OP_FORWARD);
     if (accumulate) {
-        op_out_from(io, DX, io->c->shape, -1, 1, false, OP_BACKWARD);
+        op_out_from(io, DX, io->c->shape, -1, 1, strided, OP_BACKWARD);
         op_out_from(io, DW, io->shape[W], -1, 1, false, OP_BACKWARD);
         op_out_from(io, DB, io->shape[BIAS], -1, 1, false, OP_BACKWARD);
     } else {
-        op_out(io, DX, io->c->shape, false, OP_BACKWARD);
+        op_out(io, DX, io->c->shape, strided, OP_BACKWARD);
         op_out(io, DW, io->shape[W], false, OP_BACKWARD);
         op_out(io, DB, io->shape[BIAS], false, OP_BACKWARD);
     }
@@ -67,9 +83,9 @@ bool op_conv_setup(op_io *io)
 void op_conv_reference(op_io *io, op_phase phase)
 {
     ref_conv g = geometry(io->c);
-    bool silu = io->c->flags & OP_SILU;
+    bool silu = io->c->flags & OP_SILU, bias = io->c->flags & OP_BIAS;
     if (phase == OP_FORWARD) {
-        ref_conv2d_forward(&g, io->ref[X], io->ref[W], silu ? NULL : io->ref[BIAS], silu,
+        ref_conv2d_forward(&g, io->ref[X], io->ref[W], bias ? io->ref[BIAS] : NULL, silu,
                            io->expect[Y]);
         return;
     }
@@ -85,8 +101,8 @@ void op_conv_reference(op_io *io, op_phase phase)
 ykd_status op_conv_forward(op_io *io, ykd_error *err)
 {
     ykd_conv2d_params params = params_of(io->c);
-    bool silu = io->c->flags & OP_SILU;
-    return ykd_conv2d_forward(io->dev[X], io->dev[W], silu ? NULL : io->dev[BIAS], &params,
+    bool silu = io->c->flags & OP_SILU, bias = io->c->flags & OP_BIAS;
+    return ykd_conv2d_forward(io->dev[X], io->dev[W], bias ? io->dev[BIAS] : NULL, &params,
                               silu ? YKD_ACTIVATION_SILU : YKD_ACTIVATION_NONE, io->dev[Y], err);
 }
 
@@ -141,7 +157,40 @@ static void check_differences(ykd_test *t, const fd_data *d, double *v, size_t n
     }
 }
 
-/* Every shape of the entry (the plain cases). */
+/* ref_conv2d_forward of x and w (no bias) as a function of one of them, for
+ * ykd_test_numeric_gradient. */
+typedef struct fd_by {
+    const fd_data *d;
+    bool weights;
+} fd_by;
+
+static void fd_forward(void *ctx, const double *v, double *y)
+{
+    const fd_by *f = ctx;
+    const fd_data *d = f->d;
+    ref_conv2d_forward(&d->g, f->weights ? d->x : v, f->weights ? v : d->w, NULL, 0, y);
+}
+
+/* Central differences along every coordinate of x and w: the convolution is linear in each,
+ * so they are exact up to rounding (an NMSE far below 1e-18). Run where that costs under
+ * ~4e8 multiply-adds. */
+static void check_every_difference(ykd_test *t, ykd_test_mem *m, const fd_data *d, size_t nx,
+                                   size_t nw, const double *dx, const double *dw)
+{
+    const ref_conv *g = &d->g;
+    double cost = (double)(nx + nw) * (double)d->ny * (g->cin / g->groups) * g->k * g->k;
+    if (cost > 2e8)
+        return;
+    double *num_x = ykd_test_doubles(m, nx), *num_w = ykd_test_doubles(m, nw);
+    fd_by by_x = {d, false}, by_w = {d, true};
+    ykd_test_numeric_gradient(fd_forward, &by_x, d->x, nx, d->dy, d->ny, 1e-3, num_x);
+    ykd_test_numeric_gradient(fd_forward, &by_w, d->w, nw, d->dy, d->ny, 1e-3, num_w);
+    ykd_test_expect_close(t, dx, num_x, nx, 1e-18, "dx, every coordinate");
+    ykd_test_expect_close(t, dw, num_w, nw, 1e-18, "dw, every coordinate");
+}
+
+/* Every shape of the entry (the plain cases): a few coordinates of dx, dw and dbias, and
+ * every coordinate of dx and dw where that is cheap. */
 void op_conv_reference_gradient(ykd_test *t, const op_entry *e)
 {
     for (size_t s = 0; s < e->case_count; s++) {
@@ -152,7 +201,8 @@ void op_conv_reference_gradient(ykd_test *t, const op_entry *e)
         ref_conv g = d.g;
         int ho = ref_conv_out(g.h, g.k, g.stride, g.pad);
         int wo = ref_conv_out(g.w, g.k, g.stride, g.pad);
-        size_t nx = (size_t)g.n * g.cin * g.h * g.w, nw = (size_t)g.cout * g.cin * g.k * g.k;
+        size_t nx = (size_t)g.n * g.cin * g.h * g.w;
+        size_t nw = (size_t)g.cout * (g.cin / g.groups) * g.k * g.k;
         d.ny = (size_t)g.n * g.cout * ho * wo;
         ykd_test_inputs(&m, nx, 100 + s, -1, 1, &d.x);
         ykd_test_inputs(&m, nw, 101 + s, -0.5f, 0.5f, &d.w);
@@ -165,6 +215,7 @@ void op_conv_reference_gradient(ykd_test *t, const op_entry *e)
         check_differences(t, &d, d.x, nx, dx, "dx");
         check_differences(t, &d, d.w, nw, dw, "dw");
         check_differences(t, &d, d.bias, (size_t)g.cout, db, "dbias");
+        check_every_difference(t, &m, &d, nx, nw, dx, dw);
         ykd_test_mem_free(&m);
     }
 }
@@ -304,4 +355,31 @@ void op_conv_refusals(ykd_test *t)
     CHECK(t, ykd_conv2d_out_size(640, 3, 2, 1) == 320 && ykd_conv2d_out_size(20, 5, 1, 2) == 20);
     ykd_tensor_free(&x), ykd_tensor_free(&w), ykd_tensor_free(&y), ykd_tensor_free(&w_wrong);
     ykd_tensor_free(&bias_wrong);
+}
+
+/* Groups that do not divide the channels, weights of the wrong depth, negative groups. */
+void op_conv_grouped_refusals(ykd_test *t)
+{
+    ykd_test_mem m = {0};
+    const ykd_tensor *x = ykd_test_out(t, &m, 1, 6, 5, 5, false);
+    const ykd_tensor *w = ykd_test_out(t, &m, 6, 1, 3, 3, false);
+    const ykd_tensor *w4 = ykd_test_out(t, &m, 4, 2, 3, 3, false);
+    const ykd_tensor *y = ykd_test_out(t, &m, 1, 6, 5, 5, false);
+    ykd_error err;
+    if (x && w && w4 && y) {
+        ykd_conv2d_params four = {1, 1, 4}, two = {1, 1, 2}, negative = {1, 1, -3};
+        CHECK_STATUS(t, ykd_conv2d_forward(x, w, NULL, &four, YKD_ACTIVATION_NONE, y, &err),
+                     YKD_ERR_SHAPE, err);
+        CHECK_CONTAINS(t, err.message, "4 groups do not divide");
+        CHECK_STATUS(t, ykd_conv2d_forward(x, w, NULL, &two, YKD_ACTIVATION_NONE, y, &err),
+                     YKD_ERR_SHAPE, err);
+        CHECK_CONTAINS(t, err.message, "in 2 groups expect 2 input channels");
+        CHECK_STATUS(t, ykd_conv2d_backward_input(y, w4, &two, false, x, &err), YKD_ERR_SHAPE,
+                     err);
+        CHECK_STATUS(t, ykd_conv2d_forward(x, w, NULL, &negative, YKD_ACTIVATION_NONE, y, &err),
+                     YKD_ERR_INVALID_ARGUMENT, err);
+        CHECK_CONTAINS(t, err.message, "groups must be >= 1");
+        ykd_test_expect_all_poison(t, y, "refused output");
+    }
+    ykd_test_mem_free(&m);
 }

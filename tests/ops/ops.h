@@ -97,6 +97,13 @@ OP_REFERENCE_GRADIENT(conv);
 void op_conv_views(ykd_test *t);
 void op_conv_fused_bn_silu(ykd_test *t);
 void op_conv_refusals(ykd_test *t);
+void op_conv_grouped_refusals(ykd_test *t);
+
+/* attention.c: YOLO11's batched products and attention */
+OP_FUNCTIONS(matmul);
+OP_FUNCTIONS(attention);
+void op_matmul_refusals(ykd_test *t);
+void op_attention_refusals(ykd_test *t);
 
 /* kd.c: the variant points to the loss's kind */
 enum { OP_KD_LOGIT, OP_KD_LD, OP_KD_CWD, OP_KD_PKD, OP_KD_MSE, OP_KD_IMITATION, OP_KD_KINDS };
