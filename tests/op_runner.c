@@ -108,6 +108,14 @@ void op_add_initial(op_io *io, int slot)
         io->expect[slot][i] += io->ref[slot][i];
 }
 
+void op_describe(op_io *io, ref_shape s, const char *extra)
+{
+    unsigned f = io->c->flags;
+    snprintf(io->what, sizeof io->what, "%s [%d, %d, %d, %d]%s%s%s%s", io->entry->name, s.n, s.c,
+             s.h, s.w, extra, f & OP_STRIDED ? " strided" : "", f & OP_IN_PLACE ? " in place" : "",
+             f & OP_ACCUMULATE ? " accumulating" : "");
+}
+
 bool op_setup_ok(const op_io *io)
 {
     return io->t->failures == io->failures_at_start;

@@ -47,31 +47,23 @@ static const op_case maxpool_tie_cases[] = {
     {.shape = {1, 17, 20, 20}, .p = {4, 3, 2}, .flags = OP_STRIDED | OP_TIES | OP_ACCUMULATE},
 };
 
-/* Odd sizes, batch 1 and >1, channels not a multiple of any work-group, 1x1 to 80x80; a
- * strided and b packed or the reverse; in place. */
+/* Odd sizes, batch 1 and >1, channels not a multiple of any work-group, 1x1 to 80x80, packed
+ * and strided (for two operands: a strided and b packed or the reverse). */
+#define ELEMENT_SHAPES                                                                          \
+    {.shape = {1, 1, 1, 1}}, {.shape = {1, 1, 1, 1}, .flags = OP_STRIDED},                    \
+        {.shape = {2, 3, 3, 5}}, {.shape = {2, 3, 3, 5}, .flags = OP_STRIDED},                \
+        {.shape = {1, 17, 20, 20}}, {.shape = {1, 17, 20, 20}, .flags = OP_STRIDED},          \
+        {.shape = {3, 5, 80, 80}}, {.shape = {3, 5, 80, 80}, .flags = OP_STRIDED}
+
+/* ...and in place. */
 static const op_case elementwise_cases[] = {
-    {.shape = {1, 1, 1, 1}},
-    {.shape = {1, 1, 1, 1}, .flags = OP_STRIDED},
-    {.shape = {2, 3, 3, 5}},
-    {.shape = {2, 3, 3, 5}, .flags = OP_STRIDED},
-    {.shape = {1, 17, 20, 20}},
-    {.shape = {1, 17, 20, 20}, .flags = OP_STRIDED},
-    {.shape = {3, 5, 80, 80}},
-    {.shape = {3, 5, 80, 80}, .flags = OP_STRIDED},
+    ELEMENT_SHAPES,
     {.shape = {3, 7, 5, 9}, .flags = OP_STRIDED | OP_IN_PLACE},
     {.shape = {3, 7, 5, 9}, .flags = OP_IN_PLACE},
 };
 
-/* The same shapes, packed and strided, and in place. */
 static const op_case activation_cases[] = {
-    {.shape = {1, 1, 1, 1}},
-    {.shape = {1, 1, 1, 1}, .flags = OP_STRIDED},
-    {.shape = {2, 3, 3, 5}},
-    {.shape = {2, 3, 3, 5}, .flags = OP_STRIDED},
-    {.shape = {1, 17, 20, 20}},
-    {.shape = {1, 17, 20, 20}, .flags = OP_STRIDED},
-    {.shape = {3, 5, 80, 80}},
-    {.shape = {3, 5, 80, 80}, .flags = OP_STRIDED},
+    ELEMENT_SHAPES,
     {.shape = {2, 3, 7, 9}, .flags = OP_IN_PLACE},
     {.shape = {2, 3, 7, 9}, .flags = OP_STRIDED | OP_IN_PLACE},
 };
@@ -136,162 +128,60 @@ static const op_case upsample2x_cases[] = {
 
 /* p = {parts, channels of each}: one part, C2f-like pairs, SPPF's four equal parts, nine
  * parts of different sizes (more than one launch takes); images and planes from the shape. */
+#define CONCAT_PLANES(s0, more_flags, ...)                                                       \
+    {.shape = {1, 0, 1, 1}, .p = {__VA_ARGS__}, .flags = ((s0) ? OP_STRIDED : 0) | more_flags}, \
+    {.shape = {2, 0, 3, 5}, .p = {__VA_ARGS__}, .flags = ((s0) ? 0 : OP_STRIDED) | more_flags}, \
+    {.shape = {2, 0, 20, 20}, .p = {__VA_ARGS__},                                            \
+     .flags = ((s0) ? OP_STRIDED : 0) | more_flags},                                         \
+    {.shape = {1, 0, 80, 80}, .p = {__VA_ARGS__}, .flags = ((s0) ? 0 : OP_STRIDED) | more_flags}
 static const op_case concat_cases[] = {
-    {.shape = {1, 0, 1, 1}, .p = {1, 3}, .flags = OP_STRIDED},
-    {.shape = {2, 0, 3, 5}, .p = {1, 3}},
-    {.shape = {2, 0, 20, 20}, .p = {1, 3}, .flags = OP_STRIDED},
-    {.shape = {1, 0, 80, 80}, .p = {1, 3}},
-    {.shape = {1, 0, 1, 1}, .p = {2, 2, 5}},
-    {.shape = {2, 0, 3, 5}, .p = {2, 2, 5}, .flags = OP_STRIDED},
-    {.shape = {2, 0, 20, 20}, .p = {2, 2, 5}},
-    {.shape = {1, 0, 80, 80}, .p = {2, 2, 5}, .flags = OP_STRIDED},
-    {.shape = {1, 0, 1, 1}, .p = {4, 4, 4, 4, 4}, .flags = OP_STRIDED},
-    {.shape = {2, 0, 3, 5}, .p = {4, 4, 4, 4, 4}},
-    {.shape = {2, 0, 20, 20}, .p = {4, 4, 4, 4, 4}, .flags = OP_STRIDED},
-    {.shape = {1, 0, 80, 80}, .p = {4, 4, 4, 4, 4}},
-    {.shape = {1, 0, 1, 1}, .p = {9, 1, 2, 3, 4, 5, 6, 7, 8, 9}},
-    {.shape = {2, 0, 3, 5}, .p = {9, 1, 2, 3, 4, 5, 6, 7, 8, 9}, .flags = OP_STRIDED},
-    {.shape = {2, 0, 20, 20}, .p = {9, 1, 2, 3, 4, 5, 6, 7, 8, 9}},
-    {.shape = {1, 0, 80, 80}, .p = {9, 1, 2, 3, 4, 5, 6, 7, 8, 9}, .flags = OP_STRIDED},
+    CONCAT_PLANES(true, 0, 1, 3),
+    CONCAT_PLANES(false, 0, 2, 2, 5),
+    CONCAT_PLANES(true, 0, 4, 4, 4, 4, 4),
+    CONCAT_PLANES(false, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9),
 };
 
 static const op_case concat_accumulate_cases[] = {
-    {.shape = {1, 0, 1, 1}, .p = {1, 3}, .flags = OP_ACCUMULATE},
-    {.shape = {2, 0, 3, 5}, .p = {1, 3}, .flags = OP_STRIDED | OP_ACCUMULATE},
-    {.shape = {2, 0, 20, 20}, .p = {1, 3}, .flags = OP_ACCUMULATE},
-    {.shape = {1, 0, 80, 80}, .p = {1, 3}, .flags = OP_STRIDED | OP_ACCUMULATE},
-    {.shape = {1, 0, 1, 1}, .p = {2, 2, 5}, .flags = OP_STRIDED | OP_ACCUMULATE},
-    {.shape = {2, 0, 3, 5}, .p = {2, 2, 5}, .flags = OP_ACCUMULATE},
-    {.shape = {2, 0, 20, 20}, .p = {2, 2, 5}, .flags = OP_STRIDED | OP_ACCUMULATE},
-    {.shape = {1, 0, 80, 80}, .p = {2, 2, 5}, .flags = OP_ACCUMULATE},
-    {.shape = {1, 0, 1, 1}, .p = {4, 4, 4, 4, 4}, .flags = OP_ACCUMULATE},
-    {.shape = {2, 0, 3, 5}, .p = {4, 4, 4, 4, 4}, .flags = OP_STRIDED | OP_ACCUMULATE},
-    {.shape = {2, 0, 20, 20}, .p = {4, 4, 4, 4, 4}, .flags = OP_ACCUMULATE},
-    {.shape = {1, 0, 80, 80}, .p = {4, 4, 4, 4, 4}, .flags = OP_STRIDED | OP_ACCUMULATE},
-    {.shape = {1, 0, 1, 1}, .p = {9, 1, 2, 3, 4, 5, 6, 7, 8, 9},
-     .flags = OP_STRIDED | OP_ACCUMULATE},
-    {.shape = {2, 0, 3, 5}, .p = {9, 1, 2, 3, 4, 5, 6, 7, 8, 9}, .flags = OP_ACCUMULATE},
-    {.shape = {2, 0, 20, 20}, .p = {9, 1, 2, 3, 4, 5, 6, 7, 8, 9},
-     .flags = OP_STRIDED | OP_ACCUMULATE},
-    {.shape = {1, 0, 80, 80}, .p = {9, 1, 2, 3, 4, 5, 6, 7, 8, 9}, .flags = OP_ACCUMULATE},
+    CONCAT_PLANES(false, OP_ACCUMULATE, 1, 3),
+    CONCAT_PLANES(true, OP_ACCUMULATE, 2, 2, 5),
+    CONCAT_PLANES(false, OP_ACCUMULATE, 4, 4, 4, 4, 4),
+    CONCAT_PLANES(true, OP_ACCUMULATE, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9),
 };
+#undef CONCAT_PLANES
 
 static const op_case concat_backward_cases[] = {
     {.shape = {2, 0, 3, 5}, .p = {9, 1, 2, 3, 4, 5, 6, 7, 8, 9}},
 };
 
+/* A shape reduced along each axis in turn, p = {axis, op}, f = {logit range}: strided first
+ * (s0) or packed first, alternating. */
+#define EVERY_AXIS(n_, c_, h_, w_, op, range, s0)                                              \
+    {.shape = {n_, c_, h_, w_}, .p = {0, op}, .f = {range}, .flags = (s0) ? OP_STRIDED : 0},  \
+    {.shape = {n_, c_, h_, w_}, .p = {1, op}, .f = {range}, .flags = (s0) ? 0 : OP_STRIDED},  \
+    {.shape = {n_, c_, h_, w_}, .p = {2, op}, .f = {range}, .flags = (s0) ? OP_STRIDED : 0},  \
+    {.shape = {n_, c_, h_, w_}, .p = {3, op}, .f = {range}, .flags = (s0) ? 0 : OP_STRIDED}
+
 /* p = {axis, op}: 1x1, odd sizes, channels and heights over a work-group, rows of 80
  * contiguous floats and of 1500 (the work-group form), several images; every axis. */
-static const op_case reduce_sum_cases[] = {
-    {.shape = {1, 1, 1, 1}, .p = {0, 0}},
-    {.shape = {1, 1, 1, 1}, .p = {1, 0}, .flags = OP_STRIDED},
-    {.shape = {1, 1, 1, 1}, .p = {2, 0}},
-    {.shape = {1, 1, 1, 1}, .p = {3, 0}, .flags = OP_STRIDED},
-    {.shape = {2, 3, 5, 7}, .p = {0, 0}, .flags = OP_STRIDED},
-    {.shape = {2, 3, 5, 7}, .p = {1, 0}},
-    {.shape = {2, 3, 5, 7}, .p = {2, 0}, .flags = OP_STRIDED},
-    {.shape = {2, 3, 5, 7}, .p = {3, 0}},
-    {.shape = {3, 17, 20, 20}, .p = {0, 0}},
-    {.shape = {3, 17, 20, 20}, .p = {1, 0}, .flags = OP_STRIDED},
-    {.shape = {3, 17, 20, 20}, .p = {2, 0}},
-    {.shape = {3, 17, 20, 20}, .p = {3, 0}, .flags = OP_STRIDED},
-    {.shape = {2, 3, 1, 1500}, .p = {0, 0}, .flags = OP_STRIDED},
-    {.shape = {2, 3, 1, 1500}, .p = {1, 0}},
-    {.shape = {2, 3, 1, 1500}, .p = {2, 0}, .flags = OP_STRIDED},
-    {.shape = {2, 3, 1, 1500}, .p = {3, 0}},
-    {.shape = {1, 2, 80, 80}, .p = {0, 0}},
-    {.shape = {1, 2, 80, 80}, .p = {1, 0}, .flags = OP_STRIDED},
-    {.shape = {1, 2, 80, 80}, .p = {2, 0}},
-    {.shape = {1, 2, 80, 80}, .p = {3, 0}, .flags = OP_STRIDED},
-    {.shape = {5, 3, 4, 6}, .p = {0, 0}, .flags = OP_STRIDED},
-    {.shape = {5, 3, 4, 6}, .p = {1, 0}},
-    {.shape = {5, 3, 4, 6}, .p = {2, 0}, .flags = OP_STRIDED},
-    {.shape = {5, 3, 4, 6}, .p = {3, 0}},
-};
-
-static const op_case reduce_mean_cases[] = {
-    {.shape = {1, 1, 1, 1}, .p = {0, 1}, .flags = OP_STRIDED},
-    {.shape = {1, 1, 1, 1}, .p = {1, 1}},
-    {.shape = {1, 1, 1, 1}, .p = {2, 1}, .flags = OP_STRIDED},
-    {.shape = {1, 1, 1, 1}, .p = {3, 1}},
-    {.shape = {2, 3, 5, 7}, .p = {0, 1}},
-    {.shape = {2, 3, 5, 7}, .p = {1, 1}, .flags = OP_STRIDED},
-    {.shape = {2, 3, 5, 7}, .p = {2, 1}},
-    {.shape = {2, 3, 5, 7}, .p = {3, 1}, .flags = OP_STRIDED},
-    {.shape = {3, 17, 20, 20}, .p = {0, 1}, .flags = OP_STRIDED},
-    {.shape = {3, 17, 20, 20}, .p = {1, 1}},
-    {.shape = {3, 17, 20, 20}, .p = {2, 1}, .flags = OP_STRIDED},
-    {.shape = {3, 17, 20, 20}, .p = {3, 1}},
-    {.shape = {2, 3, 1, 1500}, .p = {0, 1}},
-    {.shape = {2, 3, 1, 1500}, .p = {1, 1}, .flags = OP_STRIDED},
-    {.shape = {2, 3, 1, 1500}, .p = {2, 1}},
-    {.shape = {2, 3, 1, 1500}, .p = {3, 1}, .flags = OP_STRIDED},
-    {.shape = {1, 2, 80, 80}, .p = {0, 1}, .flags = OP_STRIDED},
-    {.shape = {1, 2, 80, 80}, .p = {1, 1}},
-    {.shape = {1, 2, 80, 80}, .p = {2, 1}, .flags = OP_STRIDED},
-    {.shape = {1, 2, 80, 80}, .p = {3, 1}},
-    {.shape = {5, 3, 4, 6}, .p = {0, 1}},
-    {.shape = {5, 3, 4, 6}, .p = {1, 1}, .flags = OP_STRIDED},
-    {.shape = {5, 3, 4, 6}, .p = {2, 1}},
-    {.shape = {5, 3, 4, 6}, .p = {3, 1}, .flags = OP_STRIDED},
-};
-
-static const op_case reduce_max_cases[] = {
-    {.shape = {1, 1, 1, 1}, .p = {0, 2}},
-    {.shape = {1, 1, 1, 1}, .p = {1, 2}, .flags = OP_STRIDED},
-    {.shape = {1, 1, 1, 1}, .p = {2, 2}},
-    {.shape = {1, 1, 1, 1}, .p = {3, 2}, .flags = OP_STRIDED},
-    {.shape = {2, 3, 5, 7}, .p = {0, 2}, .flags = OP_STRIDED},
-    {.shape = {2, 3, 5, 7}, .p = {1, 2}},
-    {.shape = {2, 3, 5, 7}, .p = {2, 2}, .flags = OP_STRIDED},
-    {.shape = {2, 3, 5, 7}, .p = {3, 2}},
-    {.shape = {3, 17, 20, 20}, .p = {0, 2}},
-    {.shape = {3, 17, 20, 20}, .p = {1, 2}, .flags = OP_STRIDED},
-    {.shape = {3, 17, 20, 20}, .p = {2, 2}},
-    {.shape = {3, 17, 20, 20}, .p = {3, 2}, .flags = OP_STRIDED},
-    {.shape = {2, 3, 1, 1500}, .p = {0, 2}, .flags = OP_STRIDED},
-    {.shape = {2, 3, 1, 1500}, .p = {1, 2}},
-    {.shape = {2, 3, 1, 1500}, .p = {2, 2}, .flags = OP_STRIDED},
-    {.shape = {2, 3, 1, 1500}, .p = {3, 2}},
-    {.shape = {1, 2, 80, 80}, .p = {0, 2}},
-    {.shape = {1, 2, 80, 80}, .p = {1, 2}, .flags = OP_STRIDED},
-    {.shape = {1, 2, 80, 80}, .p = {2, 2}},
-    {.shape = {1, 2, 80, 80}, .p = {3, 2}, .flags = OP_STRIDED},
-    {.shape = {5, 3, 4, 6}, .p = {0, 2}, .flags = OP_STRIDED},
-    {.shape = {5, 3, 4, 6}, .p = {1, 2}},
-    {.shape = {5, 3, 4, 6}, .p = {2, 2}, .flags = OP_STRIDED},
-    {.shape = {5, 3, 4, 6}, .p = {3, 2}},
-};
+#define REDUCE_SHAPES(op, s0)                                                                   \
+    EVERY_AXIS(1, 1, 1, 1, op, 0.0, !(s0)), EVERY_AXIS(2, 3, 5, 7, op, 0.0, s0),               \
+        EVERY_AXIS(3, 17, 20, 20, op, 0.0, !(s0)), EVERY_AXIS(2, 3, 1, 1500, op, 0.0, s0),     \
+        EVERY_AXIS(1, 2, 80, 80, op, 0.0, !(s0)), EVERY_AXIS(5, 3, 4, 6, op, 0.0, s0)
+static const op_case reduce_sum_cases[] = {REDUCE_SHAPES(0, true)};
+static const op_case reduce_mean_cases[] = {REDUCE_SHAPES(1, false)};
+static const op_case reduce_max_cases[] = {REDUCE_SHAPES(2, true)};
 
 /* p = {axis}, f = {logit range}: logits to 3, or to 60 (the maximum must be subtracted). */
 static const op_case softmax_cases[] = {
-    {.shape = {1, 1, 1, 1}, .p = {0}, .f = {3.0}, .flags = OP_STRIDED},
-    {.shape = {1, 1, 1, 1}, .p = {1}, .f = {3.0}},
-    {.shape = {1, 1, 1, 1}, .p = {2}, .f = {3.0}, .flags = OP_STRIDED},
-    {.shape = {1, 1, 1, 1}, .p = {3}, .f = {3.0}},
-    {.shape = {3, 17, 20, 20}, .p = {0}, .f = {3.0}, .flags = OP_STRIDED},
-    {.shape = {3, 17, 20, 20}, .p = {1}, .f = {3.0}},
-    {.shape = {3, 17, 20, 20}, .p = {2}, .f = {3.0}, .flags = OP_STRIDED},
-    {.shape = {3, 17, 20, 20}, .p = {3}, .f = {3.0}},
-    {.shape = {1, 2, 80, 80}, .p = {0}, .f = {3.0}, .flags = OP_STRIDED},
-    {.shape = {1, 2, 80, 80}, .p = {1}, .f = {3.0}},
-    {.shape = {1, 2, 80, 80}, .p = {2}, .f = {3.0}, .flags = OP_STRIDED},
-    {.shape = {1, 2, 80, 80}, .p = {3}, .f = {3.0}},
+    EVERY_AXIS(1, 1, 1, 1, 0, 3.0, true),
+    EVERY_AXIS(3, 17, 20, 20, 0, 3.0, true),
+    EVERY_AXIS(1, 2, 80, 80, 0, 3.0, true),
 };
 
 static const op_case softmax_wide_cases[] = {
-    {.shape = {2, 3, 5, 7}, .p = {0}, .f = {60.0}},
-    {.shape = {2, 3, 5, 7}, .p = {1}, .f = {60.0}, .flags = OP_STRIDED},
-    {.shape = {2, 3, 5, 7}, .p = {2}, .f = {60.0}},
-    {.shape = {2, 3, 5, 7}, .p = {3}, .f = {60.0}, .flags = OP_STRIDED},
-    {.shape = {2, 3, 1, 1500}, .p = {0}, .f = {60.0}},
-    {.shape = {2, 3, 1, 1500}, .p = {1}, .f = {60.0}, .flags = OP_STRIDED},
-    {.shape = {2, 3, 1, 1500}, .p = {2}, .f = {60.0}},
-    {.shape = {2, 3, 1, 1500}, .p = {3}, .f = {60.0}, .flags = OP_STRIDED},
-    {.shape = {5, 3, 4, 6}, .p = {0}, .f = {60.0}},
-    {.shape = {5, 3, 4, 6}, .p = {1}, .f = {60.0}, .flags = OP_STRIDED},
-    {.shape = {5, 3, 4, 6}, .p = {2}, .f = {60.0}},
-    {.shape = {5, 3, 4, 6}, .p = {3}, .f = {60.0}, .flags = OP_STRIDED},
+    EVERY_AXIS(2, 3, 5, 7, 0, 60.0, false),
+    EVERY_AXIS(2, 3, 1, 1500, 0, 60.0, false),
+    EVERY_AXIS(5, 3, 4, 6, 0, 60.0, false),
 };
 
 /* f = {lr, momentum, weight decay}, p = {Nesterov}: plain, heavy ball with decay, Nesterov,
@@ -357,24 +247,16 @@ static const op_case gemm_cases[] = {
  * accumulated gradients: 3x3 same padding with odd sizes; stride 2; 1x1 (the direct
  * product); 1x1 with stride (through im2col); 5x5; several GEMM tiles with the weight
  * gradient over k-runs; stride 2 again; a kernel larger than the input. */
+#define CONV_SHAPE(n_, c_, h_, w_, cout, k, stride, pad)                                         \
+    {.shape = {n_, c_, h_, w_}, .p = {cout, k, stride, pad}, .flags = OP_BIAS},               \
+    {.shape = {n_, c_, h_, w_}, .p = {cout, k, stride, pad}, .flags = OP_SILU | OP_ACCUMULATE}
 static const op_case conv_cases[] = {
-    {.shape = {2, 3, 7, 9}, .p = {5, 3, 1, 1}, .flags = OP_BIAS},
-    {.shape = {2, 3, 7, 9}, .p = {5, 3, 1, 1}, .flags = OP_SILU | OP_ACCUMULATE},
-    {.shape = {1, 4, 8, 8}, .p = {6, 3, 2, 1}, .flags = OP_BIAS},
-    {.shape = {1, 4, 8, 8}, .p = {6, 3, 2, 1}, .flags = OP_SILU | OP_ACCUMULATE},
-    {.shape = {3, 5, 5, 6}, .p = {7, 1, 1, 0}, .flags = OP_BIAS},
-    {.shape = {3, 5, 5, 6}, .p = {7, 1, 1, 0}, .flags = OP_SILU | OP_ACCUMULATE},
-    {.shape = {2, 3, 9, 7}, .p = {4, 1, 2, 0}, .flags = OP_BIAS},
-    {.shape = {2, 3, 9, 7}, .p = {4, 1, 2, 0}, .flags = OP_SILU | OP_ACCUMULATE},
-    {.shape = {2, 6, 6, 5}, .p = {9, 5, 1, 2}, .flags = OP_BIAS},
-    {.shape = {2, 6, 6, 5}, .p = {9, 5, 1, 2}, .flags = OP_SILU | OP_ACCUMULATE},
-    {.shape = {2, 17, 20, 20}, .p = {33, 3, 1, 1}, .flags = OP_BIAS},
-    {.shape = {2, 17, 20, 20}, .p = {33, 3, 1, 1}, .flags = OP_SILU | OP_ACCUMULATE},
-    {.shape = {4, 8, 12, 10}, .p = {16, 3, 2, 1}, .flags = OP_BIAS},
-    {.shape = {4, 8, 12, 10}, .p = {16, 3, 2, 1}, .flags = OP_SILU | OP_ACCUMULATE},
-    {.shape = {1, 2, 2, 3}, .p = {3, 3, 1, 1}, .flags = OP_BIAS},
-    {.shape = {1, 2, 2, 3}, .p = {3, 3, 1, 1}, .flags = OP_SILU | OP_ACCUMULATE},
+    CONV_SHAPE(2, 3, 7, 9, 5, 3, 1, 1),     CONV_SHAPE(1, 4, 8, 8, 6, 3, 2, 1),
+    CONV_SHAPE(3, 5, 5, 6, 7, 1, 1, 0),     CONV_SHAPE(2, 3, 9, 7, 4, 1, 2, 0),
+    CONV_SHAPE(2, 6, 6, 5, 9, 5, 1, 2),     CONV_SHAPE(2, 17, 20, 20, 33, 3, 1, 1),
+    CONV_SHAPE(4, 8, 12, 10, 16, 3, 2, 1),  CONV_SHAPE(1, 2, 2, 3, 3, 3, 1, 1),
 };
+#undef CONV_SHAPE
 
 /* Grouped convolutions, p = {cout, k, stride, padding, groups}, with a bias and SiLU, each
  * shape written and accumulated, strided in one of the two: depthwise 3x3 (YOLO11's DWConv

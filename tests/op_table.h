@@ -136,6 +136,10 @@ double *op_download(op_io *io, int slot);
 /* expect[slot] += ref[slot]: the initial values of an accumulated output. */
 void op_add_initial(op_io *io, int slot);
 
+/* io->what = the entry's name, shape s and the case's flags in words (strided, in place,
+ * accumulating), then extra (may be ""). */
+void op_describe(op_io *io, ref_shape s, const char *extra);
+
 /* True when no check has failed since the case began (every operand was made). */
 bool op_setup_ok(const op_io *io);
 

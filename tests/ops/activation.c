@@ -36,8 +36,7 @@ bool op_activation_setup(op_io *io)
     io->slot_names = slot_names;
     ref_shape s = io->c->shape;
     bool strided = io->c->flags & OP_STRIDED, in_place = io->c->flags & OP_IN_PLACE;
-    snprintf(io->what, sizeof io->what, "%s [%d, %d, %d, %d]%s%s", io->entry->name, s.n, s.c,
-             s.h, s.w, strided ? " strided" : "", in_place ? " in place" : "");
+    op_describe(io, s, "");
     activation_values(io, s);
     op_upload(io, X, strided);
     op_in(io, DY, s, -1, 1, strided);

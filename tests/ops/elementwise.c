@@ -15,8 +15,7 @@ bool op_elementwise_setup(op_io *io)
     io->slot_names = slot_names;
     ref_shape s = io->c->shape;
     bool strided = io->c->flags & OP_STRIDED, in_place = io->c->flags & OP_IN_PLACE;
-    snprintf(io->what, sizeof io->what, "%s [%d, %d, %d, %d]%s%s", io->entry->name, s.n, s.c,
-             s.h, s.w, strided ? " strided" : "", in_place ? " in place" : "");
+    op_describe(io, s, "");
     op_in(io, A, s, -3, 3, strided);
     op_in(io, B, s, -3, 3, !strided);
     if (in_place)

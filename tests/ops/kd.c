@@ -116,9 +116,7 @@ bool op_kd_setup(op_io *io)
     problem_init(&io->mem, p, io->seed);
     ref_shape sh = p->sh, ts = teacher_shape(p);
     bool strided = io->c->flags & OP_STRIDED, accumulate = io->c->flags & OP_ACCUMULATE;
-    snprintf(io->what, sizeof io->what, "%s [%d, %d, %d, %d]%s%s%s", io->entry->name, sh.n,
-             sh.c, sh.h, sh.w, p->ct ? " adapted" : "", strided ? " strided" : "",
-             accumulate ? " accumulated" : "");
+    op_describe(io, sh, p->ct ? " adapted" : "");
     io->dev[S] = ykd_test_in(io->t, &io->mem, p->s, sh.n, sh.c, sh.h, sh.w, strided);
     io->dev[T] = ykd_test_in(io->t, &io->mem, p->t, ts.n, ts.c, ts.h, ts.w, !strided);
     io->dev[WEIGHT] = ykd_test_in(io->t, &io->mem, p->w, sh.n, 1, sh.h, sh.w, strided);
