@@ -151,19 +151,23 @@ static void args_box_levels(ykd_op_args *a, const level_args *la)
     }
 }
 
-/* Level l's arguments of a per-level kernel. */
+/* Level l's arguments of a per-level kernel after the first two (the level's logits and
+ * geometry). */
 typedef void (*level_args_fn)(ykd_op_args *a, const loss_call *loss, const level_args *la,
                               const ykd_yolo_geometry *geo, int l);
 
-/* Kernel name once per level, over (per_cell work-items per cell, images). */
+/* Kernel name once per level (its logits, la->box or la->cls, and geometry, then what fill
+ * adds), over (per_cell work-items per cell, images). */
 static ykd_status run_levels(const loss_call *loss, const char *name, const level_args *la,
-                             const ykd_yolo_geometry *geo, size_t per_cell, level_args_fn fill,
-                             ykd_error *err)
+                             const ykd_tensor_args *logits, const ykd_yolo_geometry *geo,
+                             size_t per_cell, level_args_fn fill, ykd_error *err)
 {
     ykd_kernel *k;
     ykd_status st = kernel(loss, name, &k, err);
     for (int l = 0; st == YKD_OK && l < geo->levels; l++) {
         ykd_op_args a = {0};
+        ykd_op_args_location(&a, logits[l]);
+        ykd_op_args_int4(&a, la->geom[l]);
         fill(&a, loss, la, geo, l);
         st = run_2d(loss, k, &a, (size_t)geo->h[l] * geo->w[l] * per_cell, geo, err);
     }
@@ -173,9 +177,8 @@ static ykd_status run_levels(const loss_call *loss, const char *name, const leve
 static void decode_args(ykd_op_args *a, const loss_call *loss, const level_args *la,
                         const ykd_yolo_geometry *geo, int l)
 {
+    (void)la;
     ykd_yolo_scratch *s = loss->scratch;
-    ykd_op_args_location(a, la->box[l]);
-    ykd_op_args_int4(a, la->geom[l]);
     ykd_op_args_int(a, geo->anchors);
     ykd_buffer *outputs[] = {s->pred, s->anchor_gt, s->anchor_cls, s->anchor_score, s->partial};
     for (size_t i = 0; i < sizeof outputs / sizeof outputs[0]; i++)
@@ -249,8 +252,6 @@ static void cls_loss_args(ykd_op_args *a, const loss_call *loss, const level_arg
                           const ykd_yolo_geometry *geo, int l)
 {
     ykd_yolo_scratch *s = loss->scratch;
-    ykd_op_args_location(a, la->cls[l]);
-    ykd_op_args_int4(a, la->geom[l]);
     ykd_op_args_int(a, loss->nc);
     ykd_op_args_int(a, geo->anchors);
     ykd_op_args_mem(a, s->anchor_cls->mem);
@@ -316,13 +317,14 @@ ykd_status ykd_yolo_loss_launch(ykd_device *device, int nc, const ykd_yolo_loss_
     const loss_call *loss = &call;
     level_args la;
     fill_level_args(geo, levels, grads, &la);
-    ykd_status st = run_levels(loss, "yolo_decode", &la, geo, 1, decode_args, err);
+    ykd_status st = run_levels(loss, "yolo_decode", &la, la.box, geo, 1, decode_args, err);
     if (st == YKD_OK)
         st = launch_assign(loss, &la, geo, err);
     if (st == YKD_OK)
         st = launch_scale(loss, geo, err);
     if (st == YKD_OK)
-        st = run_levels(loss, "yolo_cls_loss", &la, geo, (size_t)nc, cls_loss_args, err);
+        st = run_levels(loss, "yolo_cls_loss", &la, la.cls, geo, (size_t)nc, cls_loss_args,
+                        err);
     if (st == YKD_OK && grads && !accumulate)
         st = launch_box_zero(loss, &la, geo, err);
     if (st == YKD_OK && geo->max_boxes > 0) /* else there are no box-loss groups */
