@@ -12,25 +12,39 @@
 
 typedef struct conv_geometry {
     int cin, height, width, cout, k, stride, pad, groups, out_h, out_w;
+    int cin_g, cout_g; /* channels per group */
 } conv_geometry;
 
 #define GEOMETRY_ARGS                                                                          \
     int cin, int height, int width, int cout, int k, int stride, int pad, int groups,          \
         int out_h, int out_w
 #define GEOMETRY                                                                               \
-    (conv_geometry) { cin, height, width, cout, k, stride, pad, groups, out_h, out_w }
+    (conv_geometry) {                                                                          \
+        cin, height, width, cout, k, stride, pad, groups, out_h, out_w, cin / groups,          \
+            cout / groups                                                                      \
+    }
 
+/* A planar launch's work-item: position (x, y) of plane nc = n * channels + c of a
+ * width x height tensor; false for the items past the plane's edge. */
+bool plane_item(int width, int height, int channels, int *x, int *y, int *n, int *c)
+{
+    *x = get_global_id(0);
+    *y = get_global_id(1);
+    uint nc = get_global_id(2);
+    *c = nc % channels;
+    *n = nc / channels;
+    return *x < width && *y < height;
+}
+
+/* y = act(conv(x, w) + bias), act an ACT_* code (cl/shared.cl). */
 __kernel void grouped_conv_forward(TENSOR_IN(x), TENSOR_IN(w), TENSOR_IN(bias), int has_bias,
-                                   int silu, TENSOR_OUT(y), GEOMETRY_ARGS)
+                                   int act, TENSOR_OUT(y), GEOMETRY_ARGS)
 {
     conv_geometry g = GEOMETRY;
-    int ox = get_global_id(0), oy = get_global_id(1);
-    uint nc = get_global_id(2);
-    if (ox >= g.out_w || oy >= g.out_h)
+    int ox, oy, n, co;
+    if (!plane_item(g.out_w, g.out_h, g.cout, &ox, &oy, &n, &co))
         return;
-    int co = nc % g.cout, n = nc / g.cout;
-    int cin_g = g.cin / g.groups, cout_g = g.cout / g.groups;
-    int first = co / cout_g * cin_g;
+    int cin_g = g.cin_g, first = co / g.cout_g * cin_g;
     __global const float *taps = w + w_off + (size_t)co * cin_g * g.k * g.k;
     size_t plane = (size_t)g.height * g.width;
     float sum = 0.0f;
@@ -49,9 +63,7 @@ __kernel void grouped_conv_forward(TENSOR_IN(x), TENSOR_IN(w), TENSOR_IN(bias), 
     }
     if (has_bias)
         sum += bias[bias_off + co];
-    if (silu)
-        sum = sum / (1.0f + exp(-sum));
-    PLANE(y, nc, g.cout, (size_t)g.out_h * g.out_w)[(size_t)oy * g.out_w + ox] = sum;
+    IMAGE(y, n)[((size_t)co * g.out_h + oy) * g.out_w + ox] = activate(sum, act);
 }
 
 /* dx (+)= sum over the outputs (co, oy, ox) that read input (ci, iy, ix) of dy * weight. */
@@ -59,12 +71,10 @@ __kernel void grouped_conv_input_grad(TENSOR_IN(dy), TENSOR_IN(w), uint accumula
                                       TENSOR_OUT(dx), GEOMETRY_ARGS)
 {
     conv_geometry g = GEOMETRY;
-    int ix = get_global_id(0), iy = get_global_id(1);
-    uint nc = get_global_id(2);
-    if (ix >= g.width || iy >= g.height)
+    int ix, iy, n, ci;
+    if (!plane_item(g.width, g.height, g.cin, &ix, &iy, &n, &ci))
         return;
-    int ci = nc % g.cin, n = nc / g.cin;
-    int cin_g = g.cin / g.groups, cout_g = g.cout / g.groups;
+    int cin_g = g.cin_g, cout_g = g.cout_g;
     int group = ci / cin_g, local_ci = ci % cin_g;
     size_t out_plane = (size_t)g.out_h * g.out_w;
     float sum = 0.0f;
@@ -83,8 +93,7 @@ __kernel void grouped_conv_input_grad(TENSOR_IN(dy), TENSOR_IN(w), uint accumula
             }
         }
     }
-    __global float *out = PLANE(dx, nc, g.cin, (size_t)g.height * g.width) +
-                          (size_t)iy * g.width + ix;
+    __global float *out = IMAGE(dx, n) + ((size_t)ci * g.height + iy) * g.width + ix;
     *out = accumulate ? *out + sum : sum;
 }
 
@@ -100,7 +109,7 @@ __kernel void grouped_conv_weight_grad(TENSOR_IN(x), TENSOR_IN(dy), uint accumul
 {
     conv_geometry g = GEOMETRY;
     uint e = get_group_id(0), l = get_local_id(0), size = get_local_size(0);
-    int cin_g = g.cin / g.groups, cout_g = g.cout / g.groups, taps = g.k * g.k;
+    int cin_g = g.cin_g, cout_g = g.cout_g, taps = g.k * g.k;
     int local_ci = e % cin_g, co = e / cin_g;
     int ci = co / cout_g * cin_g + local_ci;
     size_t out_plane = (size_t)g.out_h * g.out_w, plane = (size_t)g.height * g.width;

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h> /* CHECK_CONTAINS */
 
 #include "yolokd/device.h"
 

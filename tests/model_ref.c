@@ -133,41 +133,9 @@ static mref_tensor chunk(const mref_tensor *x, int first, int count)
     return y;
 }
 
-/* C2f: y = cv1(x).chunk(2); y += [m(y[-1]) for m]; cv2(cat(y)); Bottleneck: x + cv2(cv1(x)). */
-static mref_tensor c2f(const mref *r, int index, const ykd_layer_desc *l, const mref_tensor *x)
-{
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "model.%d.cv1", index);
-    mref_tensor y = conv_block(r, prefix, x, 1, 1);
-    int c = y.c / 2, n = l->repeats;
-    mref_tensor *parts = calloc((size_t)n + 2, sizeof *parts);
-    parts[0] = chunk(&y, 0, c);
-    parts[1] = chunk(&y, c, c);
-    mref_tensor_free(&y);
-    for (int j = 0; j < n; j++) {
-        snprintf(prefix, sizeof prefix, "model.%d.m.%d.cv1", index, j);
-        mref_tensor h = conv_block(r, prefix, &parts[j + 1], 3, 1);
-        snprintf(prefix, sizeof prefix, "model.%d.m.%d.cv2", index, j);
-        parts[j + 2] = conv_block(r, prefix, &h, 3, 1);
-        mref_tensor_free(&h);
-        if (l->shortcut)
-            ref_add(mref_numel(&parts[j + 2]), parts[j + 2].d, parts[j + 1].d, parts[j + 2].d);
-    }
-    const mref_tensor *list[66];
-    for (int j = 0; j < n + 2; j++)
-        list[j] = &parts[j];
-    mref_tensor cat = concat(list, n + 2);
-    for (int j = 0; j < n + 2; j++)
-        mref_tensor_free(&parts[j]);
-    free(parts);
-    snprintf(prefix, sizeof prefix, "model.%d.cv2", index);
-    mref_tensor out = conv_block(r, prefix, &cat, 1, 1);
-    mref_tensor_free(&cat);
-    return out;
-}
-
-/* Bottleneck(shortcut=True), k = 3 both: x + cv2(cv1(x)). */
-static mref_tensor bottleneck(const mref *r, const char *prefix, const mref_tensor *x)
+/* Bottleneck, k = 3 both: cv2(cv1(x)), plus x with a shortcut. */
+static mref_tensor bottleneck(const mref *r, const char *prefix, const mref_tensor *x,
+                              bool shortcut)
 {
     char name[160];
     snprintf(name, sizeof name, "%s.cv1", prefix);
@@ -175,11 +143,12 @@ static mref_tensor bottleneck(const mref *r, const char *prefix, const mref_tens
     snprintf(name, sizeof name, "%s.cv2", prefix);
     mref_tensor y = conv_block(r, name, &h, 3, 1);
     mref_tensor_free(&h);
-    ref_add(mref_numel(&y), y.d, x->d, y.d);
+    if (shortcut)
+        ref_add(mref_numel(&y), y.d, x->d, y.d);
     return y;
 }
 
-/* C3k(c, c, n = 2): cv3(cat(m(cv1(x)), cv2(x))), m two bottlenecks. */
+/* C3k(c, c, n = 2): cv3(cat(m(cv1(x)), cv2(x))), m two bottlenecks with shortcuts. */
 static mref_tensor c3k(const mref *r, const char *prefix, const mref_tensor *x)
 {
     char name[160];
@@ -187,7 +156,7 @@ static mref_tensor c3k(const mref *r, const char *prefix, const mref_tensor *x)
     mref_tensor u = conv_block(r, name, x, 1, 1);
     for (int b = 0; b < 2; b++) {
         snprintf(name, sizeof name, "%s.m.%d", prefix, b);
-        mref_tensor next = bottleneck(r, name, &u);
+        mref_tensor next = bottleneck(r, name, &u, true);
         mref_tensor_free(&u);
         u = next;
     }
@@ -203,9 +172,27 @@ static mref_tensor c3k(const mref *r, const char *prefix, const mref_tensor *x)
     return y;
 }
 
-/* C3k2: C2f's y = cv1(x).chunk(2); y += [m(y[-1]) for m]; cv2(cat(y)), with m Bottleneck(e =
- * 0.5) or C3k. */
-static mref_tensor c3k2(const mref *r, int index, const ykd_layer_desc *l, const mref_tensor *x)
+/* The inner module m_j of C2f and C3k2 (model.<index>.m.<j> is its prefix). */
+typedef mref_tensor (*inner_module)(const mref *r, const ykd_layer_desc *l, const char *prefix,
+                                    const mref_tensor *x);
+
+/* C2f's Bottleneck(k = 3, 3, e = 1.0), with the layer's shortcut. */
+static mref_tensor c2f_inner(const mref *r, const ykd_layer_desc *l, const char *prefix,
+                             const mref_tensor *x)
+{
+    return bottleneck(r, prefix, x, l->shortcut);
+}
+
+/* C3k2's C3k, or a Bottleneck (e = 0.5, with a shortcut). */
+static mref_tensor c3k2_inner(const mref *r, const ykd_layer_desc *l, const char *prefix,
+                              const mref_tensor *x)
+{
+    return l->c3k ? c3k(r, prefix, x) : bottleneck(r, prefix, x, true);
+}
+
+/* C2f and C3k2: y = cv1(x).chunk(2); y += [m(y[-1]) for m]; cv2(cat(y)). */
+static mref_tensor split_chain(const mref *r, int index, const ykd_layer_desc *l,
+                               const mref_tensor *x, inner_module inner)
 {
     char prefix[64];
     snprintf(prefix, sizeof prefix, "model.%d.cv1", index);
@@ -217,15 +204,15 @@ static mref_tensor c3k2(const mref *r, int index, const ykd_layer_desc *l, const
     mref_tensor_free(&y);
     for (int j = 0; j < n; j++) {
         snprintf(prefix, sizeof prefix, "model.%d.m.%d", index, j);
-        parts[j + 2] = l->c3k ? c3k(r, prefix, &parts[j + 1])
-                              : bottleneck(r, prefix, &parts[j + 1]);
+        parts[j + 2] = inner(r, l, prefix, &parts[j + 1]);
     }
-    const mref_tensor *list[66];
+    const mref_tensor **list = calloc((size_t)n + 2, sizeof *list);
     for (int j = 0; j < n + 2; j++)
         list[j] = &parts[j];
     mref_tensor cat = concat(list, n + 2);
     for (int j = 0; j < n + 2; j++)
         mref_tensor_free(&parts[j]);
+    free(list);
     free(parts);
     snprintf(prefix, sizeof prefix, "model.%d.cv2", index);
     mref_tensor out = conv_block(r, prefix, &cat, 1, 1);
@@ -376,9 +363,9 @@ static mref_tensor run_layer(const mref *r, int i, const ykd_layer_desc *l,
         snprintf(prefix, sizeof prefix, "model.%d", i);
         return conv_full(r, prefix, in[0], l->k, l->s, l->groups, true);
     case YKD_MODULE_C2F:
-        return c2f(r, i, l, in[0]);
+        return split_chain(r, i, l, in[0], c2f_inner);
     case YKD_MODULE_C3K2:
-        return c3k2(r, i, l, in[0]);
+        return split_chain(r, i, l, in[0], c3k2_inner);
     case YKD_MODULE_C2PSA:
         return c2psa(r, i, l, in[0]);
     case YKD_MODULE_SPPF:

@@ -228,19 +228,26 @@ void ykd_test_numeric_gradient(ykd_test_fn f, void *ctx, double *x, size_t nx, c
     free(y);
 }
 
+bool ykd_test_expect_floats(ykd_test *t, const float *got, const double *expected, size_t n,
+                            double max_nmse, const char *what)
+{
+    if (!CHECKF(t, got != NULL, "%s: no values", what))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!CHECKF(t, isfinite(got[i]) && got[i] != YKD_TEST_POISON,
+                    "%s: element %zu is %g (unwritten or not finite)", what, i, got[i]))
+            return false;
+    return expect_nmse(t, ykd_test_nmse(got, expected, n), max_nmse, what);
+}
+
 bool ykd_test_expect_tensor(ykd_test *t, const ykd_tensor *got, const double *expected,
                             double max_nmse, const char *what)
 {
     size_t count = ykd_tensor_numel(got);
     float *host = malloc(count * sizeof *host);
     ykd_error err;
-    bool ok = host && CHECK_OK(t, ykd_tensor_read(got, host, &err), err);
-    for (size_t i = 0; ok && i < count; i++)
-        ok = CHECKF(t, isfinite(host[i]) && host[i] != YKD_TEST_POISON,
-                    "%s: element %zu is %g (unwritten or not finite)", what, i, host[i]);
-    if (ok) {
-        ok = expect_nmse(t, ykd_test_nmse(host, expected, count), max_nmse, what);
-    }
+    bool ok = host && CHECK_OK(t, ykd_tensor_read(got, host, &err), err) &&
+              ykd_test_expect_floats(t, host, expected, count, max_nmse, what);
     free(host);
     return ok;
 }

@@ -45,7 +45,7 @@ float *ykd_test_random_floats(size_t count, uint64_t seed, float lo, float hi);
 
 /* What one check allocates, freed together by ykd_test_mem_free: host arrays and guarded
  * tensors. Start from {0}. */
-enum { YKD_TEST_MEM_BLOCKS = 64, YKD_TEST_MEM_TENSORS = 24 };
+enum { YKD_TEST_MEM_BLOCKS = 96, YKD_TEST_MEM_TENSORS = 24 };
 
 typedef struct ykd_test_mem {
     void *blocks[YKD_TEST_MEM_BLOCKS];
@@ -95,6 +95,11 @@ double ykd_test_nmse_d(const double *got, const double *expected, size_t n);
 /* Compares float64 values by normalised MSE (at most max_nmse); fails on a non-finite one. */
 bool ykd_test_expect_close(ykd_test *t, const double *got, const double *expected, size_t n,
                            double max_nmse, const char *what);
+
+/* Compares floats with float64 values by normalised MSE (at most max_nmse); fails on a
+ * non-finite or poisoned one, or when got is NULL. */
+bool ykd_test_expect_floats(ykd_test *t, const float *got, const double *expected, size_t n,
+                            double max_nmse, const char *what);
 
 /* A float64 function of nx inputs with ny outputs, for gradient checks. */
 typedef void (*ykd_test_fn)(void *ctx, const double *x, double *y);

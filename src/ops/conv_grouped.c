@@ -29,7 +29,7 @@ ykd_status ykd_conv_grouped_forward(ykd_device *device, const ykd_tensor *x,
     ykd_op_args_tensor(&a, w);
     ykd_op_args_tensor(&a, bias ? bias : w); /* unread without a bias */
     ykd_op_args_int(&a, bias != NULL);
-    ykd_op_args_int(&a, activation == YKD_ACTIVATION_SILU);
+    ykd_op_args_int(&a, (int)activation); /* cl/shared.cl's ACT_* codes */
     ykd_op_args_tensor(&a, y);
     geometry_args(&a, s);
     return ykd_op_run_spatial(device, kernel, &a, s->wo, s->ho, s->n, s->cout, err);
@@ -79,5 +79,5 @@ ykd_status ykd_conv_grouped_weight_grad(ykd_device *device, const ykd_tensor *x,
     geometry_args(&a, s);
     ykd_op_args_local(&a, group * TAP_CHUNK * sizeof(float));
     size_t global[1] = {filters * group}, local[1] = {group};
-    return ykd_kernel_run(device, kernel, a.args, a.count, 1, global, local, NULL, err);
+    return ykd_op_run(device, kernel, &a, 1, global, local, err);
 }

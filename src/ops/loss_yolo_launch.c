@@ -82,6 +82,7 @@ typedef struct loss_call {
     int nc;
     const ykd_yolo_loss_options *options;
     ykd_yolo_scratch *scratch;
+    bool has_grad, accumulate; /* gradients wanted; added to what the tensors hold */
 } loss_call;
 
 static ykd_status kernel(const loss_call *loss, const char *name, ykd_kernel **k, ykd_error *err)
@@ -150,25 +151,39 @@ static void args_box_levels(ykd_op_args *a, const level_args *la)
     }
 }
 
-static ykd_status launch_decode(const loss_call *loss, const level_args *la,
-                                const ykd_yolo_geometry *geo, ykd_error *err)
+/* Level l's arguments of a per-level kernel after the first two (the level's logits and
+ * geometry). */
+typedef void (*level_args_fn)(ykd_op_args *a, const loss_call *loss, const level_args *la,
+                              const ykd_yolo_geometry *geo, int l);
+
+/* Kernel name once per level (its logits, la->box or la->cls, and geometry, then what fill
+ * adds), over (per_cell work-items per cell, images). */
+static ykd_status run_levels(const loss_call *loss, const char *name, const level_args *la,
+                             const ykd_tensor_args *logits, const ykd_yolo_geometry *geo,
+                             size_t per_cell, level_args_fn fill, ykd_error *err)
 {
     ykd_kernel *k;
-    ykd_status st = kernel(loss, "yolo_decode", &k, err);
-    ykd_yolo_scratch *s = loss->scratch;
+    ykd_status st = kernel(loss, name, &k, err);
     for (int l = 0; st == YKD_OK && l < geo->levels; l++) {
         ykd_op_args a = {0};
-        ykd_op_args_location(&a, la->box[l]);
+        ykd_op_args_location(&a, logits[l]);
         ykd_op_args_int4(&a, la->geom[l]);
-        ykd_op_args_int(&a, geo->anchors);
-        ykd_buffer *outputs[] = {s->pred, s->anchor_gt, s->anchor_cls, s->anchor_score,
-                                 s->partial};
-        for (size_t i = 0; i < sizeof outputs / sizeof outputs[0]; i++)
-            ykd_op_args_mem(&a, outputs[i]->mem);
-        ykd_op_args_uint(&a, geo->decode_at[l]);
-        st = run_2d(loss, k, &a, (size_t)geo->h[l] * geo->w[l], geo, err);
+        fill(&a, loss, la, geo, l);
+        st = run_2d(loss, k, &a, (size_t)geo->h[l] * geo->w[l] * per_cell, geo, err);
     }
     return st;
+}
+
+static void decode_args(ykd_op_args *a, const loss_call *loss, const level_args *la,
+                        const ykd_yolo_geometry *geo, int l)
+{
+    (void)la;
+    ykd_yolo_scratch *s = loss->scratch;
+    ykd_op_args_int(a, geo->anchors);
+    ykd_buffer *outputs[] = {s->pred, s->anchor_gt, s->anchor_cls, s->anchor_score, s->partial};
+    for (size_t i = 0; i < sizeof outputs / sizeof outputs[0]; i++)
+        ykd_op_args_mem(a, outputs[i]->mem);
+    ykd_op_args_uint(a, geo->decode_at[l]);
 }
 
 /* yolo_topk, then yolo_resolve; without any gt, the image sums are just zeroed. */
@@ -233,29 +248,20 @@ static ykd_status launch_scale(const loss_call *loss, const ykd_yolo_geometry *g
     return ykd_op_run(loss->device, k, &a, 1, &one, &one, err);
 }
 
-static ykd_status launch_cls_loss(const loss_call *loss, const level_args *la, bool has_grad,
-                                  bool accumulate, const ykd_yolo_geometry *geo, ykd_error *err)
+static void cls_loss_args(ykd_op_args *a, const loss_call *loss, const level_args *la,
+                          const ykd_yolo_geometry *geo, int l)
 {
-    ykd_kernel *k;
-    ykd_status st = kernel(loss, "yolo_cls_loss", &k, err);
     ykd_yolo_scratch *s = loss->scratch;
-    for (int l = 0; st == YKD_OK && l < geo->levels; l++) {
-        ykd_op_args a = {0};
-        ykd_op_args_location(&a, la->cls[l]);
-        ykd_op_args_int4(&a, la->geom[l]);
-        ykd_op_args_int(&a, loss->nc);
-        ykd_op_args_int(&a, geo->anchors);
-        ykd_op_args_mem(&a, s->anchor_cls->mem);
-        ykd_op_args_mem(&a, s->anchor_score->mem);
-        ykd_op_args_mem(&a, s->scales->mem);
-        ykd_op_args_int(&a, has_grad);
-        ykd_op_args_int(&a, accumulate);
-        ykd_op_args_location(&a, la->dcls[l]);
-        ykd_op_args_mem(&a, s->partial->mem);
-        ykd_op_args_uint(&a, geo->cls_at[l]);
-        st = run_2d(loss, k, &a, (size_t)geo->h[l] * geo->w[l] * loss->nc, geo, err);
-    }
-    return st;
+    ykd_op_args_int(a, loss->nc);
+    ykd_op_args_int(a, geo->anchors);
+    ykd_op_args_mem(a, s->anchor_cls->mem);
+    ykd_op_args_mem(a, s->anchor_score->mem);
+    ykd_op_args_mem(a, s->scales->mem);
+    ykd_op_args_int(a, loss->has_grad);
+    ykd_op_args_int(a, loss->accumulate);
+    ykd_op_args_location(a, la->dcls[l]);
+    ykd_op_args_mem(a, s->partial->mem);
+    ykd_op_args_uint(a, geo->cls_at[l]);
 }
 
 static ykd_status launch_box_zero(const loss_call *loss, const level_args *la,
@@ -274,8 +280,8 @@ static ykd_status launch_box_zero(const loss_call *loss, const level_args *la,
     return st;
 }
 
-static ykd_status launch_box_loss(const loss_call *loss, const level_args *la, bool has_grad,
-                                  bool accumulate, const ykd_yolo_geometry *geo, ykd_error *err)
+static ykd_status launch_box_loss(const loss_call *loss, const level_args *la,
+                                  const ykd_yolo_geometry *geo, ykd_error *err)
 {
     ykd_kernel *k;
     ykd_status st = kernel(loss, "yolo_box_loss", &k, err);
@@ -294,8 +300,8 @@ static ykd_status launch_box_loss(const loss_call *loss, const level_args *la, b
     ykd_op_args_mem(&a, s->slot_gt->mem);
     ykd_op_args_mem(&a, s->anchor_score->mem);
     ykd_op_args_mem(&a, s->scales->mem);
-    ykd_op_args_int(&a, has_grad);
-    ykd_op_args_int(&a, accumulate);
+    ykd_op_args_int(&a, loss->has_grad);
+    ykd_op_args_int(&a, loss->accumulate);
     ykd_op_args_mem(&a, s->partial->mem);
     ykd_op_args_uint(&a, geo->box_at);
     size_t slots = (size_t)geo->max_boxes * loss->options->topk;
@@ -307,20 +313,21 @@ ykd_status ykd_yolo_loss_launch(ykd_device *device, int nc, const ykd_yolo_loss_
                                 const ykd_yolo_level *grads, bool accumulate,
                                 const ykd_yolo_geometry *geo, ykd_error *err)
 {
-    const loss_call call = {device, nc, options, scratch};
+    const loss_call call = {device, nc, options, scratch, grads != NULL, accumulate};
     const loss_call *loss = &call;
     level_args la;
     fill_level_args(geo, levels, grads, &la);
-    ykd_status st = launch_decode(loss, &la, geo, err);
+    ykd_status st = run_levels(loss, "yolo_decode", &la, la.box, geo, 1, decode_args, err);
     if (st == YKD_OK)
         st = launch_assign(loss, &la, geo, err);
     if (st == YKD_OK)
         st = launch_scale(loss, geo, err);
     if (st == YKD_OK)
-        st = launch_cls_loss(loss, &la, grads != NULL, accumulate, geo, err);
+        st = run_levels(loss, "yolo_cls_loss", &la, la.cls, geo, (size_t)nc, cls_loss_args,
+                        err);
     if (st == YKD_OK && grads && !accumulate)
         st = launch_box_zero(loss, &la, geo, err);
     if (st == YKD_OK && geo->max_boxes > 0) /* else there are no box-loss groups */
-        st = launch_box_loss(loss, &la, grads != NULL, accumulate, geo, err);
+        st = launch_box_loss(loss, &la, geo, err);
     return st;
 }

@@ -1,28 +1,35 @@
-/* The distillation losses: the float64 references on cases worked by hand and against central
- * differences; then every device against the references on random inputs of several shapes
- * (odd sizes, planes smaller and larger than a work-group, strided views), gradients written
- * into poisoned, guarded tensors or added to known values; refusals with nothing written. */
+/* The distillation losses in the op table, one entry per kind (the entry's variant points to
+ * its op_kd_kind): case shape = the student's, p = {teacher channels through an adapter, 0:
+ * none}, f = {temperature, norm}; OP_MASKED (mse, imitation: with a mask; ld always has its
+ * weights), OP_STRIDED, OP_ACCUMULATE. The forward gives the loss and writes (or adds) 1.75
+ * times its gradient; the adapter's gradients add to random values. Plus the float64
+ * references by hand and against finite differences, determinism and the refusals. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "op_check.h"
-#include "ref/ref.h"
+#include "ops.h"
 #include "yolokd/kd_loss.h"
 
-typedef enum kd_kind { KD_LOGIT, KD_LD, KD_CWD, KD_PKD, KD_MSE, KD_IMITATION } kd_kind;
+const int op_kd_kind[OP_KD_KINDS] = {OP_KD_LOGIT, OP_KD_LD, OP_KD_CWD, OP_KD_PKD, OP_KD_MSE,
+                                     OP_KD_IMITATION};
 
-static const char *const kind_names[] = {"logit", "ld", "cwd", "pkd", "mse", "imitation"};
+enum { S, T, WEIGHT, AW, AB, DS, DW, DB };
+static const char *const slot_names[OP_SLOTS] = {
+    "student", "teacher", "weights", "adapter weight", "adapter bias", "student gradient",
+    "adapter weight gradient", "adapter bias gradient"};
 
-/* One loss on one input: host values (float, and their float64 copies) kept by a test_mem. */
+static const float grad_scale = 1.75f;
+
+/* One loss on one input: host values (float, and their float64 copies). */
 typedef struct problem {
-    kd_kind kind;
+    int kind;
     ref_shape sh; /* the student's */
     int ct;       /* imitation through an adapter: the teacher's channels; 0: no adapter */
-    bool masked;  /* mse, imitation: with a mask; ld always has its weights */
+    bool masked;
     double temperature, norm;
-    float *s, *t, *w, *aw, *ab;      /* w: LD weights or the mask [n, 1, h, w]; adapter */
+    float *s, *t, *w, *aw, *ab; /* w: LD weights or the mask [n, 1, h, w]; adapter */
     double *sd, *td, *wd, *awd, *abd;
 } problem;
 
@@ -51,10 +58,10 @@ static void fill_weights(float *w, double *wd, size_t count, uint64_t seed, bool
 static void problem_init(ykd_test_mem *m, problem *p, uint64_t seed)
 {
     size_t ns = ref_numel(p->sh), nt = ref_numel(teacher_shape(p));
-    float lo = p->kind == KD_LOGIT ? -7.0f : -3.0f, hi = p->kind == KD_LOGIT ? 4.0f : 3.0f;
+    float lo = p->kind == OP_KD_LOGIT ? -7.0f : -3.0f, hi = p->kind == OP_KD_LOGIT ? 4.0f : 3.0f;
     p->s = ykd_test_inputs(m, ns, seed, lo, hi, &p->sd);
     p->t = ykd_test_inputs(m, nt, seed + 1, lo, hi, &p->td);
-    if (p->kind == KD_PKD) /* a per-channel offset and scale, which standardising removes */
+    if (p->kind == OP_KD_PKD) /* a per-channel offset and scale, which standardising removes */
         for (size_t i = 0; i < ns; i++) {
             int c = (int)(i / ((size_t)p->sh.h * p->sh.w) % (size_t)p->sh.c);
             p->s[i] = p->s[i] * (0.5f + 0.25f * (float)c) + (float)c, p->sd[i] = p->s[i];
@@ -62,7 +69,7 @@ static void problem_init(ykd_test_mem *m, problem *p, uint64_t seed)
     size_t anchors = (size_t)p->sh.n * p->sh.h * p->sh.w;
     p->w = ykd_test_keep(m, malloc(anchors * sizeof(float)));
     p->wd = ykd_test_doubles(m, anchors);
-    fill_weights(p->w, p->wd, anchors, seed + 2, p->kind != KD_LD);
+    fill_weights(p->w, p->wd, anchors, seed + 2, p->kind != OP_KD_LD);
     if (p->ct) {
         double bound = 1.0 / sqrt((double)p->sh.c);
         p->aw = ykd_test_inputs(m, (size_t)p->ct * p->sh.c, seed + 3, (float)-bound,
@@ -76,49 +83,154 @@ static double ref_eval(const problem *p, const double *s, double *ds, double *dw
 {
     const double *mask = p->masked ? p->wd : NULL;
     switch (p->kind) {
-    case KD_LOGIT:
+    case OP_KD_LOGIT:
         return ref_kd_logit(p->sh, s, p->td, p->temperature, p->norm, ds);
-    case KD_LD:
+    case OP_KD_LD:
         return ref_kd_ld(p->sh, s, p->td, p->wd, p->temperature, p->norm, ds);
-    case KD_CWD:
+    case OP_KD_CWD:
         return ref_kd_cwd(p->sh, s, p->td, p->temperature, ds);
-    case KD_PKD:
+    case OP_KD_PKD:
         return ref_kd_pkd(p->sh, s, p->td, YKD_KD_PKD_EPS, ds);
-    case KD_MSE:
+    case OP_KD_MSE:
         return ref_kd_mse(p->sh, s, p->td, mask, p->norm, ds);
-    case KD_IMITATION:
+    default:
         return ref_kd_imitation(p->sh, p->ct ? p->ct : p->sh.c, s, p->td, mask, p->awd,
                                 p->abd, p->norm, ds, dw, db);
     }
-    return NAN;
 }
 
-/* The device tensors of a problem. */
-typedef struct device_problem {
-    const ykd_tensor *s, *t, *w, *aw, *ab;
-} device_problem;
-
-static ykd_status device_eval(const problem *p, const device_problem *d,
-                              const ykd_kd_adapter *adapter, const ykd_kd_grad *grad,
-                              double *loss, ykd_error *err)
+static problem problem_of(const op_entry *e, const op_case *c)
 {
-    float T = (float)p->temperature;
-    const ykd_tensor *mask = p->masked ? d->w : NULL;
-    switch (p->kind) {
-    case KD_LOGIT:
-        return ykd_kd_logit_loss(d->s, d->t, T, p->norm, grad, loss, err);
-    case KD_LD:
-        return ykd_kd_ld_loss(d->s, d->t, d->w, T, p->norm, grad, loss, err);
-    case KD_CWD:
-        return ykd_kd_cwd_loss(d->s, d->t, T, grad, loss, err);
-    case KD_PKD:
-        return ykd_kd_pkd_loss(d->s, d->t, grad, loss, err);
-    case KD_MSE:
-        return ykd_kd_mse_loss(d->s, d->t, mask, p->norm, grad, loss, err);
-    case KD_IMITATION:
-        return ykd_kd_imitation_loss(d->s, d->t, mask, adapter, p->norm, grad, loss, err);
+    return (problem){.kind = *(const int *)e->variant, .sh = c->shape, .ct = c->p[0],
+                     .masked = c->flags & OP_MASKED, .temperature = c->f[0], .norm = c->f[1]};
+}
+
+/* The host values live in the case's scratch problem; slots hold the device tensors. */
+bool op_kd_setup(op_io *io)
+{
+    io->slot_names = slot_names;
+    problem *p = io->scratch = malloc(sizeof *p);
+    if (!CHECK(io->t, p != NULL))
+        return false;
+    *p = problem_of(io->entry, io->c);
+    problem_init(&io->mem, p, io->seed);
+    ref_shape sh = p->sh, ts = teacher_shape(p);
+    bool strided = io->c->flags & OP_STRIDED, accumulate = io->c->flags & OP_ACCUMULATE;
+    op_describe(io, sh, p->ct ? " adapted" : "");
+    io->dev[S] = ykd_test_in(io->t, &io->mem, p->s, sh.n, sh.c, sh.h, sh.w, strided);
+    io->dev[T] = ykd_test_in(io->t, &io->mem, p->t, ts.n, ts.c, ts.h, ts.w, !strided);
+    io->dev[WEIGHT] = ykd_test_in(io->t, &io->mem, p->w, sh.n, 1, sh.h, sh.w, strided);
+    if (accumulate)
+        op_out_from(io, DS, sh, -1, 1, strided, OP_FORWARD);
+    else
+        op_out(io, DS, sh, strided, OP_FORWARD);
+    if (p->ct) {
+        io->dev[AW] = ykd_test_in(io->t, &io->mem, p->aw, p->ct, sh.c, 1, 1, false);
+        io->dev[AB] = ykd_test_in(io->t, &io->mem, p->ab, 1, p->ct, 1, 1, false);
+        op_out_from(io, DW, OP_SHAPE(p->ct, sh.c, 1, 1), -1, 1, false, OP_FORWARD);
+        op_out_from(io, DB, OP_SHAPE(1, p->ct, 1, 1), -1, 1, false, OP_FORWARD);
     }
-    return YKD_ERR_INVALID_ARGUMENT;
+    io->has_loss = true;
+    return op_setup_ok(io);
+}
+
+void op_kd_reference(op_io *io, op_phase phase)
+{
+    (void)phase;
+    const problem *p = io->scratch;
+    double *dw = p->ct ? io->expect[DW] : NULL, *db = p->ct ? io->expect[DB] : NULL;
+    io->expected_loss = ref_eval(p, p->sd, io->expect[DS], dw, db);
+    for (int slot = DS; slot <= DB; slot++) {
+        if (!io->checked[slot])
+            continue;
+        for (size_t i = 0; i < ref_numel(io->shape[slot]); i++)
+            io->expect[slot][i] *= grad_scale;
+        if (slot != DS || io->c->flags & OP_ACCUMULATE)
+            op_add_initial(io, slot);
+    }
+}
+
+ykd_status op_kd_forward(op_io *io, ykd_error *err)
+{
+    const problem *p = io->scratch;
+    float temp = (float)p->temperature;
+    const ykd_tensor *s = io->dev[S], *t = io->dev[T], *mask = p->masked ? io->dev[WEIGHT] : NULL;
+    ykd_kd_grad grad = {io->dev[DS], grad_scale, io->c->flags & OP_ACCUMULATE};
+    ykd_kd_adapter adapter = {io->dev[AW], io->dev[AB], io->dev[DW], io->dev[DB]};
+    double *loss = &io->loss;
+    switch (p->kind) {
+    case OP_KD_LOGIT:
+        return ykd_kd_logit_loss(s, t, temp, p->norm, &grad, loss, err);
+    case OP_KD_LD:
+        return ykd_kd_ld_loss(s, t, io->dev[WEIGHT], temp, p->norm, &grad, loss, err);
+    case OP_KD_CWD:
+        return ykd_kd_cwd_loss(s, t, temp, &grad, loss, err);
+    case OP_KD_PKD:
+        return ykd_kd_pkd_loss(s, t, &grad, loss, err);
+    case OP_KD_MSE:
+        return ykd_kd_mse_loss(s, t, mask, p->norm, &grad, loss, err);
+    default:
+        return ykd_kd_imitation_loss(s, t, mask, p->ct ? &adapter : NULL, p->norm, &grad, loss,
+                                     err);
+    }
+}
+
+/* ---- the references against central differences ------------------------------------------- */
+
+typedef struct fd_ctx {
+    const problem *p;
+    int part; /* 0: the student, 1: the adapter weight, 2: the adapter bias */
+} fd_ctx;
+
+static void fd_loss(void *ctx, const double *x, double *y)
+{
+    const fd_ctx *c = ctx;
+    problem q = *c->p;
+    if (c->part == 1)
+        q.awd = (double *)x;
+    if (c->part == 2)
+        q.abd = (double *)x;
+    y[0] = ref_eval(&q, c->part == 0 ? x : q.sd, NULL, NULL, NULL);
+}
+
+static const char *const kind_names[] = {"logit", "ld", "cwd", "pkd", "mse", "imitation"};
+
+/* One problem per kind, small enough to difference. */
+void op_kd_reference_gradient(ykd_test *t, const op_entry *e)
+{
+    static const problem problems[] = {
+        {.kind = OP_KD_LOGIT, .sh = {2, 3, 2, 3}, .temperature = 2.0, .norm = 3.0},
+        {.kind = OP_KD_LD, .sh = {2, 12, 2, 2}, .temperature = 3.0, .norm = 2.5},
+        {.kind = OP_KD_CWD, .sh = {2, 3, 3, 4}, .temperature = 4.0},
+        {.kind = OP_KD_PKD, .sh = {2, 3, 3, 4}},
+        {.kind = OP_KD_MSE, .sh = {2, 3, 3, 4}, .masked = true, .norm = 7.0},
+        {.kind = OP_KD_IMITATION, .sh = {2, 3, 3, 4}, .ct = 5, .masked = true, .norm = 9.0},
+    };
+    problem p = problems[*(const int *)e->variant];
+    ykd_test_mem m = {0};
+    problem_init(&m, &p, 100 + p.kind);
+    size_t ns = ref_numel(p.sh);
+    size_t nw = p.ct ? (size_t)p.ct * p.sh.c : 0, nb = (size_t)p.ct;
+    double *ds = ykd_test_doubles(&m, ns), *num = ykd_test_doubles(&m, ns);
+    double *dw = ykd_test_doubles(&m, nw + 1), *db = ykd_test_doubles(&m, nb + 1);
+    double *numw = ykd_test_doubles(&m, nw + 1), *numb = ykd_test_doubles(&m, nb + 1);
+    ref_eval(&p, p.sd, ds, p.ct ? dw : NULL, p.ct ? db : NULL);
+    double one = 1.0;
+    fd_ctx c = {&p, 0};
+    ykd_test_numeric_gradient(fd_loss, &c, p.sd, ns, &one, 1, 1e-5, num);
+    char what[96];
+    snprintf(what, sizeof what, "%s reference ds", kind_names[p.kind]);
+    /* differences with h = 1e-5 err by ~1e-10 relative */
+    ykd_test_expect_close(t, ds, num, ns, 1e-14, what);
+    if (p.ct) {
+        c.part = 1;
+        ykd_test_numeric_gradient(fd_loss, &c, p.awd, nw, &one, 1, 1e-5, numw);
+        ykd_test_expect_close(t, dw, numw, nw, 1e-14, "imitation reference adapter weight");
+        c.part = 2;
+        ykd_test_numeric_gradient(fd_loss, &c, p.abd, nb, &one, 1, 1e-5, numb);
+        ykd_test_expect_close(t, db, numb, nb, 1e-14, "imitation reference adapter bias");
+    }
+    ykd_test_mem_free(&m);
 }
 
 /* ---- the references by hand ---------------------------------------------------------------- */
@@ -126,7 +238,7 @@ static ykd_status device_eval(const problem *p, const device_problem *d,
 /* KL((1/4, 3/4) || (1/2, 1/2)) = 1/4 ln(1/2) + 3/4 ln(3/2), in nats. */
 #define KL_QUARTER_HALF (0.25 * log(0.5) + 0.75 * log(1.5))
 
-static void test_hand_logit(ykd_test *t)
+void op_kd_hand_logit(ykd_test *t)
 {
     /* teacher logit ln 3 (p = 3/4), student 0 (q = 1/2): the binary KL is KL_QUARTER_HALF;
      * dL/ds = T (q - p) / norm = -1/4 at T 1, norm 1 */
@@ -147,7 +259,7 @@ static void test_hand_logit(ykd_test *t)
     CHECK(t, d3[0] == 0.0 && d3[1] == 0.0 && d3[2] == 0.0);
 }
 
-static void test_hand_ld_cwd(ykd_test *t)
+void op_kd_hand_ld_cwd(ykd_test *t)
 {
     /* LD with 2 bins per side ([1, 8, 1, 2]): anchor 0 has weight 2, the teacher (0, ln 3) on
      * every side, the student (0, 0): L = 2 * 1/4 * 4 KL = 2 KL_QUARTER_HALF at T 1, norm 1;
@@ -179,7 +291,7 @@ static void test_hand_ld_cwd(ykd_test *t)
     CHECKF(t, fabs(loss - 4 * kl) < 1e-12, "CWD at T 2: %.12g, by hand %.12g", loss, 4 * kl);
 }
 
-static void test_hand_pkd_mse(ykd_test *t)
+void op_kd_hand_pkd_mse(ykd_test *t)
 {
     /* PKD: one channel (1, 2, 3, 4) (variance 5/4); an affine copy correlates fully: 0; the
      * negation anti-correlates: (1 / 8) * sum (2 x^)^2 = 2 * 5/4 / (5/4 + eps) */
@@ -209,166 +321,13 @@ static void test_hand_pkd_mse(ykd_test *t)
     CHECK(t, dp[0] == 0.4 && dp[1] == 0.0 && dp[2] == 1.2 && dp[3] == 0.0);
 }
 
-/* ---- the references against central differences ------------------------------------------- */
-
-typedef struct fd_ctx {
-    const problem *p;
-    int part; /* 0: the student, 1: the adapter weight, 2: the adapter bias */
-} fd_ctx;
-
-static void fd_loss(void *ctx, const double *x, double *y)
-{
-    const fd_ctx *c = ctx;
-    problem q = *c->p;
-    if (c->part == 1)
-        q.awd = (double *)x;
-    if (c->part == 2)
-        q.abd = (double *)x;
-    y[0] = ref_eval(&q, c->part == 0 ? x : q.sd, NULL, NULL, NULL);
-}
-
-static void check_reference_gradient(ykd_test *t, problem p)
-{
-    ykd_test_mem m = {0};
-    problem_init(&m, &p, 100 + p.kind);
-    size_t ns = ref_numel(p.sh);
-    size_t nw = p.ct ? (size_t)p.ct * p.sh.c : 0, nb = (size_t)p.ct;
-    double *ds = ykd_test_doubles(&m, ns), *num = ykd_test_doubles(&m, ns);
-    double *dw = ykd_test_doubles(&m, nw + 1), *db = ykd_test_doubles(&m, nb + 1);
-    double *numw = ykd_test_doubles(&m, nw + 1), *numb = ykd_test_doubles(&m, nb + 1);
-    ref_eval(&p, p.sd, ds, p.ct ? dw : NULL, p.ct ? db : NULL);
-    double one = 1.0;
-    fd_ctx c = {&p, 0};
-    ykd_test_numeric_gradient(fd_loss, &c, p.sd, ns, &one, 1, 1e-5, num);
-    char what[96];
-    snprintf(what, sizeof what, "%s reference ds", kind_names[p.kind]);
-    /* differences with h = 1e-5 err by ~1e-10 relative */
-    ykd_test_expect_close(t, ds, num, ns, 1e-14, what);
-    if (p.ct) {
-        c.part = 1;
-        ykd_test_numeric_gradient(fd_loss, &c, p.awd, nw, &one, 1, 1e-5, numw);
-        ykd_test_expect_close(t, dw, numw, nw, 1e-14, "imitation reference adapter weight");
-        c.part = 2;
-        ykd_test_numeric_gradient(fd_loss, &c, p.abd, nb, &one, 1, 1e-5, numb);
-        ykd_test_expect_close(t, db, numb, nb, 1e-14, "imitation reference adapter bias");
-    }
-    ykd_test_mem_free(&m);
-}
-
-static void test_reference_gradients(ykd_test *t)
-{
-    ref_shape feat = {2, 3, 3, 4};
-    const problem problems[] = {
-        {.kind = KD_LOGIT, .sh = {2, 3, 2, 3}, .temperature = 2.0, .norm = 3.0},
-        {.kind = KD_LD, .sh = {2, 12, 2, 2}, .temperature = 3.0, .norm = 2.5},
-        {.kind = KD_CWD, .sh = feat, .temperature = 4.0},
-        {.kind = KD_PKD, .sh = feat},
-        {.kind = KD_MSE, .sh = feat, .masked = true, .norm = 7.0},
-        {.kind = KD_IMITATION, .sh = feat, .ct = 5, .masked = true, .norm = 9.0},
-    };
-    for (size_t i = 0; i < sizeof problems / sizeof problems[0]; i++)
-        check_reference_gradient(t, problems[i]);
-}
-
-/* ---- the device against the references ----------------------------------------------------- */
-
-/* Losses are sums of up to ~10^5 float terms, each off by a few ulp: relative 1e-5 covers
- * them with room; a gradient element is one float expression of the inputs. */
-static const double loss_tolerance = 1e-5, grad_nmse = 1e-11;
-
-/* A check of one problem on the device: inputs as (maybe strided) views, the gradient into a
- * poisoned tensor or added to known values, the adapter's gradients added to known values. */
-static void check_device(ykd_test *t, problem p, bool strided, bool accumulate, uint64_t seed)
-{
-    ykd_test_mem m = {0};
-    problem_init(&m, &p, seed);
-    ref_shape ts = teacher_shape(&p), sh = p.sh;
-    size_t ns = ref_numel(sh), nw = (size_t)p.ct * sh.c, nb = (size_t)p.ct;
-    double *ds = ykd_test_doubles(&m, ns), *dw = ykd_test_doubles(&m, nw + 1);
-    double *db = ykd_test_doubles(&m, nb + 1);
-    double expected = ref_eval(&p, p.sd, ds, dw, db);
-    const float scale = 1.75f;
-    double *init_d, *init_wd, *init_bd;
-    float *init = ykd_test_inputs(&m, ns, seed + 9, -1, 1, &init_d);
-    float *init_w = ykd_test_inputs(&m, nw + 1, seed + 10, -1, 1, &init_wd);
-    float *init_b = ykd_test_inputs(&m, nb + 1, seed + 11, -1, 1, &init_bd);
-    for (size_t i = 0; i < ns; i++)
-        ds[i] = (accumulate ? init_d[i] : 0.0) + scale * ds[i];
-    for (size_t i = 0; i < nw; i++)
-        dw[i] = init_wd[i] + scale * dw[i];
-    for (size_t i = 0; i < nb; i++)
-        db[i] = init_bd[i] + scale * db[i];
-    device_problem d = {
-        ykd_test_in(t, &m, p.s, sh.n, sh.c, sh.h, sh.w, strided),
-        ykd_test_in(t, &m, p.t, ts.n, ts.c, ts.h, ts.w, !strided),
-        ykd_test_in(t, &m, p.w, sh.n, 1, sh.h, sh.w, strided),
-        p.ct ? ykd_test_in(t, &m, p.aw, p.ct, sh.c, 1, 1, false) : NULL,
-        p.ct ? ykd_test_in(t, &m, p.ab, 1, p.ct, 1, 1, false) : NULL,
-    };
-    const ykd_tensor *dx = accumulate ? ykd_test_in(t, &m, init, sh.n, sh.c, sh.h, sh.w, strided)
-                                      : ykd_test_out(t, &m, sh.n, sh.c, sh.h, sh.w, strided);
-    const ykd_tensor *gw = p.ct ? ykd_test_in(t, &m, init_w, p.ct, sh.c, 1, 1, false) : NULL;
-    const ykd_tensor *gb = p.ct ? ykd_test_in(t, &m, init_b, 1, p.ct, 1, 1, false) : NULL;
-    char what[160];
-    snprintf(what, sizeof what, "%s [%d, %d, %d, %d]%s%s%s", kind_names[p.kind], sh.n, sh.c, sh.h,
-             sh.w, p.ct ? " adapted" : "", strided ? " strided" : "",
-             accumulate ? " accumulated" : "");
-    ykd_error err;
-    double loss = 0.0;
-    ykd_kd_grad grad = {dx, scale, accumulate};
-    ykd_kd_adapter adapter = {d.aw, d.ab, gw, gb};
-    if (d.s && d.t && d.w && dx && (!p.ct || (d.aw && d.ab && gw && gb)) &&
-        CHECK_OK(t, device_eval(&p, &d, p.ct ? &adapter : NULL, &grad, &loss, &err), err)) {
-        CHECKF(t, fabs(loss - expected) <= loss_tolerance * fabs(expected) + 1e-9,
-               "%s: loss %.9g, reference %.9g", what, loss, expected);
-        ykd_test_expect_tensor(t, dx, ds, grad_nmse, what);
-        if (p.ct) {
-            ykd_test_expect_tensor(t, gw, dw, grad_nmse, "adapter weight gradient");
-            ykd_test_expect_tensor(t, gb, db, grad_nmse, "adapter bias gradient");
-        }
-    }
-    ykd_test_mem_guards_intact(t, &m, what);
-    ykd_test_mem_free(&m);
-}
-
-/* Shapes per kind: odd sizes; planes under and over a work-group (64); YOLOv8's 16 bins. */
-static void test_device_against_reference(ykd_test *t)
-{
-    const problem problems[] = {
-        {.kind = KD_LOGIT, .sh = {1, 1, 1, 1}, .temperature = 1.0, .norm = 1.0},
-        {.kind = KD_LOGIT, .sh = {3, 5, 7, 9}, .temperature = 1.0, .norm = 4.5},
-        {.kind = KD_LOGIT, .sh = {2, 80, 10, 10}, .temperature = 3.0, .norm = 17.0},
-        {.kind = KD_LD, .sh = {2, 64, 5, 7}, .temperature = 10.0, .norm = 6.0},
-        {.kind = KD_LD, .sh = {3, 8, 9, 9}, .temperature = 1.0, .norm = 1.0},
-        {.kind = KD_CWD, .sh = {2, 3, 5, 7}, .temperature = 4.0},
-        {.kind = KD_CWD, .sh = {2, 16, 20, 20}, .temperature = 1.0},
-        {.kind = KD_CWD, .sh = {1, 5, 1, 1}, .temperature = 4.0},
-        {.kind = KD_PKD, .sh = {2, 6, 5, 7}},
-        {.kind = KD_PKD, .sh = {3, 16, 10, 10}},
-        {.kind = KD_MSE, .sh = {2, 7, 5, 3}, .norm = 210.0},
-        {.kind = KD_MSE, .sh = {2, 7, 5, 3}, .masked = true, .norm = 33.0},
-        {.kind = KD_IMITATION, .sh = {2, 8, 6, 5}, .ct = 12, .masked = true, .norm = 50.0},
-        {.kind = KD_IMITATION, .sh = {2, 16, 10, 10}, .ct = 32, .norm = 6400.0},
-        {.kind = KD_IMITATION, .sh = {2, 5, 4, 3}, .masked = true, .norm = 11.0},
-    };
-    int count = (int)(sizeof problems / sizeof problems[0]);
-    for (int i = 0; i < count; i++)
-        for (int mode = 0; mode < 2; mode++)
-            check_device(t, problems[i], (i + mode) % 2 == 1, mode == 1, 1000 + 10 * i);
-}
-
-/* The same with work-groups of 1, 4 and 16 work-items: the kernels are built for the size the
- * device allows and still match the reference. */
-static void test_small_work_groups(ykd_test *t)
-{
-    ykd_test_with_small_groups(t, test_device_against_reference);
-}
+/* ---- plain device tests -------------------------------------------------------------------- */
 
 /* The same call twice: the same loss to the bit, the same gradient. */
-static void test_deterministic(ykd_test *t)
+void op_kd_deterministic(ykd_test *t)
 {
     ykd_test_mem m = {0};
-    problem p = {.kind = KD_CWD, .sh = {2, 32, 20, 20}, .temperature = 4.0};
+    problem p = {.kind = OP_KD_CWD, .sh = {2, 32, 20, 20}, .temperature = 4.0};
     problem_init(&m, &p, 5);
     const ykd_tensor *s = ykd_test_in(t, &m, p.s, 2, 32, 20, 20, false);
     const ykd_tensor *te = ykd_test_in(t, &m, p.t, 2, 32, 20, 20, false);
@@ -387,9 +346,7 @@ static void test_deterministic(ykd_test *t)
     ykd_test_mem_free(&m);
 }
 
-/* ---- refusals ------------------------------------------------------------------------------ */
-
-static void test_refusals(ykd_test *t)
+void op_kd_refusals(ykd_test *t)
 {
     ykd_test_mem m = {0};
     const ykd_tensor *s = ykd_test_out(t, &m, 2, 8, 4, 5, false);
@@ -438,7 +395,7 @@ static void test_refusals(ykd_test *t)
 }
 
 /* A teacher on another context of the same device: refused, naming the devices. */
-static void test_other_device(ykd_test *t)
+void op_kd_other_device(ykd_test *t)
 {
     ykd_device *second = ykd_test_reopen(t, NULL);
     ykd_test_mem m = {0};
@@ -461,7 +418,7 @@ static void test_other_device(ykd_test *t)
 }
 
 /* NaN in the student: the gradient is written, the loss refused. */
-static void test_not_finite(ykd_test *t)
+void op_kd_not_finite(ykd_test *t)
 {
     ykd_test_mem m = {0};
     float host[12] = {0};
@@ -478,26 +435,4 @@ static void test_not_finite(ykd_test *t)
         CHECK_CONTAINS(t, err.message, "ykd_kd_pkd_loss: ");
     }
     ykd_test_mem_free(&m);
-}
-
-static const ykd_test_case cases[] = {
-    {"kd reference: logit KD by hand", test_hand_logit, YKD_TEST_HOST},
-    {"kd reference: LD and CWD by hand", test_hand_ld_cwd, YKD_TEST_HOST},
-    {"kd reference: PKD and masked MSE by hand", test_hand_pkd_mse, YKD_TEST_HOST},
-    {"kd reference: gradients against central differences", test_reference_gradients,
-     YKD_TEST_HOST},
-    {"kd losses: device against the reference, written and accumulated",
-     test_device_against_reference, YKD_TEST_EACH_DEVICE},
-    {"kd losses: work-groups of 1, 4 and 16 against the reference", test_small_work_groups,
-     YKD_TEST_EACH_DEVICE},
-    {"kd losses: the same inputs give the same bits", test_deterministic, YKD_TEST_EACH_DEVICE},
-    {"kd losses: bad shapes and parameters refused, nothing written", test_refusals,
-     YKD_TEST_EACH_DEVICE},
-    {"kd losses: a teacher on another device refused", test_other_device, YKD_TEST_EACH_DEVICE},
-    {"kd losses: NaN inputs give an error", test_not_finite, YKD_TEST_EACH_DEVICE},
-};
-
-int main(int argc, char **argv)
-{
-    return ykd_test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
 }
