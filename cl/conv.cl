@@ -78,16 +78,22 @@ __kernel void pad_planes(__global const float *x, uint x_offset, uint x_batch, i
 }
 
 /* out[ci][co][K-1-ky][K-1-kx] = w[co][ci][ky][kx]: the weights of the convolution whose forward
- * pass is the input gradient of a stride-1 convolution. One work-item per weight. */
+ * pass is the input gradient of a stride-1 convolution. */
 __kernel void flip_weights(__global const float *w, uint w_offset, int Cout, int Cin, int K,
                            __global float *out)
 {
-    uint i = get_global_id(0); /* the source element: ((co * Cin + ci) * K * K + tap) */
-    int kk = K * K;
-    if (i >= (uint)(Cout * Cin * kk))
+    /* Work-item (co, ci) moves the K * K taps of one filter, reversed: each reads and writes
+     * one contiguous run, neighbouring work-items write neighbouring runs (no per-element
+     * divisions, no writes scattered a row apart). */
+    int co = get_global_id(0);
+    int ci = get_global_id(1);
+    if (co >= Cout || ci >= Cin)
         return;
-    int tap = i % kk, ci = (i / kk) % Cin, co = i / (kk * Cin);
-    out[((size_t)ci * Cout + co) * kk + (kk - 1 - tap)] = w[w_offset + i];
+    int kk = K * K;
+    const __global float *src = w + w_offset + ((size_t)co * Cin + ci) * kk;
+    __global float *dst = out + ((size_t)ci * Cout + co) * kk;
+    for (int tap = 0; tap < kk; tap++)
+        dst[kk - 1 - tap] = src[tap];
 }
 
 /* dx[b][c][iy][ix] (+)= the sum of the column entries that read it. Work-item (iy, c, b) owns

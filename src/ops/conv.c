@@ -181,7 +181,11 @@ static ykd_status input_grad_by_flipped_conv(ykd_device *device, const ykd_tenso
     ykd_op_args_int(&a, s->cin);
     ykd_op_args_int(&a, s->k);
     ykd_op_args_mem(&a, scratch->mem);
-    st = ykd_op_run_1d(device, kernel, &a, flipped, err);
+    /* groups of 256 work-items: up to 64 neighbouring filters, then their input channels */
+    size_t l0 = ykd_op_group_size(device, kernel, s->cout < 64 ? (size_t)s->cout : 64, 0);
+    size_t global[2] = {(size_t)s->cout, (size_t)s->cin};
+    size_t local[2] = {l0, ykd_op_local_second(device, kernel, l0, 256 / l0)};
+    st = ykd_op_run(device, kernel, &a, 2, global, local, err);
     if (st != YKD_OK)
         return st;
     return ykd_conv_forward_any(device, dy, scratch, 0, &t, NULL, YKD_ACTIVATION_NONE,
