@@ -59,17 +59,22 @@ void kd_logit(TENSOR_IN(s), TENSOR_IN(t), uint count, float inv_t, float grad_sc
         partial[GROUP_INDEX_2D()] = sum;
 }
 
-/* log of the sum of exp(z[b * step] * inv_t) over b < bins, max-subtracted. */
-float tempered_lse(__global const float *z, size_t step, uint bins, float inv_t)
+/* The tempered KL(pt || ps) of two softmaxes written as sums, for a kernel's one pass over the
+ * values: with d = (zt - zs) / T and u = exp(zs / T - top_s), v = exp(zt / T - top_t), their
+ * sums U and V, c the ps-weighted mean of d (sum u d / U) and e = d - c,
+ *     KL = sum v e / V - log1p(sum u expm1(e) / U).
+ * The plain sum of pt (log pt - log ps) cancels: its terms are ~1e-7 of the logits' size
+ * apart, which left LD (T = 10, close distributions) only ~1e-4 relative accuracy; here both
+ * terms are of KL's own size. The second is >= 0 (Jensen), so log1p's argument is too. */
+float kl_of_sums(float4 sums_u_v_ud, float2 sums_ue_ve)
 {
-    float2 norm = softmax_norm(z, step, bins, inv_t);
-    return norm.x + log(norm.y);
+    return sums_ue_ve.y / sums_u_v_ud.y - log1p(sums_ue_ve.x / sums_u_v_ud.x);
 }
 
 /* Work-item (side, position) of image n: the side's bins are channels side * bins + b, a
  * plane (hw floats) apart. The anchor's weight w[n][position] multiplies the side's
- * KL(softmax(t / T) || softmax(s / T)); d/ds_b = w (ps_b - pt_b) / T, and grad_scale carries
- * scale * T^2 / (4 norm). */
+ * KL(softmax(t / T) || softmax(s / T)) (kl_of_sums); d/ds_b = w (ps_b - pt_b) / T, and
+ * grad_scale carries scale * T^2 / (4 norm). */
 __kernel __attribute__((reqd_work_group_size(GROUP, 1, 1)))
 void kd_ld(TENSOR_IN(s), TENSOR_IN(t), TENSOR_IN(w), uint hw, uint bins, float inv_t,
            float grad_scale, int has_grad, int accumulate, TENSOR_OUT(g), __global float *partial)
@@ -83,19 +88,26 @@ void kd_ld(TENSOR_IN(s), TENSOR_IN(t), TENSOR_IN(w), uint hw, uint bins, float i
         float weight = AT(w, n, pos);
         __global const float *zs = IMAGE(s, n) + first, *zt = IMAGE(t, n) + first;
         if (weight != 0.0f) {
-            float lse_s = tempered_lse(zs, hw, bins, inv_t);
-            float lse_t = tempered_lse(zt, hw, bins, inv_t);
-            float kl = 0.0f;
+            float2 top = (float2)(-INFINITY, -INFINITY);
+            for (uint b = 0; b < bins; b++)
+                top = fmax(top, (float2)(zs[b * (size_t)hw], zt[b * (size_t)hw]) * inv_t);
+            float4 sums = (float4)(0.0f);
             for (uint b = 0; b < bins; b++) {
-                float log_ps = zs[b * (size_t)hw] * inv_t - lse_s;
-                float log_pt = zt[b * (size_t)hw] * inv_t - lse_t;
-                float pt = exp(log_pt);
-                kl += pt * (log_pt - log_ps);
+                float ys = zs[b * (size_t)hw] * inv_t, yt = zt[b * (size_t)hw] * inv_t;
+                float u = exp(ys - top.x);
+                sums += (float4)(u, exp(yt - top.y), u * (yt - ys), 0.0f);
+            }
+            float c = sums.z / sums.x;
+            float2 sums_e = (float2)(0.0f, 0.0f);
+            for (uint b = 0; b < bins; b++) {
+                float ys = zs[b * (size_t)hw] * inv_t, yt = zt[b * (size_t)hw] * inv_t;
+                float u = exp(ys - top.x), v = exp(yt - top.y), e = (yt - ys) - c;
+                sums_e += (float2)(u * expm1(e), v * e);
                 if (has_grad)
                     STORE_GRAD(g, n, first + b * (size_t)hw,
-                               weight * grad_scale * (exp(log_ps) - pt), accumulate);
+                               weight * grad_scale * (u / sums.x - v / sums.y), accumulate);
             }
-            term = weight * kl;
+            term = weight * kl_of_sums(sums, sums_e);
         } else if (has_grad && !accumulate) {
             for (uint b = 0; b < bins; b++)
                 STORE_GRAD(g, n, first + b * (size_t)hw, 0.0f, 0);
@@ -106,71 +118,73 @@ void kd_ld(TENSOR_IN(s), TENSOR_IN(t), TENSOR_IN(w), uint hw, uint bins, float i
         partial[GROUP_INDEX_2D()] = sum;
 }
 
-/* Combines two values per work-item over the group, with max or +, in a fixed order; every
+/* Combines four values per work-item over the group, with max or +, in a fixed order; every
  * work-item of the group must call it and gets the result. */
-float2 group_all2(float2 v, int use_max, __local float2 *scratch)
+float4 group_all4(float4 v, int use_max, __local float4 *scratch)
 {
     uint l = get_local_id(0);
     scratch[l] = v;
     barrier(CLK_LOCAL_MEM_FENCE);
     if (l == 0) {
-        float2 r = scratch[0];
+        float4 r = scratch[0];
         for (int k = 1; k < GROUP; k++)
             r = use_max ? fmax(r, scratch[k]) : r + scratch[k];
         scratch[GROUP] = r;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    float2 all = scratch[GROUP];
+    float4 all = scratch[GROUP];
     barrier(CLK_LOCAL_MEM_FENCE); /* scratch is written again by the next call */
     return all;
 }
 
-/* A work-group per plane: global (GROUP, channels, images). Softmax over the plane's hw
- * positions of s / T and of t / T (max, then sum, then the terms); the plane's KL(pt || ps)
- * and d/ds = (ps - pt) / T, grad_scale carrying scale * T^2 / (N C). Work-items take positions
- * l, l + GROUP, ... (neighbours read neighbouring floats), every work-item the same number of
- * steps: with the trip count uniform over the group, PoCL ran this kernel 25% faster than with
- * per-work-item trip counts. (Two kernels, per-plane normalisers then an element-wise pass,
- * measured no faster.) partial[n * channels + c] = plane (n, c)'s KL. */
+/* A work-group per plane: global (GROUP, channels, images). The softmaxes over the plane's hw
+ * positions of s / T and of t / T (maxima, then the sums, then the terms: kl_of_sums); the
+ * plane's KL(pt || ps) and d/ds = (ps - pt) / T, grad_scale carrying scale * T^2 / (N C).
+ * Work-items take positions l, l + GROUP, ... (neighbours read neighbouring floats), every
+ * work-item the same number of steps: with the trip count uniform over the group, PoCL ran
+ * this kernel 25% faster than with per-work-item trip counts. (Two kernels, per-plane
+ * normalisers then an element-wise pass, measured no faster.) partial[n * channels + c] =
+ * plane (n, c)'s KL. */
 __kernel __attribute__((reqd_work_group_size(GROUP, 1, 1)))
 void kd_cwd(TENSOR_IN(s), TENSOR_IN(t), uint hw, float inv_t, float grad_scale, int has_grad,
             int accumulate, TENSOR_OUT(g), __global float *partial)
 {
-    __local float2 scratch2[GROUP + 1];
-    __local float scratch[GROUP];
+    __local float4 scratch[GROUP + 1];
     uint l = get_local_id(0), c = get_global_id(1), n = get_global_id(2);
     uint steps = (hw + GROUP - 1) / GROUP;
     size_t first = (size_t)c * hw;
     __global const float *zs = IMAGE(s, n) + first, *zt = IMAGE(t, n) + first;
-    float2 top = (float2)(-INFINITY, -INFINITY);
+    float4 top = (float4)(-INFINITY);
     for (uint k = 0; k < steps; k++) {
         uint i = k * GROUP + l;
         if (i < hw)
-            top = fmax(top, (float2)(zs[i], zt[i]) * inv_t);
+            top = fmax(top, (float4)(zs[i], zt[i], 0.0f, 0.0f) * inv_t);
     }
-    top = group_all2(top, 1, scratch2);
-    float2 sum = (float2)(0.0f, 0.0f);
+    top = group_all4(top, 1, scratch);
+    float4 sums = (float4)(0.0f);
     for (uint k = 0; k < steps; k++) {
         uint i = k * GROUP + l;
-        if (i < hw)
-            sum += exp((float2)(zs[i], zt[i]) * inv_t - top);
+        if (i < hw) {
+            float ys = zs[i] * inv_t, yt = zt[i] * inv_t, u = exp(ys - top.x);
+            sums += (float4)(u, exp(yt - top.y), u * (yt - ys), 0.0f);
+        }
     }
-    sum = group_all2(sum, 0, scratch2);
-    float2 lse = top + log(sum);
-    float kl = 0.0f;
+    sums = group_all4(sums, 0, scratch);
+    float shift = sums.z / sums.x;
+    float4 sums_e = (float4)(0.0f);
     for (uint k = 0; k < steps; k++) {
         uint i = k * GROUP + l;
         if (i >= hw)
             continue;
-        float log_ps = zs[i] * inv_t - lse.x, log_pt = zt[i] * inv_t - lse.y;
-        float pt = exp(log_pt);
-        kl += pt * (log_pt - log_ps);
+        float ys = zs[i] * inv_t, yt = zt[i] * inv_t;
+        float u = exp(ys - top.x), v = exp(yt - top.y), e = (yt - ys) - shift;
+        sums_e += (float4)(u * expm1(e), v * e, 0.0f, 0.0f);
         if (has_grad)
-            STORE_GRAD(g, n, first + i, grad_scale * (exp(log_ps) - pt), accumulate);
+            STORE_GRAD(g, n, first + i, grad_scale * (u / sums.x - v / sums.y), accumulate);
     }
-    float total = group_sum(kl, scratch);
+    sums_e = group_all4(sums_e, 0, scratch);
     if (l == 0)
-        partial[(size_t)n * get_global_size(1) + c] = total;
+        partial[(size_t)n * get_global_size(1) + c] = kl_of_sums(sums, sums_e.xy);
 }
 
 /* (p - t)^2 per element, times the mask of its position (m [N, 1, H, W], when has_mask);

@@ -11,9 +11,9 @@ static const char *const kd_sources[] = {"cl/tensor.cl", "cl/shared.cl", "cl/los
                                          "cl/loss_kd.cl", NULL};
 static const char *const kd_grouped[] = {"kd_logit", "kd_ld", "kd_cwd", "kd_mse", NULL};
 
-/* 64 work-items per group were measured the best on PoCL; kd_cwd keeps GROUP + 1 float2 and
- * GROUP floats of local memory (12 bytes per work-item, 8 more for the extra entry). */
-static const ykd_group_family kd_family = {kd_sources, kd_grouped, 64, 20};
+/* 64 work-items per group were measured the best on PoCL; kd_cwd keeps GROUP + 1 float4 of
+ * local memory (16 bytes per work-item, 16 more for the extra entry). */
+static const ykd_group_family kd_family = {kd_sources, kd_grouped, 64, 32};
 
 static ykd_status kd_kernel(ykd_device *dev, const char *name, ykd_kernel **kernel,
                             size_t *group, ykd_error *err)
