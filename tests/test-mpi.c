@@ -120,21 +120,33 @@ static int mpirun_words(char **argv, char *np)
     return n;
 }
 
+/* What a run adds to the common command: environment variables for its ranks (NAME=VALUE)
+ * and arguments, each list NULL-terminated (or NULL). */
+typedef struct run_extras {
+    const char *const *env;
+    const char *const *args;
+} run_extras;
+
 /* `yolokd train` of the tiny model into w/run (with a teacher file, `yolokd distill` of the
  * tiny student): with ranks > 0 under mpirun -np ranks. */
-static bool run_command(ykd_test *t, const mpi_world *w, int ranks, const char *run,
-                        const char *epochs, bool sync_bn, const char *teacher)
+static bool run_command_with(ykd_test *t, const mpi_world *w, int ranks, const char *run,
+                             const char *epochs, bool sync_bn, const char *teacher,
+                             const run_extras *extras)
 {
     char out[4300], log[4400], np[16];
     snprintf(out, sizeof out, "%s/%s", w->dir, run);
     snprintf(log, sizeof log, "%s/%s.log", w->dir, run);
     snprintf(np, sizeof np, "%d", ranks);
-    char *argv[48];
+    char *argv[64];
     int n = 0;
     if (ranks > 0) {
         n = mpirun_words(argv, np);
         argv[n++] = "-x";
         argv[n++] = "YOLOKD_CHECK_SYNC=1"; /* every step's parameters hashed on every rank */
+        for (const char *const *e = extras ? extras->env : NULL; e && *e; e++) {
+            argv[n++] = "-x";
+            argv[n++] = (char *)*e;
+        }
     }
     char *args[] = {YKD_TEST_YOLOKD, "--device", "pocl", teacher ? "distill" : "train",
                     teacher ? "--student" : "--model", (char *)w->model,
@@ -149,6 +161,8 @@ static bool run_command(ykd_test *t, const mpi_world *w, int ranks, const char *
         argv[n++] = "--teacher";
         argv[n++] = (char *)teacher;
     }
+    for (const char *const *a = extras ? extras->args : NULL; a && *a && n < 62; a++)
+        argv[n++] = (char *)*a;
     argv[n] = NULL;
     int status = 0;
     bool ok = run_logged(t, argv, log, 300, &status, NULL, NULL);
@@ -162,6 +176,12 @@ static bool run_command(ykd_test *t, const mpi_world *w, int ranks, const char *
         ok = CHECKF(t, summaries == 1, "%s: %d summary lines: %s", run, summaries, text);
     free(text);
     return ok;
+}
+
+static bool run_command(ykd_test *t, const mpi_world *w, int ranks, const char *run,
+                        const char *epochs, bool sync_bn, const char *teacher)
+{
+    return run_command_with(t, w, ranks, run, epochs, sync_bn, teacher, NULL);
 }
 
 static bool train_run(ykd_test *t, const mpi_world *w, int ranks, const char *run,
@@ -405,6 +425,74 @@ static void test_distill_equals_one_process(ykd_test *t)
     ykd_test_rmtree(w.dir);
 }
 
+/* The figures of a run's all-reduce note (rank 0's log): buckets per step, and per step those
+ * read as the backward made them final and those reduced while it still ran (-1: none said). */
+static bool overlap_figures(ykd_test *t, const mpi_world *w, const char *run, double figures[3])
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s.log", w->dir, run);
+    char *text = read_text(path);
+    const char *note = text ? strstr(text, "gradient all-reduce over 2 ranks: ") : NULL;
+    figures[0] = figures[1] = figures[2] = -1.0;
+    bool ok = CHECKF(t, note != NULL, "%s: no all-reduce note in %s", run,
+                     text ? text : "(no log)");
+    if (ok) {
+        const char *tail = strstr(note, "KiB per step, ");
+        ok = CHECKF(t, sscanf(note, "gradient all-reduce over 2 ranks: %lf", &figures[0]) == 1,
+                    "%s: unreadable note %.200s", run, note);
+        if (ok && tail && strncmp(tail, "KiB per step, after", 19) != 0)
+            ok = CHECKF(t, sscanf(tail, "KiB per step, %lf of them read as the backward made "
+                                        "them final and %lf",
+                                  &figures[1], &figures[2]) == 2,
+                        "%s: unreadable note %.200s", run, note);
+    }
+    free(text);
+    return ok;
+}
+
+/* The all-reduce overlapping the backward: with 8 KiB buckets (the tiny model's gradients make
+ * several), every bucket is read from the device as soon as the backward has queued the
+ * kernels that finish it, and with --sync-bn (whose exchange at every BN layer waits for the
+ * device, so earlier buckets are read by then) some are reduced while the device still runs
+ * the backward; turned off (YOLOKD_ALLREDUCE_OVERLAP=0) the same buckets are reduced after it,
+ * and the weights after three steps are bit for bit the same; both are one process's, to the
+ * tolerance of the test above. */
+static void test_allreduce_overlaps_backward(ykd_test *t)
+{
+    mpi_world w;
+    if (!mpi_ready(t) || !world_make(t, &w))
+        return;
+    /* one GEMM configuration: no path measured, so equal runs compute alike bit for bit */
+    setenv("YOLOKD_GEMM", "tiled-8x1", 1);
+    static const char *const on_env[] = {"YOLOKD_ALLREDUCE_BUCKET_KB=8", NULL};
+    static const char *const off_env[] = {"YOLOKD_ALLREDUCE_BUCKET_KB=8",
+                                          "YOLOKD_ALLREDUCE_OVERLAP=0", NULL};
+    run_extras on = {on_env, NULL}, off = {off_env, NULL};
+    double one[3], two[3], fig_on[3], fig_off[3];
+    char where[512] = "";
+    if (train_run(t, &w, 0, "one", "3", true) &&
+        run_command_with(t, &w, 2, "two", "3", true, NULL, &on) &&
+        run_command_with(t, &w, 2, "off", "3", true, NULL, &off) &&
+        overlap_figures(t, &w, "two", fig_on) && overlap_figures(t, &w, "off", fig_off) &&
+        last_losses(t, &w, "one", one) && last_losses(t, &w, "two", two)) {
+        CHECKF(t, fig_on[0] >= 3 && fig_on[0] == fig_off[0],
+               "buckets per step: %g with the overlap, %g without (at least 3 expected)",
+               fig_on[0], fig_off[0]);
+        CHECKF(t, fig_on[1] == fig_on[0],
+               "%g buckets per step were read during the backward, of %g", fig_on[1],
+               fig_on[0]);
+        CHECKF(t, fig_on[2] >= 1.0,
+               "only %g buckets per step were reduced while the backward ran", fig_on[2]);
+        CHECKF(t, fig_off[1] < 0, "without the overlap the note still gives figures (%g)",
+               fig_off[1]);
+        double d = weights_difference(t, &w, "two", "off", where, sizeof where);
+        CHECKF(t, d == 0.0, "the weights with and without the overlap differ by %g at %s", d,
+               where);
+        expect_alike(t, &w, one, two, "epoch 3", "the weights");
+    }
+    ykd_test_rmtree(w.dir);
+}
+
 /* The ranks mpirun started: its children running yolokd. */
 static int rank_pids(pid_t parent, pid_t *pids, int cap)
 {
@@ -499,6 +587,8 @@ static const ykd_test_case cases[] = {
      test_per_rank_bn_statistics, YKD_TEST_HOST},
     {"mpi: distillation on two ranks with --sync-bn = one process", test_distill_equals_one_process,
      YKD_TEST_HOST},
+    {"mpi: the all-reduce overlaps the backward, bit-identical to after it",
+     test_allreduce_overlaps_backward, YKD_TEST_HOST},
     {"mpi: a killed rank ends the run with an error", test_killed_rank_ends_the_run,
      YKD_TEST_HOST},
 };

@@ -277,6 +277,19 @@ static ykd_status backward(ykd_step *s, ykd_error *err)
     return ykd_model_backward(s->p.model, grads, count, NULL, err);
 }
 
+/* The backward; with several ranks, when an optimizer step follows, the gradients' all-reduce
+ * starting as they become final. */
+static ykd_status backward_reducing(ykd_step *s, bool optimize_now, ykd_error *err)
+{
+    bool reduce = s->dist && optimize_now;
+    ykd_status st = reduce ? ykd_dist_backward_begin(s->dist, s->p.model, err) : YKD_OK;
+    if (st == YKD_OK)
+        st = backward(s, err);
+    if (reduce)
+        ykd_dist_backward_end(s->dist, s->p.model, st != YKD_OK);
+    return st;
+}
+
 /* The optimizer step, as Ultralytics' optimizer_step: clip, step, zero_grad, EMA update. */
 static ykd_status optimize(ykd_step *s, const ykd_schedule_point *p, ykd_step_result *r,
                            ykd_error *err)
@@ -340,7 +353,7 @@ ykd_status ykd_step_run(ykd_step *s, const ykd_batch *b, const ykd_schedule_poin
         st = lap(s, &t0, &r->loss_ms, extra_terms(s, b, &r->loss, &r->extra, err),
                  err);
     if (st == YKD_OK)
-        st = lap(s, &t0, &r->backward_ms, backward(s, err), err);
+        st = lap(s, &t0, &r->backward_ms, backward_reducing(s, optimize_now, err), err);
     if (st == YKD_OK && optimize_now)
         st = lap(s, &t0, &r->optimizer_ms, optimize(s, p, r, err), err);
     return st;
