@@ -249,7 +249,7 @@ static bool fixture_init(ykd_test *t, fixture *f, const char *student_scale,
 static ykd_kd_batch batch_of(fixture *f, double epoch, int epochs, bool with_base)
 {
     return (ykd_kd_batch){f->teacher_tensors, f->shape_count, f->loss, epoch, epochs,
-                          with_base ? f->base : NULL, with_base ? LEVELS : 0};
+                          with_base ? f->base : NULL, with_base ? LEVELS : 0, NULL};
 }
 
 /* A tensor downloaded as float64 (packed). */

@@ -117,6 +117,12 @@ ykd_status ykd_dist_weighted_sum(const ykd_dist *dist, double *values, size_t n,
     return ykd_comm_allreduce_sum_f64(values, n, err);
 }
 
+static ykd_status sum_over_ranks(void *user, double *values, size_t count, ykd_error *err)
+{
+    (void)user;
+    return ykd_comm_allreduce_sum_f64(values, count, err);
+}
+
 ykd_status ykd_dist_detection_loss(ykd_dist *dist, ykd_yolo_loss_value *value, size_t *images,
                                    size_t *instances, ykd_error *err)
 {
@@ -145,6 +151,8 @@ ykd_status ykd_dist_detection_loss(ykd_dist *dist, ykd_yolo_loss_value *value, s
      * count): applied once the extra terms have added theirs (ykd_dist_extra_terms) */
     dist->share = s_mine / s;
     dist->grad_scale = (total / s) / (count / s_mine);
+    dist->loss_ranks = (ykd_loss_ranks){dist->ranks, dist->grad_scale * dist->ranks, dist->share,
+                                        sum_over_ranks, NULL};
     return st;
 }
 

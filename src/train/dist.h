@@ -41,6 +41,7 @@ typedef struct ykd_dist {
     double share;      /* this rank's part of the global batch's target-score sum, this step */
     double grad_scale; /* (B / S) / (B_r / S_r): this step's gradient over the global batch's */
     ykd_bn_sync bn_sync;
+    ykd_loss_ranks loss_ranks; /* this step's, for the extra loss terms */
     ykd_dist_grads *grads; /* made at the first step's backward */
 } ykd_dist;
 
@@ -58,15 +59,14 @@ ykd_status ykd_dist_check_params(const ykd_model *model, const char *what, ykd_e
 /* After the detection loss of this rank's *images images of *instances boxes: the loss values
  * become the global batch's (its raw sums and target-score sum over every rank), and so do
  * the counts; the scale that makes this rank's gradients its part of the global batch's is
- * found (applied by ykd_dist_extra_terms). */
+ * found (applied by ykd_dist_extra_terms), and loss_ranks tells the extra terms so. */
 ykd_status ykd_dist_detection_loss(ykd_dist *dist, ykd_yolo_loss_value *value, size_t *images,
                                    size_t *instances, ykd_error *err);
 
-/* After the extra loss terms (normalised, as the distillation's head losses are, by this
- * rank's target-score sum, their gradients times its image count): their value becomes the
- * global batch's, and every seed gradient of the step (tensors) is rescaled as the detection
- * loss's. Exact for logit KD and LD; a feature loss with another normaliser is rescaled the
- * same way. */
+/* After the extra loss terms: their value becomes the global batch's, and every seed gradient
+ * of the step (tensors) is rescaled as the detection loss's (see ykd_loss_ranks: exact for a
+ * term normalised as the detection loss; one normalised otherwise, as the distillation's
+ * feature losses, corrects for it itself). */
 ykd_status ykd_dist_extra_terms(ykd_dist *dist, double *extra, const ykd_tensor *tensors,
                                 int tensor_count, ykd_error *err);
 

@@ -83,6 +83,11 @@ ykd_status ykd_grad_sink_get(ykd_grad_sink *s, const char *name, ykd_tensor *gra
     return YKD_OK;
 }
 
+const ykd_loss_ranks *ykd_grad_sink_ranks(const ykd_grad_sink *sink)
+{
+    return sink->ranks;
+}
+
 const ykd_yolo_loss *ykd_grad_sink_detection_loss(const ykd_grad_sink *sink)
 {
     return sink->loss;
@@ -222,6 +227,7 @@ static ykd_status detection_loss(ykd_step *s, const ykd_batch *b, ykd_yolo_loss_
         return not_finite(err);
     if (st == YKD_OK && s->dist)
         st = ykd_dist_detection_loss(s->dist, value, images, instances, err);
+    s->sink.ranks = s->dist ? &s->dist->loss_ranks : NULL;
     if (st == YKD_OK && !isfinite(value->total))
         return ykd_fail(err, YKD_ERR_NOT_FINITE, "the loss is not finite (box %g, cls %g, dfl %g)",
                         value->box, value->cls, value->dfl);
