@@ -523,31 +523,26 @@ static bool last_column(ykd_test *t, const mpi_world *w, const char *run, const 
     return ok;
 }
 
-/* A teacher twice as wide as the tiny student (so the feature pairs go through adapters), and
- * a KD config, written into the world. */
-static bool write_wide_teacher_model(ykd_test *t, const mpi_world *w, char *path, size_t size)
-{
-    snprintf(path, size, "%s/wide.json", w->dir);
-    char *json = strdup(tx_tiny_model_json), *at = json ? strstr(json, "0.0625") : NULL;
-    if (!CHECK(t, at != NULL)) {
-        free(json);
-        return false;
-    }
-    memcpy(at, "0.125 ", 6);
-    FILE *f = fopen(path, "w");
-    bool ok = CHECK(t, f != NULL) && fputs(json, f) >= 0;
-    if (f)
-        ok = fclose(f) == 0 && ok;
-    free(json);
-    return ok;
-}
-
 static bool write_file(ykd_test *t, const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
     bool ok = CHECK(t, f != NULL) && fputs(text, f) >= 0;
     if (f)
         ok = fclose(f) == 0 && ok;
+    return ok;
+}
+
+/* The description of a teacher twice as wide as the tiny student (so the feature pairs go
+ * through adapters), written into the world. */
+static bool write_wide_teacher_model(ykd_test *t, const mpi_world *w, char *path, size_t size)
+{
+    snprintf(path, size, "%s/wide.json", w->dir);
+    char *json = strdup(tx_tiny_model_json), *at = json ? strstr(json, "0.0625") : NULL;
+    bool ok = CHECK(t, at != NULL);
+    if (ok)
+        memcpy(at, "0.125 ", 6);
+    ok = ok && write_file(t, path, json);
+    free(json);
     return ok;
 }
 

@@ -253,7 +253,7 @@ static ykd_status advance(ykd_dist_grads *g, bool blocking, bool *moved, ykd_err
         st = reads_done(g, b, blocking, &done, err);
         if (st != YKD_OK || !done)
             break;
-        if (backward_running(g))
+        if (g->stats.overlap && backward_running(g))
             g->stats.reduced_in_backward++;
         st = ykd_comm_allreduce_sum_start(g->host + b->host_first, b->floats, err);
         b->state = REDUCING;
