@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "device/device_internal.h"
 #include "harness.h"
@@ -203,7 +204,50 @@ static void test_memory_limit(ykd_test *t)
     ykd_device_close(dev);
 }
 
+/* A read not waited for sees what the commands queued before it wrote (a fill queued after the
+ * write), leaves the host copy alone until done, and is refused outside the buffer. */
+static void test_read_not_waited_for(ykd_test *t)
+{
+    enum { N = 1 << 18 };
+    ykd_buffer *buf = NULL;
+    ykd_error err;
+    float *data = malloc(N * sizeof(float)), *back = malloc(N * sizeof(float));
+    if (!CHECK(t, data && back) || !CHECK_OK(t, ykd_buffer_alloc(t->device, N * 4, &buf, &err), err)) {
+        free(data);
+        free(back);
+        return;
+    }
+    for (size_t i = 0; i < N; i++)
+        data[i] = (float)i, back[i] = -1.0f;
+    float seven = 7.0f;
+    ykd_read *read = NULL, *bad = NULL;
+    bool done = false;
+    CHECK_OK(t, ykd_buffer_write(buf, 0, data, N * 4, &err), err);
+    CHECK_OK(t, ykd_buffer_fill(buf, 4 * 16, &seven, 4, 4 * 16, &err), err); /* floats 16..31 */
+    CHECK_OK(t, ykd_buffer_read_start(buf, 4 * 8, back, (N - 8) * 4, &read, &err), err);
+    for (int ms = 0; ms < 10000 && read && !done; ms++) { /* it completes by itself */
+        CHECK_OK(t, ykd_read_poll(read, &done, &err), err);
+        struct timespec pause = {0, 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    CHECKF(t, done, "the read was not done after 10 s");
+    CHECK_OK(t, ykd_read_finish(read, &err), err);
+    size_t wrong = 0;
+    for (size_t i = 8; i < N; i++)
+        wrong += back[i - 8] != (i >= 16 && i < 32 ? 7.0f : (float)i);
+    CHECKF(t, wrong == 0, "%zu of %d floats read back wrong", wrong, N - 8);
+    CHECK_STATUS(t, ykd_buffer_read_start(buf, 4, back, N * 4, &bad, &err),
+                 YKD_ERR_INVALID_ARGUMENT, err);
+    CHECK_CONTAINS(t, err.message, "outside the buffer");
+    CHECK(t, bad == NULL);
+    CHECK_OK(t, ykd_read_finish(NULL, &err), err);
+    ykd_buffer_free(buf);
+    free(data);
+    free(back);
+}
+
 static const ykd_test_case cases[] = {
+    {"buffer: a read not waited for", test_read_not_waited_for, YKD_TEST_EACH_DEVICE},
     {"buffer: round trips and offsets", test_round_trip, YKD_TEST_EACH_DEVICE},
     {"buffer: ranges are checked", test_ranges_are_checked, YKD_TEST_EACH_DEVICE},
     {"buffer: fill with 1-, 4- and 16-byte patterns", test_fill_patterns, YKD_TEST_EACH_DEVICE},

@@ -249,7 +249,7 @@ static bool fixture_init(ykd_test *t, fixture *f, const char *student_scale,
 static ykd_kd_batch batch_of(fixture *f, double epoch, int epochs, bool with_base)
 {
     return (ykd_kd_batch){f->teacher_tensors, f->shape_count, f->loss, epoch, epochs,
-                          with_base ? f->base : NULL, with_base ? LEVELS : 0};
+                          with_base ? f->base : NULL, with_base ? LEVELS : 0, NULL};
 }
 
 /* A tensor downloaded as float64 (packed). */
@@ -647,6 +647,82 @@ static void test_accumulation_and_own_grads(ykd_test *t)
     fixture_free(&f);
 }
 
+/* ---- data parallelism ---------------------------------------------------------------------- */
+
+/* Two ranks holding the same images: the counts the feature losses need come out doubled. */
+static ykd_status twice_over(void *user, double *values, size_t count, ykd_error *err)
+{
+    (void)err;
+    *(int *)user += 1;
+    for (size_t i = 0; i < count; i++)
+        values[i] *= 2.0;
+    return YKD_OK;
+}
+
+/* One feature loss with ranks (2 of them with the same images, the trainer's seed_scale 1.5 and
+ * value_share 0.4) against the same context alone: its normaliser covers both ranks' images,
+ * so the loss is this rank's half of the global one, given over the share (x 0.5 / 0.4); the
+ * adapters' gradients are this rank's half of one process's with the doubled batch times the 2
+ * ranks that average them (x 2, either normaliser), the student's the same over the trainer's
+ * seed_scale (x 2 / 1.5). */
+static void check_ranks(ykd_test *t, fixture *f, const char *json)
+{
+    ykd_kd_config c;
+    ykd_kd *alone = NULL, *ranked = NULL;
+    ykd_error err;
+    int sums = 0;
+    ykd_loss_ranks ranks = {2, 1.5, 0.4, twice_over, &sums};
+    ykd_kd_values va, vb;
+    ykd_kd_batch a = batch_of(f, 0.0, 1, false), b = a;
+    b.ranks = &ranks;
+    double *adapter = NULL, *student = NULL;
+    const ykd_model_grad *grads;
+    size_t count;
+    if (CHECK_OK(t, ykd_kd_config_parse(json, strlen(json), "kd.json", &c, &err), err) &&
+        CHECK_OK(t, ykd_kd_create(&c, f->student, f->shapes, f->shape_count, 3, &alone, &err),
+                 err) &&
+        CHECK_OK(t, ykd_kd_create(&c, f->student, f->shapes, f->shape_count, 3, &ranked, &err),
+                 err) &&
+        CHECK(t, ykd_kd_param_count(alone) > 0) &&
+        CHECK_OK(t, ykd_kd_compute(alone, &a, &va, &err), err)) {
+        adapter = download_d(t, &ykd_kd_param_at(alone, 0)->grad);
+        ykd_kd_grads(alone, &grads, &count);
+        student = count > 0 ? download_d(t, grads[0].grad) : NULL;
+    }
+    if (adapter && student && CHECK_OK(t, ykd_kd_compute(ranked, &b, &vb, &err), err)) {
+        CHECKF(t, sums == 1, "%s: the counts were added over the ranks %d times", json, sums);
+        int k = c.loss[YKD_KD_CWD].enabled ? YKD_KD_CWD : YKD_KD_IMITATION;
+        CHECKF(t, fabs(vb.loss[k] - va.loss[k] * 0.5 / 0.4) <= 1e-9 * va.loss[k],
+               "%s: the loss with ranks %.9g, alone %.9g", json, vb.loss[k], va.loss[k]);
+        const ykd_tensor *dw = &ykd_kd_param_at(ranked, 0)->grad;
+        for (size_t i = 0; i < ykd_tensor_numel(dw); i++)
+            adapter[i] *= 2.0;
+        ykd_test_expect_tensor(t, dw, adapter, 1e-10, "the adapter's gradient over two ranks");
+        ykd_kd_grads(ranked, &grads, &count);
+        for (size_t i = 0; count > 0 && i < ykd_tensor_numel(grads[0].grad); i++)
+            student[i] *= 2.0 / 1.5;
+        if (CHECK(t, count > 0))
+            ykd_test_expect_tensor(t, grads[0].grad, student, 1e-10,
+                                   "the student's gradient over two ranks");
+    }
+    free(adapter);
+    free(student);
+    ykd_kd_free(alone);
+    ykd_kd_free(ranked);
+}
+
+static void test_ranks(ykd_test *t)
+{
+    fixture f;
+    if (fixture_init(t, &f, "n", "s", NC)) {
+        check_ranks(t, &f, "{\"losses\": {\"cwd\": {\"weight\": 0.8}}}");
+        check_ranks(t, &f, "{\"losses\": {\"imitation\": {\"weight\": 1.2, \"mask\": \"all\"}}}");
+        check_ranks(t, &f,
+                    "{\"losses\": {\"imitation\": {\"weight\": 1.2, \"mask\": \"assigned\"}}}");
+    }
+    fixture_free(&f);
+}
+
 /* ---- refusals ------------------------------------------------------------------------------ */
 
 static void test_create_refusals(ykd_test *t)
@@ -792,6 +868,7 @@ static const ykd_test_case cases[] = {
      test_compute_against_reference, YKD_TEST_EACH_DEVICE},
     {"kd context: adapter gradients accumulate; own gradients when no base",
      test_accumulation_and_own_grads, YKD_TEST_EACH_DEVICE},
+    {"kd context: feature losses over data-parallel ranks", test_ranks, YKD_TEST_EACH_DEVICE},
     {"kd context: bad pairs, missing tensors and other classes refused", test_create_refusals,
      YKD_TEST_EACH_DEVICE},
     {"kd context: a bad batch is refused with nothing written", test_compute_refusals,

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/error_internal.h"
 #include "harness.h"
 #include "model/model_internal.h"
 #include "model_ref.h"
@@ -469,6 +470,92 @@ static void test_accumulation_and_partial(ykd_test *t)
     teardown(&f);
 }
 
+static ykd_status fail_final(void *user, size_t param, ykd_error *err)
+{
+    (void)user;
+    return ykd_fail(err, YKD_ERR_COMM, "the watcher says no at parameter %zu", param);
+}
+
+/* What the watcher of ykd_model_set_grad_final saw: each call's parameter, and that
+ * parameter's gradient read at the call (a blocking read, behind every kernel queued so far). */
+typedef struct final_watch {
+    ykd_model *model;
+    size_t calls, *params;
+    float *seen; /* the gradient buffer's floats as read at each parameter's call */
+} final_watch;
+
+static ykd_status on_final(void *user, size_t param, ykd_error *err)
+{
+    final_watch *w = user;
+    const ykd_model_param *p = ykd_model_param_at(w->model, param);
+    size_t first = 0, count = 0;
+    ykd_model_param_span(w->model, param, &first, &count);
+    if (p->value.offset != first || count < ykd_tensor_numel(&p->value))
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "the span of %s is off", p->name);
+    w->params[w->calls++] = param;
+    return ykd_buffer_read(ykd_model_grad_buffer(w->model), first * sizeof(float),
+                           w->seen + first, count * sizeof(float), err);
+}
+
+/* The backward tells its watcher each trained parameter once, in ykd_model_grad_order's order
+ * (the head's first: the order its gradients become final), and at each call the gradient is
+ * already what it is after the whole backward (nothing queued later writes it); its spans
+ * tile the gradient buffer. A failing watcher ends the backward with its error. */
+static void test_grad_final_watcher(ykd_test *t)
+{
+    fixture f;
+    ykd_error err;
+    final_watch w = {0};
+    if (setup(t, &f, 23) && CHECK_OK(t, ykd_model_zero_grad(f.model, &err), err)) {
+        const size_t *order = NULL;
+        size_t count = ykd_model_grad_order(f.model, &order), floats = 0, trained = 0;
+        size_t n = ykd_buffer_size(ykd_model_grad_buffer(f.model)) / sizeof(float);
+        for (size_t i = 0; i < ykd_model_param_count(f.model); i++)
+            trained += ykd_param_kind_trained(ykd_model_param_at(f.model, i)->kind);
+        for (size_t i = 0; i < count; i++) {
+            size_t first = 0, span = 0;
+            ykd_model_param_span(f.model, order[i], &first, &span);
+            floats += span;
+        }
+        CHECKF(t, count == trained && floats == n,
+               "the order holds %zu parameters of %zu, spanning %zu floats of %zu", count,
+               trained, floats, n);
+        CHECK(t, count > 0 && strncmp(ykd_model_param_at(f.model, order[0])->name, "model.22.", 9) == 0);
+        CHECK(t, count > 0 && strcmp(ykd_model_param_at(f.model, order[count - 1])->name,
+                                     "model.0.bn.bias") == 0);
+        w.model = f.model;
+        w.params = calloc(count + 1, sizeof *w.params);
+        w.seen = calloc(n + 1, sizeof *w.seen);
+        ykd_model_set_grad_final(f.model, on_final, &w);
+        if (CHECK(t, w.params && w.seen) && device_backward(t, &f, NULL)) {
+            CHECKF(t, w.calls == count, "%zu calls for %zu parameters", w.calls, count);
+            for (size_t i = 0; i < w.calls && i < count; i++)
+                CHECKF(t, w.params[i] == order[i], "call %zu: parameter %zu, the order says %zu",
+                       i, w.params[i], order[i]);
+            float *final = read_grads(t, f.model);
+            size_t differ = 0;
+            for (size_t i = 0; final && i < n; i++)
+                differ += memcmp(&final[i], &w.seen[i], sizeof(float)) != 0;
+            CHECKF(t, final && differ == 0,
+                   "%zu gradient floats changed after their parameter was called final", differ);
+            free(final);
+        }
+        /* a watcher's failure is the backward's */
+        w.calls = 0;
+        w.model = NULL;
+        ykd_model_set_grad_final(f.model, NULL, NULL);
+        CHECK_OK(t, ykd_model_forward(f.model, &f.images, YKD_MODEL_TRAINING, &err), err);
+        ykd_model_set_grad_final(f.model, fail_final, NULL);
+        ykd_model_grad only = {"head3", &f.g_head_dev[0]};
+        CHECK_STATUS(t, ykd_model_backward(f.model, &only, 1, NULL, &err), YKD_ERR_COMM, err);
+        CHECK_CONTAINS(t, err.message, "watcher says no");
+        ykd_model_set_grad_final(f.model, NULL, NULL);
+    }
+    free(w.params);
+    free(w.seen);
+    teardown(&f);
+}
+
 static void test_save_and_reload(ykd_test *t)
 {
     fixture f;
@@ -649,6 +736,8 @@ static const ykd_test_case cases[] = {
      YKD_TEST_EACH_DEVICE},
     {"model: gradients accumulate; missing head gradients count as zero",
      test_accumulation_and_partial, YKD_TEST_EACH_DEVICE},
+    {"model: the backward tells its watcher each gradient once final", test_grad_final_watcher,
+     YKD_TEST_EACH_DEVICE},
     {"model: saved weights reload to identical outputs", test_save_and_reload,
      YKD_TEST_EACH_DEVICE},
     {"model: the memory plan reuses memory soundly; inference needs less", test_memory_plan,

@@ -23,6 +23,7 @@
 #include "train/head_views.h"
 #include "train_fixtures.h"
 #include "yolokd/data.h"
+#include "yolokd/kd_loss.h"
 #include "yolokd/loss.h"
 #include "yolokd/model.h"
 
@@ -120,26 +121,39 @@ static int mpirun_words(char **argv, char *np)
     return n;
 }
 
+/* What a run adds to the common command: environment variables for its ranks (NAME=VALUE)
+ * and arguments, each list NULL-terminated (or NULL). */
+typedef struct run_extras {
+    const char *const *env;
+    const char *const *args;
+    const char *batch; /* NULL: 8 */
+} run_extras;
+
 /* `yolokd train` of the tiny model into w/run (with a teacher file, `yolokd distill` of the
  * tiny student): with ranks > 0 under mpirun -np ranks. */
-static bool run_command(ykd_test *t, const mpi_world *w, int ranks, const char *run,
-                        const char *epochs, bool sync_bn, const char *teacher)
+static bool run_command_with(ykd_test *t, const mpi_world *w, int ranks, const char *run,
+                             const char *epochs, bool sync_bn, const char *teacher,
+                             const run_extras *extras)
 {
     char out[4300], log[4400], np[16];
     snprintf(out, sizeof out, "%s/%s", w->dir, run);
     snprintf(log, sizeof log, "%s/%s.log", w->dir, run);
     snprintf(np, sizeof np, "%d", ranks);
-    char *argv[48];
+    char *argv[64];
     int n = 0;
     if (ranks > 0) {
         n = mpirun_words(argv, np);
         argv[n++] = "-x";
         argv[n++] = "YOLOKD_CHECK_SYNC=1"; /* every step's parameters hashed on every rank */
+        for (const char *const *e = extras ? extras->env : NULL; e && *e; e++) {
+            argv[n++] = "-x";
+            argv[n++] = (char *)*e;
+        }
     }
     char *args[] = {YKD_TEST_YOLOKD, "--device", "pocl", teacher ? "distill" : "train",
                     teacher ? "--student" : "--model", (char *)w->model,
                     "--data", (char *)w->data, "--out", out, "--epochs", (char *)epochs,
-                    "--batch", "8", "--nbs", "8", "--imgsz", "64", "--workers", "1", "--seed",
+                    "--batch", extras && extras->batch ? (char *)extras->batch : "8", "--nbs", "8", "--imgsz", "64", "--workers", "1", "--seed",
                     "7", "--close-mosaic", "1", "--no-val"};
     for (size_t i = 0; i < sizeof args / sizeof args[0]; i++)
         argv[n++] = args[i];
@@ -149,6 +163,8 @@ static bool run_command(ykd_test *t, const mpi_world *w, int ranks, const char *
         argv[n++] = "--teacher";
         argv[n++] = (char *)teacher;
     }
+    for (const char *const *a = extras ? extras->args : NULL; a && *a && n < 62; a++)
+        argv[n++] = (char *)*a;
     argv[n] = NULL;
     int status = 0;
     bool ok = run_logged(t, argv, log, 300, &status, NULL, NULL);
@@ -162,6 +178,12 @@ static bool run_command(ykd_test *t, const mpi_world *w, int ranks, const char *
         ok = CHECKF(t, summaries == 1, "%s: %d summary lines: %s", run, summaries, text);
     free(text);
     return ok;
+}
+
+static bool run_command(ykd_test *t, const mpi_world *w, int ranks, const char *run,
+                        const char *epochs, bool sync_bn, const char *teacher)
+{
+    return run_command_with(t, w, ranks, run, epochs, sync_bn, teacher, NULL);
 }
 
 static bool train_run(ykd_test *t, const mpi_world *w, int ranks, const char *run,
@@ -405,6 +427,274 @@ static void test_distill_equals_one_process(ykd_test *t)
     ykd_test_rmtree(w.dir);
 }
 
+/* The figures of a run's all-reduce note (rank 0's log): buckets per step, and per step those
+ * read as the backward made them final and those reduced while it still ran (-1: none said). */
+static bool overlap_figures(ykd_test *t, const mpi_world *w, const char *run, double figures[3])
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s.log", w->dir, run);
+    char *text = read_text(path);
+    const char *note = text ? strstr(text, "gradient all-reduce over 2 ranks: ") : NULL;
+    figures[0] = figures[1] = figures[2] = -1.0;
+    bool ok = CHECKF(t, note != NULL, "%s: no all-reduce note in %s", run,
+                     text ? text : "(no log)");
+    if (ok) {
+        const char *tail = strstr(note, "KiB per step, ");
+        ok = CHECKF(t, sscanf(note, "gradient all-reduce over 2 ranks: %lf", &figures[0]) == 1,
+                    "%s: unreadable note %.200s", run, note);
+        if (ok && tail && strncmp(tail, "KiB per step, after", 19) != 0)
+            ok = CHECKF(t, sscanf(tail, "KiB per step, %lf of them read as the backward made "
+                                        "them final and %lf",
+                                  &figures[1], &figures[2]) == 2,
+                        "%s: unreadable note %.200s", run, note);
+    }
+    free(text);
+    return ok;
+}
+
+/* The all-reduce overlapping the backward: with 8 KiB buckets (the tiny model's gradients make
+ * several), every bucket is read from the device as soon as the backward has queued the
+ * kernels that finish it, and with --sync-bn (whose exchange at every BN layer waits for the
+ * device, so earlier buckets are read by then) some are reduced while the device still runs
+ * the backward; turned off (YOLOKD_ALLREDUCE_OVERLAP=0) the same buckets are reduced after it,
+ * and the weights after three steps are bit for bit the same; both are one process's, to the
+ * tolerance of the test above. */
+static void test_allreduce_overlaps_backward(ykd_test *t)
+{
+    mpi_world w;
+    if (!mpi_ready(t) || !world_make(t, &w))
+        return;
+    /* one GEMM configuration: no path measured, so equal runs compute alike bit for bit */
+    setenv("YOLOKD_GEMM", "tiled-8x1", 1);
+    static const char *const on_env[] = {"YOLOKD_ALLREDUCE_BUCKET_KB=8", NULL};
+    static const char *const off_env[] = {"YOLOKD_ALLREDUCE_BUCKET_KB=8",
+                                          "YOLOKD_ALLREDUCE_OVERLAP=0", NULL};
+    run_extras on = {on_env, NULL, NULL}, off = {off_env, NULL, NULL};
+    double one[3], two[3], fig_on[3], fig_off[3];
+    char where[512] = "";
+    if (train_run(t, &w, 0, "one", "3", true) &&
+        run_command_with(t, &w, 2, "two", "3", true, NULL, &on) &&
+        run_command_with(t, &w, 2, "off", "3", true, NULL, &off) &&
+        overlap_figures(t, &w, "two", fig_on) && overlap_figures(t, &w, "off", fig_off) &&
+        last_losses(t, &w, "one", one) && last_losses(t, &w, "two", two)) {
+        CHECKF(t, fig_on[0] >= 3 && fig_on[0] == fig_off[0],
+               "buckets per step: %g with the overlap, %g without (at least 3 expected)",
+               fig_on[0], fig_off[0]);
+        CHECKF(t, fig_on[1] == fig_on[0],
+               "%g buckets per step were read during the backward, of %g", fig_on[1],
+               fig_on[0]);
+        CHECKF(t, fig_on[2] >= 1.0,
+               "only %g buckets per step were reduced while the backward ran", fig_on[2]);
+        CHECKF(t, fig_off[1] < 0, "without the overlap the note still gives figures (%g)",
+               fig_off[1]);
+        double d = weights_difference(t, &w, "two", "off", where, sizeof where);
+        CHECKF(t, d == 0.0, "the weights with and without the overlap differ by %g at %s", d,
+               where);
+        expect_alike(t, &w, one, two, "epoch 3", "the weights");
+    }
+    ykd_test_rmtree(w.dir);
+}
+
+/* Column `name` of a run's metrics.csv, in its last row. */
+static bool last_column(ykd_test *t, const mpi_world *w, const char *run, const char *name,
+                        double *value)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s/metrics.csv", w->dir, run);
+    char *text = read_text(path);
+    if (!CHECKF(t, text != NULL, "cannot read %s", path))
+        return false;
+    int column = -1, at = 0;
+    for (char *p = text; *p && *p != '\n' && column < 0; at++) {
+        size_t len = strcspn(p, ",\n");
+        if (len == strlen(name) && strncmp(p, name, len) == 0)
+            column = at;
+        p += len + (p[len] == ',');
+    }
+    char *last = text;
+    for (char *p = text; *p; p++)
+        if (*p == '\n' && p[1])
+            last = p + 1;
+    for (int i = 0; i < column && last; i++)
+        last = strchr(last, ',') ? strchr(last, ',') + 1 : NULL;
+    bool ok = CHECKF(t, column >= 0 && last && sscanf(last, "%lf", value) == 1,
+                     "%s: no column %s in its last row", path, name);
+    free(text);
+    return ok;
+}
+
+static bool write_file(ykd_test *t, const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    bool ok = CHECK(t, f != NULL) && fputs(text, f) >= 0;
+    if (f)
+        ok = fclose(f) == 0 && ok;
+    return ok;
+}
+
+/* The description of a teacher twice as wide as the tiny student (so the feature pairs go
+ * through adapters), written into the world. */
+static bool write_wide_teacher_model(ykd_test *t, const mpi_world *w, char *path, size_t size)
+{
+    snprintf(path, size, "%s/wide.json", w->dir);
+    char *json = strdup(tx_tiny_model_json), *at = json ? strstr(json, "0.0625") : NULL;
+    bool ok = CHECK(t, at != NULL);
+    if (ok)
+        memcpy(at, "0.125 ", 6);
+    ok = ok && write_file(t, path, json);
+    free(json);
+    return ok;
+}
+
+/* The feature KD losses over ranks: with a teacher twice as wide (the pairs through adapters,
+ * whose gradients the ranks average), batches of 5 (the 8 images make batches of 5 and 3,
+ * which two ranks split 3 + 2 and 2 + 1) accumulated into one optimizer step per epoch, and
+ * --sync-bn: CWD and imitation (masked to the assigned anchors, and everywhere) on two ranks
+ * give one process's losses, KD loss and student weights after two steps, to the tolerance of
+ * the tests above. Their normalisers (the images, the assigned anchors) are added over the
+ * ranks; the adapters' gradients come out as one process's. */
+static void test_feature_kd_equals_one_process(ykd_test *t)
+{
+    static const char *const configs[][3] = {
+        {"cwd", "train/kd_cwd_loss", "{\"losses\": {\"cwd\": {\"weight\": 4}}}"},
+        {"imitation", "train/kd_imitation_loss",
+         "{\"losses\": {\"imitation\": {\"weight\": 4, \"mask\": \"assigned\"}}}"},
+        {"imitation-all", "train/kd_imitation_loss",
+         "{\"losses\": {\"imitation\": {\"weight\": 4, \"mask\": \"all\"}}}"},
+    };
+    mpi_world w;
+    if (!mpi_ready(t) || !world_make(t, &w))
+        return;
+    char wide[4300], teacher[4300], config[4300], out[4400];
+    snprintf(teacher, sizeof teacher, "%s/teacher/last.safetensors", w.dir);
+    const char *teacher_args[] = {"--model", wide, NULL};
+    run_extras teacher_run = {NULL, teacher_args, NULL};
+    bool ok = write_wide_teacher_model(t, &w, wide, sizeof wide);
+    /* the teacher trained alone, its --model the wide one (the later --model wins) */
+    ok = ok && run_command_with(t, &w, 0, "teacher", "1", false, NULL, &teacher_run);
+    for (size_t c = 0; c < sizeof configs / sizeof configs[0] && ok; c++) {
+        snprintf(config, sizeof config, "%s/%s.json", w.dir, configs[c][0]);
+        const char *kd_args[] = {"--kd", config, NULL};
+        run_extras kd = {NULL, kd_args, "5"};
+        double one[3], two[3], kd_one = 0.0, kd_two = 0.0;
+        ok = write_file(t, config, configs[c][2]) &&
+             run_command_with(t, &w, 0, "one", "2", true, teacher, &kd) &&
+             run_command_with(t, &w, 2, "two", "2", true, teacher, &kd) &&
+             last_losses(t, &w, "one", one) && last_losses(t, &w, "two", two) &&
+             last_column(t, &w, "one", configs[c][1], &kd_one) &&
+             last_column(t, &w, "two", configs[c][1], &kd_two);
+        if (ok) {
+            CHECKF(t, kd_one > 0.0 && fabs(kd_two - kd_one) <= 1e-4 * kd_one,
+                   "%s: the KD loss of two ranks %.8g, of one process %.8g", configs[c][0],
+                   kd_two, kd_one);
+            snprintf(out, sizeof out, "%s: epoch 2", configs[c][0]);
+            expect_alike(t, &w, one, two, out, configs[c][0]);
+        }
+        snprintf(out, sizeof out, "%s/one", w.dir);
+        ykd_test_rmtree(out);
+        snprintf(out, sizeof out, "%s/two", w.dir);
+        ykd_test_rmtree(out);
+    }
+    ykd_test_rmtree(w.dir);
+}
+
+/* PKD of the first step of a batch of 8 (the student as created with seed 7, in training mode,
+ * its BN statistics over the 8 images as --sync-bn makes them on two ranks; the teacher in
+ * inference mode) summed over the feature pairs: over the whole batch (*whole) and as two
+ * ranks of 4 compute it, each standardising its own 4 images (*halves: their mean). */
+static bool pkd_whole_and_halves(ykd_test *t, const mpi_world *w, const char *teacher_path,
+                                 double *whole, double *halves)
+{
+    ykd_error err;
+    ykd_device *device = NULL;
+    ykd_dataset *set = NULL;
+    ykd_model_desc *desc = NULL;
+    ykd_model *student = NULL, *teacher = NULL;
+    ykd_loader *loader = NULL;
+    ykd_batch *b = NULL;
+    ykd_tensor images = {0};
+    *whole = *halves = 0.0;
+    ykd_model_desc_options mo = {NULL, 2};
+    ykd_loader_options lo;
+    ykd_loader_options_default(&lo);
+    lo.image_size = 64, lo.batch_size = 8, lo.workers = 0, lo.seed = 7, lo.epochs = 1;
+    lo.close_mosaic = 1, lo.cache_mb = 16;
+    bool ok = CHECK_OK(t, ykd_device_open("pocl", NULL, &device, &err), err) &&
+              CHECK_OK(t, ykd_dataset_open(w->data, YKD_SPLIT_TRAIN, NULL, &set, &err), err) &&
+              CHECK_OK(t, ykd_model_desc_load(w->model, &mo, &desc, &err), err) &&
+              CHECK_OK(t, ykd_model_create(device, desc, 7, &student, &err), err) &&
+              CHECK_OK(t, ykd_model_load(device, teacher_path, &teacher, &err), err) &&
+              CHECK_OK(t, ykd_loader_open(set, &lo, &loader, &err), err) &&
+              CHECK_OK(t, ykd_loader_start_epoch(loader, 0, &err), err) &&
+              CHECK_OK(t, ykd_loader_next(loader, &b, &err), err) && CHECK(t, b && b->count == 8) &&
+              CHECK_OK(t, ykd_tensor_alloc(device, 8, 3, 64, 64, &images, &err), err) &&
+              CHECK_OK(t, ykd_tensor_write(&images, b->images, &err), err) &&
+              CHECK_OK(t, ykd_model_forward(student, &images, YKD_MODEL_TRAINING, &err), err) &&
+              CHECK_OK(t, ykd_model_forward(teacher, &images, YKD_MODEL_INFERENCE, &err), err);
+    for (int l = 0; ok && l < ykd_model_level_count(student); l++) {
+        char name[16];
+        snprintf(name, sizeof name, "p%d", (int)lround(log2(ykd_model_level_stride(student, l))));
+        ykd_tensor s, tt;
+        double loss = 0.0;
+        ok = CHECK_OK(t, ykd_model_output(student, name, &s, &err), err) &&
+             CHECK_OK(t, ykd_model_output(teacher, name, &tt, &err), err) &&
+             CHECK_OK(t, ykd_kd_pkd_loss(&s, &tt, NULL, &loss, &err), err);
+        *whole += loss;
+        for (int r = 0; r < 2 && ok; r++) {
+            ykd_tensor sr = ykd_tensor_images(&s, 4 * r, 4), tr = ykd_tensor_images(&tt, 4 * r, 4);
+            ok = CHECK_OK(t, ykd_kd_pkd_loss(&sr, &tr, NULL, &loss, &err), err);
+            *halves += loss / 2;
+        }
+    }
+    ykd_tensor_free(&images);
+    if (loader)
+        ykd_loader_release(loader, b);
+    ykd_loader_close(loader);
+    ykd_model_free(student);
+    ykd_model_free(teacher);
+    ykd_model_desc_free(desc);
+    ykd_dataset_close(set);
+    ykd_device_close(device);
+    return ok;
+}
+
+/* PKD standardises each feature map per channel over the batch's images and positions, and
+ * on K ranks over each rank's images alone (as BN without --sync-bn: not exchanged): the
+ * first step's PKD loss of two ranks of 4 (with --sync-bn, so the features themselves are one
+ * process's) is the mean of the two halves' PKD, computed here, which differs from the whole
+ * batch's (by 0.4% with the teacher trained 40 steps; after one step its features are so
+ * unlike the student's that PKD is about 1 whichever images standardise them); its normaliser
+ * is the global batch's, so that mean is all the difference. */
+static void test_pkd_standardises_per_rank(ykd_test *t)
+{
+    mpi_world w;
+    if (!mpi_ready(t) || !world_make(t, &w))
+        return;
+    char teacher[4300], config[4300];
+    snprintf(teacher, sizeof teacher, "%s/teacher/last.safetensors", w.dir);
+    snprintf(config, sizeof config, "%s/pkd.json", w.dir);
+    const char *kd_args[] = {"--kd", config, NULL};
+    run_extras kd = {NULL, kd_args, NULL};
+    double kd_one = 0.0, kd_two = 0.0, whole = 0.0, halves = 0.0;
+    if (write_file(t, config, "{\"losses\": {\"pkd\": {\"weight\": 4}}}") &&
+        train_run(t, &w, 0, "teacher", "40", false) &&
+        run_command_with(t, &w, 0, "one", "1", true, teacher, &kd) &&
+        run_command_with(t, &w, 2, "two", "1", true, teacher, &kd) &&
+        last_column(t, &w, "one", "train/kd_pkd_loss", &kd_one) &&
+        last_column(t, &w, "two", "train/kd_pkd_loss", &kd_two) &&
+        pkd_whole_and_halves(t, &w, teacher, &whole, &halves)) {
+        double measured = kd_two / kd_one, expected = halves / whole;
+        CHECKF(t, kd_one > 0.0 && fabs(measured - expected) <= 1e-4 * expected,
+               "PKD of two ranks over one process's: %.8g; the halves' over the whole batch's "
+               "%.8g (%.8g over %.8g)",
+               measured, expected, halves, whole);
+        CHECKF(t, fabs(expected - 1.0) > 1e-3,
+               "the halves' PKD (%.8g) is the whole batch's (%.8g): nothing to tell apart",
+               halves, whole);
+    }
+    ykd_test_rmtree(w.dir);
+}
+
 /* The ranks mpirun started: its children running yolokd. */
 static int rank_pids(pid_t parent, pid_t *pids, int cap)
 {
@@ -499,6 +789,12 @@ static const ykd_test_case cases[] = {
      test_per_rank_bn_statistics, YKD_TEST_HOST},
     {"mpi: distillation on two ranks with --sync-bn = one process", test_distill_equals_one_process,
      YKD_TEST_HOST},
+    {"mpi: distillation's CWD and imitation on two ranks (unequal parts, adapters) = one process",
+     test_feature_kd_equals_one_process, YKD_TEST_HOST},
+    {"mpi: distillation's PKD on two ranks standardises each rank's images (the halves' PKD)",
+     test_pkd_standardises_per_rank, YKD_TEST_HOST},
+    {"mpi: the all-reduce overlaps the backward, bit-identical to after it",
+     test_allreduce_overlaps_backward, YKD_TEST_HOST},
     {"mpi: a killed rank ends the run with an error", test_killed_rank_ends_the_run,
      YKD_TEST_HOST},
 };

@@ -214,7 +214,8 @@ static ykd_status time_config(kd_bench *b, const ykd_kd_config *c, int runs, dou
                               double *loss, char *kernels, size_t size, ykd_error *err)
 {
     ykd_kd *kd = NULL;
-    ykd_kd_batch batch = {b->teacher_tensors, b->shape_count, b->loss, 0.0, 1, b->base, LEVELS};
+    ykd_kd_batch batch = {b->teacher_tensors, b->shape_count, b->loss, 0.0, 1, b->base, LEVELS,
+                          NULL};
     ykd_kd_values v;
     double times[MAX_RUNS], started = ykd_now_ms();
     ykd_status st = ykd_kd_create(c, b->student, b->shapes, b->shape_count, 1, &kd, err);

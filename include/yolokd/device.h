@@ -144,6 +144,16 @@ ykd_status ykd_buffer_write(ykd_buffer *dst, size_t dst_offset, const void *src,
 ykd_status ykd_buffer_read(const ykd_buffer *src, size_t src_offset, void *dst, size_t bytes,
                            ykd_error *err);
 
+/* A read that does not wait: queued after every command queued before it (so it sees what
+ * they write) and handed to the device at once; ykd_read_poll says whether it has completed,
+ * ykd_read_finish waits for it and releases it. dst must stay valid until then; every read
+ * started must be finished once, failed or not. */
+typedef struct ykd_read ykd_read;
+ykd_status ykd_buffer_read_start(const ykd_buffer *src, size_t src_offset, void *dst,
+                                 size_t bytes, ykd_read **read, ykd_error *err);
+ykd_status ykd_read_poll(ykd_read *read, bool *done, ykd_error *err);
+ykd_status ykd_read_finish(ykd_read *read, ykd_error *err);
+
 /* Fills bytes (a multiple of pattern_size: 1, 2, 4, 8, 16, 32, 64 or 128) from offset. */
 ykd_status ykd_buffer_fill(ykd_buffer *buf, size_t offset, const void *pattern,
                            size_t pattern_size, size_t bytes, ykd_error *err);

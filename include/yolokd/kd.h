@@ -188,10 +188,20 @@ typedef struct ykd_kd_batch {
      * them with KD's own. May be empty. The caller's tensors must outlive the backward. */
     const ykd_model_grad *base;
     size_t base_count;
+    /* With data parallelism, the trainer's combination of the ranks (NULL: one process). The
+     * head losses are normalised as the detection loss and need nothing; CWD, PKD and imitation
+     * are normalised over the global batch (the images and assigned anchors added over the
+     * ranks) and their gradients scaled against the trainer's rescaling, so the ranks together
+     * compute one process's (PKD's standardisation excepted: its mean and variance per channel
+     * are this rank's images', as BN's without sync). */
+    const ykd_loss_ranks *ranks;
 } ykd_kd_batch;
 
 typedef struct ykd_kd_values {
-    double loss[YKD_KD_LOSS_COUNT];   /* each loss as defined, summed over its levels or pairs */
+    /* each loss as defined, summed over its levels or pairs; with batch->ranks, CWD's, PKD's
+     * and imitation's are this rank's part of the global batch's over ranks->value_share (so
+     * the trainer's weighted sum over the ranks is the global batch's value) */
+    double loss[YKD_KD_LOSS_COUNT];
     double weight[YKD_KD_LOSS_COUNT]; /* the weight at this epoch (0 when not enabled) */
     double total;                     /* sum of weight * loss (without N) */
     double score_sum;                 /* S before the max(., 1) (0 without an assignment) */

@@ -105,6 +105,22 @@ typedef struct ykd_yolo_loss_value {
     size_t positives;                 /* anchors assigned to a gt, over the batch */
 } ykd_yolo_loss_value;
 
+/* Data parallelism as a loss over one rank's part of a global batch sees it (K ranks; B and S
+ * the global batch's images and target-score sum, B_r and S_r this rank's). A trainer
+ * multiplies the gradients of the loss terms by seed_scale = K (B / S) / (B_r / S_r), then
+ * averages them over the ranks, and weighs the terms' values by value_share = S_r / S before
+ * adding them over the ranks: a loss normalised as the detection loss (by S_r, its gradient
+ * times B_r) then equals one process's with the whole batch by itself. A loss normalised
+ * otherwise corrects for both, adding the counts it needs over the ranks with sum. */
+typedef struct ykd_loss_ranks {
+    int ranks;
+    double seed_scale;
+    double value_share;
+    /* values[0..count) become their sums over the ranks (every rank must call it alike) */
+    ykd_status (*sum)(void *user, double *values, size_t count, ykd_error *err);
+    void *user;
+} ykd_loss_ranks;
+
 typedef struct ykd_yolo_loss ykd_yolo_loss;
 
 /* The loss for nc classes on device; it keeps scratch buffers between calls. options may be

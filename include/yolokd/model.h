@@ -229,6 +229,22 @@ typedef struct ykd_model_grad {
 ykd_status ykd_model_backward(ykd_model *model, const ykd_model_grad *grads, size_t count,
                               const ykd_tensor *input_grad, ykd_error *err);
 
+/* Told, during ykd_model_backward, that the gradient of trained parameter `param` (an index of
+ * ykd_model_param_at) is final: every command that writes it is queued on the model's device,
+ * so a read queued now sees its final value (a data-parallel trainer starts reducing it while
+ * the rest of the backward runs). Called once per trained parameter and backward, in
+ * ykd_model_grad_order's order; a failure it returns ends the backward. NULL: nobody. */
+typedef ykd_status (*ykd_grad_final_fn)(void *user, size_t param, ykd_error *err);
+void ykd_model_set_grad_final(ykd_model *model, ykd_grad_final_fn fn, void *user);
+
+/* The trained parameters in the order the backward finalises their gradients (the head's
+ * first, the stem's last): *order (the model's, valid while it lives) and the count. */
+size_t ykd_model_grad_order(const ykd_model *model, const size_t **order);
+
+/* The floats [*first, *first + *count) of the parameter (and gradient) buffer that parameter
+ * index occupies, its alignment padding included: consecutive parameters of a kind abut. */
+void ykd_model_param_span(const ykd_model *model, size_t index, size_t *first, size_t *count);
+
 /* ---- memory -------------------------------------------------------------------------------- */
 
 typedef struct ykd_model_memory {

@@ -258,6 +258,10 @@ typedef struct ykd_grad_sink ykd_grad_sink;
 ykd_status ykd_grad_sink_get(ykd_grad_sink *sink, const char *name, ykd_tensor *grad,
                              ykd_error *err);
 
+/* With data parallelism, how the step combines the ranks' gradients and values (see
+ * ykd_loss_ranks); NULL in a process alone. */
+const ykd_loss_ranks *ykd_grad_sink_ranks(const ykd_grad_sink *sink);
+
 /* An extra loss term (distillation): called every training step after the detection loss,
  * with the model's training-mode forward done. It adds its gradients through the sink and
  * returns its value in *value (logged, and checked to be finite). */

@@ -35,10 +35,15 @@ ykd_status ykd_comm_allreduce_sum_f64(double *data, size_t count, ykd_error *err
 /* *value becomes the largest over the ranks (an error flag, a stop request). */
 ykd_status ykd_comm_allreduce_max(int *value, ykd_error *err);
 
-/* An all-reduce (sum) started now and finished by ykd_comm_wait, so the caller can read the
- * next bucket from its device meanwhile. At most YKD_COMM_MAX_PENDING pending at once. */
+/* An all-reduce (sum) started now and finished by ykd_comm_wait, so the caller can go on
+ * (read the next bucket from its device, queue the rest of a backward) meanwhile. At most
+ * YKD_COMM_MAX_PENDING pending at once. The ranks must start them in the same order; other
+ * collectives may come between them in any order (they run on a communicator of their own). */
 enum { YKD_COMM_MAX_PENDING = 64 };
 ykd_status ykd_comm_allreduce_sum_start(float *data, size_t count, ykd_error *err);
+/* Lets the library move the all-reduces started on (MPI progresses them only inside its
+ * calls); *pending becomes how many are not done yet. */
+ykd_status ykd_comm_progress(int *pending, ykd_error *err);
 /* Waits for every all-reduce started. */
 ykd_status ykd_comm_wait(ykd_error *err);
 

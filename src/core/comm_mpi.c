@@ -12,10 +12,14 @@
 static struct {
     bool joined;
     int rank, size, local_rank, local_size;
+    /* the started all-reduces, on a communicator of their own: they may be started while
+     * another collective (a synchronised BN's exchange) runs, in another order on each rank,
+     * which a communicator's collectives must not be */
+    MPI_Comm started;
     MPI_Request pending[YKD_COMM_MAX_PENDING];
     int pending_count;
     char library[MPI_MAX_LIBRARY_VERSION_STRING];
-} comm = {false, 0, 1, 0, 1, {0}, 0, {0}};
+} comm = {false, 0, 1, 0, 1, MPI_COMM_NULL, {0}, 0, {0}};
 
 /* Whether mpirun (Open MPI's, or a PMI/PMIx launcher's) started this process. */
 static bool started_by_mpirun(void)
@@ -55,6 +59,9 @@ ykd_status ykd_comm_init(int *argc, char ***argv, ykd_error *err)
                              &local);
     if (rc != MPI_SUCCESS)
         return mpi_failed(err, rc, "MPI_Comm_split_type");
+    rc = MPI_Comm_dup(MPI_COMM_WORLD, &comm.started);
+    if (rc != MPI_SUCCESS)
+        return mpi_failed(err, rc, "MPI_Comm_dup");
     MPI_Comm_rank(local, &comm.local_rank);
     MPI_Comm_size(local, &comm.local_size);
     MPI_Comm_free(&local);
@@ -63,6 +70,8 @@ ykd_status ykd_comm_init(int *argc, char ***argv, ykd_error *err)
 
 void ykd_comm_finalize(void)
 {
+    if (comm.joined && comm.started != MPI_COMM_NULL)
+        MPI_Comm_free(&comm.started);
     if (comm.joined)
         MPI_Finalize();
     comm.joined = false;
@@ -152,12 +161,27 @@ ykd_status ykd_comm_allreduce_sum_start(float *data, size_t count, ykd_error *er
             return st;
     }
     MPI_Request *r = &comm.pending[comm.pending_count];
-    int rc = MPI_Iallreduce(MPI_IN_PLACE, data, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, r);
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, data, (int)count, MPI_FLOAT, MPI_SUM, comm.started, r);
     if (rc != MPI_SUCCESS)
         return mpi_failed(err, rc, "MPI_Iallreduce");
     comm.pending_count++;
     int done = 0; /* lets the library progress the ones already started */
     MPI_Testall(comm.pending_count, comm.pending, &done, MPI_STATUSES_IGNORE);
+    return YKD_OK;
+}
+
+ykd_status ykd_comm_progress(int *pending, ykd_error *err)
+{
+    *pending = 0;
+    if (comm.pending_count == 0)
+        return YKD_OK;
+    int done = 0;
+    int rc = MPI_Testall(comm.pending_count, comm.pending, &done, MPI_STATUSES_IGNORE);
+    if (rc != MPI_SUCCESS)
+        return mpi_failed(err, rc, "MPI_Iallreduce (progressing)");
+    if (done) /* MPI_Testall set them to MPI_REQUEST_NULL */
+        comm.pending_count = 0;
+    *pending = comm.pending_count; /* a false MPI_Testall leaves every request as it was */
     return YKD_OK;
 }
 

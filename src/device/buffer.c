@@ -121,6 +121,72 @@ ykd_status ykd_buffer_read(const ykd_buffer *src, size_t src_offset, void *dst, 
     return YKD_OK;
 }
 
+struct ykd_read {
+    const ykd_buffer *src;
+    cl_event done;
+    size_t bytes;
+};
+
+ykd_status ykd_buffer_read_start(const ykd_buffer *src, size_t src_offset, void *dst,
+                                 size_t bytes, ykd_read **read, ykd_error *err)
+{
+    *read = NULL;
+    ykd_status st = check_range(src, src_offset, bytes, "reading a buffer", err);
+    if (st != YKD_OK)
+        return st;
+    ykd_read *r = calloc(1, sizeof *r);
+    if (!r)
+        return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "reading a buffer: out of host memory");
+    r->src = src;
+    r->bytes = bytes;
+    cl_int rc = clEnqueueReadBuffer(src->device->queue, src->mem, CL_FALSE, src_offset, bytes,
+                                    dst, 0, NULL, &r->done);
+    if (rc == CL_SUCCESS)
+        rc = clFlush(src->device->queue); /* the device starts on it without a later wait */
+    if (rc != CL_SUCCESS) {
+        if (r->done) {
+            clWaitForEvents(1, &r->done);
+            clReleaseEvent(r->done);
+        }
+        free(r);
+        return ykd_cl_fail(err, &src->device->info, rc, "clEnqueueReadBuffer (not blocking)",
+                           "%zu bytes", bytes);
+    }
+    *read = r;
+    return YKD_OK;
+}
+
+ykd_status ykd_read_poll(ykd_read *r, bool *done, ykd_error *err)
+{
+    cl_int status = CL_QUEUED;
+    cl_int rc = clGetEventInfo(r->done, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status,
+                               &status, NULL);
+    *done = rc == CL_SUCCESS && status == CL_COMPLETE;
+    if (rc == CL_SUCCESS && status < 0)
+        rc = status; /* the read itself failed */
+    if (rc != CL_SUCCESS)
+        return ykd_cl_fail(err, &r->src->device->info, rc, "a read not waited for",
+                           "%zu bytes", r->bytes);
+    return YKD_OK;
+}
+
+ykd_status ykd_read_finish(ykd_read *r, ykd_error *err)
+{
+    if (!r)
+        return YKD_OK;
+    cl_int rc = clWaitForEvents(1, &r->done);
+    cl_int status = CL_COMPLETE;
+    if (rc == CL_SUCCESS || rc == CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST)
+        clGetEventInfo(r->done, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL);
+    clReleaseEvent(r->done);
+    ykd_status st = YKD_OK;
+    if (rc != CL_SUCCESS || status < 0)
+        st = ykd_cl_fail(err, &r->src->device->info, rc != CL_SUCCESS ? rc : status,
+                         "waiting for a read", "%zu bytes", r->bytes);
+    free(r);
+    return st;
+}
+
 static bool is_fill_pattern_size(size_t size)
 {
     return size == 1 || size == 2 || size == 4 || size == 8 || size == 16 || size == 32 ||

@@ -7,6 +7,7 @@
  * input gradient into a temporary, then the weight and input gradients. Parameter gradients
  * always accumulate. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/error_internal.h"
@@ -214,10 +215,81 @@ static bool output_grad(const ykd_model *m, int k, const given *in, ykd_tensor *
     return false;
 }
 
+int ykd_model_node_params(const ykd_model *m, int k, size_t params[3])
+{
+    const ykd_gnode *n = &m->graph->nodes[k];
+    int count = 0;
+    if (n->kind != YKD_NODE_CONV)
+        return 0;
+    params[count++] = (size_t)n->weight;
+    if (n->bias >= 0)
+        params[count++] = (size_t)n->bias;
+    if (n->bn) {
+        params[count++] = (size_t)n->bn_param;     /* BN weight */
+        params[count++] = (size_t)n->bn_param + 1; /* BN bias */
+    }
+    return count;
+}
+
+ykd_status ykd_model_build_grad_order(ykd_model *m, ykd_error *err)
+{
+    const ykd_graph *g = m->graph;
+    m->grad_order = calloc((size_t)g->param_count + 1, sizeof *m->grad_order);
+    m->grad_final_after = calloc((size_t)g->node_count + 1, sizeof *m->grad_final_after);
+    bool *seen = calloc((size_t)g->param_count + 1, sizeof *seen);
+    if (!m->grad_order || !m->grad_final_after || !seen) {
+        free(seen);
+        return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "creating the model: out of memory");
+    }
+    size_t count = 0, params[3];
+    for (int k = g->node_count - 1; k >= 0; k--) {
+        int n = ykd_model_node_params(m, k, params);
+        for (int i = 0; i < n; i++)
+            if (!seen[params[i]]) {
+                seen[params[i]] = true;
+                m->grad_order[count++] = params[i];
+            }
+        m->grad_final_after[k] = count;
+    }
+    /* any trained parameter no node owns last (none in the built-in graphs) */
+    for (int i = 0; i < g->param_count; i++)
+        if (ykd_param_kind_trained(g->params[i].kind) && !seen[i])
+            m->grad_order[count++] = (size_t)i;
+    m->grad_order_count = count;
+    free(seen);
+    return YKD_OK;
+}
+
+void ykd_model_set_grad_final(ykd_model *model, ykd_grad_final_fn fn, void *user)
+{
+    model->grad_final = fn;
+    model->grad_final_user = user;
+}
+
+size_t ykd_model_grad_order(const ykd_model *model, const size_t **order)
+{
+    *order = model->grad_order;
+    return model->grad_order_count;
+}
+
+/* Tells the watcher that grad_order[*told..upto) are final. */
+static ykd_status tell_final(ykd_model *m, size_t upto, size_t *told, ykd_error *err)
+{
+    ykd_status st = YKD_OK;
+    for (; *told < upto && st == YKD_OK; (*told)++)
+        st = m->grad_final(m->grad_final_user, m->grad_order[*told], err);
+    return st;
+}
+
 static ykd_status run_backward(ykd_model *m, const given *in, ykd_error *err)
 {
     ykd_status st = YKD_OK;
+    size_t told = 0;
     for (int k = m->graph->node_count - 1; k >= 0 && st == YKD_OK; k--) {
+        if (m->grad_final && k < m->graph->node_count - 1) /* node k + 1's, now queued */
+            st = tell_final(m, m->grad_final_after[k + 1], &told, err);
+        if (st != YKD_OK)
+            break;
         st = births(m, k, in, err);
         if (st != YKD_OK || !m->plan.needs_backward[k])
             continue;
@@ -235,6 +307,8 @@ static ykd_status run_backward(ykd_model *m, const given *in, ykd_error *err)
             ykd_error_prefix(err, "backward of %s", name);
         }
     }
+    if (st == YKD_OK && m->grad_final)
+        st = tell_final(m, m->grad_order_count, &told, err);
     return st;
 }
 

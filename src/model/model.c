@@ -75,6 +75,8 @@ ykd_status ykd_model_create(ykd_device *device, const ykd_model_desc *desc, uint
     if (st == YKD_OK)
         st = build_table(m, err);
     if (st == YKD_OK)
+        st = ykd_model_build_grad_order(m, err);
+    if (st == YKD_OK)
         st = ykd_model_init_params(m, seed, err);
     if (st != YKD_OK) {
         ykd_error_prefix(err, "creating model %s", ykd_model_desc_name(desc));
@@ -109,6 +111,8 @@ void ykd_model_free(ykd_model *model)
         free(model->names[i]);
     free(model->names);
     free(model->table);
+    free(model->grad_order);
+    free(model->grad_final_after);
     ykd_model_desc_free(model->desc);
     free(model);
 }
@@ -149,6 +153,13 @@ ykd_buffer *ykd_model_param_buffer(const ykd_model *model)
 ykd_buffer *ykd_model_grad_buffer(const ykd_model *model)
 {
     return model->grads;
+}
+
+void ykd_model_param_span(const ykd_model *model, size_t index, size_t *first, size_t *count)
+{
+    const ykd_gparam *p = &model->graph->params[index];
+    *first = p->offset;
+    *count = (p->numel + 15) / 16 * 16; /* as assign_offsets aligns them */
 }
 
 void ykd_model_kind_range(const ykd_model *model, ykd_param_kind kind, size_t *first,

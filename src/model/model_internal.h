@@ -209,6 +209,13 @@ struct ykd_model {
     bool planned;
     ykd_plan plan;
     ykd_buffer *arenas[64];
+    /* the trained parameters in the order the backward finalises their gradients, and who is
+     * told as it does (ykd_model_set_grad_final) */
+    size_t *grad_order;
+    size_t grad_order_count;
+    size_t *grad_final_after; /* per node: how many of them are final once its backward is queued */
+    ykd_grad_final_fn grad_final;
+    void *grad_final_user;
     /* the last forward */
     bool forward_done;
     ykd_model_mode mode;
@@ -219,6 +226,13 @@ struct ykd_model {
 ykd_tensor ykd_model_value_tensor(const ykd_model *m, int value);
 ykd_tensor ykd_model_grad_tensor(const ykd_model *m, int value);
 ykd_tensor ykd_model_tmp_tensor(const ykd_model *m, int node, int slot);
+
+/* The trained parameters of node k (at most 3: weight, then bias or BN weight and bias), in the
+ * order its backward is told they are final; returns how many. */
+int ykd_model_node_params(const ykd_model *m, int k, size_t params[3]);
+
+/* Fills m->grad_order (at creation). */
+ykd_status ykd_model_build_grad_order(ykd_model *m, ykd_error *err);
 
 /* Allocates the (zeroed) gradient buffer if the model has none yet. */
 ykd_status ykd_model_ensure_grads(ykd_model *m, ykd_error *err);

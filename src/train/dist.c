@@ -14,10 +14,6 @@
 #include "core/sha256.h"
 #include "train/dist.h"
 
-/* Floats per all-reduce bucket: 4 MiB, so reading the next bucket from the device overlaps
- * the reduction of the last. */
-enum { BUCKET = 1 << 20 };
-
 static ykd_status exchange_partials(void *user, const float *mine, size_t count, float **all,
                                     size_t *counts, ykd_error *err)
 {
@@ -47,7 +43,7 @@ void ykd_dist_close(ykd_dist *dist)
 {
     if (!dist)
         return;
-    free(dist->host);
+    ykd_dist_grads_close(dist->grads);
     free(dist);
 }
 
@@ -121,6 +117,12 @@ ykd_status ykd_dist_weighted_sum(const ykd_dist *dist, double *values, size_t n,
     return ykd_comm_allreduce_sum_f64(values, n, err);
 }
 
+static ykd_status sum_over_ranks(void *user, double *values, size_t count, ykd_error *err)
+{
+    (void)user;
+    return ykd_comm_allreduce_sum_f64(values, count, err);
+}
+
 ykd_status ykd_dist_detection_loss(ykd_dist *dist, ykd_yolo_loss_value *value, size_t *images,
                                    size_t *instances, ykd_error *err)
 {
@@ -149,6 +151,8 @@ ykd_status ykd_dist_detection_loss(ykd_dist *dist, ykd_yolo_loss_value *value, s
      * count): applied once the extra terms have added theirs (ykd_dist_extra_terms) */
     dist->share = s_mine / s;
     dist->grad_scale = (total / s) / (count / s_mine);
+    dist->loss_ranks = (ykd_loss_ranks){dist->ranks, dist->grad_scale * dist->ranks, dist->share,
+                                        sum_over_ranks, NULL};
     return st;
 }
 
@@ -163,43 +167,32 @@ ykd_status ykd_dist_extra_terms(ykd_dist *dist, double *extra, const ykd_tensor 
     return st;
 }
 
-static ykd_status average_floats(ykd_dist *dist, ykd_buffer *buffer, size_t count,
-                                 ykd_error *err)
+ykd_status ykd_dist_backward_begin(ykd_dist *dist, ykd_model *model, ykd_error *err)
 {
-    if (dist->host_count < count) {
-        float *p = realloc(dist->host, count * sizeof(float));
-        if (!p)
-            return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY,
-                            "train: out of host memory for %zu gradients", count);
-        dist->host = p;
-        dist->host_count = count;
-    }
-    ykd_status st = YKD_OK;
-    for (size_t at = 0; at < count && st == YKD_OK; at += BUCKET) {
-        size_t n = count - at < BUCKET ? count - at : BUCKET;
-        st = ykd_buffer_read(buffer, at * sizeof(float), dist->host + at, n * sizeof(float), err);
-        if (st == YKD_OK)
-            st = ykd_comm_allreduce_sum_start(dist->host + at, n, err);
-    }
-    ykd_status waited = ykd_comm_wait(err); /* every bucket started is waited for */
-    st = st == YKD_OK ? waited : st;
-    float inv = 1.0f / (float)dist->ranks;
-    for (size_t i = 0; i < count && st == YKD_OK; i++)
-        dist->host[i] *= inv;
-    if (st == YKD_OK)
-        st = ykd_buffer_write(buffer, 0, dist->host, count * sizeof(float), err);
-    return st;
+    ykd_status st = dist->grads ? YKD_OK : ykd_dist_grads_open(model, &dist->grads, err);
+    return st == YKD_OK ? ykd_dist_grads_begin(dist->grads, model, err) : st;
+}
+
+void ykd_dist_backward_end(ykd_dist *dist, ykd_model *model, bool failed)
+{
+    if (dist->grads)
+        ykd_dist_grads_backward_done(dist->grads, model, failed);
 }
 
 ykd_status ykd_dist_average_grads(ykd_dist *dist, ykd_model *model, ykd_error *err)
 {
-    ykd_buffer *grads = ykd_model_grad_buffer(model);
-    if (!grads)
-        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "train: no gradients to average");
-    ykd_status st = average_floats(dist, grads, ykd_buffer_size(grads) / sizeof(float), err);
+    (void)model;
+    ykd_status st = dist->grads ? ykd_dist_grads_reduce(dist->grads, dist->ranks, err)
+                                : ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                                           "train: no backward began the gradients' average");
     if (st != YKD_OK)
         ykd_error_prefix(err, "averaging the gradients over %d ranks", dist->ranks);
     return st;
+}
+
+const ykd_dist_overlap_stats *ykd_dist_overlap(const ykd_dist *dist)
+{
+    return dist->grads ? ykd_dist_grads_stats(dist->grads) : NULL;
 }
 
 ykd_status ykd_dist_average_tensor(const ykd_tensor *tensor, ykd_error *err)

@@ -267,7 +267,9 @@ static ykd_status feature_loss(ykd_kd *kd, const kd_pair *p, ykd_kd_loss_kind k,
     if (k == YKD_KD_PKD)
         return ykd_kd_pkd_loss(x, t, grad, loss, err);
     const kd_level *lv = &kd->level[p->level];
-    double positions = c->masked ? fmax(lv->assigned, 1.0) : (double)x->n * x->h * x->w;
+    /* over the global batch: this rank's part of the global mean */
+    double positions = c->masked ? fmax(lv->assigned_global, 1.0)
+                                 : kd->global_images * x->h * x->w;
     return ykd_kd_mse_loss(x, t, c->masked ? &lv->mask : NULL, (double)p->ct * positions, grad,
                            loss, err);
 }
@@ -292,6 +294,10 @@ static ykd_status adapter_backward(ykd_kd *kd, const ykd_kd_batch *b, kd_pair *p
     ykd_status st = ykd_conv2d_backward_weights(s, &p->dy, &pointwise, true,
                                                 &kd->params[p->adapter].grad,
                                                 &kd->params[p->adapter + 1].grad, err);
+    /* the adapter's gradients are averaged over the ranks as they are; the student's are
+     * rescaled by the trainer first (feature_gain) */
+    if (st == YKD_OK && kd->ranks && kd->ranks->seed_scale != 1.0)
+        st = ykd_tensor_scale(&p->dy, (float)(1.0 / kd->ranks->seed_scale), &p->dy, err);
     ykd_tensor dx;
     bool accumulate = false;
     if (st == YKD_OK)
@@ -300,6 +306,31 @@ static ykd_status adapter_backward(ykd_kd *kd, const ykd_kd_batch *b, kd_pair *p
         st = ykd_conv2d_backward_input(&p->dy, &kd->params[p->adapter].value, &pointwise,
                                        accumulate, &dx, err);
     return st;
+}
+
+/* Feature loss k's gradient scale over the batch's images times its weight (1 in a process
+ * alone). One process's gradient is N w dL/ds; a rank's part of it is B_r w dL_r/ds for CWD and
+ * PKD (normalised by this rank's images: the global loss is the ranks' sum of (B_r / B) L_r)
+ * and B w dL_r/ds for imitation (normalised over the global batch). The ranks' gradients are
+ * averaged, so each is that part times K: the adapters' as such, the student's divided by the
+ * trainer's seed_scale, which multiplies them afterwards. */
+static double feature_gain(const ykd_kd *kd, ykd_kd_loss_kind k, bool adapter)
+{
+    if (!kd->ranks)
+        return 1.0;
+    double part = k == YKD_KD_IMITATION ? kd->global_images / kd->images : 1.0;
+    double ranks = kd->ranks->ranks;
+    return part * (adapter ? ranks : ranks / kd->ranks->seed_scale);
+}
+
+/* Feature loss k's value as the trainer takes it: this rank's part of the global batch's,
+ * over the share the trainer weighs it by (the value itself in a process alone). */
+static double feature_value(const ykd_kd *kd, ykd_kd_loss_kind k, double loss)
+{
+    if (!kd->ranks)
+        return loss;
+    double part = k == YKD_KD_IMITATION ? loss : loss * kd->images / kd->global_images;
+    return part / kd->ranks->value_share;
 }
 
 /* CWD, PKD and imitation of one pair, through its adapter when it has one. */
@@ -317,18 +348,43 @@ static ykd_status pair_losses(ykd_kd *kd, const ykd_kd_batch *b, kd_pair *p, con
     for (int k = YKD_KD_CWD; k <= YKD_KD_IMITATION && st == YKD_OK; k++) {
         if (!kd->config.loss[k].enabled)
             continue;
-        ykd_kd_grad grad = {&p->dy, (float)(kd->images * w[k]), wrote_dy};
+        double wk = w[k] * feature_gain(kd, (ykd_kd_loss_kind)k, p->adapter >= 0);
+        ykd_kd_grad grad = {&p->dy, (float)(kd->images * wk), wrote_dy};
         bool has = w[k] != 0.0;
         if (has && p->adapter < 0)
-            st = student_grad(kd, b, p->names.student, w[k], &dx, &grad, &has, err);
+            st = student_grad(kd, b, p->names.student, wk, &dx, &grad, &has, err);
         double loss = 0.0;
         if (st == YKD_OK)
             st = feature_loss(kd, p, (ykd_kd_loss_kind)k, x, t, has ? &grad : NULL, &loss, err);
         wrote_dy = wrote_dy || (has && p->adapter >= 0);
-        v->loss[k] += loss;
+        v->loss[k] += feature_value(kd, (ykd_kd_loss_kind)k, loss);
     }
     if (st == YKD_OK && wrote_dy)
         st = adapter_backward(kd, b, p, &s, err);
+    return st;
+}
+
+static bool has_features(const ykd_kd_config *c)
+{
+    return c->loss[YKD_KD_CWD].enabled || c->loss[YKD_KD_PKD].enabled ||
+           c->loss[YKD_KD_IMITATION].enabled;
+}
+
+/* The images and each level's assigned anchors over the global batch (the ranks' added, when
+ * the feature losses need them). */
+static ykd_status global_counts(ykd_kd *kd, const ykd_kd_batch *b, ykd_error *err)
+{
+    kd->ranks = b->ranks;
+    double counts[1 + KD_MAX_LEVELS];
+    counts[0] = kd->images;
+    for (int l = 0; l < kd->levels; l++)
+        counts[1 + l] = kd->level[l].assigned;
+    ykd_status st = YKD_OK;
+    if (b->ranks && has_features(&kd->config))
+        st = b->ranks->sum(b->ranks->user, counts, 1 + (size_t)kd->levels, err);
+    kd->global_images = counts[0];
+    for (int l = 0; l < kd->levels; l++)
+        kd->level[l].assigned_global = counts[1 + l];
     return st;
 }
 
@@ -337,8 +393,20 @@ ykd_status ykd_kd_compute(ykd_kd *kd, const ykd_kd_batch *batch, ykd_kd_values *
 {
     memset(v, 0, sizeof *v);
     ykd_status st = check_batch(kd, batch, err);
+    if (st == YKD_OK && batch->ranks && !(batch->ranks->ranks >= 1 && batch->ranks->sum &&
+                                           batch->ranks->seed_scale > 0.0 &&
+                                           batch->ranks->value_share > 0.0))
+        st = ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                      "kd: data parallelism needs at least one rank, a sum over them and "
+                      "positive scales (ranks %d, seed_scale %g, value_share %g)",
+                      batch->ranks->ranks, batch->ranks->seed_scale,
+                      batch->ranks->value_share);
+    for (int l = 0; l < kd->levels; l++)
+        kd->level[l].assigned = 0.0; /* counted by load_assignment when it is needed */
     if (st == YKD_OK && needs_assignment(&kd->config))
         st = load_assignment(kd, batch->assignment, v, err);
+    if (st == YKD_OK)
+        st = global_counts(kd, batch, err);
     if (st != YKD_OK)
         return st;
     const ykd_kd_config *c = &kd->config;

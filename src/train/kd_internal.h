@@ -46,6 +46,7 @@ typedef struct kd_level {
     ykd_tensor weight, mask; /* [N, 1, H, W]: target scores; 1 where assigned to a gt */
     ykd_buffer *weight_buf;  /* holds both */
     double assigned;         /* anchors of the level assigned to a gt, over the batch */
+    double assigned_global;  /* the same over every rank's part of the global batch */
 } kd_level;
 
 struct ykd_kd {
@@ -53,6 +54,11 @@ struct ykd_kd {
     ykd_model *student;
     ykd_device *device;
     int levels, nc, images;
+    /* with data parallelism (else 1, and the batch's images): how the feature losses' gradients
+     * are scaled to come out as one process's after the trainer's rescaling and average, and
+     * the global batch's images */
+    const ykd_loss_ranks *ranks;
+    double global_images;
     kd_level level[KD_MAX_LEVELS];
     kd_pair pairs[YKD_KD_MAX_PAIRS];
     int pair_count;

@@ -86,6 +86,7 @@ static ykd_status term_compute(void *user, ykd_model *model, const ykd_batch *ba
         .epochs = epochs,
         .base = base,
         .base_count = d->grad_name_count,
+        .ranks = ykd_grad_sink_ranks(sink),
     };
     st = ykd_kd_compute(d->kd, &kb, &d->last, err);
     *value = st == YKD_OK ? d->last.total : NAN;

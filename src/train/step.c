@@ -83,6 +83,11 @@ ykd_status ykd_grad_sink_get(ykd_grad_sink *s, const char *name, ykd_tensor *gra
     return YKD_OK;
 }
 
+const ykd_loss_ranks *ykd_grad_sink_ranks(const ykd_grad_sink *sink)
+{
+    return sink->ranks;
+}
+
 const ykd_yolo_loss *ykd_grad_sink_detection_loss(const ykd_grad_sink *sink)
 {
     return sink->loss;
@@ -222,6 +227,7 @@ static ykd_status detection_loss(ykd_step *s, const ykd_batch *b, ykd_yolo_loss_
         return not_finite(err);
     if (st == YKD_OK && s->dist)
         st = ykd_dist_detection_loss(s->dist, value, images, instances, err);
+    s->sink.ranks = s->dist ? &s->dist->loss_ranks : NULL;
     if (st == YKD_OK && !isfinite(value->total))
         return ykd_fail(err, YKD_ERR_NOT_FINITE, "the loss is not finite (box %g, cls %g, dfl %g)",
                         value->box, value->cls, value->dfl);
@@ -275,6 +281,19 @@ static ykd_status backward(ykd_step *s, ykd_error *err)
         if (s->sink.extra[i].used)
             grads[count++] = (ykd_model_grad){s->sink.extra[i].name, &s->sink.extra[i].grad};
     return ykd_model_backward(s->p.model, grads, count, NULL, err);
+}
+
+/* The backward; with several ranks, when an optimizer step follows, the gradients' all-reduce
+ * starting as they become final. */
+static ykd_status backward_reducing(ykd_step *s, bool optimize_now, ykd_error *err)
+{
+    bool reduce = s->dist && optimize_now;
+    ykd_status st = reduce ? ykd_dist_backward_begin(s->dist, s->p.model, err) : YKD_OK;
+    if (st == YKD_OK)
+        st = backward(s, err);
+    if (reduce)
+        ykd_dist_backward_end(s->dist, s->p.model, st != YKD_OK);
+    return st;
 }
 
 /* The optimizer step, as Ultralytics' optimizer_step: clip, step, zero_grad, EMA update. */
@@ -340,7 +359,7 @@ ykd_status ykd_step_run(ykd_step *s, const ykd_batch *b, const ykd_schedule_poin
         st = lap(s, &t0, &r->loss_ms, extra_terms(s, b, &r->loss, &r->extra, err),
                  err);
     if (st == YKD_OK)
-        st = lap(s, &t0, &r->backward_ms, backward(s, err), err);
+        st = lap(s, &t0, &r->backward_ms, backward_reducing(s, optimize_now, err), err);
     if (st == YKD_OK && optimize_now)
         st = lap(s, &t0, &r->optimizer_ms, optimize(s, p, r, err), err);
     return st;

@@ -21,6 +21,7 @@ struct ykd_grad_sink {
     ykd_head_views grads; /* the detection loss's gradients, per level */
     ykd_sink_extra extra[YKD_SINK_MAX_EXTRA];
     int extra_count;
+    const ykd_loss_ranks *ranks; /* NULL: one process */
 };
 
 /* Makes the step one rank's of a data-parallel run (dist.h); NULL: alone. */

@@ -868,6 +868,29 @@ static void start_event(run_ctx *c)
     emit(c, &e);
 }
 
+/* With several ranks: how the gradients' all-reduce went, per optimizer step. */
+static void overlap_note(run_ctx *c)
+{
+    const ykd_dist_overlap_stats *o = ykd_dist_overlap(c->t->dist);
+    if (!o || o->steps < 1)
+        return;
+    char message[320];
+    double steps = (double)o->steps;
+    if (o->overlap)
+        snprintf(message, sizeof message,
+                 "gradient all-reduce over %d ranks: %zu buckets of at most %zu KiB per step, "
+                 "%.2f of them read as the backward made them final and %.2f reduced while it "
+                 "still ran (per step)",
+                 c->t->dist->ranks, o->buckets, o->bucket_bytes / 1024,
+                 (double)o->read_in_backward / steps, (double)o->reduced_in_backward / steps);
+    else
+        snprintf(message, sizeof message,
+                 "gradient all-reduce over %d ranks: %zu buckets of at most %zu KiB per step, "
+                 "after the backward (YOLOKD_ALLREDUCE_OVERLAP=0)",
+                 c->t->dist->ranks, o->buckets, o->bucket_bytes / 1024);
+    note(c, message);
+}
+
 ykd_status ykd_trainer_run(ykd_trainer *t, ykd_train_callback cb, void *user, ykd_error *err)
 {
     run_ctx c = {t, cb, user, 0.0};
@@ -893,6 +916,8 @@ ykd_status ykd_trainer_run(ykd_trainer *t, ykd_train_callback cb, void *user, yk
         if (st == YKD_OK && t->dist) /* a stop asked during rank 0's validation */
             st = agree_to_stop(t, err);
     }
+    if (st == YKD_OK && t->dist)
+        overlap_note(&c);
     if (st == YKD_OK)
         ykd_run_remove_temps(t);
     return st;
