@@ -77,6 +77,33 @@ __kernel void pad_planes(__global const float *x, uint x_offset, uint x_batch, i
         dst[i] = 0.0f;
 }
 
+/* out[b][c][py][px][i][j] = x[b][c][S * i + py - P][S * j + px - P], zero outside: the S x S
+ * phase planes (Hq x Wq each) of every channel, which a strided convolution reads as shifted
+ * windows (src/ops/conv_windows.c). Work-item (i, c * S * S + phase, b) writes one row. */
+__kernel void pad_phases(__global const float *x, uint x_offset, uint x_batch, int C, int H,
+                         int W, int S, int P, int Hq, int Wq, __global float *out,
+                         uint out_offset)
+{
+    int i = get_global_id(0);
+    int cp = get_global_id(1);
+    int b = get_global_id(2);
+    if (i >= Hq || cp >= C * S * S)
+        return;
+    int c = cp / (S * S), phase = cp - c * S * S, py = phase / S, px = phase - py * S;
+    __global float *dst = out + out_offset + (((size_t)b * C * S * S + cp) * Hq + i) * Wq;
+    int iy = S * i + py - P;
+    if (iy < 0 || iy >= H) {
+        for (int j = 0; j < Wq; j++)
+            dst[j] = 0.0f;
+        return;
+    }
+    const __global float *src = x + x_offset + (size_t)b * x_batch + ((size_t)c * H + iy) * W;
+    for (int j = 0; j < Wq; j++) {
+        int ix = S * j + px - P;
+        dst[j] = ix >= 0 && ix < W ? src[ix] : 0.0f;
+    }
+}
+
 /* out[ci][co][K-1-ky][K-1-kx] = w[co][ci][ky][kx]: the weights of the convolution whose forward
  * pass is the input gradient of a stride-1 convolution. */
 __kernel void flip_weights(__global const float *w, uint w_offset, int Cout, int Cin, int K,
