@@ -6,8 +6,10 @@
  * of window starts (cl/gemm.cl with -DB_ROWS), computes Ho x Wp outputs per channel and drops
  * the Wp - Wo columns past each output row as it stores (-DC_REMAP). The copy is the size of
  * the input, not k * k times it; the price is (Wp - Wo) / Wo extra columns of arithmetic.
- * The weight gradient reads the same windows against the output gradient laid out Wp wide
- * with zeros in the extra columns (cl/gemm_nt.cl with -DB_ROWS).
+ * The rows of a padded plane share their zeros (Wp = W + P: a row's P zeros on the left are
+ * the previous row's right padding), so only K - 1 - P columns a row are computed and
+ * dropped. The weight gradient reads the same windows against the output gradient laid out
+ * Wp wide with zeros in the extra columns (cl/gemm_nt.cl with -DB_ROWS).
  * A forward pass of stride S > 1 reads windows of phase planes instead: plane (c, py, px)
  * holds the padded input's pixels (S i + py, S j + px), so tap (ky, kx) is the window of
  * plane (c, ky % S, kx % S) shifted by (ky / S, kx / S), and the copy is again the size of
@@ -49,6 +51,12 @@ static void plan_windows(const ykd_conv_shape *s, window_plan *p)
     p->phases = s->stride * s->stride;
     p->hp = s->ho + reach;
     p->wp = s->wo + reach;
+    if (s->stride == 1) {
+        /* the zeros right of a padded row serve as the left padding of the next: windows
+         * read at most pad columns either side, so w + pad columns hold a row with one run
+         * of pad zeros between rows (k - 1 - pad fewer than w + 2 pad: one for 3x3, pad 1) */
+        p->wp = s->w + s->pad > s->wo ? s->w + s->pad : s->wo;
+    }
     p->plane = (size_t)p->hp * p->wp;
     p->width = (size_t)s->ho * p->wp;
     p->table = (s->ckk + 15) / 16 * 16;
