@@ -48,6 +48,21 @@ __kernel void im2col(__global const float *x, uint x_offset, uint x_batch, int C
         out[ox] = 0.0f;
 }
 
+/* table[table_offset + j], for column j = (c, ky, kx) of a convolution read as windows
+ * (src/ops/conv_windows.c): where the window of tap (ky, kx) of channel c starts, in phase
+ * plane (c, ky % S, kx % S) shifted by (ky / S, kx / S); planes of `plane` floats, rows of
+ * Wp. */
+__kernel void window_starts(__global int *table, uint table_offset, int CKK, int K, int S,
+                            int plane, int Wp)
+{
+    int j = get_global_id(0);
+    if (j >= CKK)
+        return;
+    int kx = j % K, ky = (j / K) % K, c = j / (K * K);
+    int phase = (ky % S) * S + kx % S;
+    table[table_offset + j] = (c * S * S + phase) * plane + (ky / S) * Wp + kx / S;
+}
+
 /* out[b][c][y][x] = x[b][c][y - top][x - left] inside, zero around: planes of H x W padded to
  * Hp x Wp, for the convolutions that read shifted windows of them instead of im2col columns.
  * Work-item (y, c, b) writes one padded row. */

@@ -19,7 +19,7 @@
  * Only our GEMM kernels read through a row table, so windows are used where the device's
  * GEMMs are ours: the policy says so, or a calibration (ykd_gemm_calibrate, once per device,
  * remembered in the tuning file) found our kernels at least as fast as CLBlast. */
-#include <stdlib.h>
+#include <limits.h>
 
 #include "core/error_internal.h"
 #include "ops/conv_internal.h"
@@ -96,25 +96,32 @@ bool ykd_conv_windows_forward_apply(ykd_device *device, const ykd_conv_shape *s)
     if (s->k < 2 || s->k < s->stride || ykd_ops_state_get(device, &state, NULL) != YKD_OK ||
         state->columns_only)
         return false;
+    window_plan p;
+    plan_windows(s, &p);
+    /* the row table holds ints, and the kernel computes them in int */
+    if (p.span + p.plane > INT_MAX)
+        return false;
     return ykd_conv_tiled_gemms(device);
 }
 
-/* Writes the window starts of every column j = (c, ky, kx) at table_offset of the scratch. */
-static ykd_status write_row_table(const ykd_conv_shape *s, const window_plan *p,
-                                  ykd_buffer *scratch, size_t table_offset, ykd_error *err)
+/* Writes the window starts of every column j = (c, ky, kx) at table_offset of the scratch, on
+ * the device: a blocking write from the host would wait for every earlier command, leaving
+ * the device idle while the host queues the next convolution's commands. */
+static ykd_status write_row_table(ykd_device *device, const ykd_conv_shape *s,
+                                  const window_plan *p, ykd_buffer *scratch,
+                                  size_t table_offset, ykd_error *err)
 {
-    cl_int *starts = malloc(s->ckk * sizeof *starts);
-    if (!starts)
-        return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "conv2d: out of host memory for a table");
-    size_t j = 0;
-    for (int c = 0; c < s->cin; c++)
-        for (int ky = 0; ky < s->k; ky++)
-            for (int kx = 0; kx < s->k; kx++)
-                starts[j++] = (cl_int)window_start(p, c, ky, kx);
-    ykd_status st = ykd_buffer_write(scratch, table_offset * sizeof(float), starts,
-                                     s->ckk * sizeof *starts, err);
-    free(starts);
-    return st;
+    ykd_kernel *kernel = NULL;
+    ykd_status st =
+        ykd_device_kernel(device, ykd_conv_sources, NULL, "window_starts", &kernel, err);
+    if (st != YKD_OK)
+        return st;
+    ykd_op_args a = {0};
+    ykd_op_args_mem(&a, scratch->mem);
+    ykd_op_args_uint(&a, table_offset);
+    const int geometry[] = {(int)s->ckk, s->k, p->stride, (int)p->plane, p->wp};
+    ykd_op_args_ints(&a, geometry, sizeof geometry / sizeof geometry[0]);
+    return ykd_op_run_1d(device, kernel, &a, s->ckk, err);
 }
 
 /* Copies count images (from src's first image) of c planes h x w into the scratch at
@@ -195,7 +202,7 @@ ykd_status ykd_conv_forward_windows(ykd_device *device, const ykd_tensor *x, con
     ykd_status st = ykd_ops_scratch(device, (slack_offset + p.slack) * sizeof(float), &scratch,
                                     err);
     if (st == YKD_OK)
-        st = write_row_table(s, &p, scratch, table_offset, err);
+        st = write_row_table(device, s, &p, scratch, table_offset, err);
     if (st == YKD_OK)
         st = zero_slack(scratch, slack_offset, p.slack, err);
     ykd_gemm g = {.m = s->cout, .n = (int)p.width, .k = (int)s->ckk, .k_batches = 1,
@@ -238,7 +245,7 @@ ykd_status ykd_conv_weight_grad_windows(ykd_device *device, const ykd_tensor *x,
     ykd_buffer *scratch = NULL;
     ykd_status st = ykd_ops_scratch(device, total * sizeof(float), &scratch, err);
     if (st == YKD_OK)
-        st = write_row_table(s, &p, scratch, 0, err);
+        st = write_row_table(device, s, &p, scratch, 0, err);
     if (st == YKD_OK)
         st = zero_slack(scratch, slack_offset, p.slack, err);
     /* dW = sum over images of dy' [cout, ho * wp] x windows^T */
