@@ -48,6 +48,21 @@ __kernel void im2col(__global const float *x, uint x_offset, uint x_batch, int C
         out[ox] = 0.0f;
 }
 
+/* table[table_offset + j], for column j = (c, ky, kx) of a convolution read as windows
+ * (src/ops/conv_windows.c): where the window of tap (ky, kx) of channel c starts, in phase
+ * plane (c, ky % S, kx % S) shifted by (ky / S, kx / S); planes of `plane` floats, rows of
+ * Wp. */
+__kernel void window_starts(__global int *table, uint table_offset, int CKK, int K, int S,
+                            int plane, int Wp)
+{
+    int j = get_global_id(0);
+    if (j >= CKK)
+        return;
+    int kx = j % K, ky = (j / K) % K, c = j / (K * K);
+    int phase = (ky % S) * S + kx % S;
+    table[table_offset + j] = (c * S * S + phase) * plane + (ky / S) * Wp + kx / S;
+}
+
 /* out[b][c][y][x] = x[b][c][y - top][x - left] inside, zero around: planes of H x W padded to
  * Hp x Wp, for the convolutions that read shifted windows of them instead of im2col columns.
  * Work-item (y, c, b) writes one padded row. */
@@ -75,6 +90,33 @@ __kernel void pad_planes(__global const float *x, uint x_offset, uint x_batch, i
         dst[i] = src[i - left];
     for (int i = right; i < Wp; i++)
         dst[i] = 0.0f;
+}
+
+/* out[b][c][py][px][i][j] = x[b][c][S * i + py - P][S * j + px - P], zero outside: the S x S
+ * phase planes (Hq x Wq each) of every channel, which a strided convolution reads as shifted
+ * windows (src/ops/conv_windows.c). Work-item (i, c * S * S + phase, b) writes one row. */
+__kernel void pad_phases(__global const float *x, uint x_offset, uint x_batch, int C, int H,
+                         int W, int S, int P, int Hq, int Wq, __global float *out,
+                         uint out_offset)
+{
+    int i = get_global_id(0);
+    int cp = get_global_id(1);
+    int b = get_global_id(2);
+    if (i >= Hq || cp >= C * S * S)
+        return;
+    int c = cp / (S * S), phase = cp - c * S * S, py = phase / S, px = phase - py * S;
+    __global float *dst = out + out_offset + (((size_t)b * C * S * S + cp) * Hq + i) * Wq;
+    int iy = S * i + py - P;
+    if (iy < 0 || iy >= H) {
+        for (int j = 0; j < Wq; j++)
+            dst[j] = 0.0f;
+        return;
+    }
+    const __global float *src = x + x_offset + (size_t)b * x_batch + ((size_t)c * H + iy) * W;
+    for (int j = 0; j < Wq; j++) {
+        int ix = S * j + px - P;
+        dst[j] = ix >= 0 && ix < W ? src[ix] : 0.0f;
+    }
 }
 
 /* out[ci][co][K-1-ky][K-1-kx] = w[co][ci][ky][kx]: the weights of the convolution whose forward

@@ -10,8 +10,13 @@
  * pixel (p / c_pitch, p % c_pitch) of an output of width c_width, stored packed, and columns
  * with p % c_pitch >= c_width (past the output's right edge) are dropped.
  * Work-item (i, j, b) computes rows i*TM.., columns j*16*TV.. of product b (A, B and C offset by
- * b * *_batch). The k loop runs k_batches times over K, moving A and B by *_kbatch each time:
- * a sum of products in one launch (a convolution's weight gradient over the images).
+ * b * *_batch); the last tile of a row is moved left to end at N where N >= 16*TV, so that
+ * every tile but those of narrow products loads whole vectors of B (its columns already
+ * stored by the tile before are computed again, not stored). The epilogue (bias, beta,
+ * SiLU) runs on whole vectors where it can: PoCL vectorises a float16 exp, not a scalar one
+ * in a loop, and a remapped column run that stays in one output row is one vector store.
+ * The k loop runs k_batches times over K, moving A and B by *_kbatch each time: a sum of
+ * products in one launch (a convolution's weight gradient over the images).
  * Dimension 0 walks down the rows so that neighbouring work-groups share a panel of B. */
 
 #ifndef TM
@@ -46,13 +51,14 @@ static float16 load16_masked(const __global float *row, int col, int n)
     return vload16(0, v);
 }
 
-/* Writes the first min(16, n - col) results of one accumulator with the full epilogue. */
-static void store16(__global float *row, float16 acc, int col, int n, float alpha, float beta,
-                    float bias, int act, int pitch, int width)
+/* Writes the results of one accumulator for columns col + i in [first, n) with the full
+ * epilogue, one by one. */
+static void store16(__global float *row, float16 acc, int col, int first, int n, float alpha,
+                    float beta, float bias, int act, int pitch, int width)
 {
     float v[16];
     vstore16(acc, 0, v);
-    for (int i = 0; i < 16 && col + i < n; i++) {
+    for (int i = max(first - col, 0); i < 16 && col + i < n; i++) {
         int at = col + i;
 #if C_REMAP
         int y = at / pitch, x_at = at - y * pitch;
@@ -64,6 +70,52 @@ static void store16(__global float *row, float16 acc, int col, int n, float alph
         if (beta != 0.0f)
             x += beta * row[at];
         row[at] = activate(x, act);
+    }
+}
+
+/* Writes one accumulator's results to the columns col + i in [first, n) of a row of C: where
+ * the sixteen all go and lie in one row of the output, the epilogue on the whole vector and
+ * one vector store (PoCL vectorises exp on a float16, not in store16's loop); else, when C is
+ * not read back, the activation on the vector and the stores one by one; else store16. */
+static void store16_vector(__global float *row, float16 acc, int col, int first, int n,
+                           float alpha, float beta, float bias, int act, int pitch, int width)
+{
+#if C_REMAP
+    int y = col / pitch, x_at = col - y * pitch;
+    __global float *out = row + (size_t)y * width;
+    bool whole = col >= first && col + 16 <= n && x_at + 16 <= width;
+#else
+    int x_at = col;
+    __global float *out = row;
+    bool whole = col >= first && col + 16 <= n;
+#endif
+    if (!whole && beta != 0.0f) {
+        store16(row, acc, col, first, n, alpha, beta, bias, act, pitch, width);
+        return;
+    }
+    float16 x = alpha * acc + bias;
+    if (beta != 0.0f)
+        x += beta * vload16(0, out + x_at);
+    if (act == ACT_SILU)
+        x = x / (1.0f + exp(-x));
+    if (whole) {
+        vstore16(x, 0, out + x_at);
+        return;
+    }
+    float v[16];
+    vstore16(x, 0, v);
+    for (int i = 0; i < 16 && col + i < n; i++) {
+#if C_REMAP
+        if (x_at < width && col + i >= first)
+            out[x_at] = v[i];
+        if (++x_at == pitch) {
+            x_at = 0;
+            out += width;
+        }
+#else
+        if (col + i >= first)
+            out[x_at + i] = v[i];
+#endif
     }
 }
 
@@ -83,10 +135,14 @@ __kernel void gemm(int M, int N, int K, int k_batches,
                    int c_pitch, int c_width)
 {
     int row = get_global_id(0) * TM;
-    int col = get_global_id(1) * TN;
+    /* the columns this work-item stores: first.. up to TN of them; the last tile of a row
+     * ends at N instead where N allows, so that all its loads are whole vectors (it computes
+     * some of its neighbour's columns again and does not store them) */
+    int first = get_global_id(1) * TN;
     int product = get_global_id(2);
-    if (row >= M || col >= N)
+    if (row >= M || first >= N)
         return;
+    int col = first + TN > N && N >= TN ? N - TN : first;
     const __global float *a = A + a_offset + (size_t)product * a_batch;
     const __global float *b = B + b_offset + (size_t)product * b_batch;
     __global float *c = C + c_offset + (size_t)product * c_batch;
@@ -140,21 +196,15 @@ __kernel void gemm(int M, int N, int K, int k_batches,
         }
     }
 
-#if C_REMAP
-    const bool plain = false; /* remapped columns are stored one by one */
-#else
-    bool plain = beta == 0.0f && act == ACT_NONE && !has_bias;
-#endif
     for (int r = 0; r < TM && row + r < M; r++) {
         float bias_r = has_bias ? bias[bias_offset + row + r] : 0.0f;
         __global float *crow = c + (size_t)(row + r) * ldc;
 #pragma unroll
         for (int v = 0; v < TV; v++) {
             int cv = col + 16 * v;
-            if (plain && cv + 16 <= N)
-                vstore16(alpha * acc[r][v], 0, crow + cv);
-            else if (cv < N)
-                store16(crow, acc[r][v], cv, N, alpha, beta, bias_r, act, c_pitch, c_width);
+            if (cv < N && cv + 16 > first)
+                store16_vector(crow, acc[r][v], cv, first, N, alpha, beta, bias_r, act, c_pitch,
+                               c_width);
         }
     }
 }

@@ -209,7 +209,7 @@ static void test_bench_ops_host_clock_and_max_time(ykd_test *t)
 
 /* bench step --json, a training step and (--forward) an inference forward on a tiny
  * configuration: one row each, finite positive times, what tools/bench-torch reads; --forward
- * with --teacher is a usage error. */
+ * with --teacher is a usage error; --forward --profile adds the kernels' device times. */
 static void test_bench_step_json(ykd_test *t)
 {
     char spec[16];
@@ -233,6 +233,12 @@ static void test_bench_step_json(ykd_test *t)
     run_result r = run_cli("bench", "step", "--forward", "--teacher", "s", NULL);
     CHECK(t, r.code == 2);
     CHECK_CONTAINS(t, r.err, "--forward times the inference forward alone");
+    free_result(&r);
+    r = run_cli("bench", "step", "--devices", spec, "--models", "n", "--imgsz", "64", "--batch",
+                "2", "--nc", "3", "--runs", "1", "--warmup", "0", "--forward", "--profile", NULL);
+    CHECKF(t, r.code == 0, "bench step --forward --profile exit %d: %s", r.code, r.err);
+    CHECK_CONTAINS(t, r.out, "device time per step");
+    CHECK_CONTAINS(t, r.out, "gemm");
     free_result(&r);
 }
 

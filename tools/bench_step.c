@@ -170,10 +170,10 @@ static int parse_args(int argc, char **argv, ykd_cli_globals *g, ykd_cli_io *io,
         return ykd_cli_usage_error(io, "bench step",
                                    "bad list: --models n,s; --imgsz multiples of 32 like "
                                    "160,320; --devices all or specs");
-    if (a->forward && (a->teacher || a->profile))
+    if (a->forward && a->teacher)
         return ykd_cli_usage_error(io, "bench step",
                                    "--forward times the inference forward alone: not with "
-                                   "--teacher or --profile");
+                                   "--teacher");
     if (a->teacher && !parse_pairs(a))
         return ykd_cli_usage_error(io, "bench step",
                                    "bad --pairs: TEACHER:STUDENT device specs separated by "
@@ -428,6 +428,25 @@ static ykd_status time_teacher(ykd_model *teacher, const ykd_batch *b, const ste
     return st;
 }
 
+/* One more forward with the kernel profile on, apart from the timed ones (a profile on an
+ * unreliable-event device serialises the launches). */
+static ykd_status profile_forward(ykd_model *m, const ykd_batch *b, ykd_error *err)
+{
+    ykd_device *dev = ykd_model_device(m);
+    ykd_tensor images;
+    ykd_status st = ykd_tensor_alloc(dev, (int)b->count, 3, b->size, b->size, &images, err);
+    if (st == YKD_OK)
+        st = ykd_tensor_write(&images, b->images, err);
+    if (st == YKD_OK)
+        st = ykd_device_profile(dev, true, err);
+    if (st == YKD_OK)
+        st = ykd_model_forward(m, &images, YKD_MODEL_INFERENCE, err);
+    if (st == YKD_OK)
+        st = ykd_device_finish(dev, err);
+    ykd_tensor_free(&images);
+    return st;
+}
+
 /* --forward: the inference forward of a model alone, as the teacher runs it. */
 static ykd_status bench_forward_one(ykd_device *dev, const char *model, int size,
                                     const step_args *a, FILE *out, cJSON *json, ykd_error *err)
@@ -444,6 +463,8 @@ static ykd_status bench_forward_one(ykd_device *dev, const char *model, int size
         st = ykd_model_create(dev, desc, 1, &m, err);
     if (st == YKD_OK)
         st = time_teacher(m, &b, a, &ms, err);
+    if (st == YKD_OK && a->profile)
+        st = profile_forward(m, &b, err);
     double images_per_s = (double)a->batch * 1000.0 / ms;
     if (st == YKD_OK && json) {
         cJSON *row = json_row(dev, model, size, a);
@@ -453,6 +474,8 @@ static ykd_status bench_forward_one(ykd_device *dev, const char *model, int size
     } else if (st == YKD_OK) {
         fprintf(out, "%-6s %5d %5lld %9.1f %8.1f\n", model, size, a->batch, ms, images_per_s);
     }
+    if (st == YKD_OK && a->profile)
+        print_profile(dev, 1, out);
     ykd_model_free(m);
     ykd_model_desc_free(desc);
     free_batch(&b);

@@ -218,7 +218,7 @@ static void forward_paths(ykd_device *device, const ykd_conv_shape *s, path_set 
 {
     *paths = (path_set){.names = forward_names, .count = YKD_CONV_FWD_COUNT};
     paths->applies[YKD_CONV_FWD_COLUMNS] = true;
-    paths->applies[YKD_CONV_FWD_WINDOWS] = ykd_conv_windows_apply(device, s);
+    paths->applies[YKD_CONV_FWD_WINDOWS] = ykd_conv_windows_forward_apply(device, s);
     paths->applies[YKD_CONV_FWD_WINOGRAD] = ykd_conv_winograd_apply(s);
     paths->fallback = paths->applies[YKD_CONV_FWD_WINDOWS] ? YKD_CONV_FWD_WINDOWS
                                                            : YKD_CONV_FWD_COLUMNS;

@@ -142,11 +142,15 @@ ykd_status ykd_conv_weight_grad_any(ykd_device *device, const ykd_tensor *x,
                                     const ykd_tensor *dy, const ykd_conv_shape *s,
                                     bool accumulate, const ykd_tensor *dw, ykd_error *err);
 
-/* ---- shifted windows of padded planes (conv_windows.c): stride 1, our GEMM kernels -------- */
+/* ---- shifted windows of padded planes (conv_windows.c): our GEMM kernels ------------------ */
 
 /* Whether the geometry suits windows (stride 1, a kernel larger than 1x1) and the device's
- * GEMMs are ours (the only ones that read through a row table). */
+ * GEMMs are ours (the only ones that read through a row table): the weight gradient's. */
 bool ykd_conv_windows_apply(ykd_device *device, const ykd_conv_shape *s);
+
+/* The same for the forward pass, which takes any stride up to the kernel's size (windows of
+ * phase planes where the stride exceeds 1). */
+bool ykd_conv_windows_forward_apply(ykd_device *device, const ykd_conv_shape *s);
 
 size_t ykd_conv_windows_forward_floats(ykd_device *device, const ykd_conv_shape *s);
 

@@ -1,4 +1,4 @@
-/* Stride-1 convolution GEMMs without im2col.
+/* Convolution GEMMs without im2col.
  *
  * With the input zero-padded to planes of Hp x Wp, the im2col row of column j = (c, ky, kx)
  * is, over the output pixels laid out Wp wide, the padded plane c shifted by ky * Wp + kx: a
@@ -6,13 +6,20 @@
  * of window starts (cl/gemm.cl with -DB_ROWS), computes Ho x Wp outputs per channel and drops
  * the Wp - Wo columns past each output row as it stores (-DC_REMAP). The copy is the size of
  * the input, not k * k times it; the price is (Wp - Wo) / Wo extra columns of arithmetic.
- * The weight gradient reads the same windows against the output gradient laid out Wp wide
- * with zeros in the extra columns (cl/gemm_nt.cl with -DB_ROWS).
+ * The rows of a padded plane share their zeros (Wp = W + P: a row's P zeros on the left are
+ * the previous row's right padding), so only K - 1 - P columns a row are computed and
+ * dropped. The weight gradient reads the same windows against the output gradient laid out
+ * Wp wide with zeros in the extra columns (cl/gemm_nt.cl with -DB_ROWS).
+ * A forward pass of stride S > 1 reads windows of phase planes instead: plane (c, py, px)
+ * holds the padded input's pixels (S i + py, S j + px), so tap (ky, kx) is the window of
+ * plane (c, ky % S, kx % S) shifted by (ky / S, kx / S), and the copy is again the size of
+ * the padded input where im2col's columns are k * k / (S * S) times it. Stride 1 is the case
+ * of one phase.
  *
  * Only our GEMM kernels read through a row table, so windows are used where the device's
  * GEMMs are ours: the policy says so, or a calibration (ykd_gemm_calibrate, once per device,
  * remembered in the tuning file) found our kernels at least as fast as CLBlast. */
-#include <stdlib.h>
+#include <limits.h>
 
 #include "core/error_internal.h"
 #include "ops/conv_internal.h"
@@ -20,22 +27,45 @@
 
 /* The padded geometry and the scratch it takes. */
 typedef struct window_plan {
-    int hp, wp;
-    size_t plane;  /* hp * wp */
-    size_t width;  /* GEMM columns: ho * wp */
-    size_t table;  /* floats the row table occupies (ckk ints, rounded up) */
-    size_t span;   /* the farthest window start: (cin - 1) * plane + (k - 1) * (wp + 1) */
-    size_t slack;  /* floats after the last padded image that windows past the edge read */
+    int stride, phases; /* phases: stride * stride planes per channel */
+    int hp, wp;         /* a (phase) plane: the output plus the rows and columns windows reach */
+    size_t plane;       /* hp * wp */
+    size_t width;       /* GEMM columns: ho * wp */
+    size_t table;       /* floats the row table occupies (ckk ints, rounded up) */
+    size_t span;        /* the farthest window start */
+    size_t slack;       /* floats after the last padded image that windows past the edge read */
 } window_plan;
+
+/* Where the window of tap (ky, kx) of channel c starts. */
+static size_t window_start(const window_plan *p, int c, int ky, int kx)
+{
+    int phase = (ky % p->stride) * p->stride + kx % p->stride;
+    return ((size_t)c * p->phases + (size_t)phase) * p->plane +
+           (size_t)(ky / p->stride) * p->wp + (size_t)(kx / p->stride);
+}
 
 static void plan_windows(const ykd_conv_shape *s, window_plan *p)
 {
-    p->hp = s->h + 2 * s->pad;
-    p->wp = s->w + 2 * s->pad;
+    int reach = (s->k - 1) / s->stride; /* rows and columns past the output a window reads */
+    p->stride = s->stride;
+    p->phases = s->stride * s->stride;
+    p->hp = s->ho + reach;
+    p->wp = s->wo + reach;
+    if (s->stride == 1) {
+        /* the zeros right of a padded row serve as the left padding of the next: windows
+         * read at most pad columns either side, so w + pad columns hold a row with one run
+         * of pad zeros between rows (k - 1 - pad fewer than w + 2 pad: one for 3x3, pad 1) */
+        p->wp = s->w + s->pad > s->wo ? s->w + s->pad : s->wo;
+    }
     p->plane = (size_t)p->hp * p->wp;
     p->width = (size_t)s->ho * p->wp;
     p->table = (s->ckk + 15) / 16 * 16;
-    p->span = (size_t)(s->cin - 1) * p->plane + (size_t)(s->k - 1) * (p->wp + 1);
+    p->span = 0;
+    for (int ky = 0; ky < s->k; ky++)
+        for (int kx = 0; kx < s->k; kx++) {
+            size_t start = window_start(p, s->cin - 1, ky, kx);
+            p->span = start > p->span ? start : p->span;
+        }
     p->slack = (size_t)s->k + 16;
 }
 
@@ -57,29 +87,41 @@ bool ykd_conv_tiled_gemms(ykd_device *device)
 
 bool ykd_conv_windows_apply(ykd_device *device, const ykd_conv_shape *s)
 {
+    return s->stride == 1 && ykd_conv_windows_forward_apply(device, s);
+}
+
+bool ykd_conv_windows_forward_apply(ykd_device *device, const ykd_conv_shape *s)
+{
     ykd_ops_state *state = NULL;
-    if (s->stride != 1 || s->k < 2 || ykd_ops_state_get(device, &state, NULL) != YKD_OK ||
+    if (s->k < 2 || s->k < s->stride || ykd_ops_state_get(device, &state, NULL) != YKD_OK ||
         state->columns_only)
+        return false;
+    window_plan p;
+    plan_windows(s, &p);
+    /* the row table holds ints, and the kernel computes them in int */
+    if (p.span + p.plane > INT_MAX)
         return false;
     return ykd_conv_tiled_gemms(device);
 }
 
-/* Writes the window starts of every column j = (c, ky, kx) at table_offset of the scratch. */
-static ykd_status write_row_table(const ykd_conv_shape *s, const window_plan *p,
-                                  ykd_buffer *scratch, size_t table_offset, ykd_error *err)
+/* Writes the window starts of every column j = (c, ky, kx) at table_offset of the scratch, on
+ * the device: a blocking write from the host would wait for every earlier command, leaving
+ * the device idle while the host queues the next convolution's commands. */
+static ykd_status write_row_table(ykd_device *device, const ykd_conv_shape *s,
+                                  const window_plan *p, ykd_buffer *scratch,
+                                  size_t table_offset, ykd_error *err)
 {
-    cl_int *starts = malloc(s->ckk * sizeof *starts);
-    if (!starts)
-        return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "conv2d: out of host memory for a table");
-    size_t j = 0;
-    for (int c = 0; c < s->cin; c++)
-        for (int ky = 0; ky < s->k; ky++)
-            for (int kx = 0; kx < s->k; kx++)
-                starts[j++] = (cl_int)((size_t)c * p->plane + (size_t)ky * p->wp + (size_t)kx);
-    ykd_status st = ykd_buffer_write(scratch, table_offset * sizeof(float), starts,
-                                     s->ckk * sizeof *starts, err);
-    free(starts);
-    return st;
+    ykd_kernel *kernel = NULL;
+    ykd_status st =
+        ykd_device_kernel(device, ykd_conv_sources, NULL, "window_starts", &kernel, err);
+    if (st != YKD_OK)
+        return st;
+    ykd_op_args a = {0};
+    ykd_op_args_mem(&a, scratch->mem);
+    ykd_op_args_uint(&a, table_offset);
+    const int geometry[] = {(int)s->ckk, s->k, p->stride, (int)p->plane, p->wp};
+    ykd_op_args_ints(&a, geometry, sizeof geometry / sizeof geometry[0]);
+    return ykd_op_run_1d(device, kernel, &a, s->ckk, err);
 }
 
 /* Copies count images (from src's first image) of c planes h x w into the scratch at
@@ -103,6 +145,29 @@ static ykd_status pad_images(ykd_device *device, const ykd_tensor *src, int firs
     return ykd_op_run(device, kernel, &a, 3, global, local, err);
 }
 
+/* Copies count images (from x's first image) into the scratch at dst_offset as phase planes:
+ * plane (c, py, px) of p's size holds pixel (stride * i + py - pad, stride * j + px - pad) of
+ * channel c at (i, j), zero outside the image. */
+static ykd_status pad_phase_images(ykd_device *device, const ykd_tensor *x, int first, int count,
+                                   const ykd_conv_shape *s, const window_plan *p,
+                                   ykd_buffer *scratch, size_t dst_offset, ykd_error *err)
+{
+    ykd_kernel *kernel = NULL;
+    ykd_status st =
+        ykd_device_kernel(device, ykd_conv_sources, NULL, "pad_phases", &kernel, err);
+    if (st != YKD_OK)
+        return st;
+    ykd_op_args a = {0};
+    ykd_op_args_images(&a, x, first);
+    const int geometry[] = {s->cin, s->h, s->w, s->stride, s->pad, p->hp, p->wp};
+    ykd_op_args_ints(&a, geometry, sizeof geometry / sizeof geometry[0]);
+    ykd_op_args_mem(&a, scratch->mem);
+    ykd_op_args_uint(&a, dst_offset);
+    size_t global[3] = {(size_t)p->hp, (size_t)s->cin * (size_t)p->phases, (size_t)count};
+    size_t local[3] = {1, ykd_conv_row_group(device, kernel), 1};
+    return ykd_op_run(device, kernel, &a, 3, global, local, err);
+}
+
 /* Zeroes the slack after the padded images: windows of the last rows read it, and in the
  * weight gradient those reads are multiplied by zeros, which an uninitialised NaN would spoil. */
 static ykd_status zero_slack(ykd_buffer *scratch, size_t offset, size_t floats, ykd_error *err)
@@ -116,7 +181,7 @@ size_t ykd_conv_windows_forward_floats(ykd_device *device, const ykd_conv_shape 
 {
     window_plan p;
     plan_windows(s, &p);
-    size_t per_image = (size_t)s->cin * p.plane;
+    size_t per_image = (size_t)s->cin * p.phases * p.plane;
     int pass = ykd_conv_images_per_pass(device, per_image, s->n);
     return p.table + (size_t)pass * per_image + p.slack;
 }
@@ -129,7 +194,7 @@ ykd_status ykd_conv_forward_windows(ykd_device *device, const ykd_tensor *x, con
 {
     window_plan p;
     plan_windows(s, &p);
-    size_t per_image = (size_t)s->cin * p.plane;
+    size_t per_image = (size_t)s->cin * p.phases * p.plane;
     int pass = ykd_conv_images_per_pass(device, per_image, s->n);
     size_t table_offset = reserved, images_offset = reserved + p.table;
     size_t slack_offset = images_offset + (size_t)pass * per_image;
@@ -137,7 +202,7 @@ ykd_status ykd_conv_forward_windows(ykd_device *device, const ykd_tensor *x, con
     ykd_status st = ykd_ops_scratch(device, (slack_offset + p.slack) * sizeof(float), &scratch,
                                     err);
     if (st == YKD_OK)
-        st = write_row_table(s, &p, scratch, table_offset, err);
+        st = write_row_table(device, s, &p, scratch, table_offset, err);
     if (st == YKD_OK)
         st = zero_slack(scratch, slack_offset, p.slack, err);
     ykd_gemm g = {.m = s->cout, .n = (int)p.width, .k = (int)s->ckk, .k_batches = 1,
@@ -148,8 +213,11 @@ ykd_status ykd_conv_forward_windows(ykd_device *device, const ykd_tensor *x, con
                   .c_pitch = p.wp, .c_width = s->wo};
     for (int first = 0; first < s->n && st == YKD_OK; first += pass) {
         int count = s->n - first < pass ? s->n - first : pass;
-        st = pad_images(device, x, first, count, s->cin, s->h, s->w, s->pad, s->pad, p.hp, p.wp,
-                        scratch, images_offset, err);
+        if (s->stride == 1)
+            st = pad_images(device, x, first, count, s->cin, s->h, s->w, s->pad, s->pad, p.hp,
+                            p.wp, scratch, images_offset, err);
+        else
+            st = pad_phase_images(device, x, first, count, s, &p, scratch, images_offset, err);
         g.batch = count;
         g.b = ykd_conv_operand(scratch, images_offset, p.width, per_image, 0);
         g.c = ykd_conv_tensor_operand(y, first, s->hwo);
@@ -177,7 +245,7 @@ ykd_status ykd_conv_weight_grad_windows(ykd_device *device, const ykd_tensor *x,
     ykd_buffer *scratch = NULL;
     ykd_status st = ykd_ops_scratch(device, total * sizeof(float), &scratch, err);
     if (st == YKD_OK)
-        st = write_row_table(s, &p, scratch, 0, err);
+        st = write_row_table(device, s, &p, scratch, 0, err);
     if (st == YKD_OK)
         st = zero_slack(scratch, slack_offset, p.slack, err);
     /* dW = sum over images of dy' [cout, ho * wp] x windows^T */
