@@ -237,8 +237,10 @@ static void test_bench_step_json(ykd_test *t)
     r = run_cli("bench", "step", "--devices", spec, "--models", "n", "--imgsz", "64", "--batch",
                 "2", "--nc", "3", "--runs", "1", "--warmup", "0", "--forward", "--profile", NULL);
     CHECKF(t, r.code == 0, "bench step --forward --profile exit %d: %s", r.code, r.err);
+    /* kernels with their shares ("im2col 32.7 (42%)"); which ones lead depends on the device:
+     * where the tuner picked CLBlast for the GEMMs, its kernels are not ours to list */
     CHECK_CONTAINS(t, r.out, "device time per step");
-    CHECK_CONTAINS(t, r.out, "gemm");
+    CHECK_CONTAINS(t, r.out, "%), ");
     free_result(&r);
 }
 
