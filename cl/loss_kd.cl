@@ -62,13 +62,27 @@ void kd_logit(TENSOR_IN(s), TENSOR_IN(t), uint count, float inv_t, float grad_sc
 /* The tempered KL(pt || ps) of two softmaxes written as sums, for a kernel's one pass over the
  * values: with d = (zt - zs) / T and u = exp(zs / T - top_s), v = exp(zt / T - top_t), their
  * sums U and V, c the ps-weighted mean of d (sum u d / U) and e = d - c,
- *     KL = sum v e / V - log1p(sum u expm1(e) / U).
+ *     KL = sum v e / V - log(sum u exp(e) / U) = sum v e / V - log1p(sum u expm1(e) / U).
  * The plain sum of pt (log pt - log ps) cancels: its terms are ~1e-7 of the logits' size
  * apart, which left LD (T = 10, close distributions) only ~1e-4 relative accuracy; here both
- * terms are of KL's own size. The second is >= 0 (Jensen), so log1p's argument is too. */
-float kl_of_sums(float4 sums_u_v_ud, float2 sums_ue_ve)
+ * terms are of KL's own size (the second's argument is >= 0, by Jensen).
+ * Far-apart values must not overflow: u exp(e) = exp(g), g = zt / T - top_s - c <= G =
+ * top_t - top_s - c. Where G > 60 the sum itself could overflow, so it is taken as
+ * sum exp(g - G) ("scaled"; KL is then far from 0 and nothing cancels); otherwise a term with
+ * e > 60 (a student value far below the teacher's, u tiny) is exp(g) - u, as expm1(e) alone
+ * would overflow. */
+float excess_term(float u, float e, float g, float big_g, int scaled)
 {
-    return sums_ue_ve.y / sums_u_v_ud.y - log1p(sums_ue_ve.x / sums_u_v_ud.x);
+    if (scaled)
+        return exp(g - big_g);
+    return e > 60.0f ? exp(g) - u : u * expm1(e);
+}
+
+float kl_of_sums(float4 sums_u_v_ud, float2 sums_excess_ve, float big_g, int scaled)
+{
+    float log_mean = scaled ? big_g + log(sums_excess_ve.x) - log(sums_u_v_ud.x)
+                            : log1p(sums_excess_ve.x / sums_u_v_ud.x);
+    return sums_excess_ve.y / sums_u_v_ud.y - log_mean;
 }
 
 /* Work-item (side, position) of image n: the side's bins are channels side * bins + b, a
@@ -97,17 +111,18 @@ void kd_ld(TENSOR_IN(s), TENSOR_IN(t), TENSOR_IN(w), uint hw, uint bins, float i
                 float u = exp(ys - top.x);
                 sums += (float4)(u, exp(yt - top.y), u * (yt - ys), 0.0f);
             }
-            float c = sums.z / sums.x;
+            float c = sums.z / sums.x, big_g = top.y - top.x - c;
+            int scaled = big_g > 60.0f;
             float2 sums_e = (float2)(0.0f, 0.0f);
             for (uint b = 0; b < bins; b++) {
                 float ys = zs[b * (size_t)hw] * inv_t, yt = zt[b * (size_t)hw] * inv_t;
                 float u = exp(ys - top.x), v = exp(yt - top.y), e = (yt - ys) - c;
-                sums_e += (float2)(u * expm1(e), v * e);
+                sums_e += (float2)(excess_term(u, e, yt - top.x - c, big_g, scaled), v * e);
                 if (has_grad)
                     STORE_GRAD(g, n, first + b * (size_t)hw,
                                weight * grad_scale * (u / sums.x - v / sums.y), accumulate);
             }
-            term = weight * kl_of_sums(sums, sums_e);
+            term = weight * kl_of_sums(sums, sums_e, big_g, scaled);
         } else if (has_grad && !accumulate) {
             for (uint b = 0; b < bins; b++)
                 STORE_GRAD(g, n, first + b * (size_t)hw, 0.0f, 0);
@@ -170,7 +185,8 @@ void kd_cwd(TENSOR_IN(s), TENSOR_IN(t), uint hw, float inv_t, float grad_scale, 
         }
     }
     sums = group_all4(sums, 0, scratch);
-    float shift = sums.z / sums.x;
+    float shift = sums.z / sums.x, big_g = top.y - top.x - shift;
+    int scaled = big_g > 60.0f;
     float4 sums_e = (float4)(0.0f);
     for (uint k = 0; k < steps; k++) {
         uint i = k * GROUP + l;
@@ -178,13 +194,15 @@ void kd_cwd(TENSOR_IN(s), TENSOR_IN(t), uint hw, float inv_t, float grad_scale, 
             continue;
         float ys = zs[i] * inv_t, yt = zt[i] * inv_t;
         float u = exp(ys - top.x), v = exp(yt - top.y), e = (yt - ys) - shift;
-        sums_e += (float4)(u * expm1(e), v * e, 0.0f, 0.0f);
+        sums_e += (float4)(excess_term(u, e, yt - top.x - shift, big_g, scaled), v * e, 0.0f,
+                           0.0f);
         if (has_grad)
             STORE_GRAD(g, n, first + i, grad_scale * (u / sums.x - v / sums.y), accumulate);
     }
     sums_e = group_all4(sums_e, 0, scratch);
     if (l == 0)
-        partial[(size_t)n * get_global_size(1) + c] = kl_of_sums(sums, sums_e.xy);
+        partial[(size_t)n * get_global_size(1) + c] =
+            kl_of_sums(sums, sums_e.xy, big_g, scaled);
 }
 
 /* (p - t)^2 per element, times the mask of its position (m [N, 1, H, W], when has_mask);

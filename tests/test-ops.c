@@ -77,6 +77,8 @@ static const ykd_test_case plain[] = {
     {"kd reference: LD and CWD by hand", op_kd_hand_ld_cwd, YKD_TEST_HOST},
     {"kd reference: PKD and masked MSE by hand", op_kd_hand_pkd_mse, YKD_TEST_HOST},
     {"kd losses: the same inputs give the same bits", op_kd_deterministic, YKD_TEST_EACH_DEVICE},
+    {"kd losses: LD and CWD with teacher and student far apart", op_kd_far_apart,
+     YKD_TEST_EACH_DEVICE},
     {"kd losses: bad shapes and parameters refused, nothing written", op_kd_refusals,
      YKD_TEST_EACH_DEVICE},
     {"kd losses: a teacher on another device refused", op_kd_other_device,

@@ -346,6 +346,59 @@ void op_kd_deterministic(ykd_test *t)
     ykd_test_mem_free(&m);
 }
 
+/* Device against float64 for one far-apart pair (values of magnitude 100 at T 1): the loss to
+ * 1e-5 relative, the gradient by NMSE. */
+static void expect_far(ykd_test *t, ref_shape sh, const float *s, const float *te, bool ld,
+                       const char *what)
+{
+    ykd_test_mem m = {0};
+    size_t n = ref_numel(sh), anchors = (size_t)sh.n * sh.h * sh.w;
+    double *sd = ykd_test_keep(&m, malloc(n * sizeof *sd));
+    double *td = ykd_test_keep(&m, malloc(n * sizeof *td));
+    double *ds = ykd_test_keep(&m, malloc(n * sizeof *ds));
+    double *wd = ykd_test_keep(&m, malloc(anchors * sizeof *wd));
+    float *wf = ykd_test_keep(&m, malloc(anchors * sizeof *wf));
+    const ykd_tensor *st = ykd_test_in(t, &m, s, sh.n, sh.c, sh.h, sh.w, false);
+    const ykd_tensor *tt = ykd_test_in(t, &m, te, sh.n, sh.c, sh.h, sh.w, false);
+    const ykd_tensor *dx = ykd_test_out(t, &m, sh.n, sh.c, sh.h, sh.w, false);
+    if (sd && td && ds && wd && wf && st && tt && dx) {
+        for (size_t i = 0; i < n; i++)
+            sd[i] = s[i], td[i] = te[i];
+        for (size_t i = 0; i < anchors; i++)
+            wd[i] = wf[i] = 1.0f;
+        const ykd_tensor *w = ykd_test_in(t, &m, wf, sh.n, 1, sh.h, sh.w, false);
+        double want = ld ? ref_kd_ld(sh, sd, td, wd, 1.0, 1.0, ds) : ref_kd_cwd(sh, sd, td, 1.0, ds);
+        double got = NAN;
+        ykd_kd_grad grad = {dx, 1.0f, false};
+        ykd_error err;
+        if (w && CHECK_OK(t, ld ? ykd_kd_ld_loss(st, tt, w, 1.0f, 1.0, &grad, &got, &err)
+                                : ykd_kd_cwd_loss(st, tt, 1.0f, &grad, &got, &err),
+                          err)) {
+            CHECKF(t, isfinite(got) && fabs(got - want) <= 1e-5 * fabs(want),
+                   "%s: %.9g, float64 %.9g", what, got, want);
+            ykd_test_expect_tensor(t, dx, ds, 1e-10, what);
+        }
+    }
+    ykd_test_mem_free(&m);
+}
+
+/* Teacher and student far apart, where a sum of exponentials of their difference would
+ * overflow a float: a teacher 100 above a flat student (the kernels' scaled sums), a student
+ * 100 below a flat teacher (a term exp(g) - u), and both at once; at T 1. */
+void op_kd_far_apart(ykd_test *t)
+{
+    float s[64] = {0}, te[64] = {0};
+    te[0 * 16 + 3] = 100.0f;                       /* LD side 0: the teacher peaked */
+    s[1 * 16 + 5] = -100.0f;                       /* side 1: the student far below */
+    te[3 * 16 + 0] = 100.0f, s[3 * 16 + 0] = -100.0f; /* side 3: both; side 2 equal */
+    expect_far(t, (ref_shape){1, 64, 1, 1}, s, te, true, "LD far apart");
+    float cs[60] = {0}, ct[60] = {0};
+    ct[7] = 100.0f;                      /* CWD plane 0: the teacher peaked */
+    cs[20 + 11] = -100.0f;               /* plane 1: the student far below */
+    ct[40 + 2] = 100.0f, cs[40 + 2] = -100.0f;
+    expect_far(t, (ref_shape){1, 3, 4, 5}, cs, ct, false, "CWD far apart");
+}
+
 void op_kd_refusals(ykd_test *t)
 {
     ykd_test_mem m = {0};

@@ -121,6 +121,7 @@ void op_kd_hand_logit(ykd_test *t);
 void op_kd_hand_ld_cwd(ykd_test *t);
 void op_kd_hand_pkd_mse(ykd_test *t);
 void op_kd_deterministic(ykd_test *t);
+void op_kd_far_apart(ykd_test *t);
 void op_kd_refusals(ykd_test *t);
 void op_kd_other_device(ykd_test *t);
 void op_kd_not_finite(ykd_test *t);
