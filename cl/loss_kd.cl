@@ -1,6 +1,6 @@
 /* Knowledge-distillation losses (include/yolokd/kd_loss.h has the definitions; src/ops/loss_kd.c
  * launches these kernels). Built after cl/tensor.cl (tensor addressing), cl/shared.cl (the
- * sigmoid, the softmax normaliser) and cl/loss_common.cl (GROUP, group_sum, log1p_unit).
+ * sigmoid) and cl/loss_common.cl (GROUP, group_sum, log1p_unit).
  *
  *   kd_logit  a work-item per class logit: binary KL of the tempered sigmoids, its gradient.
  *   kd_ld     a work-item per (box side, anchor): KL of the tempered softmaxes over the side's

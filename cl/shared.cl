@@ -29,25 +29,12 @@ float activate(float x, int act)
     return act == ACT_SILU ? silu_of(x) : x;
 }
 
-/* The softmax normaliser of the n values z[i * step] * scale: (top, sum), top the largest and
- * sum the sum of exp(value - top), so log-sum-exp is top + log(sum) (no log(0) for tiny
- * probabilities). */
-float2 softmax_norm(__global const float *z, size_t step, uint n, float scale)
-{
-    float top = -INFINITY;
-    for (uint i = 0; i < n; i++)
-        top = fmax(top, z[i * step] * scale);
-    float sum = 0.0f;
-    for (uint i = 0; i < n; i++)
-        sum += exp(z[i * step] * scale - top);
-    return (float2)(top, sum);
-}
-
 /* The bins of one side of a box: DFL_BINS logits, a plane (hw floats) apart. */
 #define DFL_BINS 16
 
 /* The softmax of a side's bins into prob and its expectation, the side's distance from the
- * anchor in grid units; *norm receives the softmax's (top, sum) as softmax_norm gives them. */
+ * anchor in grid units; *norm receives the softmax's (top, sum): top the largest logit, sum the
+ * sum of exp(logit - top), so log-sum-exp is top + log(sum). */
 float dfl_side(__global const float *z, uint hw, float prob[DFL_BINS], float2 *norm)
 {
     float top = z[0];
