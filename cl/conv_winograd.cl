@@ -1,128 +1,292 @@
-/* Winograd F(2x2, 3x3) for stride-1 3x3 convolutions (src/ops/conv_winograd.c): each 2x2
- * block of outputs is A^T [(G g G^T) . (B^T d B)] A for the 4x4 input tile d around it, so the
- * 16 products per channel pair and tile become 16 GEMMs (one per tile point xi) over the
- * channels, 2.25 times fewer multiplications than the direct sum. With
- *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
- *   A^T = [1 1 1 0; 0 1 -1 -1]
- * (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016).
+/* Winograd F(4x4, 3x3) for stride-1 3x3 convolutions (src/ops/conv_winograd.c): each 4x4
+ * block of outputs is A^T [(G g G^T) . (B^T d B)] A for the 6x6 input tile d around it, so the
+ * 36 products per channel pair and tile become 36 GEMMs (one per tile point xi) over the
+ * channels: 4 times fewer multiplications than the direct sum. With the points 0, 1, -1, 2, -2
+ * and infinity (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016):
+ *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0;
+ *          0 4 0 -5 0 1]
+ *   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+ *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
  * Layouts: U[xi][co][ci] (transformed weights), V[xi][ci][t] (transformed input tiles),
  * M[xi][co][t] (their products), t = (image * TH + ty) * TW + tx over the tiles of a pass of
- * images, TH x TW tiles of 2x2 per output plane. A work-item transforms one tile; neighbouring
- * work-items (axis 0) take neighbouring tiles of a plane, so each of the 16 planes is written
- * or read contiguously across them (PoCL vectorises along axis 0). */
+ * images, TH x TW tiles of 4x4 per output plane.
+ *
+ * Every transform works on LANES neighbours at once, one per lane of a vector (PoCL does not
+ * vectorise these kernels across work-items, so the vectors are written out): the input and
+ * output transforms a strip of LANES tiles of a tile row, the weight transform LANES input
+ * channels. The input is read from a zero-padded copy (Hp x Wp planes, the image at (P, P))
+ * wide enough that every strip's 4 LANES + 2 columns lie inside it, so its rows load as whole
+ * vectors whose swizzles are the lanes' columns; each tile point is one vector store (or load)
+ * of LANES consecutive t; an output row of four tiles stores as one float16.
+ * Build option: -DLANES=4, 8 or 16. */
 
-/* V[xi][c][t] = (B^T d B)[xi] for the input tile at rows 2 * ty - P.., columns 2 * tx - P..
- * of channel c (zero outside). Work-item (ty * TW + tx, c, image). */
-__kernel void winograd_input(__global const float *x, uint x_offset, uint x_batch, int C,
-                             int H, int W, int P, int TH, int TW, __global float *v,
-                             uint v_offset, uint tiles)
+#ifndef LANES
+#define LANES 8
+#endif
+#if LANES == 4
+#define floatL float4
+#define vloadL vload4
+#define vstoreL vstore4
+#elif LANES == 8
+#define floatL float8
+#define vloadL vload8
+#define vstoreL vstore8
+#elif LANES == 16
+#define floatL float16
+#define vloadL vload16
+#define vstoreL vstore16
+#else
+#error LANES must be 4, 8 or 16
+#endif
+
+/* The 1-D input transform B^T d of six values, lane by lane. */
+static void input_1d(const floatL d[6], floatL r[6])
 {
-    int tile = get_global_id(0);
+    r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+    r[1] = -4.0f * (d[1] + d[2]) + d[3] + d[4];
+    r[2] = 4.0f * (d[1] - d[2]) - d[3] + d[4];
+    r[3] = 2.0f * (d[3] - d[1]) - d[2] + d[4];
+    r[4] = 2.0f * (d[1] - d[3]) - d[2] + d[4];
+    r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+}
+
+/* The 1-D output transform A^T m of six values. */
+static void output_1d(const floatL m[6], floatL o[4])
+{
+    floatL sum12 = m[1] + m[2], diff12 = m[1] - m[2];
+    floatL sum34 = m[3] + m[4], diff34 = m[3] - m[4];
+    o[0] = m[0] + sum12 + sum34;
+    o[1] = diff12 + 2.0f * diff34;
+    o[2] = sum12 + 4.0f * sum34;
+    o[3] = diff12 + 8.0f * diff34 + m[5];
+}
+
+/* d[j] = columns 4k + j of a padded row, k the lane. */
+static void strip_row(const __global float *row, floatL d[6])
+{
+#if LANES == 4
+    float16 a0 = vload16(0, row);
+    float2 e = vload2(0, row + 16);
+    d[0] = a0.s048c;
+    d[1] = a0.s159d;
+    d[2] = a0.s26ae;
+    d[3] = a0.s37bf;
+    d[4] = (float4)(a0.s48c, e.s0);
+    d[5] = (float4)(a0.s59d, e.s1);
+#elif LANES == 8
+    float16 a0 = vload16(0, row), a1 = vload16(1, row);
+    float2 e = vload2(0, row + 32);
+    d[0] = (float8)(a0.s048c, a1.s048c);
+    d[1] = (float8)(a0.s159d, a1.s159d);
+    d[2] = (float8)(a0.s26ae, a1.s26ae);
+    d[3] = (float8)(a0.s37bf, a1.s37bf);
+    d[4] = (float8)(a0.s48c, a1.s048c, e.s0);
+    d[5] = (float8)(a0.s59d, a1.s159d, e.s1);
+#else
+    float16 a0 = vload16(0, row), a1 = vload16(1, row), a2 = vload16(2, row),
+            a3 = vload16(3, row);
+    float2 e = vload2(0, row + 64);
+    d[0] = (float16)(a0.s048c, a1.s048c, a2.s048c, a3.s048c);
+    d[1] = (float16)(a0.s159d, a1.s159d, a2.s159d, a3.s159d);
+    d[2] = (float16)(a0.s26ae, a1.s26ae, a2.s26ae, a3.s26ae);
+    d[3] = (float16)(a0.s37bf, a1.s37bf, a2.s37bf, a3.s37bf);
+    d[4] = (float16)(a0.s48c, a1.s048c, a2.s048c, a3.s048c, e.s0);
+    d[5] = (float16)(a0.s59d, a1.s159d, a2.s159d, a3.s159d, e.s1);
+#endif
+}
+
+/* Lanes 4q .. 4q + 3 of v. */
+static float4 quarter(floatL v, int q)
+{
+#if LANES == 4
+    return v;
+#elif LANES == 8
+    return q == 0 ? v.lo : v.hi;
+#else
+    return q == 0 ? v.lo.lo : q == 1 ? v.lo.hi : q == 2 ? v.hi.lo : v.hi.hi;
+#endif
+}
+
+/* Stores the first `lanes` lanes of v at out (all of them as one vector store when whole). */
+static void store_lanes(__global float *out, floatL v, int lanes)
+{
+    if (lanes == LANES) {
+        vstoreL(v, 0, out);
+        return;
+    }
+    float lane[LANES];
+    vstoreL(v, 0, lane);
+    for (int k = 0; k < lanes; k++)
+        out[k] = lane[k];
+}
+
+/* The first `lanes` floats at in, zero after them. */
+static floatL load_lanes(const __global float *in, int lanes)
+{
+    if (lanes == LANES)
+        return vloadL(0, in);
+    float lane[LANES];
+    for (int k = 0; k < LANES; k++)
+        lane[k] = k < lanes ? in[k] : 0.0f;
+    return vloadL(0, lane);
+}
+
+/* V[xi][c][t] = (B^T d B)[xi] for the tiles of strip (ty, sx) of channel c: tile tx reads
+ * rows 4 ty.., columns 4 tx.. of the padded plane (Hp x Wp, Hp >= 4 TH + 2, Wp >= 4 LANES SW
+ * + 2). Work-item (ty * SW + sx, c, image), SW strips per tile row. */
+__kernel void winograd_input(__global const float *x, uint x_offset, int C, int Hp, int Wp,
+                             int TH, int TW, __global float *v, uint v_offset, uint tiles)
+{
+    int sw = (TW + LANES - 1) / LANES;
+    int id = get_global_id(0);
     int c = get_global_id(1);
     int b = get_global_id(2);
-    if (tile >= TH * TW || c >= C)
+    if (id >= TH * sw || c >= C)
         return;
-    int ty = tile / TW, tx = tile - ty * TW;
-    const __global float *in = x + x_offset + (size_t)b * x_batch + (size_t)c * H * W;
-    size_t plane = (size_t)C * tiles;
-    __global float *out = v + v_offset + (size_t)c * tiles + (size_t)b * TH * TW + tile;
-    int y0 = 2 * ty - P;
+    int ty = id / sw, tx = LANES * (id - ty * sw);
+    const __global float *in =
+        x + x_offset + (((size_t)b * C + c) * Hp + 4 * ty) * Wp + 4 * tx;
+    floatL t[6][6]; /* t[i][j]: (B^T d)[i] at column j */
     {
-        int x0 = 2 * tx - P;
-        float d[4][4];
-        for (int i = 0; i < 4; i++) {
-            int iy = y0 + i;
-            bool row_in = iy >= 0 && iy < H;
-            for (int j = 0; j < 4; j++) {
-                int ix = x0 + j;
-                d[i][j] = row_in && ix >= 0 && ix < W ? in[(size_t)iy * W + ix] : 0.0f;
-            }
+        floatL d[6][6];
+        for (int i = 0; i < 6; i++)
+            strip_row(in + (size_t)i * Wp, d[i]);
+        for (int j = 0; j < 6; j++) {
+            floatL col[6], r[6];
+            for (int i = 0; i < 6; i++)
+                col[i] = d[i][j];
+            input_1d(col, r);
+            for (int i = 0; i < 6; i++)
+                t[i][j] = r[i];
         }
-        float t[4][4];
-        for (int j = 0; j < 4; j++) {
-            t[0][j] = d[0][j] - d[2][j];
-            t[1][j] = d[1][j] + d[2][j];
-            t[2][j] = d[2][j] - d[1][j];
-            t[3][j] = d[1][j] - d[3][j];
-        }
-        for (int i = 0; i < 4; i++) {
-            out[(size_t)(4 * i + 0) * plane] = t[i][0] - t[i][2];
-            out[(size_t)(4 * i + 1) * plane] = t[i][1] + t[i][2];
-            out[(size_t)(4 * i + 2) * plane] = t[i][2] - t[i][1];
-            out[(size_t)(4 * i + 3) * plane] = t[i][1] - t[i][3];
-        }
+    }
+    int lanes = min(LANES, TW - tx);
+    size_t plane = (size_t)C * tiles;
+    __global float *out = v + v_offset + (size_t)c * tiles + ((size_t)b * TH + ty) * TW + tx;
+    for (int i = 0; i < 6; i++) {
+        floatL r[6];
+        input_1d(t[i], r);
+        for (int j = 0; j < 6; j++)
+            store_lanes(out + (size_t)(6 * i + j) * plane, r[j], lanes);
     }
 }
 
-/* U[xi][co][ci] = (G g G^T)[xi] for the 3x3 kernel g = w[co][ci]. Work-item (ci, co). */
+/* U[xi][co][ci] = (G g G^T)[xi] for the 3x3 kernels g = w[co][ci] of LANES neighbouring ci.
+ * Work-item (ci / LANES, co). */
 __kernel void winograd_weights(__global const float *w, uint w_offset, int Cout, int C,
                                __global float *u, uint u_offset)
 {
-    int ci = get_global_id(0);
+    int ci = LANES * get_global_id(0);
     int co = get_global_id(1);
     if (ci >= C || co >= Cout)
         return;
+    int lanes = min(LANES, C - ci);
     const __global float *g = w + w_offset + ((size_t)co * C + ci) * 9;
-    float r[4][3];
+    floatL tap[9]; /* tap[k], lane l: tap k of channel ci + l */
+    for (int k = 0; k < 9; k++) {
+        float lane[LANES];
+        for (int l = 0; l < LANES; l++)
+            lane[l] = l < lanes ? g[9 * l + k] : 0.0f;
+        tap[k] = vloadL(0, lane);
+    }
+    const float sixth = 1.0f / 6.0f, twelfth = 1.0f / 12.0f, twentyfourth = 1.0f / 24.0f;
+    floatL r[6][3]; /* G g */
     for (int j = 0; j < 3; j++) {
-        float g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
-        r[0][j] = g0;
-        r[1][j] = 0.5f * (g0 + g1 + g2);
-        r[2][j] = 0.5f * (g0 - g1 + g2);
-        r[3][j] = g2;
+        floatL g0 = tap[j], g1 = tap[3 + j], g2 = tap[6 + j];
+        r[0][j] = 0.25f * g0;
+        r[1][j] = -sixth * (g0 + g1 + g2);
+        r[2][j] = -sixth * (g0 - g1 + g2);
+        r[3][j] = twentyfourth * g0 + twelfth * g1 + sixth * g2;
+        r[4][j] = twentyfourth * g0 - twelfth * g1 + sixth * g2;
+        r[5][j] = g2;
     }
     size_t plane = (size_t)Cout * C;
     __global float *out = u + u_offset + (size_t)co * C + ci;
-    for (int i = 0; i < 4; i++) {
-        out[(size_t)(4 * i + 0) * plane] = r[i][0];
-        out[(size_t)(4 * i + 1) * plane] = 0.5f * (r[i][0] + r[i][1] + r[i][2]);
-        out[(size_t)(4 * i + 2) * plane] = 0.5f * (r[i][0] - r[i][1] + r[i][2]);
-        out[(size_t)(4 * i + 3) * plane] = r[i][2];
+    for (int i = 0; i < 6; i++) {
+        floatL g0 = r[i][0], g1 = r[i][1], g2 = r[i][2];
+        floatL row[6] = {0.25f * g0,
+                         -sixth * (g0 + g1 + g2),
+                         -sixth * (g0 - g1 + g2),
+                         twentyfourth * g0 + twelfth * g1 + sixth * g2,
+                         twentyfourth * g0 - twelfth * g1 + sixth * g2,
+                         g2};
+        for (int j = 0; j < 6; j++)
+            store_lanes(out + (size_t)(6 * i + j) * plane, row[j], lanes);
     }
 }
 
-/* y[b][co][2 ty + r][2 tx + s] = act((A^T M A)[r][s] + bias[co] + beta * y) for the outputs
- * inside Ho x Wo. Work-item (ty * TW + tx, co, image). */
+/* The sixteen columns of an output row held by four tiles: p_s holds column s of each. */
+static float16 interleave4(float4 p0, float4 p1, float4 p2, float4 p3)
+{
+    return (float16)(p0.x, p1.x, p2.x, p3.x, p0.y, p1.y, p2.y, p3.y, p0.z, p1.z, p2.z, p3.z,
+                     p0.w, p1.w, p2.w, p3.w);
+}
+
+/* dst[0..16) (those of them before column `width - x0`) = act(row + beta * dst). */
+static void store_row16(__global float *dst, float16 row, int room, float beta, int act)
+{
+    bool whole = room >= 16;
+    if (beta != 0.0f) {
+        if (whole) {
+            row += beta * vload16(0, dst);
+        } else {
+            float old[16];
+            for (int s = 0; s < 16; s++)
+                old[s] = s < room ? dst[s] : 0.0f;
+            row += beta * vload16(0, old);
+        }
+    }
+    if (act == ACT_SILU)
+        row = row / (1.0f + exp(-row));
+    if (whole) {
+        vstore16(row, 0, dst);
+        return;
+    }
+    float v[16];
+    vstore16(row, 0, v);
+    for (int s = 0; s < room; s++)
+        dst[s] = v[s];
+}
+
+/* y[b][co][4 ty + r][4 tx + s] = act((A^T M A)[r][s] + bias[co] + beta * y) for the outputs
+ * inside Ho x Wo of strip (ty, sx). Work-item (ty * SW + sx, co, image). */
 __kernel void winograd_output(__global const float *m, uint m_offset, uint tiles, int Cout,
                               int Ho, int Wo, int TH, int TW, __global float *y, uint y_offset,
                               uint y_batch, float beta, __global const float *bias,
                               uint bias_offset, int has_bias, int act)
 {
-    int tile = get_global_id(0);
+    int sw = (TW + LANES - 1) / LANES;
+    int id = get_global_id(0);
     int co = get_global_id(1);
     int b = get_global_id(2);
-    if (tile >= TH * TW || co >= Cout)
+    if (id >= TH * sw || co >= Cout)
         return;
-    int ty = tile / TW, tx = tile - ty * TW;
+    int ty = id / sw, tx = LANES * (id - ty * sw);
+    int lanes = min(LANES, TW - tx);
     size_t plane = (size_t)Cout * tiles;
-    const __global float *in = m + m_offset + (size_t)co * tiles + (size_t)b * TH * TW + tile;
-    __global float *out = y + y_offset + (size_t)b * y_batch + (size_t)co * Ho * Wo;
+    const __global float *in =
+        m + m_offset + (size_t)co * tiles + ((size_t)b * TH + ty) * TW + tx;
+    floatL t[4][6]; /* t[r][j]: (A^T M)[r] at column j */
+    for (int j = 0; j < 6; j++) {
+        floatL col[6], o[4];
+        for (int i = 0; i < 6; i++)
+            col[i] = load_lanes(in + (size_t)(6 * i + j) * plane, lanes);
+        output_1d(col, o);
+        for (int r = 0; r < 4; r++)
+            t[r][j] = o[r];
+    }
     float bias_c = has_bias ? bias[bias_offset + co] : 0.0f;
-    {
-        float v[4][4];
-        for (int i = 0; i < 4; i++)
-            for (int j = 0; j < 4; j++)
-                v[i][j] = in[(size_t)(4 * i + j) * plane];
-        float t[2][4];
-        for (int j = 0; j < 4; j++) {
-            t[0][j] = v[0][j] + v[1][j] + v[2][j];
-            t[1][j] = v[1][j] - v[2][j] - v[3][j];
-        }
-        for (int r = 0; r < 2; r++) {
-            int oy = 2 * ty + r;
-            if (oy >= Ho)
-                break;
-            float pair[2] = {t[r][0] + t[r][1] + t[r][2], t[r][1] - t[r][2] - t[r][3]};
-            for (int s = 0; s < 2; s++) {
-                int ox = 2 * tx + s;
-                if (ox >= Wo)
-                    break;
-                __global float *o = out + (size_t)oy * Wo + ox;
-                float value = pair[s] + bias_c;
-                if (beta != 0.0f)
-                    value += beta * *o;
-                *o = activate(value, act);
-            }
+    int x0 = 4 * tx;
+    __global float *out = y + y_offset + (size_t)b * y_batch + (size_t)co * Ho * Wo + x0;
+    for (int r = 0; r < 4 && 4 * ty + r < Ho; r++) {
+        floatL o[4];
+        output_1d(t[r], o);
+        __global float *dst = out + (size_t)(4 * ty + r) * Wo;
+        for (int q = 0; q < LANES / 4 && x0 + 16 * q < Wo; q++) {
+            float16 row = interleave4(quarter(o[0], q), quarter(o[1], q), quarter(o[2], q),
+                                      quarter(o[3], q)) +
+                          bias_c;
+            store_row16(dst + 16 * q, row, Wo - x0 - 16 * q, beta, act);
         }
     }
 }

@@ -246,7 +246,10 @@ static const op_case gemm_cases[] = {
 /* x [n, cin, h, w], p = {cout, k, stride, padding}, each with a bias, and with SiLU and
  * accumulated gradients: 3x3 same padding with odd sizes; stride 2; 1x1 (the direct
  * product); 1x1 with stride (through im2col); 5x5; several GEMM tiles with the weight
- * gradient over k-runs; stride 2 again; a kernel larger than the input. */
+ * gradient over k-runs; stride 2 again; a kernel larger than the input; many channels on a
+ * tiny plane; 3x3 without padding on a plane wide enough that Winograd's strips of four 4x4
+ * tiles load whole rows inside it, beside strips cut by the edges (and a padding of 2 in its
+ * input gradient). */
 #define CONV_SHAPE(n_, c_, h_, w_, cout, k, stride, pad)                                         \
     {.shape = {n_, c_, h_, w_}, .p = {cout, k, stride, pad}, .flags = OP_BIAS},               \
     {.shape = {n_, c_, h_, w_}, .p = {cout, k, stride, pad}, .flags = OP_SILU | OP_ACCUMULATE}
@@ -256,6 +259,7 @@ static const op_case conv_cases[] = {
     CONV_SHAPE(2, 6, 6, 5, 9, 5, 1, 2),     CONV_SHAPE(2, 17, 20, 20, 33, 3, 1, 1),
     CONV_SHAPE(4, 8, 12, 10, 16, 3, 2, 1),  CONV_SHAPE(1, 2, 2, 3, 3, 3, 1, 1),
     CONV_SHAPE(2, 37, 3, 5, 21, 3, 1, 1), /* many channels on a tiny plane: K * C = 111 */
+    CONV_SHAPE(1, 3, 11, 38, 4, 3, 1, 0),
 };
 #undef CONV_SHAPE
 
@@ -519,7 +523,7 @@ static const op_entry conv_rows = {CONV("conv2d, weight gradient by pixel rows, 
 static const op_entry conv_rows_one_image = {
     CONV("conv2d, pixel rows, tiles 4x2, one image per scratch pass", "tiled-4x2", true, false,
          YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_ROWS)};
-/* Winograd F(2x2,3x3) for stride-1 3x3 forwards (and so their input gradients); other shapes
+/* Winograd F(4x4, 3x3) for stride-1 3x3 forwards (and so their input gradients); other shapes
  * take the windows */
 static const op_entry conv_winograd = {
     CONV("conv2d, Winograd forward and input gradient, tiles 6x2", "tiled-6x2", false, false,

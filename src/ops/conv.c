@@ -3,7 +3,7 @@
  * Forward: a direct product for 1x1 stride-1 kernels; otherwise the GEMM reads either im2col
  * columns (conv_columns.c) or, for stride 1 where the device's GEMMs are ours, shifted
  * windows of a zero-padded copy of the input (conv_windows.c), or, for stride-1 3x3 kernels,
- * Winograd F(2x2, 3x3) (conv_winograd.c): the path measured fastest for the shape
+ * Winograd F(4x4, 3x3) (conv_winograd.c): the path measured fastest for the shape
  * (conv_choose.c).
  * Input gradient: for stride 1, the forward pass of the convolution with flipped, transposed
  * weights and padding K-1-P over the output gradient (no scatter); for larger strides, a

@@ -1,5 +1,5 @@
 /* A convolution's path per shape, by measurement, for the forward pass (im2col columns,
- * windows of padded planes, Winograd F(2x2, 3x3)) and the weight gradient (columns, windows,
+ * windows of padded planes, Winograd F(4x4, 3x3)) and the weight gradient (columns, windows,
  * pixel rows of a channels-last copy).
  *
  * The paths compute the same sums in different orders; which is fastest depends on the shape

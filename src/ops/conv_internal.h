@@ -55,6 +55,13 @@ ykd_status ykd_conv_weight_grad_pass(ykd_device *device, ykd_gemm *g, const ykd_
                                      size_t parts_offset, const ykd_tensor *dw, bool add,
                                      ykd_error *err);
 
+/* Copies count images (from src's first image) of c planes h x w into the scratch at
+ * dst_offset as planes hp x wp, placed top and left from the padded corner, zeros around
+ * (conv_windows.c). */
+ykd_status ykd_conv_pad_images(ykd_device *device, const ykd_tensor *src, int first, int count,
+                               int c, int h, int w, int top, int left, int hp, int wp,
+                               ykd_buffer *scratch, size_t dst_offset, ykd_error *err);
+
 /* ---- im2col columns (conv_columns.c): any geometry, any GEMM implementation --------------- */
 
 /* Scratch floats ykd_conv_forward_columns needs after its caller's reserved ones. */
@@ -87,13 +94,13 @@ ykd_status ykd_conv_weight_grad_rows(ykd_device *device, const ykd_tensor *x,
                                      const ykd_tensor *dy, const ykd_conv_shape *s,
                                      bool accumulate, const ykd_tensor *dw, ykd_error *err);
 
-/* ---- Winograd F(2x2, 3x3) (conv_winograd.c): stride-1 3x3, any GEMM implementation ------- */
+/* ---- Winograd F(4x4, 3x3) (conv_winograd.c): stride-1 3x3, any GEMM implementation ------- */
 
 bool ykd_conv_winograd_apply(const ykd_conv_shape *s);
 
 size_t ykd_conv_winograd_forward_floats(ykd_device *device, const ykd_conv_shape *s);
 
-/* As ykd_conv_forward_columns, by Winograd's transforms and 16 GEMMs over the channels. */
+/* As ykd_conv_forward_columns, by Winograd's transforms and 36 GEMMs over the channels. */
 ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
                                      const ykd_buffer *w, size_t w_offset,
                                      const ykd_conv_shape *s, const ykd_tensor *bias,
@@ -106,7 +113,7 @@ typedef enum ykd_conv_forward_path {
     YKD_CONV_FWD_CHOOSE = 0, /* measure (tests force one of the others) */
     YKD_CONV_FWD_COLUMNS,    /* im2col columns, or the input itself for 1x1 */
     YKD_CONV_FWD_WINDOWS,    /* windows of padded planes (stride 1, k > 1, our GEMMs) */
-    YKD_CONV_FWD_WINOGRAD,   /* Winograd F(2x2, 3x3) (stride 1, 3x3) */
+    YKD_CONV_FWD_WINOGRAD,   /* Winograd F(4x4, 3x3) (stride 1, 3x3) */
     YKD_CONV_FWD_COUNT
 } ykd_conv_forward_path;
 

@@ -124,11 +124,9 @@ static ykd_status write_row_table(ykd_device *device, const ykd_conv_shape *s,
     return ykd_op_run_1d(device, kernel, &a, s->ckk, err);
 }
 
-/* Copies count images (from src's first image) of c planes h x w into the scratch at
- * dst_offset as planes hp x wp, placed top and left from the padded corner, zeros around. */
-static ykd_status pad_images(ykd_device *device, const ykd_tensor *src, int first, int count,
-                             int c, int h, int w, int top, int left, int hp, int wp,
-                             ykd_buffer *scratch, size_t dst_offset, ykd_error *err)
+ykd_status ykd_conv_pad_images(ykd_device *device, const ykd_tensor *src, int first, int count,
+                               int c, int h, int w, int top, int left, int hp, int wp,
+                               ykd_buffer *scratch, size_t dst_offset, ykd_error *err)
 {
     ykd_kernel *kernel = NULL;
     ykd_status st = ykd_device_kernel(device, ykd_conv_sources, NULL, "pad_planes", &kernel, err);
@@ -214,8 +212,8 @@ ykd_status ykd_conv_forward_windows(ykd_device *device, const ykd_tensor *x, con
     for (int first = 0; first < s->n && st == YKD_OK; first += pass) {
         int count = s->n - first < pass ? s->n - first : pass;
         if (s->stride == 1)
-            st = pad_images(device, x, first, count, s->cin, s->h, s->w, s->pad, s->pad, p.hp,
-                            p.wp, scratch, images_offset, err);
+            st = ykd_conv_pad_images(device, x, first, count, s->cin, s->h, s->w, s->pad,
+                                     s->pad, p.hp, p.wp, scratch, images_offset, err);
         else
             st = pad_phase_images(device, x, first, count, s, &p, scratch, images_offset, err);
         g.batch = count;
@@ -255,11 +253,11 @@ ykd_status ykd_conv_weight_grad_windows(ykd_device *device, const ykd_tensor *x,
     for (int first = 0; first < s->n && st == YKD_OK; first += pass) {
         int count = s->n - first < pass ? s->n - first : pass;
         bool add = accumulate || first > 0;
-        st = pad_images(device, x, first, count, s->cin, s->h, s->w, s->pad, s->pad, p.hp, p.wp,
-                        scratch, x_offset, err);
+        st = ykd_conv_pad_images(device, x, first, count, s->cin, s->h, s->w, s->pad, s->pad,
+                                 p.hp, p.wp, scratch, x_offset, err);
         if (st == YKD_OK)
-            st = pad_images(device, dy, first, count, s->cout, s->ho, s->wo, 0, 0, s->ho, p.wp,
-                            scratch, dy_offset, err);
+            st = ykd_conv_pad_images(device, dy, first, count, s->cout, s->ho, s->wo, 0, 0,
+                                     s->ho, p.wp, scratch, dy_offset, err);
         g.a = ykd_conv_operand(scratch, dy_offset, p.width, dy_image, dy_image);
         g.b = ykd_conv_operand(scratch, x_offset, p.width, x_image, x_image);
         if (st == YKD_OK)
