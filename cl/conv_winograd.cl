@@ -133,13 +133,17 @@ static floatL load_lanes(const __global float *in, int lanes)
 
 /* V[xi][c][t] = (B^T d B)[xi] for the tiles of strip (ty, sx) of channel c: tile tx reads
  * rows 4 ty.., columns 4 tx.. of the padded plane (Hp x Wp, Hp >= 4 TH + 2, Wp >= 4 LANES SW
- * + 2). Work-item (ty * SW + sx, c, image), SW strips per tile row. */
+ * + 2); transposed: V[xi][t][c] instead (the weight gradient's layout). Work-item
+ * (ty * SW + sx, c, image), or (c, ty * SW + sx, image) transposed, SW strips per tile row. */
 __kernel void winograd_input(__global const float *x, uint x_offset, int C, int Hp, int Wp,
-                             int TH, int TW, __global float *v, uint v_offset, uint tiles)
+                             int TH, int TW, __global float *v, uint v_offset, uint tiles,
+                             int transposed)
 {
     int sw = (TW + LANES - 1) / LANES;
-    int id = get_global_id(0);
-    int c = get_global_id(1);
+    /* transposed, neighbouring work-items take neighbouring channels, so that a group's
+     * stores fill whole cache lines */
+    int id = get_global_id(transposed ? 1 : 0);
+    int c = get_global_id(transposed ? 0 : 1);
     int b = get_global_id(2);
     if (id >= TH * sw || c >= C)
         return;
@@ -161,13 +165,21 @@ __kernel void winograd_input(__global const float *x, uint x_offset, int C, int 
         }
     }
     int lanes = min(LANES, TW - tx);
-    size_t plane = (size_t)C * tiles;
-    __global float *out = v + v_offset + (size_t)c * tiles + ((size_t)b * TH + ty) * TW + tx;
+    size_t plane = (size_t)C * tiles, t0 = ((size_t)b * TH + ty) * TW + tx;
     for (int i = 0; i < 6; i++) {
         floatL r[6];
         input_1d(t[i], r);
-        for (int j = 0; j < 6; j++)
-            store_lanes(out + (size_t)(6 * i + j) * plane, r[j], lanes);
+        for (int j = 0; j < 6; j++) {
+            __global float *out = v + v_offset + (size_t)(6 * i + j) * plane;
+            if (!transposed) {
+                store_lanes(out + (size_t)c * tiles + t0, r[j], lanes);
+                continue;
+            }
+            float lane[LANES];
+            vstoreL(r[j], 0, lane);
+            for (int k = 0; k < lanes; k++)
+                out[(t0 + k) * C + c] = lane[k];
+        }
     }
 }
 
@@ -289,4 +301,106 @@ __kernel void winograd_output(__global const float *m, uint m_offset, uint tiles
             store_row16(dst + 16 * q, row, Wo - x0 - 16 * q, beta, act);
         }
     }
+}
+
+/* ---- the weight gradient -------------------------------------------------------------------
+ * With Y = A^T [U . V] A per tile, dL/dU[xi][co][ci] = sum over tiles of dM[xi][co][t]
+ * V[xi][ci][t], dM = A dY A^T for the tile's 4x4 output gradient dY; then dL/dg = G^T dU G. */
+
+/* The 1-D transform A y of four values into six. */
+static void output_grad_1d(const floatL y[4], floatL m[6])
+{
+    floatL even = y[0] + y[2], odd = y[1] + y[3];
+    floatL even4 = y[0] + 4.0f * y[2], odd4 = 2.0f * y[1] + 8.0f * y[3];
+    m[0] = y[0];
+    m[1] = even + odd;
+    m[2] = even - odd;
+    m[3] = even4 + odd4;
+    m[4] = even4 - odd4;
+    m[5] = y[3];
+}
+
+/* dM[xi][co][t] = (A dY A^T)[xi] for the tiles of strip (ty, sx) of output channel co, dY
+ * read from a copy of the output gradient zero-padded at the bottom and right to Hq x Wq
+ * (Hq = 4 TH, Wq = 4 LANES SW). Work-item (ty * SW + sx, co, image). */
+__kernel void winograd_output_grad(__global const float *dy, uint dy_offset, int Cout, int Hq,
+                                   int Wq, int TH, int TW, __global float *m, uint m_offset,
+                                   uint tiles)
+{
+    int sw = (TW + LANES - 1) / LANES;
+    int id = get_global_id(0);
+    int co = get_global_id(1);
+    int b = get_global_id(2);
+    if (id >= TH * sw || co >= Cout)
+        return;
+    int ty = id / sw, tx = LANES * (id - ty * sw);
+    const __global float *in =
+        dy + dy_offset + (((size_t)b * Cout + co) * Hq + 4 * ty) * Wq + 4 * tx;
+    floatL t[6][4]; /* t[i][c]: (A dY)[i] at column c */
+    {
+        floatL rows[4][6];
+        for (int r = 0; r < 4; r++)
+            strip_row(in + (size_t)r * Wq, rows[r]); /* columns 4k + c for c < 4 used */
+        for (int c = 0; c < 4; c++) {
+            floatL col[4], o[6];
+            for (int r = 0; r < 4; r++)
+                col[r] = rows[r][c];
+            output_grad_1d(col, o);
+            for (int i = 0; i < 6; i++)
+                t[i][c] = o[i];
+        }
+    }
+    int lanes = min(LANES, TW - tx);
+    size_t plane = (size_t)Cout * tiles;
+    __global float *out = m + m_offset + (size_t)co * tiles + ((size_t)b * TH + ty) * TW + tx;
+    for (int i = 0; i < 6; i++) {
+        floatL o[6];
+        output_grad_1d(t[i], o);
+        for (int j = 0; j < 6; j++)
+            store_lanes(out + (size_t)(6 * i + j) * plane, o[j], lanes);
+    }
+}
+
+/* The 1-D transform G^T u of six values into three. */
+static void weights_grad_1d(const floatL u[6], floatL g[3])
+{
+    const float sixth = 1.0f / 6.0f, twelfth = 1.0f / 12.0f, twentyfourth = 1.0f / 24.0f;
+    floatL sum12 = u[1] + u[2], sum34 = u[3] + u[4];
+    g[0] = 0.25f * u[0] - sixth * sum12 + twentyfourth * sum34;
+    g[1] = sixth * (u[2] - u[1]) + twelfth * (u[3] - u[4]);
+    g[2] = sixth * (sum34 - sum12) + u[5];
+}
+
+/* dw[co][ci] (+)= G^T dU[co][ci] G for LANES neighbouring ci, dU[xi][co][ci] the GEMM's sums.
+ * Work-item (ci / LANES, co). */
+__kernel void winograd_weights_grad(__global const float *du, uint du_offset, int Cout, int C,
+                                    __global float *dw, uint dw_offset, int accumulate)
+{
+    int ci = LANES * get_global_id(0);
+    int co = get_global_id(1);
+    if (ci >= C || co >= Cout)
+        return;
+    int lanes = min(LANES, C - ci);
+    size_t plane = (size_t)Cout * C;
+    const __global float *in = du + du_offset + (size_t)co * C + ci;
+    floatL r[6][3]; /* r[i][b]: (dU G)[i][b] */
+    for (int i = 0; i < 6; i++) {
+        floatL u[6];
+        for (int j = 0; j < 6; j++)
+            u[j] = load_lanes(in + (size_t)(6 * i + j) * plane, lanes);
+        weights_grad_1d(u, r[i]);
+    }
+    float taps[9][LANES];
+    for (int b = 0; b < 3; b++) {
+        floatL col[6], g[3];
+        for (int i = 0; i < 6; i++)
+            col[i] = r[i][b];
+        weights_grad_1d(col, g);
+        for (int a = 0; a < 3; a++)
+            vstoreL(g[a], 0, taps[3 * a + b]);
+    }
+    __global float *out = dw + dw_offset + ((size_t)co * C + ci) * 9;
+    for (int l = 0; l < lanes; l++)
+        for (int k = 0; k < 9; k++)
+            out[9 * l + k] = taps[k][l] + (accumulate ? out[9 * l + k] : 0.0f);
 }

@@ -523,17 +523,17 @@ static const op_entry conv_rows = {CONV("conv2d, weight gradient by pixel rows, 
 static const op_entry conv_rows_one_image = {
     CONV("conv2d, pixel rows, tiles 4x2, one image per scratch pass", "tiled-4x2", true, false,
          YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_ROWS)};
-/* Winograd F(4x4, 3x3) for stride-1 3x3 forwards (and so their input gradients); other shapes
- * take the windows */
+/* Winograd F(4x4, 3x3) for stride-1 3x3 forwards (and so their input gradients) and weight
+ * gradients; other shapes take the windows or the columns */
 static const op_entry conv_winograd = {
-    CONV("conv2d, Winograd forward and input gradient, tiles 6x2", "tiled-6x2", false, false,
-         YKD_CONV_FWD_WINOGRAD, YKD_CONV_WGRAD_WINDOWS)};
+    CONV("conv2d, Winograd, tiles 6x2", "tiled-6x2", false, false, YKD_CONV_FWD_WINOGRAD,
+         YKD_CONV_WGRAD_WINOGRAD)};
 static const op_entry conv_winograd_one_image = {
     CONV("conv2d, Winograd, tiles 8x1, one image per scratch pass", "tiled-8x1", true, false,
-         YKD_CONV_FWD_WINOGRAD, YKD_CONV_WGRAD_ROWS)};
+         YKD_CONV_FWD_WINOGRAD, YKD_CONV_WGRAD_WINOGRAD)};
 static const op_entry conv_winograd_clblast = {CONV("conv2d, Winograd through CLBlast", "clblast",
                                                     false, false, YKD_CONV_FWD_WINOGRAD,
-                                                    YKD_CONV_WGRAD_COLUMNS)};
+                                                    YKD_CONV_WGRAD_WINOGRAD)};
 
 /* Grouped and depthwise convolutions have their own kernels (no GEMM): sums of at most a few
  * hundred float32 products. */

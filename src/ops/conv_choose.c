@@ -124,7 +124,7 @@ static void shape_signature(const char *tag, const ykd_conv_shape *s, char *buf,
 /* ---- the weight gradient --------------------------------------------------------------- */
 
 static const char *const weight_grad_names[YKD_CONV_WGRAD_COUNT] = {NULL, "columns", "windows",
-                                                                  "rows"};
+                                                                  "rows", "winograd"};
 
 typedef struct weight_grad_call {
     const ykd_tensor *x, *dy;
@@ -141,6 +141,9 @@ static ykd_status run_weight_grad(ykd_device *device, const void *call, int path
         return ykd_conv_weight_grad_windows(device, c->x, c->dy, c->s, c->accumulate, dw, err);
     case YKD_CONV_WGRAD_ROWS:
         return ykd_conv_weight_grad_rows(device, c->x, c->dy, c->s, c->accumulate, dw, err);
+    case YKD_CONV_WGRAD_WINOGRAD:
+        return ykd_conv_weight_grad_winograd(device, c->x, c->dy, c->s, c->accumulate, dw,
+                                             err);
     default:
         return ykd_conv_weight_grad_columns(device, c->x, c->dy, c->s, c->accumulate, dw, err);
     }
@@ -152,6 +155,7 @@ static void weight_grad_paths(ykd_device *device, const ykd_conv_shape *s, path_
     paths->applies[YKD_CONV_WGRAD_COLUMNS] = true;
     paths->applies[YKD_CONV_WGRAD_WINDOWS] = ykd_conv_windows_apply(device, s);
     paths->applies[YKD_CONV_WGRAD_ROWS] = ykd_conv_tiled_gemms(device);
+    paths->applies[YKD_CONV_WGRAD_WINOGRAD] = ykd_conv_winograd_apply(s);
     paths->fallback = paths->applies[YKD_CONV_WGRAD_WINDOWS] ? YKD_CONV_WGRAD_WINDOWS
                                                              : YKD_CONV_WGRAD_COLUMNS;
 }

@@ -107,6 +107,12 @@ ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
                                      ykd_activation activation, float beta, const ykd_tensor *y,
                                      size_t reserved, ykd_error *err);
 
+/* dw (+)= the weight gradient by the transforms of x (as the forward's) and of dy (A dY A^T),
+ * 36 GEMMs over the tiles and G^T dU G. */
+ykd_status ykd_conv_weight_grad_winograd(ykd_device *device, const ykd_tensor *x,
+                                         const ykd_tensor *dy, const ykd_conv_shape *s,
+                                         bool accumulate, const ykd_tensor *dw, ykd_error *err);
+
 /* ---- the paths, chosen per shape by measurement (conv_choose.c) ---------------------------- */
 
 typedef enum ykd_conv_forward_path {
@@ -134,6 +140,7 @@ typedef enum ykd_conv_weight_grad_path {
     YKD_CONV_WGRAD_COLUMNS,    /* im2col columns, or the input itself for 1x1 */
     YKD_CONV_WGRAD_WINDOWS,    /* windows of padded planes (stride 1, k > 1) */
     YKD_CONV_WGRAD_ROWS,       /* pixel rows of a channels-last copy */
+    YKD_CONV_WGRAD_WINOGRAD,   /* Winograd F(4x4, 3x3) (stride 1, 3x3) */
     YKD_CONV_WGRAD_COUNT
 } ykd_conv_weight_grad_path;
 

@@ -23,6 +23,11 @@ static const int LANES = 8;
  * c128 40x40 layer, batch 8, 6.0 -> 4.4 ms on PoCL, 2 Zen 4 cores). */
 static const size_t CPU_PASS_BYTES = (size_t)2 << 20;
 
+/* The weight gradient's pass on a CPU: larger, since each pass's GEMMs add the whole of dU
+ * and want many tiles (their k) to sum (c128 40x40, batch 8: passes of 2 MiB 30.7 ms, 16 MiB
+ * 12.9 ms, 64 MiB 16-23 ms). */
+static const size_t CPU_GRAD_PASS_BYTES = (size_t)16 << 20;
+
 bool ykd_conv_winograd_apply(const ykd_conv_shape *s)
 {
     return s->k == 3 && s->stride == 1 && s->groups <= 1;
@@ -101,9 +106,11 @@ static ykd_status transform_weights(ykd_device *device, const ykd_buffer *w, siz
     return ykd_op_run(device, kernel, &a, 2, global, local, err);
 }
 
+/* V[xi][c][t], or transposed V[xi][t][c], from the padded images of a pass. */
 static ykd_status transform_input(ykd_device *device, int count, const ykd_conv_shape *s,
                                   const winograd_plan *p, ykd_buffer *scratch,
-                                  size_t padded_offset, size_t v_offset, ykd_error *err)
+                                  size_t padded_offset, size_t v_offset, bool transposed,
+                                  ykd_error *err)
 {
     ykd_kernel *kernel = NULL;
     ykd_status st = winograd_kernel(device, "winograd_input", &kernel, err);
@@ -117,9 +124,11 @@ static ykd_status transform_input(ykd_device *device, int count, const ykd_conv_
     ykd_op_args_mem(&a, scratch->mem);
     ykd_op_args_uint(&a, v_offset);
     ykd_op_args_uint(&a, (size_t)count * p->th * p->tw);
-    size_t strips = (size_t)p->th * p->strips;
-    size_t global[3] = {strips, (size_t)s->cin, (size_t)count};
-    size_t local[3] = {axis0_group(device, kernel, strips), 1, 1};
+    ykd_op_args_int(&a, transposed);
+    size_t strips = (size_t)p->th * p->strips, channels = (size_t)s->cin;
+    size_t global[3] = {transposed ? channels : strips, transposed ? strips : channels,
+                        (size_t)count};
+    size_t local[3] = {axis0_group(device, kernel, global[0]), 1, 1};
     return ykd_op_run(device, kernel, &a, 3, global, local, err);
 }
 
@@ -175,7 +184,8 @@ ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
         st = ykd_conv_pad_images(device, x, first, count, s->cin, s->h, s->w, s->pad, s->pad,
                                  p.hp, p.wp, scratch, padded_offset, err);
         if (st == YKD_OK)
-            st = transform_input(device, count, s, &p, scratch, padded_offset, v_offset, err);
+            st = transform_input(device, count, s, &p, scratch, padded_offset, v_offset, false,
+                                 err);
         /* M[xi] = U[xi] [cout x cin] x V[xi] [cin x tiles], the 36 points as a batch */
         ykd_gemm g = {.m = s->cout, .n = (int)tiles, .k = s->cin, .batch = POINTS,
                       .k_batches = 1,
@@ -191,5 +201,117 @@ ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
             st = transform_output(device, scratch, m_offset, s, &p, first, count, bias,
                                   activation, beta, y, err);
     }
+    return st;
+}
+
+/* ---- the weight gradient --------------------------------------------------------------- */
+
+typedef struct winograd_grad_plan {
+    winograd_plan f;       /* the forward's tiles, strips and padded input */
+    int hq, wq;            /* the padded output-gradient planes */
+    size_t per_image;      /* floats of both padded copies, V and dM per image */
+    int pass;
+} winograd_grad_plan;
+
+static void plan_winograd_grad(ykd_device *device, const ykd_conv_shape *s,
+                               winograd_grad_plan *p)
+{
+    plan_winograd(device, s, &p->f);
+    p->hq = OUT_TILE * p->f.th;
+    p->wq = p->f.wp; /* 4 LANES strips + 2: a strip's row loads stay inside */
+    p->per_image = p->f.per_image + (size_t)s->cout * p->hq * p->wq;
+    p->pass = ykd_conv_images_per_pass(device, p->per_image, s->n);
+    size_t cached = CPU_GRAD_PASS_BYTES / (p->per_image * sizeof(float));
+    if (device->info.type == YKD_DEVICE_TYPE_CPU && p->pass > 1 && (size_t)p->pass > cached)
+        p->pass = cached > 1 ? (int)cached : 1;
+}
+
+static ykd_status transform_output_grad(ykd_device *device, int count, const ykd_conv_shape *s,
+                                        const winograd_grad_plan *p, ykd_buffer *scratch,
+                                        size_t padded_offset, size_t m_offset, ykd_error *err)
+{
+    ykd_kernel *kernel = NULL;
+    ykd_status st = winograd_kernel(device, "winograd_output_grad", &kernel, err);
+    if (st != YKD_OK)
+        return st;
+    ykd_op_args a = {0};
+    ykd_op_args_mem(&a, scratch->mem);
+    ykd_op_args_uint(&a, padded_offset);
+    const int geometry[] = {s->cout, p->hq, p->wq, p->f.th, p->f.tw};
+    ykd_op_args_ints(&a, geometry, sizeof geometry / sizeof geometry[0]);
+    ykd_op_args_mem(&a, scratch->mem);
+    ykd_op_args_uint(&a, m_offset);
+    ykd_op_args_uint(&a, (size_t)count * p->f.th * p->f.tw);
+    size_t strips = (size_t)p->f.th * p->f.strips;
+    size_t global[3] = {strips, (size_t)s->cout, (size_t)count};
+    size_t local[3] = {axis0_group(device, kernel, strips), 1, 1};
+    return ykd_op_run(device, kernel, &a, 3, global, local, err);
+}
+
+static ykd_status transform_weights_grad(ykd_device *device, const ykd_buffer *scratch,
+                                         size_t du_offset, const ykd_conv_shape *s,
+                                         bool accumulate, const ykd_tensor *dw, ykd_error *err)
+{
+    ykd_kernel *kernel = NULL;
+    ykd_status st = winograd_kernel(device, "winograd_weights_grad", &kernel, err);
+    if (st != YKD_OK)
+        return st;
+    ykd_op_args a = {0};
+    ykd_op_args_mem(&a, scratch->mem);
+    ykd_op_args_uint(&a, du_offset);
+    ykd_op_args_int(&a, s->cout);
+    ykd_op_args_int(&a, s->cin);
+    ykd_op_args_mem(&a, dw->buffer->mem);
+    ykd_op_args_uint(&a, dw->offset);
+    ykd_op_args_int(&a, accumulate);
+    size_t groups = (size_t)(s->cin + LANES - 1) / LANES;
+    size_t global[2] = {groups, (size_t)s->cout};
+    size_t local[2] = {axis0_group(device, kernel, groups), 1};
+    return ykd_op_run(device, kernel, &a, 2, global, local, err);
+}
+
+ykd_status ykd_conv_weight_grad_winograd(ykd_device *device, const ykd_tensor *x,
+                                         const ykd_tensor *dy, const ykd_conv_shape *s,
+                                         bool accumulate, const ykd_tensor *dw, ykd_error *err)
+{
+    winograd_grad_plan p;
+    plan_winograd_grad(device, s, &p);
+    size_t pass_tiles = (size_t)p.pass * p.f.th * p.f.tw;
+    size_t du_offset = 0, x_offset = du_offset + p.f.weights;
+    size_t dy_offset = x_offset + (size_t)p.pass * s->cin * p.f.hp * p.f.wp;
+    size_t v_offset = dy_offset + (size_t)p.pass * s->cout * p.hq * p.wq;
+    size_t m_offset = v_offset + (size_t)POINTS * s->cin * pass_tiles;
+    ykd_buffer *scratch = NULL;
+    ykd_status st = ykd_ops_scratch(
+        device, (m_offset + (size_t)POINTS * s->cout * pass_tiles) * sizeof(float), &scratch,
+        err);
+    for (int first = 0; first < s->n && st == YKD_OK; first += p.pass) {
+        int count = s->n - first < p.pass ? s->n - first : p.pass;
+        size_t tiles = (size_t)count * p.f.th * p.f.tw;
+        st = ykd_conv_pad_images(device, x, first, count, s->cin, s->h, s->w, s->pad, s->pad,
+                                 p.f.hp, p.f.wp, scratch, x_offset, err);
+        if (st == YKD_OK)
+            st = ykd_conv_pad_images(device, dy, first, count, s->cout, s->ho, s->wo, 0, 0,
+                                     p.hq, p.wq, scratch, dy_offset, err);
+        if (st == YKD_OK)
+            st = transform_input(device, count, s, &p.f, scratch, x_offset, v_offset, true, err);
+        if (st == YKD_OK)
+            st = transform_output_grad(device, count, s, &p, scratch, dy_offset, m_offset, err);
+        /* dU[xi] (+)= dM[xi] [cout x tiles] x V[xi]^T [tiles x cin], the 36 points as a
+         * batch, summed over the passes; V stored transposed, so that the product reads
+         * rows of both (the faster kernel on CPUs) */
+        ykd_gemm g = {.m = s->cout, .n = s->cin, .k = (int)tiles, .batch = POINTS,
+                      .k_batches = 1,
+                      .a = ykd_conv_operand(scratch, m_offset, tiles, (size_t)s->cout * tiles, 0),
+                      .b = ykd_conv_operand(scratch, v_offset, s->cin, (size_t)s->cin * tiles, 0),
+                      .c = ykd_conv_operand(scratch, du_offset, s->cin,
+                                            (size_t)s->cout * s->cin, 0),
+                      .alpha = 1.0f, .beta = first > 0 ? 1.0f : 0.0f,
+                      .act = YKD_ACTIVATION_NONE};
+        if (st == YKD_OK)
+            st = ykd_gemm_run(device, &g, err);
+    }
+    if (st == YKD_OK)
+        st = transform_weights_grad(device, scratch, du_offset, s, accumulate, dw, err);
     return st;
 }
