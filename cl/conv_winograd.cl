@@ -133,17 +133,14 @@ static floatL load_lanes(const __global float *in, int lanes)
 
 /* V[xi][c][t] = (B^T d B)[xi] for the tiles of strip (ty, sx) of channel c: tile tx reads
  * rows 4 ty.., columns 4 tx.. of the padded plane (Hp x Wp, Hp >= 4 TH + 2, Wp >= 4 LANES SW
- * + 2); transposed: V[xi][t][c] instead (the weight gradient's layout). Work-item
- * (ty * SW + sx, c, image), or (c, ty * SW + sx, image) transposed, SW strips per tile row. */
+ * + 2). Work-item
+ * (ty * SW + sx, c, image), SW strips per tile row. */
 __kernel void winograd_input(__global const float *x, uint x_offset, int C, int Hp, int Wp,
-                             int TH, int TW, __global float *v, uint v_offset, uint tiles,
-                             int transposed)
+                             int TH, int TW, __global float *v, uint v_offset, uint tiles)
 {
     int sw = (TW + LANES - 1) / LANES;
-    /* transposed, neighbouring work-items take neighbouring channels, so that a group's
-     * stores fill whole cache lines */
-    int id = get_global_id(transposed ? 1 : 0);
-    int c = get_global_id(transposed ? 0 : 1);
+    int id = get_global_id(0);
+    int c = get_global_id(1);
     int b = get_global_id(2);
     if (id >= TH * sw || c >= C)
         return;
@@ -165,21 +162,70 @@ __kernel void winograd_input(__global const float *x, uint x_offset, int C, int 
         }
     }
     int lanes = min(LANES, TW - tx);
-    size_t plane = (size_t)C * tiles, t0 = ((size_t)b * TH + ty) * TW + tx;
+    size_t plane = (size_t)C * tiles;
+    __global float *out = v + v_offset + (size_t)c * tiles + ((size_t)b * TH + ty) * TW + tx;
     for (int i = 0; i < 6; i++) {
         floatL r[6];
         input_1d(t[i], r);
-        for (int j = 0; j < 6; j++) {
-            __global float *out = v + v_offset + (size_t)(6 * i + j) * plane;
-            if (!transposed) {
-                store_lanes(out + (size_t)c * tiles + t0, r[j], lanes);
-                continue;
+        for (int j = 0; j < 6; j++)
+            store_lanes(out + (size_t)(6 * i + j) * plane, r[j], lanes);
+    }
+}
+
+/* The same transform stored transposed, V[xi][t][c] (the weight gradient's layout): a
+ * work-item takes one tile of LANES neighbouring channels, one per lane, so that each tile
+ * point is one vector store of LANES consecutive c. Work-item (c / LANES, ty * TW + tx,
+ * image). */
+__kernel void winograd_input_transposed(__global const float *x, uint x_offset, int C, int Hp,
+                                        int Wp, int TH, int TW, __global float *v,
+                                        uint v_offset, uint tiles)
+{
+    int c = LANES * get_global_id(0);
+    int tile = get_global_id(1);
+    int b = get_global_id(2);
+    if (c >= C || tile >= TH * TW)
+        return;
+    int ty = tile / TW, tx = tile - ty * TW;
+    int lanes = min(LANES, C - c);
+    size_t channel = (size_t)Hp * Wp;
+    const __global float *in =
+        x + x_offset + (((size_t)b * C + c) * Hp + 4 * ty) * Wp + 4 * tx;
+    floatL t[6][6]; /* t[i][j]: (B^T d)[i] at column j */
+    {
+        floatL d[6][6];
+        for (int i = 0; i < 6; i++) {
+            float patch[6][LANES];
+#pragma unroll
+            for (int l = 0; l < LANES; l++) {
+                const __global float *row = in + (l < lanes ? l : 0) * channel + (size_t)i * Wp;
+                float4 head = vload4(0, row);
+                float2 tail = vload2(0, row + 4);
+                patch[0][l] = head.x;
+                patch[1][l] = head.y;
+                patch[2][l] = head.z;
+                patch[3][l] = head.w;
+                patch[4][l] = tail.x;
+                patch[5][l] = tail.y;
             }
-            float lane[LANES];
-            vstoreL(r[j], 0, lane);
-            for (int k = 0; k < lanes; k++)
-                out[(t0 + k) * C + c] = lane[k];
+            for (int j = 0; j < 6; j++)
+                d[i][j] = vloadL(0, patch[j]);
         }
+        for (int j = 0; j < 6; j++) {
+            floatL col[6], r[6];
+            for (int i = 0; i < 6; i++)
+                col[i] = d[i][j];
+            input_1d(col, r);
+            for (int i = 0; i < 6; i++)
+                t[i][j] = r[i];
+        }
+    }
+    size_t plane = (size_t)C * tiles;
+    __global float *out = v + v_offset + ((size_t)b * TH * TW + tile) * C + c;
+    for (int i = 0; i < 6; i++) {
+        floatL r[6];
+        input_1d(t[i], r);
+        for (int j = 0; j < 6; j++)
+            store_lanes(out + (size_t)(6 * i + j) * plane, r[j], lanes);
     }
 }
 

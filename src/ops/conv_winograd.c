@@ -113,7 +113,8 @@ static ykd_status transform_input(ykd_device *device, int count, const ykd_conv_
                                   ykd_error *err)
 {
     ykd_kernel *kernel = NULL;
-    ykd_status st = winograd_kernel(device, "winograd_input", &kernel, err);
+    ykd_status st = winograd_kernel(
+        device, transposed ? "winograd_input_transposed" : "winograd_input", &kernel, err);
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
@@ -124,9 +125,9 @@ static ykd_status transform_input(ykd_device *device, int count, const ykd_conv_
     ykd_op_args_mem(&a, scratch->mem);
     ykd_op_args_uint(&a, v_offset);
     ykd_op_args_uint(&a, (size_t)count * p->th * p->tw);
-    ykd_op_args_int(&a, transposed);
     size_t strips = (size_t)p->th * p->strips, channels = (size_t)s->cin;
-    size_t global[3] = {transposed ? channels : strips, transposed ? strips : channels,
+    size_t groups = (channels + LANES - 1) / LANES, tiles = (size_t)p->th * p->tw;
+    size_t global[3] = {transposed ? groups : strips, transposed ? tiles : channels,
                         (size_t)count};
     size_t local[3] = {axis0_group(device, kernel, global[0]), 1, 1};
     return ykd_op_run(device, kernel, &a, 3, global, local, err);
