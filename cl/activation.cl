@@ -2,21 +2,38 @@
  * Forward may run in place (y the same view as x), backward too (dx the same as dy). The
  * sigmoid and SiLU themselves are cl/shared.cl's, as the fused epilogues use them. */
 
+/* SiLU runs on 16 consecutive floats per work-item, as one float16: PoCL vectorises the exp
+ * of a float16 fully, where its vectoriser across work-items gave 12 GB/s. */
+#define SILU_RUN 16
+
 __kernel void silu_forward(TENSOR_IN(x), TENSOR_OUT(y), uint image)
 {
-    size_t i = get_global_id(0), n = get_global_id(1);
-    if (i < image) {
-        AT(y, n, i) = silu_of(AT(x, n, i));
+    size_t i = get_global_id(0) * SILU_RUN, n = get_global_id(1);
+    const __global float *in = IMAGE(x, n) + i;
+    __global float *out = IMAGE(y, n) + i;
+    if (i + SILU_RUN <= image) {
+        float16 v = vload16(0, in);
+        vstore16(v / (1.0f + exp(-v)), 0, out);
+        return;
     }
+    for (size_t k = 0; i + k < image; k++)
+        out[k] = silu_of(in[k]);
 }
 
 /* d/dv v s(v) = s (1 + v (1 - s)) */
 __kernel void silu_backward(TENSOR_IN(x), TENSOR_IN(dy), TENSOR_OUT(dx), uint image)
 {
-    size_t i = get_global_id(0), n = get_global_id(1);
-    if (i < image) {
-        float v = AT(x, n, i), s = sigmoid_of(v);
-        AT(dx, n, i) = AT(dy, n, i) * s * fma(v, 1.0f - s, 1.0f);
+    size_t i = get_global_id(0) * SILU_RUN, n = get_global_id(1);
+    const __global float *in = IMAGE(x, n) + i, *grad = IMAGE(dy, n) + i;
+    __global float *out = IMAGE(dx, n) + i;
+    if (i + SILU_RUN <= image) {
+        float16 v = vload16(0, in), s = 1.0f / (1.0f + exp(-v));
+        vstore16(vload16(0, grad) * s * fma(v, 1.0f - s, 1.0f), 0, out);
+        return;
+    }
+    for (size_t k = 0; i + k < image; k++) {
+        float v = in[k], s = sigmoid_of(v);
+        out[k] = grad[k] * s * fma(v, 1.0f - s, 1.0f);
     }
 }
 

@@ -123,7 +123,8 @@ __kernel void batchnorm_plane_moments(TENSOR_IN(x), uint plane, uint chunked,
         moments one = {1.0f, p[tail], 0.0f};
         m = moments_merge(m, one);
     }
-    m = group_merge(m, scratch);
+    if (get_local_size(0) > 1) /* one work-item a plane (CPUs): nothing to merge */
+        m = group_merge(m, scratch);
     if (get_local_id(0) == 0) {
         uint at = (c * get_global_size(2) + n) * 2;
         partial[at] = m.mean;
@@ -184,18 +185,29 @@ __kernel void batchnorm_infer_affine(TENSOR_IN(mean), TENSOR_IN(var), float eps,
                      AT(beta, 0, c));
 }
 
+/* Elements of a plane per work-item in the element-wise kernels below, as one float16 where
+ * the run lies inside the plane: PoCL's vectoriser across work-items did about half as well. */
+#define PLANE_RUN 16
+
 /* y = (x - mean) * invstd * gamma + beta through the affine map, over planes: global
- * (H*W, C, N). Work-items past the last channel load a real channel's map, write nothing. */
+ * (H*W / PLANE_RUN rounded up, C, N). Work-items past the last channel load a real channel's
+ * map, write nothing. */
 __kernel void batchnorm_apply(TENSOR_IN(x), __global const float *affine, TENSOR_OUT(y),
                               uint plane, uint channels)
 {
-    size_t p = get_global_id(0), n = get_global_id(2);
+    size_t p = get_global_id(0) * PLANE_RUN, n = get_global_id(2);
     uint c = get_global_id(1);
     float4 a = vload4(min(c, channels - 1), affine);
-    if (p < plane && c < channels) {
-        size_t i = (size_t)c * plane + p;
-        AT(y, n, i) = (AT(x, n, i) - a.x) * a.y + a.z;
+    if (p >= plane || c >= channels)
+        return;
+    const __global float *in = IMAGE(x, n) + (size_t)c * plane + p;
+    __global float *out = IMAGE(y, n) + (size_t)c * plane + p;
+    if (p + PLANE_RUN <= plane) {
+        vstore16((vload16(0, in) - a.x) * a.y + a.z, 0, out);
+        return;
     }
+    for (size_t k = 0; p + k < plane; k++)
+        out[k] = (in[k] - a.x) * a.y + a.z;
 }
 
 /* Global (L, C, N) as batchnorm_plane_moments: partial[(c * N + n) * 2 + {0, 1}] = the sums
@@ -219,7 +231,8 @@ __kernel void batchnorm_plane_grad_sums(TENSOR_IN(x), TENSOR_IN(dy), TENSOR_IN(m
     float2 sums = (float2)(sum8(s), sum8(sx));
     for (uint tail = plane / 8 * 8 + get_local_id(0); tail < plane; tail += get_local_size(0))
         sums += (float2)(pdy[tail], pdy[tail] * (px[tail] - mu));
-    sums = group_sum2(sums, scratch);
+    if (get_local_size(0) > 1)
+        sums = group_sum2(sums, scratch);
     if (get_local_id(0) == 0) {
         uint at = (c * get_global_size(2) + n) * 2;
         partial[at] = sums.x;
@@ -252,17 +265,24 @@ __kernel void batchnorm_backward_params(__global const float *partial, uint imag
     vstore4((float4)(k, -k * inv * inv * sx / count, -k * s / count, AT(mean, 0, c)), c, coef);
 }
 
-/* dx from the coefficients, over planes: global (H*W, C, N). */
+/* dx from the coefficients, over planes: global (H*W / PLANE_RUN rounded up, C, N). */
 __kernel void batchnorm_backward_input(TENSOR_IN(x), TENSOR_IN(dy), __global const float *coef,
                                        TENSOR_OUT(dx), uint plane, uint channels)
 {
-    size_t p = get_global_id(0), n = get_global_id(2);
+    size_t p = get_global_id(0) * PLANE_RUN, n = get_global_id(2);
     uint c = get_global_id(1);
     float4 k = vload4(min(c, channels - 1), coef);
-    if (p < plane && c < channels) {
-        size_t i = (size_t)c * plane + p;
-        AT(dx, n, i) = fma(k.x, AT(dy, n, i), fma(k.y, AT(x, n, i) - k.w, k.z));
+    if (p >= plane || c >= channels)
+        return;
+    size_t at = (size_t)c * plane + p;
+    const __global float *px = IMAGE(x, n) + at, *pdy = IMAGE(dy, n) + at;
+    __global float *out = IMAGE(dx, n) + at;
+    if (p + PLANE_RUN <= plane) {
+        vstore16(fma(k.x, vload16(0, pdy), fma(k.y, vload16(0, px) - k.w, k.z)), 0, out);
+        return;
     }
+    for (size_t j = 0; p + j < plane; j++)
+        out[j] = fma(k.x, pdy[j], fma(k.y, px[j] - k.w, k.z));
 }
 
 /* Folds inference BN into the convolution before it, one work-item per weight: global

@@ -330,9 +330,13 @@ static void print_profile(ykd_device *dev, int runs, FILE *out)
     size_t n = ykd_device_profile_take(dev, kernels, 256);
     ykd_device_profile(dev, false, NULL);
     double total = 0.0;
-    for (size_t i = 0; i < n; i++)
+    unsigned launches = 0;
+    for (size_t i = 0; i < n; i++) {
         total += kernels[i].ms;
-    fprintf(out, "      device time per step %.1f ms:", total / runs);
+        launches += kernels[i].launches;
+    }
+    fprintf(out, "      device time per step %.1f ms in %u launches:", total / runs,
+            launches / (runs > 0 ? runs : 1));
     for (size_t i = 0; i < n && i < PROFILE_KERNELS; i++)
         fprintf(out, "%s %s %.1f (%.0f%%)", i ? "," : "", kernels[i].name, kernels[i].ms / runs,
                 100.0 * kernels[i].ms / (total > 0 ? total : 1));

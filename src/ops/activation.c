@@ -6,6 +6,9 @@
 
 static const char source[] = "cl/activation.cl";
 
+/* Elements per work-item of the SiLU kernels (SILU_RUN in cl/activation.cl). */
+enum { SILU_RUN = 16 };
+
 /* LeakyReLU's slope: any finite number. */
 static ykd_status check_param(const char *op, const float *param, ykd_error *err)
 {
@@ -42,13 +45,19 @@ static ykd_status backward(const char *op, const char *kernel, const char *saved
 
 ykd_status ykd_silu_forward(const ykd_tensor *x, const ykd_tensor *y, ykd_error *err)
 {
-    return forward("ykd_silu_forward", "silu_forward", x, y, NULL, err);
+    const ykd_tensor *tensors[] = {x, y};
+    const char *names[] = {"x", "y"};
+    return ykd_op_map_runs("ykd_silu_forward", source, "silu_forward", tensors, names, 2, NULL,
+                           0, SILU_RUN, err);
 }
 
 ykd_status ykd_silu_backward(const ykd_tensor *x, const ykd_tensor *dy, const ykd_tensor *dx,
                              ykd_error *err)
 {
-    return backward("ykd_silu_backward", "silu_backward", "x", x, dy, dx, NULL, err);
+    const ykd_tensor *tensors[] = {x, dy, dx};
+    const char *names[] = {"x", "dy", "dx"};
+    return ykd_op_map_runs("ykd_silu_backward", source, "silu_backward", tensors, names, 3,
+                           NULL, 0, SILU_RUN, err);
 }
 
 ykd_status ykd_sigmoid_forward(const ykd_tensor *x, const ykd_tensor *y, ykd_error *err)

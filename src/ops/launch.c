@@ -190,7 +190,14 @@ ykd_status ykd_op_run_elements(ykd_device *device, const ykd_kernel *kernel,
 ykd_status ykd_op_run_per_plane(ykd_device *device, const ykd_kernel *kernel,
                                 const ykd_op_args *args, const ykd_tensor *t, ykd_error *err)
 {
-    size_t plane = (size_t)t->h * (size_t)t->w;
+    return ykd_op_run_per_plane_runs(device, kernel, args, t, 1, err);
+}
+
+ykd_status ykd_op_run_per_plane_runs(ykd_device *device, const ykd_kernel *kernel,
+                                     const ykd_op_args *args, const ykd_tensor *t, size_t run,
+                                     ykd_error *err)
+{
+    size_t plane = ((size_t)t->h * (size_t)t->w + run - 1) / run;
     size_t group = element_group(device, kernel);
     /* a plane smaller than a group shares it with the next channels rather than idle */
     size_t l0 = plane < group ? pow2_at_least(plane) : group;
@@ -223,6 +230,14 @@ ykd_status ykd_op_map(const char *op, const char *source, const char *name,
                       const ykd_tensor *const *tensors, const char *const *names, int count,
                       const float *scalars, int scalar_count, ykd_error *err)
 {
+    return ykd_op_map_runs(op, source, name, tensors, names, count, scalars, scalar_count, 1,
+                           err);
+}
+
+ykd_status ykd_op_map_runs(const char *op, const char *source, const char *name,
+                           const ykd_tensor *const *tensors, const char *const *names, int count,
+                           const float *scalars, int scalar_count, size_t run, ykd_error *err)
+{
     ykd_status st = ykd_op_check_operands(op, tensors, names, count, err);
     for (int i = 1; i < count && st == YKD_OK; i++)
         st = ykd_op_expect_same_shape(op, names[i], tensors[i], names[0], tensors[0], err);
@@ -237,8 +252,11 @@ ykd_status ykd_op_map(const char *op, const char *source, const char *name,
         ykd_op_args_tensor(&a, tensors[i]);
     for (int i = 0; i < scalar_count; i++)
         ykd_op_args_float(&a, scalars[i]);
-    ykd_op_args_uint(&a, ykd_tensor_image_size(tensors[0]));
-    return ykd_op_run_elements(device, kernel, &a, tensors[0], err);
+    size_t image = ykd_tensor_image_size(tensors[0]);
+    ykd_op_args_uint(&a, image);
+    size_t global[2] = {(image + run - 1) / run, (size_t)tensors[0]->n};
+    size_t local[2] = {element_group(device, kernel), 1};
+    return ykd_op_run(device, kernel, &a, 2, global, local, err);
 }
 
 size_t ykd_op_group_size(const ykd_device *device, const ykd_kernel *kernel, size_t want,

@@ -109,6 +109,12 @@ ykd_status ykd_op_run_elements(ykd_device *device, const ykd_kernel *kernel,
 ykd_status ykd_op_run_per_plane(ykd_device *device, const ykd_kernel *kernel,
                                 const ykd_op_args *args, const ykd_tensor *t, ykd_error *err);
 
+/* As ykd_op_run_per_plane for kernels whose work-items take `run` consecutive elements of a
+ * plane: global (h*w / run rounded up, c, n). */
+ykd_status ykd_op_run_per_plane_runs(ykd_device *device, const ykd_kernel *kernel,
+                                     const ykd_op_args *args, const ykd_tensor *t, size_t run,
+                                     ykd_error *err);
+
 /* A launch over the (x, y) positions of w-by-h planes, for n*c planes: global (w, h, n*c),
  * so kernels read x = get_global_id(0), y = get_global_id(1) (checking both against their
  * bounds) and the plane nc = get_global_id(2), the same for a whole work-group. */
@@ -122,6 +128,12 @@ ykd_status ykd_op_run_spatial(ykd_device *device, const ykd_kernel *kernel,
 ykd_status ykd_op_map(const char *op, const char *source, const char *name,
                       const ykd_tensor *const *tensors, const char *const *names, int count,
                       const float *scalars, int scalar_count, ykd_error *err);
+
+/* As ykd_op_map for kernels whose work-items take `run` consecutive elements of an image each
+ * (global axis 0: the image size / run, rounded up). */
+ykd_status ykd_op_map_runs(const char *op, const char *source, const char *name,
+                           const ykd_tensor *const *tensors, const char *const *names, int count,
+                           const float *scalars, int scalar_count, size_t run, ykd_error *err);
 
 /* The work-group size (along axis 0) for a kernel that keeps bytes_per_item of local memory
  * per work-item and reduces over the group as a tree: the largest power of two <= want that
