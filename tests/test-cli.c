@@ -208,7 +208,8 @@ static void test_bench_ops_host_clock_and_max_time(ykd_test *t)
 }
 
 /* bench step --json, a training step and (--forward) an inference forward on a tiny
- * configuration: one row each, finite positive times, what tools/bench-torch reads; --forward
+ * configuration: one row each, finite positive times (a step's phases too), what
+ * tools/bench-torch reads; --forward
  * with --teacher is a usage error; --forward --profile adds the kernels' device times. */
 static void test_bench_step_json(ykd_test *t)
 {
@@ -227,6 +228,10 @@ static void test_bench_step_json(ykd_test *t)
                "no %s in: %.300s", keys[forward], r.out);
         const cJSON *model = cJSON_GetObjectItemCaseSensitive(row, "model");
         CHECK(t, cJSON_IsString(model) && strcmp(model->valuestring, "n") == 0);
+        /* a step's phases come from steps of their own, timed phase by phase */
+        CHECKF(t, forward || (positive_number(row, "forward_ms") &&
+                              positive_number(row, "backward_ms")),
+               "no phases in: %.300s", r.out);
         cJSON_Delete(root);
         free_result(&r);
     }

@@ -43,10 +43,11 @@ static void print_help(FILE *f)
             "\n"
             "Times whole training steps (forward, detection loss, backward, SGD with Nesterov\n"
             "momentum and weight decay, EMA) on random images with 8 random boxes each: the\n"
-            "median wall time of --runs steps after --warmup steps, images/s, and each phase's\n"
-            "share (the device is waited for after each phase). The first step on new shapes\n"
-            "also runs the GEMM tuner (its choices are cached). tools/bench-torch times\n"
-            "PyTorch on the same shapes beside this, in one run.\n"
+            "median wall time of --runs steps after --warmup steps, run as training runs them\n"
+            "(the device waited for at the end of each step only), images/s, and the median\n"
+            "time of each phase over 3 more steps that wait for the device after each phase.\n"
+            "The first step on new shapes also runs the GEMM tuner (its choices are cached).\n"
+            "tools/bench-torch times PyTorch on the same shapes beside this, in one run.\n"
             "\n"
             "  --devices   'all', or device specs separated by commas (default: --device)\n"
             "  --models    built-in scales or .json descriptions (default n,s)\n"
@@ -268,8 +269,11 @@ static int compare_doubles(const void *a, const void *b)
 typedef struct step_times {
     double total[MAX_RUNS], phase[5][MAX_RUNS];
     int count;
+    int phased;   /* steps timed phase by phase, after the timed ones */
     int profiled; /* steps in the kernel profile: the timed ones, or one step apart */
 } step_times;
+
+enum { PHASED_STEPS = 3 };
 
 /* The next run of a loop of warm-ups (r < 0) and timed runs, or `runs` to stop: once
  * --max-time has passed, the remaining warm-ups are skipped (at least one ran, for the
@@ -290,6 +294,24 @@ static double median_of(double *v, int n)
     return v[n / 2];
 }
 
+/* count steps timed phase by phase (each phase waited for); the step's timing off after. */
+static ykd_status time_phases(step_bench *s, const ykd_batch *b, const ykd_schedule_point *p,
+                              int count, step_times *t, ykd_error *err)
+{
+    ykd_status st = YKD_OK;
+    ykd_step_result res;
+    ykd_step_set_timing(s->step, true);
+    for (t->phased = 0; t->phased < count && st == YKD_OK; t->phased++) {
+        st = ykd_step_run(s->step, b, p, true, &res, err);
+        double phases[5] = {res.upload_ms, res.forward_ms, res.loss_ms, res.backward_ms,
+                            res.optimizer_ms};
+        for (int k = 0; k < 5; k++)
+            t->phase[k][t->phased] = phases[k];
+    }
+    ykd_step_set_timing(s->step, false);
+    return st;
+}
+
 static ykd_status time_steps(step_bench *s, const ykd_batch *b, const step_args *a,
                              step_times *t, ykd_error *err)
 {
@@ -299,22 +321,25 @@ static ykd_status time_steps(step_bench *s, const ykd_batch *b, const step_args 
     ykd_status st = a->profile ? ykd_bench_profile_alongside(dev, &alongside, err) : YKD_OK;
     bool apart = a->profile && !alongside; /* the profile gets a step of its own */
     double started = ykd_now_ms();
-    t->count = 0;
+    t->count = t->phased = 0;
+    ykd_step_set_timing(s->step, false);
     ykd_step_result res;
+    /* the timed steps run as training runs them, the device never waited for inside a step;
+     * the phases come from a few steps before them that wait for it after each phase */
     for (int r = -(int)a->warmup; r < a->runs && st == YKD_OK; r = next_run(r, a, started)) {
-        if (r == 0 && a->profile && !apart)
+        if (r == 0)
+            st = time_phases(s, b, &p, a->runs < PHASED_STEPS ? a->runs : PHASED_STEPS, t, err);
+        if (r == 0 && a->profile && !apart && st == YKD_OK)
             st = ykd_device_profile(dev, true, err);
         double t0 = ykd_now_ms();
         if (st == YKD_OK)
             st = ykd_step_run(s->step, b, &p, true, &res, err);
+        if (st == YKD_OK)
+            st = ykd_device_finish(dev, err);
         if (r < 0 || st != YKD_OK)
             continue;
         t->total[r] = ykd_now_ms() - t0;
         t->count = r + 1;
-        double phases[5] = {res.upload_ms, res.forward_ms, res.loss_ms, res.backward_ms,
-                            res.optimizer_ms};
-        for (int k = 0; k < 5; k++)
-            t->phase[k][r] = phases[k];
     }
     t->profiled = apart ? 1 : t->count;
     if (apart && st == YKD_OK)
@@ -362,7 +387,7 @@ static void report_step(const ykd_device *dev, const char *model, int size, cons
     int n = t->count;
     double ms = median_of(t->total, n), phases[5];
     for (int k = 0; k < 5; k++)
-        phases[k] = median_of(t->phase[k], n);
+        phases[k] = t->phased > 0 ? median_of(t->phase[k], t->phased) : 0.0;
     if (json) {
         static const char *const names[5] = {"upload_ms", "forward_ms", "loss_ms", "backward_ms",
                                              "optimizer_ms"};

@@ -316,6 +316,9 @@ ykd_status ykd_step_init(const ykd_step_parts *parts, int batch, int imgsz, bool
                          ykd_step **step, ykd_error *err);
 void ykd_step_free(ykd_step *step);
 
+/* Turns the per-phase timing (and its waits for the device) on or off. */
+void ykd_step_set_timing(ykd_step *step, bool timing);
+
 /* Adds an extra loss term (at most 8). */
 ykd_status ykd_step_add_loss_term(ykd_step *step, const ykd_train_loss_term *term,
                                   ykd_error *err);

@@ -330,6 +330,11 @@ static ykd_status begin_terms(ykd_step *s, const ykd_batch *b, ykd_error *err)
 }
 
 /* With timing on: waits for the device and charges the time since *t0 to *ms. */
+void ykd_step_set_timing(ykd_step *s, bool timing)
+{
+    s->timing = timing;
+}
+
 static ykd_status lap(ykd_step *s, double *t0, double *ms, ykd_status st, ykd_error *err)
 {
     if (!s->timing || st != YKD_OK)
