@@ -15,8 +15,10 @@ static const char *const winograd_sources[] = {"cl/shared.cl", "cl/conv_winograd
 
 enum { POINTS = 36 /* a 6x6 input tile */, OUT_TILE = 4 };
 
-/* Tiles (and weight channels) per work-item: the transforms' vector width. */
-static const int LANES = 8;
+/* Tiles (and weight channels) per work-item: the transforms' vector width, 8; 4 where a tile
+ * row holds at most four tiles (planes up to 16 wide), whose strips would leave most of 8
+ * lanes idle. */
+enum { LANES = 8, NARROW_LANES = 4 };
 
 /* A pass's padded input, V and M on a CPU: small enough to stay in its caches between the
  * transforms and the GEMM (passes of 2 MiB instead of the default 64: the two transforms of a
@@ -35,7 +37,8 @@ bool ykd_conv_winograd_apply(const ykd_conv_shape *s)
 
 typedef struct winograd_plan {
     int th, tw;            /* tiles per output plane */
-    int strips;            /* strips of LANES tiles per tile row */
+    int lanes;             /* the transforms' vector width */
+    int strips;            /* strips of `lanes` tiles per tile row */
     int hp, wp;            /* the padded input planes */
     size_t weights;        /* floats of U */
     size_t per_image;      /* floats of the padded input, V and M per image */
@@ -46,9 +49,10 @@ static void plan_winograd(ykd_device *device, const ykd_conv_shape *s, winograd_
 {
     p->th = (s->ho + OUT_TILE - 1) / OUT_TILE;
     p->tw = (s->wo + OUT_TILE - 1) / OUT_TILE;
-    p->strips = (p->tw + LANES - 1) / LANES;
+    p->lanes = p->tw <= NARROW_LANES ? NARROW_LANES : LANES;
+    p->strips = (p->tw + p->lanes - 1) / p->lanes;
     p->hp = OUT_TILE * p->th + 2;
-    p->wp = OUT_TILE * LANES * p->strips + 2;
+    p->wp = OUT_TILE * p->lanes * p->strips + 2;
     p->weights = (size_t)POINTS * s->cout * s->cin;
     p->per_image = (size_t)s->cin * p->hp * p->wp +
                    (size_t)POINTS * (size_t)(s->cin + s->cout) * p->th * p->tw;
@@ -65,11 +69,11 @@ size_t ykd_conv_winograd_forward_floats(ykd_device *device, const ykd_conv_shape
     return p.weights + (size_t)p.pass * p.per_image;
 }
 
-static ykd_status winograd_kernel(ykd_device *device, const char *name, ykd_kernel **kernel,
-                                  ykd_error *err)
+static ykd_status winograd_kernel(ykd_device *device, int lanes, const char *name,
+                                  ykd_kernel **kernel, ykd_error *err)
 {
     char options[32];
-    snprintf(options, sizeof options, "-DLANES=%d", LANES);
+    snprintf(options, sizeof options, "-DLANES=%d", lanes);
     return ykd_device_kernel(device, winograd_sources, options, name, kernel, err);
 }
 
@@ -86,11 +90,11 @@ static size_t axis0_group(const ykd_device *device, const ykd_kernel *kernel, si
 }
 
 static ykd_status transform_weights(ykd_device *device, const ykd_buffer *w, size_t w_offset,
-                                    const ykd_conv_shape *s, ykd_buffer *scratch,
-                                    size_t u_offset, ykd_error *err)
+                                    const ykd_conv_shape *s, const winograd_plan *p,
+                                    ykd_buffer *scratch, size_t u_offset, ykd_error *err)
 {
     ykd_kernel *kernel = NULL;
-    ykd_status st = winograd_kernel(device, "winograd_weights", &kernel, err);
+    ykd_status st = winograd_kernel(device, p->lanes, "winograd_weights", &kernel, err);
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
@@ -100,7 +104,7 @@ static ykd_status transform_weights(ykd_device *device, const ykd_buffer *w, siz
     ykd_op_args_int(&a, s->cin);
     ykd_op_args_mem(&a, scratch->mem);
     ykd_op_args_uint(&a, u_offset);
-    size_t groups = (size_t)(s->cin + LANES - 1) / LANES;
+    size_t groups = (size_t)(s->cin + p->lanes - 1) / p->lanes;
     size_t global[2] = {groups, (size_t)s->cout};
     size_t local[2] = {axis0_group(device, kernel, groups), 1};
     return ykd_op_run(device, kernel, &a, 2, global, local, err);
@@ -113,8 +117,9 @@ static ykd_status transform_input(ykd_device *device, int count, const ykd_conv_
                                   ykd_error *err)
 {
     ykd_kernel *kernel = NULL;
-    ykd_status st = winograd_kernel(
-        device, transposed ? "winograd_input_transposed" : "winograd_input", &kernel, err);
+    ykd_status st =
+        winograd_kernel(device, p->lanes,
+                        transposed ? "winograd_input_transposed" : "winograd_input", &kernel, err);
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
@@ -126,7 +131,7 @@ static ykd_status transform_input(ykd_device *device, int count, const ykd_conv_
     ykd_op_args_uint(&a, v_offset);
     ykd_op_args_uint(&a, (size_t)count * p->th * p->tw);
     size_t strips = (size_t)p->th * p->strips, channels = (size_t)s->cin;
-    size_t groups = (channels + LANES - 1) / LANES, tiles = (size_t)p->th * p->tw;
+    size_t groups = (channels + p->lanes - 1) / p->lanes, tiles = (size_t)p->th * p->tw;
     size_t global[3] = {transposed ? groups : strips, transposed ? tiles : channels,
                         (size_t)count};
     size_t local[3] = {axis0_group(device, kernel, global[0]), 1, 1};
@@ -140,7 +145,7 @@ static ykd_status transform_output(ykd_device *device, const ykd_buffer *scratch
                                    const ykd_tensor *y, ykd_error *err)
 {
     ykd_kernel *kernel = NULL;
-    ykd_status st = winograd_kernel(device, "winograd_output", &kernel, err);
+    ykd_status st = winograd_kernel(device, p->lanes, "winograd_output", &kernel, err);
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
@@ -178,7 +183,7 @@ ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
         device, (m_offset + (size_t)POINTS * s->cout * pass_tiles) * sizeof(float), &scratch,
         err);
     if (st == YKD_OK)
-        st = transform_weights(device, w, w_offset, s, scratch, u_offset, err);
+        st = transform_weights(device, w, w_offset, s, &p, scratch, u_offset, err);
     for (int first = 0; first < s->n && st == YKD_OK; first += p.pass) {
         int count = s->n - first < p.pass ? s->n - first : p.pass;
         size_t tiles = (size_t)count * p.th * p.tw;
@@ -219,7 +224,7 @@ static void plan_winograd_grad(ykd_device *device, const ykd_conv_shape *s,
 {
     plan_winograd(device, s, &p->f);
     p->hq = OUT_TILE * p->f.th;
-    p->wq = p->f.wp; /* 4 LANES strips + 2: a strip's row loads stay inside */
+    p->wq = p->f.wp; /* 4 lanes x strips + 2: a strip's row loads stay inside */
     p->per_image = p->f.per_image + (size_t)s->cout * p->hq * p->wq;
     p->pass = ykd_conv_images_per_pass(device, p->per_image, s->n);
     size_t cached = CPU_GRAD_PASS_BYTES / (p->per_image * sizeof(float));
@@ -232,7 +237,7 @@ static ykd_status transform_output_grad(ykd_device *device, int count, const ykd
                                         size_t padded_offset, size_t m_offset, ykd_error *err)
 {
     ykd_kernel *kernel = NULL;
-    ykd_status st = winograd_kernel(device, "winograd_output_grad", &kernel, err);
+    ykd_status st = winograd_kernel(device, p->f.lanes, "winograd_output_grad", &kernel, err);
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
@@ -250,11 +255,11 @@ static ykd_status transform_output_grad(ykd_device *device, int count, const ykd
 }
 
 static ykd_status transform_weights_grad(ykd_device *device, const ykd_buffer *scratch,
-                                         size_t du_offset, const ykd_conv_shape *s,
+                                         size_t du_offset, const ykd_conv_shape *s, int lanes,
                                          bool accumulate, const ykd_tensor *dw, ykd_error *err)
 {
     ykd_kernel *kernel = NULL;
-    ykd_status st = winograd_kernel(device, "winograd_weights_grad", &kernel, err);
+    ykd_status st = winograd_kernel(device, lanes, "winograd_weights_grad", &kernel, err);
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
@@ -265,7 +270,7 @@ static ykd_status transform_weights_grad(ykd_device *device, const ykd_buffer *s
     ykd_op_args_mem(&a, dw->buffer->mem);
     ykd_op_args_uint(&a, dw->offset);
     ykd_op_args_int(&a, accumulate);
-    size_t groups = (size_t)(s->cin + LANES - 1) / LANES;
+    size_t groups = (size_t)(s->cin + lanes - 1) / lanes;
     size_t global[2] = {groups, (size_t)s->cout};
     size_t local[2] = {axis0_group(device, kernel, groups), 1};
     return ykd_op_run(device, kernel, &a, 2, global, local, err);
@@ -313,6 +318,7 @@ ykd_status ykd_conv_weight_grad_winograd(ykd_device *device, const ykd_tensor *x
             st = ykd_gemm_run(device, &g, err);
     }
     if (st == YKD_OK)
-        st = transform_weights_grad(device, scratch, du_offset, s, accumulate, dw, err);
+        st = transform_weights_grad(device, scratch, du_offset, s, p.f.lanes, accumulate, dw,
+                                    err);
     return st;
 }
