@@ -249,7 +249,7 @@ static const op_case gemm_cases[] = {
  * gradient over k-runs; stride 2 again; a kernel larger than the input; many channels on a
  * tiny plane; 3x3 without padding on a plane wide enough that Winograd's strips of four 4x4
  * tiles load whole rows inside it, beside strips cut by the edges (and a padding of 2 in its
- * input gradient). */
+ * input gradient); stride 2 on rows long enough for whole vectors in col2im's. */
 #define CONV_SHAPE(n_, c_, h_, w_, cout, k, stride, pad)                                         \
     {.shape = {n_, c_, h_, w_}, .p = {cout, k, stride, pad}, .flags = OP_BIAS},               \
     {.shape = {n_, c_, h_, w_}, .p = {cout, k, stride, pad}, .flags = OP_SILU | OP_ACCUMULATE}
@@ -259,7 +259,7 @@ static const op_case conv_cases[] = {
     CONV_SHAPE(2, 6, 6, 5, 9, 5, 1, 2),     CONV_SHAPE(2, 17, 20, 20, 33, 3, 1, 1),
     CONV_SHAPE(4, 8, 12, 10, 16, 3, 2, 1),  CONV_SHAPE(1, 2, 2, 3, 3, 3, 1, 1),
     CONV_SHAPE(2, 37, 3, 5, 21, 3, 1, 1), /* many channels on a tiny plane: K * C = 111 */
-    CONV_SHAPE(1, 3, 11, 38, 4, 3, 1, 0),
+    CONV_SHAPE(1, 3, 11, 38, 4, 3, 1, 0), CONV_SHAPE(1, 3, 9, 40, 4, 3, 2, 1),
 };
 #undef CONV_SHAPE
 
