@@ -175,66 +175,6 @@ __kernel void col2im(__global const float *col, int C, int H, int W, int K, int 
     }
 }
 
-/* col2im for stride 2, on 16 pixels of a dx row at a time: for kernel tap (ky, kx) the
- * pixels of one parity read consecutive column entries, so each tap adds one load of 8 floats
- * spread over every other lane (the scalar col2im adds at stride 2, one float at a time).
- * Work-item (iy, c, b) owns one row of dx, as col2im. */
-__kernel void col2im_stride2(__global const float *col, int C, int H, int W, int K, int S,
-                             int P, int Ho, int Wo, __global float *dx, uint dx_offset,
-                             uint dx_batch, int accumulate)
-{
-    (void)S; /* 2 */
-    int iy = get_global_id(0);
-    int c = get_global_id(1);
-    int b = get_global_id(2);
-    if (iy >= H || c >= C)
-        return;
-    size_t hwo = (size_t)Ho * Wo;
-    const __global float *cb = col + ((size_t)b * C * K * K + (size_t)c * K * K) * hwo;
-    __global float *out = dx + dx_offset + (size_t)b * dx_batch + ((size_t)c * H + iy) * W;
-    const uint16 even = (uint16)(0, 8, 1, 8, 2, 8, 3, 8, 4, 8, 5, 8, 6, 8, 7, 8);
-    const uint16 odd = (uint16)(8, 0, 8, 1, 8, 2, 8, 3, 8, 4, 8, 5, 8, 6, 8, 7);
-    for (int ix0 = 0; ix0 < W; ix0 += 16) {
-        int room = min(16, W - ix0);
-        float16 acc = 0.0f;
-        if (accumulate) {
-            float old[16];
-            for (int l = 0; l < 16; l++)
-                old[l] = l < room ? out[ix0 + l] : 0.0f;
-            acc = vload16(0, old);
-        }
-        for (int ky = 0; ky < K; ky++) {
-            int ty = iy + P - ky; /* = 2 oy for the output row that read this input row */
-            if (ty < 0 || (ty & 1) || ty / 2 >= Ho)
-                continue;
-            const __global float *row = cb + (size_t)ky * K * hwo + (size_t)(ty / 2) * Wo;
-            for (int kx = 0; kx < K; kx++) {
-                /* lanes l with ix0 + l + P - kx even read entries ox0, ox0 + 1, ... */
-                int q = (ix0 + P - kx) & 1, ox0 = (ix0 + q + P - kx) / 2;
-                const __global float *src = row + (size_t)kx * hwo;
-                float8 v;
-                if (ox0 >= 0 && ox0 + 8 <= Wo) {
-                    v = vload8(0, src + ox0);
-                } else {
-                    float part[8];
-                    for (int m = 0; m < 8; m++)
-                        part[m] = ox0 + m >= 0 && ox0 + m < Wo ? src[ox0 + m] : 0.0f;
-                    v = vload8(0, part);
-                }
-                acc += shuffle2(v, (float8)(0.0f), q ? odd : even);
-            }
-        }
-        if (room == 16) {
-            vstore16(acc, 0, out + ix0);
-        } else {
-            float sums[16];
-            vstore16(acc, 0, sums);
-            for (int l = 0; l < room; l++)
-                out[ix0 + l] = sums[l];
-        }
-    }
-}
-
 /* y[b][c][p] = act(y + bias[c]) in place, rows of `cols` floats `ld` apart. Work-item
  * (p, c, b). */
 __kernel void bias_activation(__global float *y, uint y_offset, uint y_batch, int cols, int ld,

@@ -64,15 +64,13 @@ ykd_status ykd_conv_forward_columns(ykd_device *device, const ykd_tensor *x, con
     return st;
 }
 
-/* col2im of scratch columns into dx's images [first, first + count) (stride 2 by its own
- * vector kernel). */
+/* col2im of scratch columns into dx's images [first, first + count). */
 static ykd_status fold(ykd_device *device, const ykd_buffer *scratch, const ykd_conv_shape *s,
                        const ykd_tensor *dx, int first, int count, bool accumulate,
                        ykd_error *err)
 {
     ykd_kernel *kernel = NULL;
-    const char *name = s->stride == 2 ? "col2im_stride2" : "col2im";
-    ykd_status st = ykd_device_kernel(device, ykd_conv_sources, NULL, name, &kernel, err);
+    ykd_status st = ykd_device_kernel(device, ykd_conv_sources, NULL, "col2im", &kernel, err);
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
