@@ -249,7 +249,7 @@ static const op_case gemm_cases[] = {
  * gradient over k-runs; stride 2 again; a kernel larger than the input; many channels on a
  * tiny plane; 3x3 without padding on a plane wide enough that Winograd's strips of four 4x4
  * tiles load whole rows inside it, beside strips cut by the edges (and a padding of 2 in its
- * input gradient); stride 2 on rows long enough for whole vectors in col2im's. */
+ * input gradient); stride 2 on wide rows. */
 #define CONV_SHAPE(n_, c_, h_, w_, cout, k, stride, pad)                                         \
     {.shape = {n_, c_, h_, w_}, .p = {cout, k, stride, pad}, .flags = OP_BIAS},               \
     {.shape = {n_, c_, h_, w_}, .p = {cout, k, stride, pad}, .flags = OP_SILU | OP_ACCUMULATE}
