@@ -131,6 +131,36 @@ static floatL load_lanes(const __global float *in, int lanes)
     return vloadL(0, lane);
 }
 
+/* t[i][j] = (B^T d)[i][j]: the transform down the columns of the tile. */
+static void input_columns(floatL d[6][6], floatL t[6][6])
+{
+#pragma unroll
+    for (int j = 0; j < 6; j++) {
+        floatL col[6], r[6];
+#pragma unroll
+        for (int i = 0; i < 6; i++)
+            col[i] = d[i][j];
+        input_1d(col, r);
+#pragma unroll
+        for (int i = 0; i < 6; i++)
+            t[i][j] = r[i];
+    }
+}
+
+/* The transform along the rows of t (B^T d B), point xi = 6 i + j stored as the first
+ * `lanes` lanes at out + xi * plane. */
+static void store_input_points(floatL t[6][6], __global float *out, size_t plane, int lanes)
+{
+#pragma unroll
+    for (int i = 0; i < 6; i++) {
+        floatL r[6];
+        input_1d(t[i], r);
+#pragma unroll
+        for (int j = 0; j < 6; j++)
+            store_lanes(out + (size_t)(6 * i + j) * plane, r[j], lanes);
+    }
+}
+
 /* V[xi][c][t] = (B^T d B)[xi] for the tiles of strip (ty, sx) of channel c: tile tx reads
  * rows 4 ty.., columns 4 tx.. of the padded plane (Hp x Wp, Hp >= 4 TH + 2, Wp >= 4 LANES SW
  * + 2). Work-item
@@ -147,35 +177,13 @@ __kernel void winograd_input(__global const float *x, uint x_offset, int C, int 
     int ty = id / sw, tx = LANES * (id - ty * sw);
     const __global float *in =
         x + x_offset + (((size_t)b * C + c) * Hp + 4 * ty) * Wp + 4 * tx;
-    floatL t[6][6]; /* t[i][j]: (B^T d)[i] at column j */
-    {
-        floatL d[6][6];
-        #pragma unroll
-        for (int i = 0; i < 6; i++)
-            strip_row(in + (size_t)i * Wp, d[i]);
-        #pragma unroll
-        for (int j = 0; j < 6; j++) {
-            floatL col[6], r[6];
-            #pragma unroll
-            for (int i = 0; i < 6; i++)
-                col[i] = d[i][j];
-            input_1d(col, r);
-            #pragma unroll
-            for (int i = 0; i < 6; i++)
-                t[i][j] = r[i];
-        }
-    }
-    int lanes = min(LANES, TW - tx);
-    size_t plane = (size_t)C * tiles;
+    floatL d[6][6], t[6][6];
+#pragma unroll
+    for (int i = 0; i < 6; i++)
+        strip_row(in + (size_t)i * Wp, d[i]);
+    input_columns(d, t);
     __global float *out = v + v_offset + (size_t)c * tiles + ((size_t)b * TH + ty) * TW + tx;
-    #pragma unroll
-    for (int i = 0; i < 6; i++) {
-        floatL r[6];
-        input_1d(t[i], r);
-        #pragma unroll
-        for (int j = 0; j < 6; j++)
-            store_lanes(out + (size_t)(6 * i + j) * plane, r[j], lanes);
-    }
+    store_input_points(t, out, (size_t)C * tiles, min(LANES, TW - tx));
 }
 
 /* The same transform stored transposed, V[xi][t][c] (the weight gradient's layout): a
@@ -196,50 +204,29 @@ __kernel void winograd_input_transposed(__global const float *x, uint x_offset, 
     size_t channel = (size_t)Hp * Wp;
     const __global float *in =
         x + x_offset + (((size_t)b * C + c) * Hp + 4 * ty) * Wp + 4 * tx;
-    floatL t[6][6]; /* t[i][j]: (B^T d)[i] at column j */
-    {
-        floatL d[6][6];
-        #pragma unroll
-        for (int i = 0; i < 6; i++) {
-            float patch[6][LANES];
+    floatL d[6][6], t[6][6];
 #pragma unroll
-            for (int l = 0; l < LANES; l++) {
-                const __global float *row = in + (l < lanes ? l : 0) * channel + (size_t)i * Wp;
-                float4 head = vload4(0, row);
-                float2 tail = vload2(0, row + 4);
-                patch[0][l] = head.x;
-                patch[1][l] = head.y;
-                patch[2][l] = head.z;
-                patch[3][l] = head.w;
-                patch[4][l] = tail.x;
-                patch[5][l] = tail.y;
-            }
-            #pragma unroll
-            for (int j = 0; j < 6; j++)
-                d[i][j] = vloadL(0, patch[j]);
-        }
-        #pragma unroll
-        for (int j = 0; j < 6; j++) {
-            floatL col[6], r[6];
-            #pragma unroll
-            for (int i = 0; i < 6; i++)
-                col[i] = d[i][j];
-            input_1d(col, r);
-            #pragma unroll
-            for (int i = 0; i < 6; i++)
-                t[i][j] = r[i];
-        }
-    }
-    size_t plane = (size_t)C * tiles;
-    __global float *out = v + v_offset + ((size_t)b * TH * TW + tile) * C + c;
-    #pragma unroll
     for (int i = 0; i < 6; i++) {
-        floatL r[6];
-        input_1d(t[i], r);
-        #pragma unroll
+        float patch[6][LANES];
+#pragma unroll
+        for (int l = 0; l < LANES; l++) {
+            const __global float *row = in + (l < lanes ? l : 0) * channel + (size_t)i * Wp;
+            float4 head = vload4(0, row);
+            float2 tail = vload2(0, row + 4);
+            patch[0][l] = head.x;
+            patch[1][l] = head.y;
+            patch[2][l] = head.z;
+            patch[3][l] = head.w;
+            patch[4][l] = tail.x;
+            patch[5][l] = tail.y;
+        }
+#pragma unroll
         for (int j = 0; j < 6; j++)
-            store_lanes(out + (size_t)(6 * i + j) * plane, r[j], lanes);
+            d[i][j] = vloadL(0, patch[j]);
     }
+    input_columns(d, t);
+    __global float *out = v + v_offset + ((size_t)b * TH * TW + tile) * C + c;
+    store_input_points(t, out, (size_t)C * tiles, lanes);
 }
 
 /* U[xi][co][ci] = (G g G^T)[xi] for the 3x3 kernels g = w[co][ci] of LANES neighbouring ci.
@@ -262,7 +249,7 @@ __kernel void winograd_weights(__global const float *w, uint w_offset, int Cout,
     }
     const float sixth = 1.0f / 6.0f, twelfth = 1.0f / 12.0f, twentyfourth = 1.0f / 24.0f;
     floatL r[6][3]; /* G g */
-    #pragma unroll
+#pragma unroll
     for (int j = 0; j < 3; j++) {
         floatL g0 = tap[j], g1 = tap[3 + j], g2 = tap[6 + j];
         r[0][j] = 0.25f * g0;
@@ -274,7 +261,7 @@ __kernel void winograd_weights(__global const float *w, uint w_offset, int Cout,
     }
     size_t plane = (size_t)Cout * C;
     __global float *out = u + u_offset + (size_t)co * C + ci;
-    #pragma unroll
+#pragma unroll
     for (int i = 0; i < 6; i++) {
         floatL g0 = r[i][0], g1 = r[i][1], g2 = r[i][2];
         floatL row[6] = {0.25f * g0,
@@ -283,7 +270,7 @@ __kernel void winograd_weights(__global const float *w, uint w_offset, int Cout,
                          twentyfourth * g0 + twelfth * g1 + sixth * g2,
                          twentyfourth * g0 - twelfth * g1 + sixth * g2,
                          g2};
-        #pragma unroll
+#pragma unroll
         for (int j = 0; j < 6; j++)
             store_lanes(out + (size_t)(6 * i + j) * plane, row[j], lanes);
     }
@@ -341,14 +328,14 @@ __kernel void winograd_output(__global const float *m, uint m_offset, uint tiles
     const __global float *in =
         m + m_offset + (size_t)co * tiles + ((size_t)b * TH + ty) * TW + tx;
     floatL t[4][6]; /* t[r][j]: (A^T M)[r] at column j */
-    #pragma unroll
+#pragma unroll
     for (int j = 0; j < 6; j++) {
         floatL col[6], o[4];
-        #pragma unroll
+#pragma unroll
         for (int i = 0; i < 6; i++)
             col[i] = load_lanes(in + (size_t)(6 * i + j) * plane, lanes);
         output_1d(col, o);
-        #pragma unroll
+#pragma unroll
         for (int r = 0; r < 4; r++)
             t[r][j] = o[r];
     }
@@ -404,17 +391,17 @@ __kernel void winograd_output_grad(__global const float *dy, uint dy_offset, int
     floatL t[6][4]; /* t[i][c]: (A dY)[i] at column c */
     {
         floatL rows[4][6];
-        #pragma unroll
+#pragma unroll
         for (int r = 0; r < 4; r++)
             strip_row(in + (size_t)r * Wq, rows[r]); /* columns 4k + c for c < 4 used */
-        #pragma unroll
+#pragma unroll
         for (int c = 0; c < 4; c++) {
             floatL col[4], o[6];
-            #pragma unroll
+#pragma unroll
             for (int r = 0; r < 4; r++)
                 col[r] = rows[r][c];
             output_grad_1d(col, o);
-            #pragma unroll
+#pragma unroll
             for (int i = 0; i < 6; i++)
                 t[i][c] = o[i];
         }
@@ -422,11 +409,11 @@ __kernel void winograd_output_grad(__global const float *dy, uint dy_offset, int
     int lanes = min(LANES, TW - tx);
     size_t plane = (size_t)Cout * tiles;
     __global float *out = m + m_offset + (size_t)co * tiles + ((size_t)b * TH + ty) * TW + tx;
-    #pragma unroll
+#pragma unroll
     for (int i = 0; i < 6; i++) {
         floatL o[6];
         output_grad_1d(t[i], o);
-        #pragma unroll
+#pragma unroll
         for (int j = 0; j < 6; j++)
             store_lanes(out + (size_t)(6 * i + j) * plane, o[j], lanes);
     }
@@ -455,23 +442,23 @@ __kernel void winograd_weights_grad(__global const float *du, uint du_offset, in
     size_t plane = (size_t)Cout * C;
     const __global float *in = du + du_offset + (size_t)co * C + ci;
     floatL r[6][3]; /* r[i][b]: (dU G)[i][b] */
-    #pragma unroll
+#pragma unroll
     for (int i = 0; i < 6; i++) {
         floatL u[6];
-        #pragma unroll
+#pragma unroll
         for (int j = 0; j < 6; j++)
             u[j] = load_lanes(in + (size_t)(6 * i + j) * plane, lanes);
         weights_grad_1d(u, r[i]);
     }
     float taps[9][LANES];
-    #pragma unroll
+#pragma unroll
     for (int b = 0; b < 3; b++) {
         floatL col[6], g[3];
-        #pragma unroll
+#pragma unroll
         for (int i = 0; i < 6; i++)
             col[i] = r[i][b];
         weights_grad_1d(col, g);
-        #pragma unroll
+#pragma unroll
         for (int a = 0; a < 3; a++)
             vstoreL(g[a], 0, taps[3 * a + b]);
     }
