@@ -14,9 +14,10 @@
  * Every transform works on LANES neighbours at once, one per lane of a vector (PoCL does not
  * vectorise these kernels across work-items, so the vectors are written out): the input and
  * output transforms a strip of LANES tiles of a tile row, the weight transform LANES input
- * channels. The input is read from a zero-padded copy (Hp x Wp planes, the image at (P, P))
- * wide enough that every strip's 4 LANES + 2 columns lie inside it, so its rows load as whole
- * vectors whose swizzles are the lanes' columns; each tile point is one vector store (or load)
+ * channels. The input is read from a zero-padded copy (Hp x Wp planes, the image at (P, P)),
+ * so a strip's rows load as whole vectors whose swizzles are the lanes' columns (the lanes
+ * past a tile row's last tile read on into the next row, or the slack after the last plane,
+ * and are not stored); each tile point is one vector store (or load)
  * of LANES consecutive t; an output row of four tiles stores as one float16.
  * Build option: -DLANES=4, 8 or 16. */
 
@@ -162,8 +163,8 @@ static void store_input_points(floatL t[6][6], __global float *out, size_t plane
 }
 
 /* V[xi][c][t] = (B^T d B)[xi] for the tiles of strip (ty, sx) of channel c: tile tx reads
- * rows 4 ty.., columns 4 tx.. of the padded plane (Hp x Wp, Hp >= 4 TH + 2, Wp >= 4 LANES SW
- * + 2). Work-item
+ * rows 4 ty.., columns 4 tx.. of the padded plane (Hp x Wp, Hp >= 4 TH + 2, Wp >= 4 TW + 2).
+ * Work-item
  * (ty * SW + sx, c, image), SW strips per tile row. */
 __kernel void winograd_input(__global const float *x, uint x_offset, int C, int Hp, int Wp,
                              int TH, int TW, __global float *v, uint v_offset, uint tiles)
@@ -374,7 +375,7 @@ static void output_grad_1d(const floatL y[4], floatL m[6])
 
 /* dM[xi][co][t] = (A dY A^T)[xi] for the tiles of strip (ty, sx) of output channel co, dY
  * read from a copy of the output gradient zero-padded at the bottom and right to Hq x Wq
- * (Hq = 4 TH, Wq = 4 LANES SW). Work-item (ty * SW + sx, co, image). */
+ * (Hq = 4 TH, Wq >= 4 TW). Work-item (ty * SW + sx, co, image). */
 __kernel void winograd_output_grad(__global const float *dy, uint dy_offset, int Cout, int Hq,
                                    int Wq, int TH, int TW, __global float *m, uint m_offset,
                                    uint tiles)

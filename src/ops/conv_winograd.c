@@ -40,6 +40,8 @@ typedef struct winograd_plan {
     int lanes;             /* the transforms' vector width */
     int strips;            /* strips of `lanes` tiles per tile row */
     int hp, wp;            /* the padded input planes */
+    size_t slack;          /* floats after the padded images that the last strips' loads
+                            * reach (lanes past the tile row, their results dropped) */
     size_t weights;        /* floats of U */
     size_t per_image;      /* floats of the padded input, V and M per image */
     int pass;              /* images per pass */
@@ -52,7 +54,8 @@ static void plan_winograd(ykd_device *device, const ykd_conv_shape *s, winograd_
     p->lanes = p->tw <= NARROW_LANES ? NARROW_LANES : LANES;
     p->strips = (p->tw + p->lanes - 1) / p->lanes;
     p->hp = OUT_TILE * p->th + 2;
-    p->wp = OUT_TILE * p->lanes * p->strips + 2;
+    p->wp = OUT_TILE * p->tw + 2;
+    p->slack = (size_t)OUT_TILE * p->lanes;
     p->weights = (size_t)POINTS * s->cout * s->cin;
     p->per_image = (size_t)s->cin * p->hp * p->wp +
                    (size_t)POINTS * (size_t)(s->cin + s->cout) * p->th * p->tw;
@@ -66,7 +69,7 @@ size_t ykd_conv_winograd_forward_floats(ykd_device *device, const ykd_conv_shape
 {
     winograd_plan p;
     plan_winograd(device, s, &p);
-    return p.weights + (size_t)p.pass * p.per_image;
+    return p.weights + (size_t)p.pass * p.per_image + p.slack;
 }
 
 static ykd_status winograd_kernel(ykd_device *device, int lanes, const char *name,
@@ -176,7 +179,7 @@ ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
     plan_winograd(device, s, &p);
     size_t pass_tiles = (size_t)p.pass * p.th * p.tw;
     size_t u_offset = reserved, padded_offset = u_offset + p.weights;
-    size_t v_offset = padded_offset + (size_t)p.pass * s->cin * p.hp * p.wp;
+    size_t v_offset = padded_offset + (size_t)p.pass * s->cin * p.hp * p.wp + p.slack;
     size_t m_offset = v_offset + (size_t)POINTS * s->cin * pass_tiles;
     ykd_buffer *scratch = NULL;
     ykd_status st = ykd_ops_scratch(
@@ -224,7 +227,7 @@ static void plan_winograd_grad(ykd_device *device, const ykd_conv_shape *s,
 {
     plan_winograd(device, s, &p->f);
     p->hq = OUT_TILE * p->f.th;
-    p->wq = p->f.wp; /* 4 lanes x strips + 2: a strip's row loads stay inside */
+    p->wq = p->f.wp; /* 4 TW + 2, the loads past a row's last tile in the slack after */
     p->per_image = p->f.per_image + (size_t)s->cout * p->hq * p->wq;
     p->pass = ykd_conv_images_per_pass(device, p->per_image, s->n);
     size_t cached = CPU_GRAD_PASS_BYTES / (p->per_image * sizeof(float));
@@ -284,8 +287,8 @@ ykd_status ykd_conv_weight_grad_winograd(ykd_device *device, const ykd_tensor *x
     plan_winograd_grad(device, s, &p);
     size_t pass_tiles = (size_t)p.pass * p.f.th * p.f.tw;
     size_t du_offset = 0, x_offset = du_offset + p.f.weights;
-    size_t dy_offset = x_offset + (size_t)p.pass * s->cin * p.f.hp * p.f.wp;
-    size_t v_offset = dy_offset + (size_t)p.pass * s->cout * p.hq * p.wq;
+    size_t dy_offset = x_offset + (size_t)p.pass * s->cin * p.f.hp * p.f.wp + p.f.slack;
+    size_t v_offset = dy_offset + (size_t)p.pass * s->cout * p.hq * p.wq + p.f.slack;
     size_t m_offset = v_offset + (size_t)POINTS * s->cin * pass_tiles;
     ykd_buffer *scratch = NULL;
     ykd_status st = ykd_ops_scratch(
