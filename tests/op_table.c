@@ -184,8 +184,19 @@ static const op_case softmax_wide_cases[] = {
     EVERY_AXIS(5, 3, 4, 6, 0, 60.0, false),
 };
 
-/* f = {lr, momentum, weight decay}, p = {Nesterov}: plain, heavy ball with decay, Nesterov,
- * decay alone. */
+/* f = {lr, momentum, decoupled weight decay, coupled decay, gradient scale (0: 1)},
+ * p = {Nesterov}: plain, heavy ball with decay, Nesterov, decay alone; then torch.optim.SGD's
+ * coupled decay and a clip coefficient, alone and together, plain, heavy ball and Nesterov. */
+#define SGD_FUSED_CASES(n_, c_, h_, w_)                                                         \
+    {.shape = {n_, c_, h_, w_}, .p = {0}, .f = {0.1, 0.0, 0.0, 0.0005, 0.0}},                  \
+        {.shape = {n_, c_, h_, w_}, .p = {0}, .f = {0.05, 0.9, 0.0, 0.0005, 0.0}},             \
+        {.shape = {n_, c_, h_, w_}, .p = {1}, .f = {0.01, 0.937, 0.0, 0.0005, 0.0}},           \
+        {.shape = {n_, c_, h_, w_}, .p = {0}, .f = {0.1, 0.0, 0.0, 0.0, 0.25}},                \
+        {.shape = {n_, c_, h_, w_}, .p = {0}, .f = {0.05, 0.9, 0.0005, 0.0, 0.6}},             \
+        {.shape = {n_, c_, h_, w_}, .p = {1}, .f = {0.01, 0.937, 0.0, 0.0, 0.3}},              \
+        {.shape = {n_, c_, h_, w_}, .p = {0}, .f = {0.2, 0.0, 0.1, 0.05, 0.5}},                \
+        {.shape = {n_, c_, h_, w_}, .p = {0}, .f = {0.05, 0.9, 0.0, 0.0005, 0.37}},            \
+        {.shape = {n_, c_, h_, w_}, .p = {1}, .f = {0.01, 0.937, 0.0005, 0.0005, 0.37}}
 static const op_case sgd_cases[] = {
     {.shape = {1, 1, 1, 1}, .p = {0}, .f = {0.1, 0.0, 0.0}},
     {.shape = {1, 1, 1, 1}, .p = {0}, .f = {0.05, 0.9, 0.0005}},
@@ -199,19 +210,25 @@ static const op_case sgd_cases[] = {
     {.shape = {64, 17, 3, 3}, .p = {0}, .f = {0.05, 0.9, 0.0005}},
     {.shape = {64, 17, 3, 3}, .p = {1}, .f = {0.01, 0.937, 0.0005}},
     {.shape = {64, 17, 3, 3}, .p = {0}, .f = {0.2, 0.0, 0.1}},
+    SGD_FUSED_CASES(1, 1, 1, 1),
+    SGD_FUSED_CASES(3, 5, 7, 2),
+    SGD_FUSED_CASES(64, 17, 3, 3),
 };
 
-/* f = {lr, beta1, beta2, eps, weight decay}. */
+/* f = {lr, beta1, beta2, eps, weight decay, gradient scale (0: 1)}. */
 static const op_case adamw_cases[] = {
     {.shape = {1, 1, 1, 1}, .f = {0.001, 0.9, 0.999, 1e-08, 0.0}},
     {.shape = {1, 1, 1, 1}, .f = {0.01, 0.937, 0.999, 1e-08, 0.0005}},
     {.shape = {1, 1, 1, 1}, .f = {0.1, 0.0, 0.5, 0.001, 0.05}},
+    {.shape = {1, 1, 1, 1}, .f = {0.01, 0.937, 0.999, 1e-08, 0.0005, 0.3}},
     {.shape = {3, 5, 7, 2}, .f = {0.001, 0.9, 0.999, 1e-08, 0.0}},
     {.shape = {3, 5, 7, 2}, .f = {0.01, 0.937, 0.999, 1e-08, 0.0005}},
     {.shape = {3, 5, 7, 2}, .f = {0.1, 0.0, 0.5, 0.001, 0.05}},
+    {.shape = {3, 5, 7, 2}, .f = {0.01, 0.937, 0.999, 1e-08, 0.0005, 0.3}},
     {.shape = {64, 17, 3, 3}, .f = {0.001, 0.9, 0.999, 1e-08, 0.0}},
     {.shape = {64, 17, 3, 3}, .f = {0.01, 0.937, 0.999, 1e-08, 0.0005}},
     {.shape = {64, 17, 3, 3}, .f = {0.1, 0.0, 0.5, 0.001, 0.05}},
+    {.shape = {64, 17, 3, 3}, .f = {0.01, 0.937, 0.999, 1e-08, 0.0005, 0.3}},
 };
 
 /* [1, 1, 1, n]: ranges around work-group and vector boundaries, and one large odd size. */
@@ -223,6 +240,8 @@ static const op_case range_cases[] = {
     {.shape = {1, 1, 1, 64}},
     {.shape = {1, 1, 1, 65}},
     {.shape = {1, 1, 1, 255}},
+    {.shape = {1, 1, 1, 256}},
+    {.shape = {1, 1, 1, 257}},
     {.shape = {1, 1, 1, 1000}},
     {.shape = {1, 1, 1, 100003}},
 };
@@ -390,10 +409,12 @@ static const op_case decode_cases[] = {
 #define FD(name) .reference_gradient = op_##name##_reference_gradient
 
 /* Buffer ranges around work-group and vector boundaries, and one large odd size. fill is
- * exact; axpy rounds once per element. */
+ * exact; axpy rounds once per element, axpby twice. */
 static const op_entry fill = {.name = "fill_f32", CASES(range_cases), TOL(0, 0, 0), OP(fill)};
 static const op_entry axpy_f32 = {.name = "axpy_f32", CASES(range_cases), TOL(1e-12, 0, 0),
                                   OP(axpy_f32)};
+static const op_entry axpby_f32 = {.name = "axpby_f32", CASES(range_cases), TOL(1e-12, 0, 0),
+                                   OP(axpby_f32)};
 
 /* One float32 rounding per element (axpy's fma, add, multiply): NMSE ~ 1e-15. */
 #define ELEMENTWISE(name_)                                                                      \
@@ -573,7 +594,7 @@ static const op_entry decode = {.name = "yolo decode", CASES(decode_cases), TOL(
                                 OP(decode)};
 
 const op_entry *const op_table[] = {
-    &fill, &axpy_f32,
+    &fill, &axpy_f32, &axpby_f32,
     &add, &axpy, &scale,
     &silu, &sigmoid, &leaky_relu,
     &batchnorm_train, &batchnorm_backward, &batchnorm_train_gpu, &batchnorm_backward_gpu,

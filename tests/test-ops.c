@@ -42,8 +42,9 @@ static void run_reference_gradient(ykd_test *t)
 }
 
 static const ykd_test_case plain[] = {
-    {"axpy_f32: in place", op_axpy_f32_in_place, YKD_TEST_EACH_DEVICE},
-    {"fill_f32, axpy_f32: bad operands are refused", op_basic_refusals, YKD_TEST_EACH_DEVICE},
+    {"axpy_f32, axpby_f32: in place", op_axpy_f32_in_place, YKD_TEST_EACH_DEVICE},
+    {"fill_f32, axpy_f32, axpby_f32: bad operands are refused", op_basic_refusals,
+     YKD_TEST_EACH_DEVICE},
     {"add, axpy, scale: bad operands are refused", op_elementwise_refusals,
      YKD_TEST_EACH_DEVICE},
     {"activations: bad operands are refused", op_activation_refusals, YKD_TEST_EACH_DEVICE},

@@ -205,16 +205,17 @@ static bool opt_fixture_make(ykd_test *t, const ykd_optimizer_options *o, opt_fi
     return ok;
 }
 
-/* SGD, one step from a zero momentum buffer, by hand per element: the decayed group's gradient
- * g' = fma(wd, p, g); buf = g'; Nesterov: step = fma(m, buf, g'); p' = fma(-lr, step, p). The
- * other groups skip the decay and use their own LR. */
-static void test_sgd_step(ykd_test *t)
+/* SGD, one step from a zero momentum buffer, by hand per element: the gradient times the clip
+ * coefficient c (max / (norm + 1e-6), in float; 1 without clipping), the decayed group's
+ * g' = fma(wd, p, c g); buf = g'; Nesterov: step = fma(m, buf, g'); p' = fma(-lr, step, p).
+ * The other groups skip the decay and use their own LR. The gradients stay as they were. */
+static void sgd_step_by_hand(ykd_test *t, double max_grad_norm)
 {
     opt_fixture f;
     ykd_error err;
     ykd_optimizer_options o;
     ykd_optimizer_options_default(&o);
-    o.weight_decay = 0.01, o.max_grad_norm = 0; /* no clipping here */
+    o.weight_decay = 0.01, o.max_grad_norm = max_grad_norm;
     if (!opt_fixture_make(t, &o, &f))
         return;
     size_t n = f.n;
@@ -227,29 +228,47 @@ static void test_sgd_step(ykd_test *t)
     for (size_t i = 0; i < n; i++)
         expected_norm += pow(0.25 * (double)(1 + i % 7), 2);
     CHECK(t, near(norm, sqrt(expected_norm), 1e-9 * sqrt(expected_norm)));
+    float coef = max_grad_norm > 0 ? (float)(max_grad_norm / (norm + 1e-6)) : 1.0f;
+    CHECK(t, max_grad_norm == 0 || coef < 1.0f); /* the clipping case clips */
     float *p = read_floats(t, ykd_model_param_buffer(f.model), n);
-    int wrong = 0;
-    for (int k = 0; p && k <= YKD_PARAM_CONV_BIAS; k++) {
+    float *grad = read_floats(t, ykd_model_grad_buffer(f.model), n);
+    int wrong = 0, changed = 0;
+    for (int k = 0; p && grad && k <= YKD_PARAM_CONV_BIAS; k++) {
         size_t first, count;
         ykd_model_kind_range(f.model, (ykd_param_kind)k, &first, &count);
         int g = ykd_param_kind_group((ykd_param_kind)k);
         for (size_t i = first; i < first + count; i++) {
             float p0 = 0.5f * (float)(1 + i % 7), g0 = -0.25f * (float)(1 + i % 7);
-            float gd = g == YKD_GROUP_DECAY ? fmaf(0.01f, p0, g0) : g0;
+            float gc = coef * g0;
+            float gd = g == YKD_GROUP_DECAY ? fmaf(0.01f, p0, gc) : gc;
             float step = fmaf(0.9f, gd, gd);
             wrong += p[i] != fmaf(-(float)lr[g], step, p0);
+            changed += grad[i] != g0;
         }
     }
     CHECKF(t, p && wrong == 0, "%d of %zu parameters differ from the hand-computed step", wrong,
            n);
+    CHECKF(t, grad && changed == 0, "%d of %zu gradients changed by the step", changed, n);
     CHECK(t, ykd_optimizer_steps(f.opt) == 1);
     free(p);
+    free(grad);
     opt_fixture_free(&f);
 }
 
+static void test_sgd_step(ykd_test *t)
+{
+    sgd_step_by_hand(t, 0.0); /* no clipping */
+}
+
+static void test_sgd_step_clipped(ykd_test *t)
+{
+    sgd_step_by_hand(t, 1.0);
+}
+
 /* Clipping: every gradient 1, so the norm is sqrt(n); max 10 scales them by 10 / (sqrt(n) +
- * 1e-6). Then AdamW's first step: m = (1 - b1) g, v = (1 - b2) g^2, bias-corrected to g and
- * g^2, so p' = p (1 - lr wd) - lr g / (|g| + eps), the decay on conv weights only. */
+ * 1e-6) inside the update. Then AdamW's first step: m = (1 - b1) g, v = (1 - b2) g^2,
+ * bias-corrected to g and g^2, so p' = p (1 - lr wd) - lr g / (|g| + eps), the decay on conv
+ * weights only. */
 static void test_clip_and_adamw(ykd_test *t)
 {
     opt_fixture f;
@@ -266,10 +285,12 @@ static void test_clip_and_adamw(ykd_test *t)
         CHECK_OK(t, ykd_fill_f32(ykd_model_grad_buffer(f.model), 0, n, 1.0f, &err), err))
         CHECK_OK(t, ykd_optimizer_step(f.opt, lr, 0.9, &norm, &err), err);
     CHECK(t, near(norm, sqrt((double)n), 1e-9));
+    /* the step applies the coefficient; the gradients stay 1 */
     float *g = read_floats(t, ykd_model_grad_buffer(f.model), n);
     float coef = (float)(10.0 / (sqrt((double)n) + 1e-6));
-    CHECKF(t, g && g[0] == coef && g[n - 1] == coef, "clipped gradient %g, expected %g",
-           g ? g[0] : 0, coef);
+    CHECK(t, coef < 1.0f);
+    CHECKF(t, g && g[0] == 1.0f && g[n - 1] == 1.0f, "gradient %g after the step, expected 1",
+           g ? g[0] : 0);
     float *p = read_floats(t, ykd_model_param_buffer(f.model), n);
     int wrong = 0;
     for (int k = 0; p && g && k <= YKD_PARAM_CONV_BIAS; k++) {
@@ -740,6 +761,8 @@ static const ykd_test_case cases[] = {
     {"optimizer: Ultralytics' auto choice", test_optimizer_auto, YKD_TEST_HOST},
     {"optimizer: parameter groups", test_param_groups, YKD_TEST_HOST},
     {"optimizer: SGD Nesterov step with coupled decay by hand", test_sgd_step,
+     YKD_TEST_EACH_DEVICE},
+    {"optimizer: gradient clipping and an SGD step by hand", test_sgd_step_clipped,
      YKD_TEST_EACH_DEVICE},
     {"optimizer: gradient clipping and an AdamW step by hand", test_clip_and_adamw,
      YKD_TEST_EACH_DEVICE},

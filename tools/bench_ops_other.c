@@ -267,7 +267,7 @@ static ykd_status adamw_step(void *ctx, ykd_error *err)
 
 ykd_status ykd_bench_optimizers(bench_run *r, size_t parameters, ykd_error *err)
 {
-    other_bench b = {.sgd = {0.01f, 0.937f, true, 5e-4f},
+    other_bench b = {.sgd = {0.01f, 0.937f, true, 5e-4f, 0.0f, 0.0f},
                      .adamw = {0.001f, 0.9f, 0.999f, 1e-8f, 5e-4f, 1}};
     static const yolo_layer all = {YOLO_CONV, "all parameters", 0, 0, 0, 1, 0, 0, 0};
     r->layer = &all;

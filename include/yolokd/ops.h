@@ -36,6 +36,11 @@ ykd_status ykd_fill_f32(ykd_buffer *x, size_t offset, size_t n, float value, ykd
 ykd_status ykd_axpy_f32(size_t n, float alpha, const ykd_buffer *x, size_t x_offset,
                         ykd_buffer *y, size_t y_offset, ykd_error *err);
 
+/* y[y_offset + i] = alpha * x[x_offset + i] + beta * y[y_offset + i] for i < n, in one pass
+ * (a moving average: beta = d, alpha = 1 - d). The same rules as ykd_axpy_f32. */
+ykd_status ykd_axpby_f32(size_t n, float alpha, const ykd_buffer *x, size_t x_offset,
+                         float beta, ykd_buffer *y, size_t y_offset, ykd_error *err);
+
 /* ---- element-wise ---------------------------------------------------------------------- */
 
 /* y = a + b (same shapes; y may be a or b). */
@@ -259,10 +264,16 @@ typedef struct ykd_sgd {
     float momentum;     /* 0 for plain SGD */
     bool nesterov;
     float weight_decay; /* decoupled: param -= lr * weight_decay * param */
+    /* The two below let a caller skip whole passes over the gradients. Left 0 (as an
+     * initializer of the four fields above leaves them) they change nothing. */
+    float coupled_decay; /* as torch.optim.SGD's weight_decay: the gradient += it * param */
+    float grad_scale;    /* the gradient is multiplied by it first (a clip coefficient); 0
+                          * means 1, so a zeroed field changes nothing */
 } ykd_sgd;
 
-/* buf = momentum * buf + grad; param -= lr * (nesterov ? grad + momentum * buf : buf);
- * and the decoupled decay. buf may be NULL when momentum is 0. */
+/* d = grad_scale * grad + coupled_decay * param (param before the step);
+ * buf = momentum * buf + d; param -= lr * (nesterov ? d + momentum * buf : buf); and the
+ * decoupled decay. buf may be NULL when momentum is 0. The gradient is only read. */
 ykd_status ykd_sgd_step(const ykd_tensor *param, const ykd_tensor *grad,
                         const ykd_tensor *momentum_buf, const ykd_sgd *sgd, ykd_error *err);
 
@@ -273,6 +284,8 @@ typedef struct ykd_adamw {
     float eps;
     float weight_decay; /* decoupled: param -= lr * weight_decay * param */
     int step;           /* 1 for the first update: bias correction uses it */
+    float grad_scale;   /* the gradient is multiplied by it first (a clip coefficient); 0
+                         * means 1, so an initializer of the fields above changes nothing */
 } ykd_adamw;
 
 ykd_status ykd_adamw_step(const ykd_tensor *param, const ykd_tensor *grad, const ykd_tensor *m,

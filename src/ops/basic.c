@@ -1,4 +1,4 @@
-/* BLAS level-1 style float32 ops on flat buffers: fill and axpy (cl/basic.cl). */
+/* BLAS level-1 style float32 ops on flat buffers: fill, axpy and axpby (cl/basic.cl). */
 #include <stdint.h>
 
 #include "core/error_internal.h"
@@ -39,23 +39,35 @@ ykd_status ykd_fill_f32(ykd_buffer *x, size_t offset, size_t n, float value, ykd
     return ykd_op_run_1d(x->device, kernel, &a, n, err);
 }
 
-ykd_status ykd_axpy_f32(size_t n, float alpha, const ykd_buffer *x, size_t x_offset,
-                        ykd_buffer *y, size_t y_offset, ykd_error *err)
+/* x and y of a two-operand op: one device, in range, and in one buffer disjoint or the same. */
+static ykd_status check_pair(const char *op, size_t n, const ykd_buffer *x, size_t x_offset,
+                             const ykd_buffer *y, size_t y_offset, ykd_error *err)
 {
     if (x->device != y->device)
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
-                        "axpy_f32: x is on device %d and y on device %d; copy one first",
+                        "%s: x is on device %d and y on device %d; copy one first", op,
                         x->device->info.index, y->device->info.index);
-    ykd_status st = check_elements(x, x_offset, n, "axpy_f32", "x", err);
+    ykd_status st = check_elements(x, x_offset, n, op, "x", err);
     if (st == YKD_OK)
-        st = check_elements(y, y_offset, n, "axpy_f32", "y", err);
-    if (st != YKD_OK || n == 0)
+        st = check_elements(y, y_offset, n, op, "y", err);
+    if (st != YKD_OK)
         return st;
     if (x == y && x_offset < y_offset + n && y_offset < x_offset + n && x_offset != y_offset)
-        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
-                        "axpy_f32: x and y overlap partly in one buffer");
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: x and y overlap partly in one buffer",
+                        op);
+    return YKD_OK;
+}
+
+/* y = alpha * x + beta * y through kernel `name` (axpy_f32 takes no beta). */
+static ykd_status run_pair(const char *name, size_t n, float alpha, const ykd_buffer *x,
+                           size_t x_offset, const float *beta, ykd_buffer *y, size_t y_offset,
+                           ykd_error *err)
+{
+    ykd_status st = check_pair(name, n, x, x_offset, y, y_offset, err);
+    if (st != YKD_OK || n == 0)
+        return st;
     ykd_kernel *kernel = NULL;
-    st = ykd_device_kernel(y->device, basic_sources, NULL, "axpy_f32", &kernel, err);
+    st = ykd_device_kernel(y->device, basic_sources, NULL, name, &kernel, err);
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
@@ -63,7 +75,21 @@ ykd_status ykd_axpy_f32(size_t n, float alpha, const ykd_buffer *x, size_t x_off
     ykd_op_args_float(&a, alpha);
     ykd_op_args_mem(&a, x->mem);
     ykd_op_args_uint(&a, x_offset);
+    if (beta)
+        ykd_op_args_float(&a, *beta);
     ykd_op_args_mem(&a, y->mem);
     ykd_op_args_uint(&a, y_offset);
     return ykd_op_run_1d(y->device, kernel, &a, n, err);
+}
+
+ykd_status ykd_axpy_f32(size_t n, float alpha, const ykd_buffer *x, size_t x_offset,
+                        ykd_buffer *y, size_t y_offset, ykd_error *err)
+{
+    return run_pair("axpy_f32", n, alpha, x, x_offset, NULL, y, y_offset, err);
+}
+
+ykd_status ykd_axpby_f32(size_t n, float alpha, const ykd_buffer *x, size_t x_offset,
+                         float beta, ykd_buffer *y, size_t y_offset, ykd_error *err)
+{
+    return run_pair("axpby_f32", n, alpha, x, x_offset, &beta, y, y_offset, err);
 }

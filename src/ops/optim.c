@@ -1,5 +1,5 @@
-/* Optimizer updates: SGD with momentum / Nesterov and AdamW, with decoupled weight decay
- * (cl/optim.cl). */
+/* Optimizer updates: SGD with momentum / Nesterov and AdamW, with decoupled weight decay,
+ * SGD's coupled decay and a gradient scale (a clip coefficient) folded in (cl/optim.cl). */
 #include <math.h>
 
 #include "core/error_internal.h"
@@ -37,6 +37,18 @@ static ykd_status run(const char *name, const ykd_tensor *param, ykd_op_args *a,
     return ykd_op_run_1d(dev, kernel, a, ykd_tensor_numel(param), err);
 }
 
+/* A gradient scale: finite and >= 0, where 0 stands for 1. */
+static ykd_status check_grad_scale(const char *op, float grad_scale, float *scale,
+                                   ykd_error *err)
+{
+    if (!in_range(grad_scale, 0.0, INFINITY, false))
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                        "%s: grad_scale %g must be finite and >= 0 (0 means 1)", op,
+                        (double)grad_scale);
+    *scale = grad_scale == 0.0f ? 1.0f : grad_scale;
+    return YKD_OK;
+}
+
 static ykd_status check_sgd(const char *op, const ykd_sgd *sgd, bool has_buf, ykd_error *err)
 {
     if (!sgd)
@@ -46,6 +58,10 @@ static ykd_status check_sgd(const char *op, const ykd_sgd *sgd, bool has_buf, yk
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
                         "%s: lr %g and weight_decay %g must be finite and >= 0", op,
                         (double)sgd->lr, (double)sgd->weight_decay);
+    if (!in_range(sgd->coupled_decay, 0.0, INFINITY, false))
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                        "%s: coupled_decay %g must be finite and >= 0", op,
+                        (double)sgd->coupled_decay);
     if (!in_range(sgd->momentum, 0.0, 1.0, false))
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: momentum %g is outside [0, 1)", op,
                         (double)sgd->momentum);
@@ -64,7 +80,10 @@ ykd_status ykd_sgd_step(const ykd_tensor *param, const ykd_tensor *grad,
     static const char op[] = "ykd_sgd_step";
     const ykd_tensor *tensors[] = {param, grad, momentum_buf};
     const char *names[] = {"param", "grad", "momentum_buf"};
+    float scale = 1.0f;
     ykd_status st = check_sgd(op, sgd, momentum_buf != NULL, err);
+    if (st == YKD_OK)
+        st = check_grad_scale(op, sgd->grad_scale, &scale, err);
     if (st == YKD_OK)
         st = check_state(op, tensors, names, momentum_buf ? 3 : 2, err);
     if (st != YKD_OK)
@@ -78,6 +97,8 @@ ykd_status ykd_sgd_step(const ykd_tensor *param, const ykd_tensor *grad,
     ykd_op_args_float(&a, sgd->momentum);
     ykd_op_args_uint(&a, sgd->nesterov);
     ykd_op_args_float(&a, (float)(1.0 - (double)sgd->lr * sgd->weight_decay));
+    ykd_op_args_float(&a, sgd->coupled_decay);
+    ykd_op_args_float(&a, scale);
     return run("sgd_step", param, &a, err);
 }
 
@@ -107,7 +128,10 @@ ykd_status ykd_adamw_step(const ykd_tensor *param, const ykd_tensor *grad, const
     static const char op[] = "ykd_adamw_step";
     const ykd_tensor *tensors[] = {param, grad, m, v};
     const char *names[] = {"param", "grad", "m", "v"};
+    float scale = 1.0f;
     ykd_status st = check_adamw(op, adamw, err);
+    if (st == YKD_OK)
+        st = check_grad_scale(op, adamw->grad_scale, &scale, err);
     if (st == YKD_OK)
         st = check_state(op, tensors, names, 4, err);
     if (st != YKD_OK)
@@ -126,5 +150,6 @@ ykd_status ykd_adamw_step(const ykd_tensor *param, const ykd_tensor *grad, const
     ykd_op_args_float(&a, (float)(1.0 - (double)adamw->lr * adamw->weight_decay));
     ykd_op_args_float(&a, (float)(adamw->lr / bc1));
     ykd_op_args_float(&a, (float)(1.0 / sqrt(bc2)));
+    ykd_op_args_float(&a, scale);
     return run("adamw_step", param, &a, err);
 }

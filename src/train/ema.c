@@ -91,19 +91,15 @@ void ykd_ema_free(ykd_ema *ema)
     free(ema);
 }
 
-/* As ModelEMA.update: v *= d; v += (1 - d) * model's v. */
+/* As ModelEMA.update: v = d v + (1 - d) model's v, in one pass (v * d, then one fma). */
 ykd_status ykd_ema_update(ykd_ema *ema, const ykd_model *model, ykd_error *err)
 {
     ema->updates++;
     double d = ykd_ema_decay_at(ema->decay, ema->tau, ema->updates);
     if (ema->floats == 0)
         return YKD_OK;
-    ykd_tensor v = ykd_tensor_view(ykd_model_param_buffer(ema->model), 0, 1, 1, 1,
-                                   (int)ema->floats);
-    ykd_tensor m = ykd_tensor_view(ykd_model_param_buffer(model), 0, 1, 1, 1, (int)ema->floats);
-    ykd_status st = ykd_tensor_scale(&v, (float)d, &v, err);
-    if (st == YKD_OK)
-        st = ykd_tensor_axpy((float)(1.0 - d), &m, &v, err);
+    ykd_status st = ykd_axpby_f32(ema->floats, (float)(1.0 - d), ykd_model_param_buffer(model), 0,
+                                  (float)d, ykd_model_param_buffer(ema->model), 0, err);
     ykd_model_params_changed(ema->model);
     return st;
 }

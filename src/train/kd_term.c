@@ -105,17 +105,17 @@ static ykd_status step_adapter(ykd_kd_term *d, const ykd_model_param *p, ykd_ten
     double lr = point->lr[group];
     if (oo->kind == YKD_OPTIMIZER_ADAMW) {
         int64_t steps = ykd_optimizer_steps(opt);
-        ykd_adamw a = {(float)lr, (float)point->momentum, (float)oo->beta2, (float)oo->eps,
-                       (float)decay, (int)(steps < 1 ? 1 : steps > 2000000000 ? 2000000000 : steps)};
+        ykd_adamw a = {.lr = (float)lr,
+                       .beta1 = (float)point->momentum,
+                       .beta2 = (float)oo->beta2,
+                       .eps = (float)oo->eps,
+                       .weight_decay = (float)decay,
+                       .step = (int)(steps < 1 ? 1 : steps > 2000000000 ? 2000000000 : steps)};
         return ykd_adamw_step(&p->value, &p->grad, &state[0], &state[1], &a, err);
     }
-    ykd_status st = YKD_OK;
-    if (decay > 0.0) /* coupled, as the student's SGD */
-        st = ykd_tensor_axpy((float)decay, &p->value, &p->grad, err);
-    ykd_sgd sgd = {(float)lr, (float)point->momentum, oo->nesterov, 0.0f};
-    if (st == YKD_OK)
-        st = ykd_sgd_step(&p->value, &p->grad, &state[0], &sgd, err);
-    return st;
+    /* the decay coupled, as the student's SGD */
+    ykd_sgd sgd = {(float)lr, (float)point->momentum, oo->nesterov, 0.0f, (float)decay, 1.0f};
+    return ykd_sgd_step(&p->value, &p->grad, &state[0], &sgd, err);
 }
 
 static ykd_status term_optimized(void *user, const ykd_schedule_point *point, ykd_error *err)

@@ -1,8 +1,11 @@
 /* The optimizer over the model's parameter groups: SGD with Nesterov momentum (weight decay
  * coupled, as torch.optim.SGD) or AdamW (decay decoupled), after clipping the gradients'
- * global norm. The model stores its parameters grouped by kind, so each kind is one range of
+ * global norm. The clip coefficient and SGD's coupled decay are applied inside the update
+ * kernels (one pass over the parameters): the gradient buffer itself is only read. The model
+ * stores its parameters grouped by kind, so each kind is one range of
  * the parameter buffer and, at the same offsets, of the gradient buffer; the optimizer's own
  * buffers use those offsets too. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,15 +170,15 @@ static ykd_status grad_norm(ykd_optimizer *opt, double *norm, ykd_error *err)
     return st;
 }
 
-/* As torch.nn.utils.clip_grad_norm_: scale by max / (norm + 1e-6) when that is below 1. */
-static ykd_status clip(ykd_optimizer *opt, double norm, ykd_error *err)
+/* As torch.nn.utils.clip_grad_norm_: the gradients' scale max / (norm + 1e-6) when that is
+ * below 1, else 1 (the update kernels apply it). A coefficient under float's range stays the
+ * smallest float: a scale of 0 would mean 1 to them. */
+static float clip_scale(const ykd_optimizer *opt, double norm)
 {
     double coef = opt->o.max_grad_norm / (norm + 1e-6);
-    if (opt->o.max_grad_norm <= 0.0 || coef >= 1.0 || opt->trained_floats == 0)
-        return YKD_OK;
-    ykd_tensor g = ykd_tensor_view(ykd_model_grad_buffer(opt->model), 0, 1, 1, 1,
-                                   (int)opt->trained_floats);
-    return ykd_tensor_scale(&g, (float)coef, &g, err);
+    if (opt->o.max_grad_norm <= 0.0 || coef >= 1.0)
+        return 1.0f;
+    return coef < FLT_TRUE_MIN ? FLT_TRUE_MIN : (float)coef;
 }
 
 /* One kind's range [first, first + count) as a packed tensor of buffer. */
@@ -186,26 +189,28 @@ static ykd_tensor range_view(ykd_buffer *buffer, size_t first, size_t count)
 
 static ykd_status step_sgd(ykd_optimizer *opt, ykd_tensor *p, ykd_tensor *g, size_t first,
                            size_t count, double lr, double momentum, double decay,
-                           ykd_error *err)
+                           float grad_scale, ykd_error *err)
 {
     ykd_tensor buf = range_view(opt->state[0], first, count);
-    ykd_status st = YKD_OK;
-    if (decay > 0.0) /* torch.optim.SGD: d_p = grad + weight_decay * param */
-        st = ykd_tensor_axpy((float)decay, p, g, err);
-    ykd_sgd sgd = {(float)lr, (float)momentum, opt->o.nesterov && momentum > 0.0, 0.0f};
-    if (st == YKD_OK)
-        st = ykd_sgd_step(p, g, momentum > 0.0 ? &buf : NULL, &sgd, err);
-    return st;
+    /* torch.optim.SGD: d_p = grad + weight_decay * param, the grad clipped first */
+    ykd_sgd sgd = {(float)lr, (float)momentum, opt->o.nesterov && momentum > 0.0, 0.0f,
+                   (float)decay, grad_scale};
+    return ykd_sgd_step(p, g, momentum > 0.0 ? &buf : NULL, &sgd, err);
 }
 
 static ykd_status step_adamw(ykd_optimizer *opt, ykd_tensor *p, ykd_tensor *g, size_t first,
                              size_t count, double lr, double beta1, double decay,
-                             ykd_error *err)
+                             float grad_scale, ykd_error *err)
 {
     ykd_tensor m = range_view(opt->state[0], first, count);
     ykd_tensor v = range_view(opt->state[1], first, count);
-    ykd_adamw a = {(float)lr,         (float)beta1, (float)opt->o.beta2, (float)opt->o.eps,
-                   (float)decay,      (int)(opt->steps > 2000000000 ? 2000000000 : opt->steps)};
+    ykd_adamw a = {(float)lr,
+                   (float)beta1,
+                   (float)opt->o.beta2,
+                   (float)opt->o.eps,
+                   (float)decay,
+                   (int)(opt->steps > 2000000000 ? 2000000000 : opt->steps),
+                   grad_scale};
     return ykd_adamw_step(p, g, &m, &v, &a, err);
 }
 
@@ -218,10 +223,9 @@ ykd_status ykd_optimizer_step(ykd_optimizer *opt, const double lr[YKD_GROUP_COUN
         *grad_norm_out = norm;
     if (st == YKD_OK && !isfinite(norm))
         st = ykd_fail(err, YKD_ERR_NOT_FINITE, "optimizer: the gradient norm is %g", norm);
-    if (st == YKD_OK)
-        st = clip(opt, norm, err);
     if (st != YKD_OK)
         return st;
+    float grad_scale = clip_scale(opt, norm);
     opt->steps++;
     ykd_buffer *params = ykd_model_param_buffer(opt->model);
     ykd_buffer *grads = ykd_model_grad_buffer(opt->model);
@@ -234,9 +238,11 @@ ykd_status ykd_optimizer_step(ykd_optimizer *opt, const double lr[YKD_GROUP_COUN
         double decay = group == YKD_GROUP_DECAY ? opt->o.weight_decay : 0.0;
         ykd_tensor p = range_view(params, first, count), g = range_view(grads, first, count);
         if (opt->o.kind == YKD_OPTIMIZER_SGD)
-            st = step_sgd(opt, &p, &g, first, count, lr[group], momentum, decay, err);
+            st = step_sgd(opt, &p, &g, first, count, lr[group], momentum, decay, grad_scale,
+                          err);
         else
-            st = step_adamw(opt, &p, &g, first, count, lr[group], momentum, decay, err);
+            st = step_adamw(opt, &p, &g, first, count, lr[group], momentum, decay, grad_scale,
+                            err);
     }
     ykd_model_params_changed(opt->model);
     return st;

@@ -20,6 +20,7 @@
 /* basic.c */
 OP_FUNCTIONS(fill);
 OP_FUNCTIONS(axpy_f32);
+OP_FUNCTIONS(axpby_f32);
 void op_axpy_f32_in_place(ykd_test *t);
 void op_basic_refusals(ykd_test *t);
 

@@ -8,6 +8,9 @@
 
 /* out[i] = alpha * x[i] + y[i], in double. */
 void ref_axpy(size_t n, double alpha, const float *x, const float *y, double *out);
+/* out = alpha * x + beta * y */
+void ref_axpby(size_t n, double alpha, const float *x, double beta, const float *y,
+               double *out);
 
 /* The references below compute in float64 from float64 inputs, so gradient tests can
  * differentiate them numerically. Tensors are packed NCHW arrays of a ref_shape. */
@@ -80,13 +83,17 @@ void ref_softmax_backward(ref_shape s, const double *y, const double *dy, int ax
 
 /* ---- optimizer steps (ref_optim.c), updating param and state in place ---- */
 
-/* PyTorch SGD (no dampening) with decoupled decay: buf may be NULL (momentum 0). */
+/* PyTorch SGD (no dampening) on grad_scale * grad (a clip coefficient) with its coupled decay
+ * (d = grad_scale * grad + coupled_decay * param) and a decoupled decay: buf may be NULL
+ * (momentum 0). */
 void ref_sgd_step(size_t n, double lr, double momentum, bool nesterov, double weight_decay,
-                  double *param, const double *grad, double *buf);
-/* PyTorch AdamW: bias-corrected moments, decay of the parameter before the step. */
+                  double coupled_decay, double grad_scale, double *param, const double *grad,
+                  double *buf);
+/* PyTorch AdamW on grad_scale * grad: bias-corrected moments, decay of the parameter before
+ * the step. */
 void ref_adamw_step(size_t n, double lr, double beta1, double beta2, double eps,
-                    double weight_decay, int step, double *param, const double *grad, double *m,
-                    double *v);
+                    double weight_decay, int step, double grad_scale, double *param,
+                    const double *grad, double *m, double *v);
 
 
 /* ---- GEMM and convolution (float64; arrays packed, row-major / NCHW) ------------------- */
