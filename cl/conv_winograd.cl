@@ -17,8 +17,9 @@
  * channels. The input is read from a zero-padded copy (Hp x Wp planes, the image at (P, P)),
  * so a strip's rows load as whole vectors whose swizzles are the lanes' columns (the lanes
  * past a tile row's last tile read on into the next row, or the slack after the last plane,
- * and are not stored); each tile point is one vector store (or load)
- * of LANES consecutive t; an output row of four tiles stores as one float16.
+ * and are not stored); each tile point is one vector store (or load) of LANES consecutive t;
+ * an output row of four tiles stores as one float16. The weight gradient's transforms are at
+ * the end of the file.
  * Build option: -DLANES=4, 8 or 16. */
 
 #ifndef LANES
