@@ -7,27 +7,16 @@
  * across), never as E[x^2] - E[x]^2, which cancels catastrophically in float. Per-channel
  * tensors ([1, C, 1, 1]) are addressed as AT(t, 0, c). */
 
-/* A work-item's share of the runs of 8 floats of a plane: runs first, first + step, ...
- * Chunked (a contiguous range per work-item) suits CPUs, where PoCL runs one work-item's
- * loop to its end before the next; interleaved (l, l + L, ...) coalesces loads on GPUs. */
+/* A work-item's share of the runs of 8 floats of a plane: runs l, l + L, ... (interleaved,
+ * which coalesces loads on GPUs; on CPUs a work-group is one work-item, which walks them all). */
 typedef struct walk {
     uint first, step, count;
 } walk;
 
-static walk plane_walk(uint runs, uint chunked)
+static walk plane_walk(uint runs)
 {
     uint l = get_local_id(0), size = get_local_size(0);
-    walk w;
-    if (chunked) {
-        uint per = (runs + size - 1) / size;
-        w.first = min(l * per, runs);
-        w.step = 1;
-        w.count = min(per, runs - w.first);
-    } else {
-        w.first = l;
-        w.step = size;
-        w.count = l < runs ? (runs - l + size - 1) / size : 0;
-    }
+    walk w = {l, size, l < runs ? (runs - l + size - 1) / size : 0};
     return w;
 }
 
@@ -99,12 +88,12 @@ static float2 group_sum2(float2 v, __local float *scratch)
 
 /* Global (L, C, N), local (L, 1, 1): partial[(c * N + n) * 2 + {0, 1}] = the mean and the
  * sum of squared deviations of plane (n, c). Scratch holds 3 L floats. */
-__kernel void batchnorm_plane_moments(TENSOR_IN(x), uint plane, uint chunked,
+__kernel void batchnorm_plane_moments(TENSOR_IN(x), uint plane,
                                       __global float *partial, __local float *scratch)
 {
     uint c = get_global_id(1), n = get_global_id(2);
     __global const float *p = IMAGE(x, n) + (size_t)c * plane;
-    walk w = plane_walk(plane / 8, chunked);
+    walk w = plane_walk(plane / 8);
     /* Welford per lane: the 8 lanes see equal counts, so one reciprocal serves them */
     float k = 0.0f;
     float8 mean = 0.0f, m2 = 0.0f;
@@ -213,14 +202,14 @@ __kernel void batchnorm_apply(TENSOR_IN(x), __global const float *affine, TENSOR
 /* Global (L, C, N) as batchnorm_plane_moments: partial[(c * N + n) * 2 + {0, 1}] = the sums
  * over plane (n, c) of dy and of dy * (x - mean). Scratch holds 2 L floats. */
 __kernel void batchnorm_plane_grad_sums(TENSOR_IN(x), TENSOR_IN(dy), TENSOR_IN(mean),
-                                        uint plane, uint chunked, __global float *partial,
+                                        uint plane, __global float *partial,
                                         __local float *scratch)
 {
     uint c = get_global_id(1), n = get_global_id(2);
     __global const float *px = IMAGE(x, n) + (size_t)c * plane;
     __global const float *pdy = IMAGE(dy, n) + (size_t)c * plane;
     float mu = AT(mean, 0, c);
-    walk w = plane_walk(plane / 8, chunked);
+    walk w = plane_walk(plane / 8);
     float8 s = 0.0f, sx = 0.0f;
     for (uint j = 0; j < w.count; j++) {
         uint r = w.first + j * w.step;

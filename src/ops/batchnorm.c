@@ -63,7 +63,7 @@ static size_t pow2_clamp(size_t n, size_t lo, size_t hi)
 }
 
 /* Runs a batchnorm_plane_* kernel: a work-group per (channel, image) plane of x, with a's
- * arguments followed by the plane size, the walk, the partial buffer and local scratch of
+ * arguments followed by the plane size, the partial buffer and local scratch of
  * floats_per_item floats per work-item. */
 static ykd_status run_plane_reduction(ykd_device *dev, const ykd_kernel *kernel, ykd_op_args *a,
                                       const ykd_tensor *x, ykd_buffer *partial,
@@ -74,11 +74,10 @@ static ykd_status run_plane_reduction(ykd_device *dev, const ykd_kernel *kernel,
      * no tree or barrier is paid (against work-groups of 8-256 work-items, chunks of 32
      * floats and more: the s/160 training shapes' statistics and gradient sums 2-3x faster on
      * PoCL); on a GPU, up to a run of 8 floats per work-item, at least a warp. */
-    bool chunked = dev->info.type == YKD_DEVICE_TYPE_CPU;
-    size_t want = chunked ? 1 : pow2_clamp(plane / 8, 32, PLANE_GROUP);
+    bool cpu = dev->info.type == YKD_DEVICE_TYPE_CPU;
+    size_t want = cpu ? 1 : pow2_clamp(plane / 8, 32, PLANE_GROUP);
     size_t group = ykd_op_group_size(dev, kernel, want, floats_per_item * sizeof(float));
     ykd_op_args_uint(a, plane);
-    ykd_op_args_uint(a, chunked);
     ykd_op_args_mem(a, partial->mem);
     ykd_op_args_local(a, group * floats_per_item * sizeof(float));
     size_t global[3] = {group, (size_t)x->c, (size_t)x->n}, local[3] = {group, 1, 1};

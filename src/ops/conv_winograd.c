@@ -35,6 +35,17 @@ bool ykd_conv_winograd_apply(const ykd_conv_shape *s)
     return s->k == 3 && s->stride == 1 && s->groups <= 1;
 }
 
+/* Images per pass: the convolutions' default, at most cpu_bytes' worth on a CPU (at least
+ * one image). */
+static int images_per_pass(ykd_device *device, size_t floats_per_image, int n, size_t cpu_bytes)
+{
+    int pass = ykd_conv_images_per_pass(device, floats_per_image, n);
+    size_t cached = cpu_bytes / (floats_per_image * sizeof(float));
+    if (device->info.type == YKD_DEVICE_TYPE_CPU && pass > 1 && (size_t)pass > cached)
+        pass = cached > 1 ? (int)cached : 1;
+    return pass;
+}
+
 typedef struct winograd_plan {
     int th, tw;            /* tiles per output plane */
     int lanes;             /* the transforms' vector width */
@@ -59,10 +70,7 @@ static void plan_winograd(ykd_device *device, const ykd_conv_shape *s, winograd_
     p->weights = (size_t)POINTS * s->cout * s->cin;
     p->per_image = (size_t)s->cin * p->hp * p->wp +
                    (size_t)POINTS * (size_t)(s->cin + s->cout) * p->th * p->tw;
-    p->pass = ykd_conv_images_per_pass(device, p->per_image, s->n);
-    size_t cached = CPU_PASS_BYTES / (p->per_image * sizeof(float));
-    if (device->info.type == YKD_DEVICE_TYPE_CPU && p->pass > 1 && (size_t)p->pass > cached)
-        p->pass = cached > 1 ? (int)cached : 1;
+    p->pass = images_per_pass(device, p->per_image, s->n, CPU_PASS_BYTES);
 }
 
 size_t ykd_conv_winograd_forward_floats(ykd_device *device, const ykd_conv_shape *s)
@@ -229,10 +237,7 @@ static void plan_winograd_grad(ykd_device *device, const ykd_conv_shape *s,
     p->hq = OUT_TILE * p->f.th;
     p->wq = p->f.wp; /* 4 TW + 2, the loads past a row's last tile in the slack after */
     p->per_image = p->f.per_image + (size_t)s->cout * p->hq * p->wq;
-    p->pass = ykd_conv_images_per_pass(device, p->per_image, s->n);
-    size_t cached = CPU_GRAD_PASS_BYTES / (p->per_image * sizeof(float));
-    if (device->info.type == YKD_DEVICE_TYPE_CPU && p->pass > 1 && (size_t)p->pass > cached)
-        p->pass = cached > 1 ? (int)cached : 1;
+    p->pass = images_per_pass(device, p->per_image, s->n, CPU_GRAD_PASS_BYTES);
 }
 
 static ykd_status transform_output_grad(ykd_device *device, int count, const ykd_conv_shape *s,
