@@ -2,9 +2,10 @@
  * Forward may run in place (y the same view as x), backward too (dx the same as dy). The
  * sigmoid and SiLU themselves are cl/shared.cl's, as the fused epilogues use them. */
 
-/* SiLU runs on 16 consecutive floats per work-item, as one float16: PoCL vectorises the exp
- * of a float16 fully, where its vectoriser across work-items gave 12 GB/s. */
-#define SILU_RUN 16
+/* SiLU runs on VECTOR_FLOATS consecutive floats per work-item, as one floatv: PoCL vectorises
+ * the exp of a float16 fully, where its vectoriser across work-items gave 12 GB/s; GPUs take
+ * one float a work-item. */
+#define SILU_RUN VECTOR_FLOATS
 
 __kernel void silu_forward(TENSOR_IN(x), TENSOR_OUT(y), uint image)
 {
@@ -12,8 +13,8 @@ __kernel void silu_forward(TENSOR_IN(x), TENSOR_OUT(y), uint image)
     const __global float *in = IMAGE(x, n) + i;
     __global float *out = IMAGE(y, n) + i;
     if (i + SILU_RUN <= image) {
-        float16 v = vload16(0, in);
-        vstore16(v / (1.0f + exp(-v)), 0, out);
+        floatv v = VLOADV(in);
+        VSTOREV(v / (1.0f + exp(-v)), out);
         return;
     }
     for (size_t k = 0; i + k < image; k++)
@@ -27,8 +28,8 @@ __kernel void silu_backward(TENSOR_IN(x), TENSOR_IN(dy), TENSOR_OUT(dx), uint im
     const __global float *in = IMAGE(x, n) + i, *grad = IMAGE(dy, n) + i;
     __global float *out = IMAGE(dx, n) + i;
     if (i + SILU_RUN <= image) {
-        float16 v = vload16(0, in), s = 1.0f / (1.0f + exp(-v));
-        vstore16(vload16(0, grad) * s * fma(v, 1.0f - s, 1.0f), 0, out);
+        floatv v = VLOADV(in), s = 1.0f / (1.0f + exp(-v));
+        VSTOREV(VLOADV(grad) * s * fma(v, 1.0f - s, 1.0f), out);
         return;
     }
     for (size_t k = 0; i + k < image; k++) {

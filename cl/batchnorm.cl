@@ -174,9 +174,10 @@ __kernel void batchnorm_infer_affine(TENSOR_IN(mean), TENSOR_IN(var), float eps,
                      AT(beta, 0, c));
 }
 
-/* Elements of a plane per work-item in the element-wise kernels below, as one float16 where
- * the run lies inside the plane: PoCL's vectoriser across work-items did about half as well. */
-#define PLANE_RUN 16
+/* Elements of a plane per work-item in the element-wise kernels below, as one floatv where
+ * the run lies inside the plane: PoCL's vectoriser across work-items did about half as well
+ * as float16s; GPUs take one float a work-item. */
+#define PLANE_RUN VECTOR_FLOATS
 
 /* y = (x - mean) * invstd * gamma + beta through the affine map, over planes: global
  * (H*W / PLANE_RUN rounded up, C, N). Work-items past the last channel load a real channel's
@@ -192,7 +193,7 @@ __kernel void batchnorm_apply(TENSOR_IN(x), __global const float *affine, TENSOR
     const __global float *in = IMAGE(x, n) + (size_t)c * plane + p;
     __global float *out = IMAGE(y, n) + (size_t)c * plane + p;
     if (p + PLANE_RUN <= plane) {
-        vstore16((vload16(0, in) - a.x) * a.y + a.z, 0, out);
+        VSTOREV((VLOADV(in) - a.x) * a.y + a.z, out);
         return;
     }
     for (size_t k = 0; p + k < plane; k++)
@@ -267,7 +268,7 @@ __kernel void batchnorm_backward_input(TENSOR_IN(x), TENSOR_IN(dy), __global con
     const __global float *px = IMAGE(x, n) + at, *pdy = IMAGE(dy, n) + at;
     __global float *out = IMAGE(dx, n) + at;
     if (p + PLANE_RUN <= plane) {
-        vstore16(fma(k.x, vload16(0, pdy), fma(k.y, vload16(0, px) - k.w, k.z)), 0, out);
+        VSTOREV(fma(k.x, VLOADV(pdy), fma(k.y, VLOADV(px) - k.w, k.z)), out);
         return;
     }
     for (size_t j = 0; p + j < plane; j++)

@@ -1,6 +1,34 @@
 /* Device helpers the kernels of every op share (built before each op's own file): the
  * logistic sigmoid, SiLU and the activation codes, and the softmax of a box side's DFL bins. */
 
+/* floatv: a vector of VECTOR_FLOATS floats (the device's preferred width, a build option: 16
+ * on PoCL with AVX-512, 1 on GPUs), and its loads and stores from an array of floats. Kernels
+ * that give a work-item a run of consecutive floats take runs of that many. */
+#ifndef VECTOR_FLOATS
+#define VECTOR_FLOATS 1
+#endif
+#if VECTOR_FLOATS == 16
+typedef float16 floatv;
+#define VLOADV(p) vload16(0, p)
+#define VSTOREV(v, p) vstore16(v, 0, p)
+#elif VECTOR_FLOATS == 8
+typedef float8 floatv;
+#define VLOADV(p) vload8(0, p)
+#define VSTOREV(v, p) vstore8(v, 0, p)
+#elif VECTOR_FLOATS == 4
+typedef float4 floatv;
+#define VLOADV(p) vload4(0, p)
+#define VSTOREV(v, p) vstore4(v, 0, p)
+#elif VECTOR_FLOATS == 2
+typedef float2 floatv;
+#define VLOADV(p) vload2(0, p)
+#define VSTOREV(v, p) vstore2(v, 0, p)
+#else
+typedef float floatv;
+#define VLOADV(p) (*(p))
+#define VSTOREV(v, p) (*(p) = (v))
+#endif
+
 /* The activation a fused epilogue applies (ykd_activation's values). */
 #define ACT_NONE 0
 #define ACT_SILU 1

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/fs.h"
@@ -53,10 +54,23 @@ ykd_device *ykd_test_reopen(ykd_test *t, const ykd_device_options *options)
     return dev;
 }
 
+/* Runs run(t) on other instead of t's device, then closes it; what names the variation in
+ * the line that follows its failures. */
+static void run_on_other(ykd_test *t, ykd_device *other, void (*run)(ykd_test *t),
+                         const char *what)
+{
+    ykd_device *own = t->device;
+    int before = t->failures;
+    t->device = other;
+    run(t);
+    t->device = own;
+    ykd_device_close(other);
+    CHECKF(t, t->failures == before, "(the failures above: %s)", what);
+}
+
 void ykd_test_with_small_groups(ykd_test *t, void (*run)(ykd_test *t))
 {
     static const size_t caps[] = {1, 4, 16};
-    ykd_device *own = t->device;
     for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
         ykd_device_options options = {.max_work_group_size = caps[i]};
         ykd_device *capped = ykd_test_reopen(t, &options);
@@ -65,13 +79,26 @@ void ykd_test_with_small_groups(ykd_test *t, void (*run)(ykd_test *t))
         CHECKF(t, ykd_device_get_info(capped)->max_work_group_size <= caps[i],
                "a cap of %zu reports work-groups of %zu", caps[i],
                ykd_device_get_info(capped)->max_work_group_size);
-        int before = t->failures;
-        t->device = capped;
-        run(t);
-        t->device = own;
-        ykd_device_close(capped);
-        CHECKF(t, t->failures == before, "(the failures above: work-groups capped at %zu)",
-               caps[i]);
+        char what[64];
+        snprintf(what, sizeof what, "work-groups capped at %zu", caps[i]);
+        run_on_other(t, capped, run, what);
+    }
+}
+
+void ykd_test_with_vector_widths(ykd_test *t, void (*run)(ykd_test *t))
+{
+    static const unsigned widths[] = {1, 2, 4, 8, 16};
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+        ykd_device_options options = {.vector_floats = widths[i]};
+        ykd_device *other = ykd_test_reopen(t, &options);
+        if (!other)
+            return;
+        CHECKF(t, ykd_device_get_info(other)->vector_floats == widths[i],
+               "asked for vectors of %u floats, the device reports %u", widths[i],
+               ykd_device_get_info(other)->vector_floats);
+        char what[64];
+        snprintf(what, sizeof what, "vectors of %u floats", widths[i]);
+        run_on_other(t, other, run, what);
     }
 }
 
@@ -194,16 +221,32 @@ typedef struct tally {
     int failed;
 } tally;
 
-static void report(tally *tally, const ykd_test *t, const char *label)
+/* Seconds since start_ms, printed after each result so that the slow tests show (the suite
+ * has a time budget). */
+static double now_ms(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static double seconds_since(double start_ms)
+{
+    return (now_ms() - start_ms) / 1000.0;
+}
+
+static void report(tally *tally, const ykd_test *t, const char *label, double start_ms)
+{
+    double took = seconds_since(start_ms);
     if (t->failures == 0 && t->skipped[0]) {
-        printf("SKIPPED  %s: %s\n", label, t->skipped);
+        printf("SKIPPED  %s: %s  (%.1f s)\n", label, t->skipped, took);
     } else if (t->failures == 0) {
         tally->passed++;
-        printf("ok    %s\n", label);
+        printf("ok    %s  (%.1f s)\n", label, took);
     } else {
         tally->failed++;
-        printf("FAIL  %s  (%d failed checks; first: %s)\n", label, t->failures, t->first_failure);
+        printf("FAIL  %s  (%d failed checks; first: %s)  (%.1f s)\n", label, t->failures,
+               t->first_failure, took);
     }
     fflush(stdout);
 }
@@ -211,8 +254,9 @@ static void report(tally *tally, const ykd_test *t, const char *label)
 static void run_host(const ykd_test_case *c, tally *tally)
 {
     ykd_test t = {.name = c->name};
+    double start = now_ms();
     c->run(&t);
-    report(tally, &t, c->name);
+    report(tally, &t, c->name, start);
 }
 
 /* The device specs to test on: $YOLOKD_TEST_DEVICES, else every index. */
@@ -236,22 +280,26 @@ static size_t device_specs(char specs[][64], size_t max, size_t device_count)
 static void run_on_devices(const ykd_test_case *c, char specs[][64], size_t spec_count,
                            tally *tally)
 {
+    if (c->kind == YKD_TEST_FIRST_DEVICE && spec_count > 1)
+        spec_count = 1;
     for (size_t i = 0; i < spec_count; i++) {
         ykd_test t = {.name = c->name};
         ykd_error err = {0};
+        double start = now_ms();
         char label[1024];
         snprintf(label, sizeof label, "%.200s [device %.63s]", c->name, specs[i]);
         if (ykd_device_open(specs[i], NULL, &t.device, &err) != YKD_OK) {
             ykd_test_check(&t, false, __FILE__, __LINE__, "cannot open device %s: %s", specs[i],
                            err.message);
-            report(tally, &t, label);
+            report(tally, &t, label, start);
             continue;
         }
         const ykd_device_info *info = ykd_device_get_info(t.device);
-        snprintf(label, sizeof label, "%.200s [device %d: %.255s]", c->name, info->index, info->name);
+        snprintf(label, sizeof label, "%.200s [device %d: %.255s%s]", c->name, info->index,
+                 info->name, c->kind == YKD_TEST_FIRST_DEVICE ? "; the first device only" : "");
         c->run(&t);
         ykd_device_close(t.device);
-        report(tally, &t, label);
+        report(tally, &t, label, start);
     }
 }
 

@@ -23,8 +23,12 @@ struct ykd_test {
 };
 
 typedef enum ykd_test_kind {
-    YKD_TEST_HOST,       /* runs once, no device */
-    YKD_TEST_EACH_DEVICE /* runs once per device, with t->device open */
+    YKD_TEST_HOST,        /* runs once, no device */
+    YKD_TEST_EACH_DEVICE, /* runs once per device, with t->device open */
+    /* runs on the first device only, for tests whose subject is on the host (files written and
+     * recovered, a cache's records) but that need a device to train with: the device side of
+     * what they run is tested on every device by other cases. The label says so. */
+    YKD_TEST_FIRST_DEVICE
 } ykd_test_kind;
 
 typedef struct ykd_test_case {
@@ -67,6 +71,10 @@ ykd_device *ykd_test_reopen(ykd_test *t, const ykd_device_options *options);
 /* Runs run(t) with t->device reopened with work-groups capped at 1, 4 and 16 work-items
  * (ykd_device_options.max_work_group_size), as devices with small limits choose them. */
 void ykd_test_with_small_groups(ykd_test *t, void (*run)(ykd_test *t));
+
+/* Runs run(t) with t->device reopened with its kernels built for vectors of 1, 2, 4, 8 and 16
+ * floats (ykd_device_options.vector_floats), as devices preferring each width build them. */
+void ykd_test_with_vector_widths(ykd_test *t, void (*run)(ykd_test *t));
 
 /* The real device list; false (a failed check) when listing fails. Free with
  * ykd_device_list_free. */

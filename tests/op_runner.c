@@ -177,6 +177,7 @@ void op_run_entry(ykd_test *t, const op_entry *e)
         if (!gpu)
             return;
         gpu->info.type = YKD_DEVICE_TYPE_GPU;
+        gpu->info.vector_floats = 1;
         t->device = gpu;
     }
     for (size_t i = 0; i < e->case_count; i++)

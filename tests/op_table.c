@@ -426,13 +426,14 @@ static const op_entry scale = ELEMENTWISE(scale);
 
 /* exp() rounds within a few ulp, so exp-based results differ from float64 by ~1e-7
  * relative: an NMSE near 1e-14; LeakyReLU is exact up to one rounding. */
-#define ACTIVATION(name_)                                                                       \
-    {.name = #name_, CASES(activation_cases), TOL(1e-11, 1e-11, 0),                            \
-     RUN(op_activation_setup, op_##name_##_reference, op_##name_##_forward), BACKWARD(name_),  \
-     FD(name_)}
-static const op_entry silu = ACTIVATION(silu);
-static const op_entry sigmoid = ACTIVATION(sigmoid);
-static const op_entry leaky_relu = ACTIVATION(leaky_relu);
+#define ACTIVATION_FIELDS(name_)                                                                \
+    .name = #name_, CASES(activation_cases), TOL(1e-11, 1e-11, 0),                             \
+    RUN(op_activation_setup, op_##name_##_reference, op_##name_##_forward), BACKWARD(name_),   \
+    FD(name_)
+/* SiLU's work-items take a floatv each */
+static const op_entry silu = {ACTIVATION_FIELDS(silu), .vector_widths = true};
+static const op_entry sigmoid = {ACTIVATION_FIELDS(sigmoid)};
+static const op_entry leaky_relu = {ACTIVATION_FIELDS(leaky_relu)};
 
 /* Measured up to 6e-14, but 5e-11 where the mean is 100 (90 standard deviations): float
  * rounds each value's deviation from the mean at ulp(100) = 8e-6, some 7e-6 of the variance.
@@ -440,16 +441,18 @@ static const op_entry leaky_relu = ACTIVATION(leaky_relu);
  * Inference and folding: a subtraction, a reciprocal square root and an fma per element.
  * The backward alone (no forward): it takes the float64 forward's mean and invstd. The GPU
  * work split: the launchers split planes into a contiguous range per work-item on CPUs and
- * interleave them on GPUs; those entries present the device as a GPU. */
+ * interleave them on GPUs; those entries present the device as a GPU. The element-wise kernels
+ * take a floatv per work-item: the entries run with every vector width too. */
 #define BATCHNORM_BACKWARD                                                                      \
     .setup = op_batchnorm_backward_setup, .reference = op_batchnorm_backward_reference,        \
     BACKWARD(batchnorm_backward)
 static const op_entry batchnorm_train = {.name = "batchnorm, training forward",
                                          CASES(batchnorm_train_cases), TOL(1e-9, 0, 0),
-                                         OP(batchnorm_train)};
+                                         OP(batchnorm_train), .vector_widths = true};
 static const op_entry batchnorm_backward = {.name = "batchnorm, backward",
                                             CASES(batchnorm_backward_cases), TOL(0, 1e-9, 0),
-                                            BATCHNORM_BACKWARD, FD(batchnorm)};
+                                            BATCHNORM_BACKWARD, FD(batchnorm),
+                                            .vector_widths = true};
 static const op_entry batchnorm_train_gpu = {
     .name = "batchnorm, training forward, the GPU work split", CASES(batchnorm_train_gpu_cases),
     TOL(1e-9, 0, 0), OP(batchnorm_train), .as_gpu = true};
@@ -458,7 +461,7 @@ static const op_entry batchnorm_backward_gpu = {
     TOL(0, 1e-9, 0), BATCHNORM_BACKWARD, .as_gpu = true};
 static const op_entry batchnorm_infer = {.name = "batchnorm, inference forward",
                                          CASES(batchnorm_infer_cases), TOL(1e-12, 0, 0),
-                                         OP(batchnorm_infer)};
+                                         OP(batchnorm_infer), .vector_widths = true};
 static const op_entry batchnorm_fold = {.name = "batchnorm, folding into a convolution",
                                         CASES(batchnorm_fold_cases), TOL(1e-12, 0, 0),
                                         OP(batchnorm_fold)};

@@ -86,6 +86,9 @@ struct op_entry {
     /* Runs the cases once more on the device reopened with work-groups capped at 1, 4 and 16
      * (ykd_test_with_small_groups): for kernels built for the size the device allows. */
     bool small_groups;
+    /* Also run with kernels built for vectors of 1, 2, 4, 8 and 16 floats
+     * (ykd_test_with_vector_widths): for kernels whose work-items take a floatv. */
+    bool vector_widths;
     const void *variant; /* an entry's own setting (a GEMM policy) */
 };
 

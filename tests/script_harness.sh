@@ -23,12 +23,14 @@ run_test()
     case $name in *"$test_filter"*) ;; *) return 0 ;; esac
     test_failures=0
     test_first_failure=
+    local start=$SECONDS
     "$function"
+    local took="($((SECONDS - start)) s)"
     if [ "$test_failures" -eq 0 ]; then
-        echo "ok    $name"
+        echo "ok    $name  $took"
         tests_passed=$((tests_passed + 1))
     else
-        echo "FAIL  $name  ($test_failures failed checks; first: $test_first_failure)"
+        echo "FAIL  $name  ($test_failures failed checks; first: $test_first_failure)  $took"
         tests_failed=$((tests_failed + 1))
     fi
 }

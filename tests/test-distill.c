@@ -818,8 +818,11 @@ static void test_across_families(ykd_test *t)
 }
 
 static const ykd_test_case cases[] = {
+    /* the CLI's plumbing across the model families (6 s on PoCL, 96 s on rusticl's llvmpipe,
+     * whose launches cost milliseconds): the KD losses are checked on every device in
+     * test-ops and test-kd, a distillation step by the next cases */
     {"distill: YOLO11 and YOLOv8 teach each other through the CLI, with every KD loss",
-     test_across_families, YKD_TEST_EACH_DEVICE},
+     test_across_families, YKD_TEST_FIRST_DEVICE},
     {"distill: the teacher hands over exactly its tensors", test_teacher_hands_over_its_tensors,
      YKD_TEST_EACH_DEVICE},
     {"distill: a teacher on one device or on two gives the same student",
@@ -828,10 +831,14 @@ static const ykd_test_case cases[] = {
      YKD_TEST_EACH_DEVICE},
     {"distill: a teacher cache replays the teacher's tensors as halves",
      test_teacher_cache_replays_halves, YKD_TEST_EACH_DEVICE},
+    /* its subject is the cache's files and their checks (nine distillations, 1 s on PoCL, 135 s
+     * on rusticl's llvmpipe); the replay's tensors are checked on every device above */
     {"distill: a teacher cache records, replays without the teacher, refuses other runs",
-     test_teacher_cache, YKD_TEST_EACH_DEVICE},
+     test_teacher_cache, YKD_TEST_FIRST_DEVICE},
+    /* the distillation's state files (75 s on llvmpipe); resuming bit for bit on each device is
+     * test-train-run's */
     {"distill: stopped and resumed = uninterrupted, bit for bit (adapters included)",
-     test_resume, YKD_TEST_EACH_DEVICE},
+     test_resume, YKD_TEST_FIRST_DEVICE},
 };
 
 int main(int argc, char **argv)

@@ -1,6 +1,7 @@
 /* The launch machinery's faults come back as errors, never an abort: arguments the builder
  * cannot set, work-groups a kernel does not allow, operands missing where an op would read
  * them. */
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -112,7 +113,46 @@ static void test_pool_missing_operands(ykd_test *t)
     ykd_tensor_free(&y);
 }
 
+/* The device's preferred vector width is one the kernels build for; a chosen width of 1..16
+ * floats, a power of two, replaces it and reaches the kernels' build options; others are
+ * refused naming the device. */
+static void test_vector_widths(ykd_test *t)
+{
+    unsigned own = ykd_device_get_info(t->device)->vector_floats;
+    CHECKF(t, own >= 1 && own <= 16 && (own & (own - 1)) == 0, "a vector width of %u", own);
+    static const unsigned bad[] = {3, 32, 12};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char spec[16];
+        snprintf(spec, sizeof spec, "%d", ykd_device_get_info(t->device)->index);
+        ykd_device_options options = {.vector_floats = bad[i]};
+        ykd_device *dev = NULL;
+        ykd_error err = {0};
+        CHECK_STATUS(t, ykd_device_open(spec, &options, &dev, &err), YKD_ERR_INVALID_ARGUMENT,
+                     err);
+        CHECK(t, dev == NULL);
+        CHECK_CONTAINS(t, err.message, ykd_device_get_info(t->device)->name);
+        CHECK_CONTAINS(t, err.message, "1, 2, 4, 8 or 16");
+    }
+    ykd_device_options two = {.vector_floats = 2};
+    ykd_device *dev = ykd_test_reopen(t, &two);
+    ykd_kernel *kernel = NULL;
+    if (dev && get_silu(t, dev, &kernel)) {
+        CHECK(t, ykd_device_get_info(dev)->vector_floats == 2);
+        cl_program program = NULL;
+        char options[1024] = "";
+        CHECK(t, clGetKernelInfo(kernel->kernel, CL_KERNEL_PROGRAM, sizeof program, &program,
+                                 NULL) == CL_SUCCESS);
+        CHECK(t, program && clGetProgramBuildInfo(program, dev->id, CL_PROGRAM_BUILD_OPTIONS,
+                                                  sizeof options, options, NULL) == CL_SUCCESS);
+        if (options[0]) /* rusticl reported none (PoCL does) */
+            CHECK_CONTAINS(t, options, "-DVECTOR_FLOATS=2");
+    }
+    ykd_device_close(dev);
+}
+
 static const ykd_test_case cases[] = {
+    {"device options: vector widths of 1..16 floats taken, others refused by name",
+     test_vector_widths, YKD_TEST_EACH_DEVICE},
     {"launch: arguments past the last slot or over 32 bits are errors naming the kernel",
      test_argument_faults, YKD_TEST_EACH_DEVICE},
     {"launch: a work-group over the kernel's limit is refused by name",

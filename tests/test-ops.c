@@ -11,13 +11,13 @@ enum { MAX_ENTRIES = 128 };
 /* The harness's case names, one per entry (and one per finite-difference check and per run
  * under small work-groups). */
 static char device_names[MAX_ENTRIES][200], host_names[MAX_ENTRIES][200];
-static char small_names[MAX_ENTRIES][200];
+static char small_names[MAX_ENTRIES][200], vector_names[MAX_ENTRIES][200];
 
 static size_t entry_of(const char *case_name)
 {
     for (size_t i = 0; i < op_table_size; i++)
         if (case_name == device_names[i] || case_name == host_names[i] ||
-            case_name == small_names[i])
+            case_name == small_names[i] || case_name == vector_names[i])
             return i;
     return op_table_size;
 }
@@ -32,6 +32,11 @@ static void run_entry(ykd_test *t)
 static void run_entry_in_small_groups(ykd_test *t)
 {
     ykd_test_with_small_groups(t, run_entry);
+}
+
+static void run_entry_in_vector_widths(ykd_test *t)
+{
+    ykd_test_with_vector_widths(t, run_entry);
 }
 
 static void run_reference_gradient(ykd_test *t)
@@ -90,7 +95,7 @@ enum { PLAIN = sizeof plain / sizeof plain[0] };
 
 int main(int argc, char **argv)
 {
-    static ykd_test_case cases[3 * MAX_ENTRIES + PLAIN];
+    static ykd_test_case cases[4 * MAX_ENTRIES + PLAIN];
     size_t count = 0;
     if (op_table_size > MAX_ENTRIES) {
         printf("FAIL  the op table has %zu entries, over %d: raise MAX_ENTRIES\n", op_table_size,
@@ -116,6 +121,12 @@ int main(int argc, char **argv)
                      "%s: work-groups of 1, 4 and 16 against float64", e->name);
             cases[count++] =
                 (ykd_test_case){small_names[i], run_entry_in_small_groups, YKD_TEST_EACH_DEVICE};
+        }
+        if (e->vector_widths) {
+            snprintf(vector_names[i], sizeof vector_names[i],
+                     "%s: vectors of 1, 2, 4, 8 and 16 floats against float64", e->name);
+            cases[count++] = (ykd_test_case){vector_names[i], run_entry_in_vector_widths,
+                                             YKD_TEST_EACH_DEVICE};
         }
     }
     for (size_t i = 0; i < PLAIN; i++)

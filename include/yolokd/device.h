@@ -44,6 +44,10 @@ typedef struct ykd_device_info {
     uint64_t local_mem_bytes;
     uint64_t max_alloc_bytes;
     size_t max_work_group_size;
+    /* Floats per vector the kernels work on (CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT as a power
+     * of two, 1..16): 16 on PoCL with AVX-512, where a work-item runs on a whole core and
+     * vectorises within itself; 1 on GPUs and Mesa's llvmpipe, whose work-items are lanes. */
+    unsigned vector_floats;
     bool fp64;
     bool fp16;
 } ykd_device_info;
@@ -94,6 +98,10 @@ typedef struct ykd_device_options {
      * allows) means the device's own limits. Results do not depend on it beyond float
      * rounding: it is there to check that, as a small GPU would choose small groups. */
     size_t max_work_group_size;
+    /* The floats per vector the kernels are built for instead of the device's preference
+     * (ykd_device_info.vector_floats): 1, 2, 4, 8 or 16; 0 means the device's own. Results do
+     * not depend on it beyond float rounding: it is there to check every width on any device. */
+    unsigned vector_floats;
 } ykd_device_options;
 
 /* Opens the device a spec names (see ykd_device_spec_resolve). A NULL or empty spec uses

@@ -98,6 +98,7 @@ static cJSON *device_json(const ykd_device_info *d, bool selected)
     cJSON_AddNumberToObject(o, "global_mem_bytes", (double)d->global_mem_bytes);
     cJSON_AddNumberToObject(o, "local_mem_bytes", (double)d->local_mem_bytes);
     cJSON_AddNumberToObject(o, "max_alloc_bytes", (double)d->max_alloc_bytes);
+    cJSON_AddNumberToObject(o, "vector_floats", d->vector_floats);
     cJSON_AddNumberToObject(o, "max_work_group_size", (double)d->max_work_group_size);
     cJSON_AddBoolToObject(o, "fp64", d->fp64);
     cJSON_AddBoolToObject(o, "fp16", d->fp16);

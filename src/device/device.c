@@ -32,6 +32,22 @@ static void choose_cache_dir(ykd_device *dev, const ykd_device_options *options)
                               getenv("HOME"), dev->cache_dir, sizeof dev->cache_dir);
 }
 
+/* The vector width the kernels are built for: the device's, or the caller's choice. */
+static ykd_status set_vector_floats(ykd_device *dev, const ykd_device_options *options,
+                                    ykd_error *err)
+{
+    unsigned chosen = options ? options->vector_floats : 0;
+    if (chosen == 0)
+        return YKD_OK;
+    if (chosen > 16 || (chosen & (chosen - 1)) != 0)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                        "opening %s: a vector width of %u floats; 1, 2, 4, 8 or 16 (or 0, the "
+                        "device's own)",
+                        dev->info.name, chosen);
+    dev->info.vector_floats = chosen;
+    return YKD_OK;
+}
+
 /* The work-group limits launches must respect: the device's, within the caller's cap. */
 static void set_work_group_limits(ykd_device *dev, const ykd_device_options *options)
 {
@@ -110,7 +126,9 @@ ykd_status ykd_device_open(const char *spec, const ykd_device_options *options,
                             : dev->info.global_mem_bytes;
     choose_cache_dir(dev, options);
     set_work_group_limits(dev, options);
-    st = create_context_and_queue(dev, err);
+    st = set_vector_floats(dev, options, err);
+    if (st == YKD_OK)
+        st = create_context_and_queue(dev, err);
     if (st != YKD_OK) {
         ykd_device_close(dev);
         return st;

@@ -70,6 +70,17 @@ static ykd_device_type convert_type(cl_device_type type)
     return YKD_DEVICE_TYPE_OTHER;
 }
 
+/* The device's preferred float vector width as one of OpenCL C's widths the kernels use: the
+ * largest power of two not above it, 1 to 16 (0, "no preference", and odd widths such as 3
+ * round down). */
+static unsigned vector_floats_of(cl_uint preferred)
+{
+    unsigned width = 1;
+    while (width < 16 && width * 2 <= preferred)
+        width *= 2;
+    return width;
+}
+
 static void describe_device(cl_platform_id platform, cl_device_id device, ykd_device_info *info)
 {
     platform_string(platform, CL_PLATFORM_NAME, info->platform_name, sizeof info->platform_name);
@@ -88,6 +99,7 @@ static void describe_device(cl_platform_id platform, cl_device_id device, ykd_de
     cl_uint units = 0, clock = 0;
     cl_ulong global = 0, local = 0, max_alloc = 0;
     size_t work_group = 0;
+    cl_uint vector = 1;
     clGetDeviceInfo(device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
     clGetDeviceInfo(device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units, NULL);
     clGetDeviceInfo(device, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof clock, &clock, NULL);
@@ -95,6 +107,7 @@ static void describe_device(cl_platform_id platform, cl_device_id device, ykd_de
     clGetDeviceInfo(device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local, &local, NULL);
     clGetDeviceInfo(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc, NULL);
     clGetDeviceInfo(device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof work_group, &work_group, NULL);
+    clGetDeviceInfo(device, CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT, sizeof vector, &vector, NULL);
     info->type = convert_type(type);
     info->compute_units = units;
     info->clock_mhz = clock;
@@ -102,6 +115,7 @@ static void describe_device(cl_platform_id platform, cl_device_id device, ykd_de
     info->local_mem_bytes = local;
     info->max_alloc_bytes = max_alloc;
     info->max_work_group_size = work_group;
+    info->vector_floats = vector_floats_of(vector);
 
     char extensions[8192];
     device_string(device, CL_DEVICE_EXTENSIONS, extensions, sizeof extensions);

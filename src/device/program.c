@@ -8,8 +8,6 @@
 #include "device/device_internal.h"
 #include "device/program_cache.h"
 
-/* Every program is OpenCL C 1.2: what NVIDIA's compiler and PoCL both accept. */
-static const char base_options[] = "-cl-std=CL1.2";
 
 const ykd_source_text *ykd_embedded_source_find(const char *path)
 {
@@ -160,9 +158,11 @@ ykd_status ykd_program_build(ykd_device *dev, const ykd_source_text *sources, si
     *program = NULL;
     if (count == 0)
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "building a program with no sources");
+    /* every program is OpenCL C 1.2 (what NVIDIA's compiler and PoCL both accept), built for
+     * the device's vector width (VECTOR_FLOATS, see cl/shared.cl) */
     char full_options[1024];
-    snprintf(full_options, sizeof full_options, "%s%s%s", base_options, options ? " " : "",
-             options ? options : "");
+    snprintf(full_options, sizeof full_options, "-cl-std=CL1.2 -DVECTOR_FLOATS=%u%s%s",
+             dev->info.vector_floats, options ? " " : "", options ? options : "");
     double start = ykd_now_ms();
     bool cache_on = dev->cache_dir[0] != '\0';
     char key[YKD_PROGRAM_KEY_HEX];

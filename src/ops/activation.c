@@ -6,8 +6,8 @@
 
 static const char source[] = "cl/activation.cl";
 
-/* Elements per work-item of the SiLU kernels (SILU_RUN in cl/activation.cl). */
-enum { SILU_RUN = 16 };
+/* Elements per work-item of the SiLU kernels (SILU_RUN in cl/activation.cl): a floatv. */
+#define SILU_RUN YKD_OP_RUN_VECTOR
 
 /* LeakyReLU's slope: any finite number. */
 static ykd_status check_param(const char *op, const float *param, ykd_error *err)

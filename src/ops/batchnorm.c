@@ -12,8 +12,9 @@ static const char source[] = "cl/batchnorm.cl";
  * and on PoCL enough to split a plane into a few cache-friendly chunks. */
 enum { PLANE_GROUP = 256 };
 
-/* Elements of a plane per work-item of the element-wise kernels (PLANE_RUN in the source). */
-enum { PLANE_RUN = 16 };
+/* Elements of a plane per work-item of the element-wise kernels (PLANE_RUN in the source): a
+ * floatv. */
+#define PLANE_RUN YKD_OP_RUN_VECTOR
 
 /* Checks the operands: tensors[0, shaped) have the shape of tensors[0], the rest are
  * per-channel [1, channels, 1, 1]; all on one device. */
@@ -70,12 +71,14 @@ static ykd_status run_plane_reduction(ykd_device *dev, const ykd_kernel *kernel,
                                       size_t floats_per_item, ykd_error *err)
 {
     size_t plane = (size_t)x->h * (size_t)x->w;
-    /* On a CPU one work-item walks a whole plane: the C x N planes keep the cores busy, and
-     * no tree or barrier is paid (against work-groups of 8-256 work-items, chunks of 32
-     * floats and more: the s/160 training shapes' statistics and gradient sums 2-3x faster on
-     * PoCL); on a GPU, up to a run of 8 floats per work-item, at least a warp. */
-    bool cpu = dev->info.type == YKD_DEVICE_TYPE_CPU;
-    size_t want = cpu ? 1 : pow2_clamp(plane / 8, 32, PLANE_GROUP);
+    /* On a CPU whose work-items vectorise within themselves (PoCL) one work-item walks a
+     * whole plane: the C x N planes keep the cores busy, and no tree or barrier is paid
+     * (against work-groups of 8-256 work-items, chunks of 32 floats and more: the s/160
+     * training shapes' statistics and gradient sums 2-3x faster on PoCL); where work-items
+     * are lanes (GPUs, llvmpipe: a vector width of 1), up to a run of 8 floats per
+     * work-item, at least a warp. */
+    bool whole_planes = dev->info.type == YKD_DEVICE_TYPE_CPU && dev->info.vector_floats > 1;
+    size_t want = whole_planes ? 1 : pow2_clamp(plane / 8, 32, PLANE_GROUP);
     size_t group = ykd_op_group_size(dev, kernel, want, floats_per_item * sizeof(float));
     ykd_op_args_uint(a, plane);
     ykd_op_args_mem(a, partial->mem);

@@ -197,6 +197,8 @@ ykd_status ykd_op_run_per_plane_runs(ykd_device *device, const ykd_kernel *kerne
                                      const ykd_op_args *args, const ykd_tensor *t, size_t run,
                                      ykd_error *err)
 {
+    if (run == YKD_OP_RUN_VECTOR)
+        run = device->info.vector_floats;
     size_t plane = ((size_t)t->h * (size_t)t->w + run - 1) / run;
     size_t group = element_group(device, kernel);
     /* a plane smaller than a group shares it with the next channels rather than idle */
@@ -254,6 +256,8 @@ ykd_status ykd_op_map_runs(const char *op, const char *source, const char *name,
         ykd_op_args_float(&a, scalars[i]);
     size_t image = ykd_tensor_image_size(tensors[0]);
     ykd_op_args_uint(&a, image);
+    if (run == YKD_OP_RUN_VECTOR)
+        run = device->info.vector_floats;
     size_t global[2] = {(image + run - 1) / run, (size_t)tensors[0]->n};
     size_t local[2] = {element_group(device, kernel), 1};
     return ykd_op_run(device, kernel, &a, 2, global, local, err);

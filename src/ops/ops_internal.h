@@ -109,8 +109,12 @@ ykd_status ykd_op_run_elements(ykd_device *device, const ykd_kernel *kernel,
 ykd_status ykd_op_run_per_plane(ykd_device *device, const ykd_kernel *kernel,
                                 const ykd_op_args *args, const ykd_tensor *t, ykd_error *err);
 
+/* A run length meaning the device's vector width (ykd_device_info.vector_floats, the kernels'
+ * VECTOR_FLOATS): for kernels that take one floatv per work-item. */
+#define YKD_OP_RUN_VECTOR ((size_t)0)
+
 /* As ykd_op_run_per_plane for kernels whose work-items take `run` consecutive elements of a
- * plane: global (h*w / run rounded up, c, n). */
+ * plane (or YKD_OP_RUN_VECTOR): global (h*w / run rounded up, c, n). */
 ykd_status ykd_op_run_per_plane_runs(ykd_device *device, const ykd_kernel *kernel,
                                      const ykd_op_args *args, const ykd_tensor *t, size_t run,
                                      ykd_error *err);
@@ -130,7 +134,7 @@ ykd_status ykd_op_map(const char *op, const char *source, const char *name,
                       const float *scalars, int scalar_count, ykd_error *err);
 
 /* As ykd_op_map for kernels whose work-items take `run` consecutive elements of an image each
- * (global axis 0: the image size / run, rounded up). */
+ * (or YKD_OP_RUN_VECTOR; global axis 0: the image size / run, rounded up). */
 ykd_status ykd_op_map_runs(const char *op, const char *source, const char *name,
                            const ykd_tensor *const *tensors, const char *const *names, int count,
                            const float *scalars, int scalar_count, size_t run, ykd_error *err);
