@@ -221,8 +221,7 @@ typedef struct tally {
     int failed;
 } tally;
 
-/* Seconds since start_ms, printed after each result so that the slow tests show (the suite
- * has a time budget). */
+/* The monotonic clock in milliseconds. */
 static double now_ms(void)
 {
     struct timespec ts;
@@ -230,6 +229,8 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
+/* Seconds since start_ms, printed after each result so that the slow tests show (the suite
+ * has a time budget). */
 static double seconds_since(double start_ms)
 {
     return (now_ms() - start_ms) / 1000.0;
