@@ -173,11 +173,11 @@ void op_run_entry(ykd_test *t, const op_entry *e)
 {
     ykd_device *own = t->device, *gpu = NULL;
     if (e->as_gpu) {
-        gpu = ykd_test_reopen(t, NULL);
+        /* GPUs' work-items are lanes: kernels built for vectors of one float */
+        gpu = ykd_test_reopen(t, &(const ykd_device_options){.vector_floats = 1});
         if (!gpu)
             return;
         gpu->info.type = YKD_DEVICE_TYPE_GPU;
-        gpu->info.vector_floats = 1;
         t->device = gpu;
     }
     for (size_t i = 0; i < e->case_count; i++)

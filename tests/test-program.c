@@ -47,7 +47,7 @@ static bool only_entry(ykd_test *t, const char *cache_dir, char *path, size_t si
         return false;
     const ykd_source_text *src = ykd_embedded_source_find("cl/basic.cl");
     char key[YKD_PROGRAM_KEY_HEX], options[64];
-    snprintf(options, sizeof options, "-cl-std=CL1.2 -DVECTOR_FLOATS=%u", dev->info.vector_floats);
+    ykd_program_options(dev, NULL, options, sizeof options);
     ykd_program_cache_key(&dev->info, src, 1, options, key);
     ykd_program_cache_path(cache_dir, key, path, size);
     ykd_device_close(dev);

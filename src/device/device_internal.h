@@ -83,6 +83,10 @@ typedef struct ykd_found_device {
 
 ykd_status ykd_device_enumerate(ykd_found_device **found, size_t *count, ykd_error *err);
 
+/* The build options of every program on dev (OpenCL C 1.2, the device's vector width) followed
+ * by extra (may be NULL): what the compiler and the binary cache's key see. */
+void ykd_program_options(const ykd_device *dev, const char *extra, char *buf, size_t size);
+
 /* Compiles sources (in order, as one program) for the device, or loads the binary from the
  * cache; the caller releases *program. A failed build returns YKD_ERR_BUILD with the log. */
 ykd_status ykd_program_build(ykd_device *device, const ykd_source_text *sources, size_t count,

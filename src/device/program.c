@@ -152,17 +152,22 @@ static void store_binary(ykd_device *dev, cl_program program, const char *key)
         dev->cache_stats.write_failures++;
 }
 
+void ykd_program_options(const ykd_device *dev, const char *extra, char *buf, size_t size)
+{
+    /* every program is OpenCL C 1.2 (what NVIDIA's compiler and PoCL both accept), built for
+     * the device's vector width (VECTOR_FLOATS, see cl/shared.cl) */
+    snprintf(buf, size, "-cl-std=CL1.2 -DVECTOR_FLOATS=%u%s%s", dev->info.vector_floats,
+             extra ? " " : "", extra ? extra : "");
+}
+
 ykd_status ykd_program_build(ykd_device *dev, const ykd_source_text *sources, size_t count,
                              const char *options, cl_program *program, ykd_error *err)
 {
     *program = NULL;
     if (count == 0)
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "building a program with no sources");
-    /* every program is OpenCL C 1.2 (what NVIDIA's compiler and PoCL both accept), built for
-     * the device's vector width (VECTOR_FLOATS, see cl/shared.cl) */
     char full_options[1024];
-    snprintf(full_options, sizeof full_options, "-cl-std=CL1.2 -DVECTOR_FLOATS=%u%s%s",
-             dev->info.vector_floats, options ? " " : "", options ? options : "");
+    ykd_program_options(dev, options, full_options, sizeof full_options);
     double start = ykd_now_ms();
     bool cache_on = dev->cache_dir[0] != '\0';
     char key[YKD_PROGRAM_KEY_HEX];
