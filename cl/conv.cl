@@ -234,35 +234,94 @@ __kernel void sum_parts(__global const float *parts, uint parts_offset, int coun
     *o = accumulate ? *o + sum : sum;
 }
 
-/* out[b][y][x][c] = x[b][c][y - P][x - P] inside, zero around: images of C x H x W as
- * zero-padded Hp x Wp planes with the channels innermost, so that the K * C values a kernel row
- * ky reads for one output pixel (kx, then c) are one contiguous run: the rows of the weight
- * gradient's B operand (src/ops/conv_rows.c). Work-item (c, y, b) reads one input row and
- * writes it C floats apart; neighbouring work-items write neighbouring floats. */
-__kernel void pad_channels_last(__global const float *x, uint x_offset, uint x_batch, int C,
-                                int H, int W, int P, int Hp, int Wp, __global float *out,
-                                uint out_offset)
+/* The 16 x 16 block in rows[] transposed in place: four rounds that interleave row i with
+ * row i + 8 into rows 2i and 2i + 1 (after the fourth, row j holds column j). */
+static void transpose16(float16 rows[16])
 {
-    int c = get_global_id(0);
-    int y = get_global_id(1);
+    const uint16 low = (uint16)(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const uint16 high = (uint16)(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+#pragma unroll
+    for (int round = 0; round < 4; round++) {
+        float16 next[16];
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            next[2 * i] = shuffle2(rows[i], rows[i + 8], low);
+            next[2 * i + 1] = shuffle2(rows[i], rows[i + 8], high);
+        }
+#pragma unroll
+        for (int i = 0; i < 16; i++)
+            rows[i] = next[i];
+    }
+}
+
+/* Where pixel i of the zero border of a padded Hp x Wp plane lies, P rows and columns wide
+ * around H x W: the top rows, the bottom rows, then the left and right columns row by row. */
+static int2 border_pixel(int i, int H, int W, int P)
+{
+    int Wp = W + 2 * P, band = P * Wp;
+    if (i < band)
+        return (int2)(i % Wp, i / Wp);
+    if (i < 2 * band)
+        return (int2)((i - band) % Wp, P + H + (i - band) / Wp);
+    int r = (i - 2 * band) / (2 * P), side = (i - 2 * band) % (2 * P);
+    return (int2)(side < P ? side : W + side, P + r);
+}
+
+/* out[b][y][x][c] = x[b][c][y - P][x - P] inside, zero around: images of C x H x W as
+ * zero-padded (H + 2P) x (W + 2P) planes with the channels innermost, so that the K * C values
+ * a kernel row ky reads for one output pixel (kx, then c) are one contiguous run: the rows of
+ * the pixel-row GEMMs' operands (src/ops/conv_rows.c). Work-item (i, j, b) moves the 16
+ * channels 16 j.. of the 16 pixels 16 i.. of the plane (read as vectors along the pixels,
+ * transposed in registers, written as vectors along the channels); the work-items past the
+ * plane's blocks write the border's zeros, 16 pixels each. (A work-item per channel row,
+ * writing floats C apart, took 5-8% of a training step on PoCL.) */
+__kernel void pad_channels_last(__global const float *x, uint x_offset, uint x_batch, int C,
+                                int H, int W, int P, __global float *out, uint out_offset)
+{
+    int block = get_global_id(0);
+    int c0 = get_global_id(1) * 16;
     int b = get_global_id(2);
-    if (c >= C || y >= Hp)
+    int plane = H * W, Wp = W + 2 * P, Hp = H + 2 * P;
+    int blocks = (plane + 15) / 16, border = Hp * Wp - plane;
+    if (c0 >= C || block >= blocks + (border + 15) / 16)
         return;
-    __global float *dst = out + out_offset + (((size_t)b * Hp + y) * Wp) * C + c;
-    int iy = y - P;
-    if (iy < 0 || iy >= H) {
-        for (int i = 0; i < Wp; i++)
-            dst[(size_t)i * C] = 0.0f;
+    int nc = min(16, C - c0);
+    __global float *image = out + out_offset + (size_t)b * Hp * Wp * C + c0;
+    if (block >= blocks) {
+        int first = (block - blocks) * 16;
+        for (int i = first; i < min(first + 16, border); i++) {
+            int2 at = border_pixel(i, H, W, P);
+            __global float *dst = image + ((size_t)at.y * Wp + at.x) * C;
+            if (nc == 16) {
+                vstore16((float16)(0.0f), 0, dst);
+                continue;
+            }
+            for (int k = 0; k < nc; k++)
+                dst[k] = 0.0f;
+        }
         return;
     }
-    const __global float *src = x + x_offset + (size_t)b * x_batch + ((size_t)c * H + iy) * W;
-    int right = min(P + W, Wp);
-    for (int i = 0; i < P; i++)
-        dst[(size_t)i * C] = 0.0f;
-    for (int i = P; i < right; i++)
-        dst[(size_t)i * C] = src[i - P];
-    for (int i = right; i < Wp; i++)
-        dst[(size_t)i * C] = 0.0f;
+    int p0 = block * 16, np = min(16, plane - p0);
+    const __global float *src = x + x_offset + (size_t)b * x_batch + (size_t)c0 * plane + p0;
+    if (np == 16 && nc == 16) {
+        float16 rows[16];
+#pragma unroll
+        for (int i = 0; i < 16; i++)
+            rows[i] = vload16(0, src + (size_t)i * plane);
+        transpose16(rows);
+#pragma unroll
+        for (int j = 0; j < 16; j++) {
+            int y = (p0 + j) / W, xx = p0 + j - y * W;
+            vstore16(rows[j], 0, image + ((size_t)(y + P) * Wp + xx + P) * C);
+        }
+        return;
+    }
+    for (int j = 0; j < np; j++) {
+        int y = (p0 + j) / W, xx = p0 + j - y * W;
+        __global float *dst = image + ((size_t)(y + P) * Wp + xx + P) * C;
+        for (int k = 0; k < nc; k++)
+            dst[k] = src[(size_t)k * plane + j];
+    }
 }
 
 /* dw[co][c][ky][kx] (+)= g[co][ky][kx][c]: the weight gradient computed with the channels
@@ -282,5 +341,70 @@ __kernel void weights_from_channels_last(__global const float *g, uint g_offset,
     for (int tap = 0; tap < kk; tap++) {
         float v = src[(size_t)tap * C];
         dst[tap] = accumulate ? dst[tap] + v : v;
+    }
+}
+
+/* wt[ky][kx][c][co] = w[co][c][ky][kx]: the weights as rows of taps and input channels, the
+ * output channels innermost, for the forward pass by pixel rows (B of the GEMM). With w seen
+ * as Cout rows of C * K * K floats, work-item (i, j) moves the 16 x 16 block of rows 16 j..
+ * and columns 16 i..: sixteen vector loads along w's rows, a transpose in registers, and a
+ * vector store per column into the row of wt its tap and channel name (a work-item per
+ * filter and channel, moving single floats, ran at a few GB/s on PoCL). Blocks at the edges
+ * move single floats. */
+__kernel void weights_by_taps(__global const float *w, uint w_offset, int Cout, int C, int K,
+                              __global float *wt, uint wt_offset)
+{
+    int q0 = get_global_id(0) * 16;
+    int co0 = get_global_id(1) * 16;
+    int kk = K * K, Q = C * kk;
+    if (q0 >= Q || co0 >= Cout)
+        return;
+    int nq = min(16, Q - q0), nco = min(16, Cout - co0);
+    const __global float *src = w + w_offset + (size_t)co0 * Q + q0;
+    if (nq == 16 && nco == 16) {
+        float16 rows[16];
+#pragma unroll
+        for (int i = 0; i < 16; i++)
+            rows[i] = vload16(0, src + (size_t)i * Q);
+        transpose16(rows);
+#pragma unroll
+        for (int j = 0; j < 16; j++) {
+            int c = (q0 + j) / kk, tap = q0 + j - c * kk;
+            vstore16(rows[j], 0, wt + wt_offset + ((size_t)tap * C + c) * Cout + co0);
+        }
+        return;
+    }
+    for (int j = 0; j < nq; j++) {
+        int c = (q0 + j) / kk, tap = q0 + j - c * kk;
+        __global float *dst = wt + wt_offset + ((size_t)tap * C + c) * Cout + co0;
+        for (int i = 0; i < nco; i++)
+            dst[i] = src[(size_t)i * Q + j];
+    }
+}
+
+/* The same for the input gradient's convolution (stride 1: the forward's weights flipped and
+ * transposed): wt[ky][kx][c][co] = w[c][co][K-1-ky][K-1-kx], where w is the forward's [C][Cout]
+ * [K][K] (C its outputs, Cout its inputs). Work-item (i, c) reads the 16 * K * K contiguous
+ * floats of w[c][16 i..] and writes each tap's sixteen outputs as one vector. */
+__kernel void flipped_weights_by_taps(__global const float *w, uint w_offset, int Cout, int C,
+                                      int K, __global float *wt, uint wt_offset)
+{
+    int co0 = get_global_id(0) * 16;
+    int c = get_global_id(1);
+    if (co0 >= Cout || c >= C)
+        return;
+    int kk = K * K, n = min(16, Cout - co0);
+    const __global float *src = w + w_offset + ((size_t)c * Cout + co0) * kk;
+    for (int tap = 0; tap < kk; tap++) {
+        float v[16];
+        for (int i = 0; i < 16; i++)
+            v[i] = i < n ? src[i * kk + kk - 1 - tap] : 0.0f;
+        __global float *dst = wt + wt_offset + ((size_t)tap * C + c) * Cout + co0;
+        if (n == 16) {
+            vstore16(vload16(0, v), 0, dst);
+            continue;
+        }
+        for (int i = 0; i < n; i++)
+            dst[i] = v[i];
     }
 }

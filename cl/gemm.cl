@@ -9,6 +9,12 @@
  * (each row a shifted window of a zero-padded input plane); -DC_REMAP=1, column p of C is the
  * pixel (p / c_pitch, p % c_pitch) of an output of width c_width, stored packed, and columns
  * with p % c_pitch >= c_width (past the output's right edge) are dropped.
+ * For convolutions with the channels innermost (src/ops/conv_rows.c): -DA_PIXELS=1, row m of
+ * A is output pixel m % a_plane (row-major, a_wo wide) of image m / a_plane, and starts where
+ * that pixel's patch row starts in a zero-padded channels-last copy a_wp pixels wide:
+ * (m / a_plane) * a_image + ((oy * a_stride) * a_wp + ox * a_stride) * a_channels; -DC_PLANES=1,
+ * row m of C is that pixel of planes in the tensor's layout and column j its channel: element
+ * (m, j) lives at (m / c_plane) * c_image + j * c_plane + m % c_plane, the bias is per column.
  * Work-item (i, j, b) computes rows i*TM.., columns j*16*TV.. of product b (A, B and C offset by
  * b * *_batch); the last tile of a row is moved left to end at N where N >= 16*TV, so that
  * every tile but those of narrow products loads whole vectors of B (its columns already
@@ -34,9 +40,17 @@
 #ifndef C_REMAP
 #define C_REMAP 0
 #endif
+#ifndef A_PIXELS
+#define A_PIXELS 0
+#endif
+#ifndef C_PLANES
+#define C_PLANES 0
+#endif
 #define TN (16 * TV)
 
-#if TRANS_A
+#if A_PIXELS
+#define A_AT(a, m, k, lda) (a)[a_starts[m] + (k)]
+#elif TRANS_A
 #define A_AT(a, m, k, lda) (a)[(size_t)(k) * (lda) + (m)]
 #else
 #define A_AT(a, m, k, lda) (a)[(size_t)(m) * (lda) + (k)]
@@ -119,6 +133,33 @@ static void store16_vector(__global float *row, float16 acc, int col, int first,
     }
 }
 
+/* Writes one accumulator's results to columns col + i in [first, n) of row m of C laid out as
+ * planes (-DC_PLANES): out points at the row's pixel in its image's first plane, column j at
+ * out[j * plane], bias (or NULL) at the bias of column 0. The epilogue runs on the vector. */
+static void store16_planes(__global float *out, float16 acc, int col, int first, int n,
+                           float alpha, float beta, const __global float *bias, int act,
+                           int plane)
+{
+    float v[16];
+    int begin = max(first - col, 0), end = min(16, n - col);
+    float16 x = alpha * acc;
+    if (bias) {
+        for (int i = 0; i < 16; i++)
+            v[i] = i < end ? bias[col + i] : 0.0f;
+        x += vload16(0, v);
+    }
+    if (beta != 0.0f) {
+        for (int i = 0; i < 16; i++)
+            v[i] = i >= begin && i < end ? out[(size_t)(col + i) * plane] : 0.0f;
+        x += beta * vload16(0, v);
+    }
+    if (act == ACT_SILU)
+        x = x / (1.0f + exp(-x));
+    vstore16(x, 0, v);
+    for (int i = begin; i < end; i++)
+        out[(size_t)(col + i) * plane] = v[i];
+}
+
 /* Where row k of B begins. */
 #if B_ROWS
 #define B_ROW(bk, k) ((bk) + b_rows[b_rows_offset + (k)])
@@ -132,7 +173,8 @@ __kernel void gemm(int M, int N, int K, int k_batches,
                    __global float *C, uint c_offset, int ldc, uint c_batch,
                    float alpha, float beta, __global const float *bias, uint bias_offset,
                    int has_bias, int act, __global const int *b_rows, uint b_rows_offset,
-                   int c_pitch, int c_width)
+                   int c_pitch, int c_width, int a_plane, int a_wo, int a_stride, int a_wp,
+                   int a_channels, uint a_image, int c_plane, uint c_image)
 {
     int row = get_global_id(0) * TM;
     /* the columns this work-item stores: first.. up to TN of them; the last tile of a row
@@ -158,6 +200,17 @@ __kernel void gemm(int M, int N, int K, int k_batches,
 #pragma unroll
     for (int r = 0; r < TM; r++)
         rows[r] = min(row + r, M - 1);
+#if A_PIXELS
+    size_t a_starts[TM];
+#pragma unroll
+    for (int r = 0; r < TM; r++) {
+        int image = rows[r] / a_plane, p = rows[r] - image * a_plane;
+        int oy = p / a_wo, ox = p - oy * a_wo;
+        a_starts[r] = (size_t)image * a_image +
+                      ((size_t)oy * a_stride * a_wp + (size_t)ox * a_stride) * a_channels;
+        rows[r] = r; /* A_AT reads a_starts[r] */
+    }
+#endif
     bool full_width = col + TN <= N;
 
     for (int kb = 0; kb < k_batches; kb++) {
@@ -196,6 +249,19 @@ __kernel void gemm(int M, int N, int K, int k_batches,
         }
     }
 
+#if C_PLANES
+    for (int r = 0; r < TM && row + r < M; r++) {
+        int image = (row + r) / c_plane;
+        __global float *out = c + (size_t)image * c_image + (row + r - image * c_plane);
+#pragma unroll
+        for (int v = 0; v < TV; v++) {
+            int cv = col + 16 * v;
+            if (cv < N && cv + 16 > first)
+                store16_planes(out, acc[r][v], cv, first, N, alpha, beta,
+                               has_bias ? bias + bias_offset : 0, act, c_plane);
+        }
+    }
+#else
     for (int r = 0; r < TM && row + r < M; r++) {
         float bias_r = has_bias ? bias[bias_offset + row + r] : 0.0f;
         __global float *crow = c + (size_t)(row + r) * ldc;
@@ -207,4 +273,5 @@ __kernel void gemm(int M, int N, int K, int k_batches,
                                c_width);
         }
     }
+#endif
 }

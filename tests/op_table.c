@@ -547,6 +547,15 @@ static const op_entry conv_rows = {CONV("conv2d, weight gradient by pixel rows, 
 static const op_entry conv_rows_one_image = {
     CONV("conv2d, pixel rows, tiles 4x2, one image per scratch pass", "tiled-4x2", true, false,
          YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_ROWS)};
+/* The forward pass (and so the stride-1 input gradients) by pixel rows, transposed: the
+ * vectors along the output channels */
+static const op_entry conv_rows_forward = {
+    CONV("conv2d, forward by pixel rows, tiles 6x2", "tiled-6x2", false, false, YKD_CONV_FWD_ROWS,
+         YKD_CONV_WGRAD_ROWS),
+    FD(conv)};
+static const op_entry conv_rows_forward_one_image = {
+    CONV("conv2d, forward by pixel rows, tiles 12x1, one image per scratch pass", "tiled-12x1",
+         true, false, YKD_CONV_FWD_ROWS, YKD_CONV_WGRAD_COLUMNS)};
 /* Winograd F(4x4, 3x3) for stride-1 3x3 forwards (and so their input gradients) and weight
  * gradients; other shapes take the windows or the columns */
 static const op_entry conv_winograd = {
@@ -609,7 +618,8 @@ const op_entry *const op_table[] = {
     &sgd, &adamw,
     &gemm_tiles, &gemm_clblast,
     &conv_windows, &conv_windows_one_image, &conv_columns, &conv_columns_one_image, &conv_clblast,
-    &conv_rows, &conv_rows_one_image, &conv_winograd, &conv_winograd_one_image,
+    &conv_rows, &conv_rows_one_image, &conv_rows_forward, &conv_rows_forward_one_image,
+    &conv_winograd, &conv_winograd_one_image,
     &conv_winograd_clblast, &conv_grouped,
     &matmul, &attention, &attention_large,
     &kd_logit, &kd_ld, &kd_cwd, &kd_pkd, &kd_mse, &kd_imitation,

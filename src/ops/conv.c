@@ -154,9 +154,30 @@ ykd_status ykd_conv2d_forward(const ykd_tensor *x, const ykd_tensor *w, const yk
                                 activation, 0.0f, y, 0, err);
 }
 
-/* Stride 1: dx = conv(dy, flip(W)^T) with padding K-1-P, a forward pass. The flipped weights
- * [cin, cout * k * k] take the front of the scratch; the forward pass's columns or padded
- * copies follow them. */
+ykd_status ykd_conv_flip_weights(ykd_device *device, const ykd_tensor *w,
+                                 const ykd_buffer *scratch, ykd_error *err)
+{
+    ykd_kernel *kernel = NULL;
+    ykd_status st =
+        ykd_device_kernel(device, ykd_conv_sources, NULL, "flip_weights", &kernel, err);
+    if (st != YKD_OK)
+        return st;
+    ykd_op_args a = {0};
+    ykd_op_args_mem(&a, w->buffer->mem);
+    ykd_op_args_uint(&a, w->offset);
+    ykd_op_args_int(&a, w->n);
+    ykd_op_args_int(&a, w->c);
+    ykd_op_args_int(&a, w->h);
+    ykd_op_args_mem(&a, scratch->mem);
+    /* groups of 256 work-items: up to 64 neighbouring filters, then their input channels */
+    size_t l0 = ykd_op_group_size(device, kernel, w->n < 64 ? (size_t)w->n : 64, 0);
+    size_t global[2] = {(size_t)w->n, (size_t)w->c};
+    size_t local[2] = {l0, ykd_op_local_second(device, kernel, l0, 256 / l0)};
+    return ykd_op_run(device, kernel, &a, 2, global, local, err);
+}
+
+/* Stride 1: dx = conv(dy, flip(W)^T) with padding K-1-P, a forward pass whose path prepares
+ * the flipped weights itself (ykd_conv_forward_flipped_any). */
 static ykd_status input_grad_by_flipped_conv(ykd_device *device, const ykd_tensor *dy,
                                              const ykd_tensor *w, const conv_shape *s,
                                              bool accumulate, const ykd_tensor *dx,
@@ -165,31 +186,7 @@ static ykd_status input_grad_by_flipped_conv(ykd_device *device, const ykd_tenso
     conv_shape t = {.n = s->n, .cin = s->cout, .h = s->ho, .w = s->wo, .cout = s->cin,
                     .k = s->k, .stride = 1, .pad = s->k - 1 - s->pad};
     ykd_conv_derive(&t);
-    size_t flipped = (size_t)s->cout * s->ckk;
-    ykd_buffer *scratch = NULL;
-    ykd_kernel *kernel = NULL;
-    ykd_status st = ykd_ops_scratch(
-        device, (flipped + ykd_conv_forward_floats(device, &t)) * sizeof(float), &scratch, err);
-    if (st == YKD_OK)
-        st = ykd_device_kernel(device, ykd_conv_sources, NULL, "flip_weights", &kernel, err);
-    if (st != YKD_OK)
-        return st;
-    ykd_op_args a = {0};
-    ykd_op_args_mem(&a, w->buffer->mem);
-    ykd_op_args_uint(&a, w->offset);
-    ykd_op_args_int(&a, s->cout);
-    ykd_op_args_int(&a, s->cin);
-    ykd_op_args_int(&a, s->k);
-    ykd_op_args_mem(&a, scratch->mem);
-    /* groups of 256 work-items: up to 64 neighbouring filters, then their input channels */
-    size_t l0 = ykd_op_group_size(device, kernel, s->cout < 64 ? (size_t)s->cout : 64, 0);
-    size_t global[2] = {(size_t)s->cout, (size_t)s->cin};
-    size_t local[2] = {l0, ykd_op_local_second(device, kernel, l0, 256 / l0)};
-    st = ykd_op_run(device, kernel, &a, 2, global, local, err);
-    if (st != YKD_OK)
-        return st;
-    return ykd_conv_forward_any(device, dy, scratch, 0, &t, NULL, YKD_ACTIVATION_NONE,
-                                accumulate ? 1.0f : 0.0f, dx, flipped, err);
+    return ykd_conv_forward_flipped_any(device, dy, w, &t, accumulate ? 1.0f : 0.0f, dx, err);
 }
 
 ykd_status ykd_conv2d_backward_input(const ykd_tensor *dy, const ykd_tensor *w,

@@ -188,7 +188,7 @@ ykd_status ykd_conv_weight_grad_any(ykd_device *device, const ykd_tensor *x,
 /* ---- the forward pass (and with it the input gradient of stride-1 convolutions) -------- */
 
 static const char *const forward_names[YKD_CONV_FWD_COUNT] = {NULL, "columns", "windows",
-                                                              "winograd"};
+                                                              "winograd", "rows"};
 
 typedef struct forward_call {
     const ykd_tensor *x;
@@ -199,12 +199,27 @@ typedef struct forward_call {
     ykd_activation activation;
     float beta;
     size_t reserved;
+    const ykd_tensor *flip_of; /* an input gradient: the weights to flip, w unset */
 } forward_call;
 
 static ykd_status run_forward(ykd_device *device, const void *call, int path,
                               const ykd_tensor *y, ykd_error *err)
 {
-    const forward_call *c = call;
+    forward_call flipped, *c = &flipped;
+    flipped = *(const forward_call *)call;
+    if (c->flip_of && path == YKD_CONV_FWD_ROWS)
+        return ykd_conv_forward_rows(device, c->x, c->flip_of->buffer, c->flip_of->offset, true,
+                                     c->s, c->bias, c->activation, c->beta, y, c->reserved,
+                                     err);
+    if (c->flip_of) {
+        ykd_buffer *scratch = NULL;
+        ykd_status st = ykd_ops_scratch(device, c->reserved * sizeof(float), &scratch, err);
+        if (st == YKD_OK)
+            st = ykd_conv_flip_weights(device, c->flip_of, scratch, err);
+        if (st != YKD_OK)
+            return st;
+        c->w = scratch, c->w_offset = 0;
+    }
     switch (path) {
     case YKD_CONV_FWD_WINDOWS:
         return ykd_conv_forward_windows(device, c->x, c->w, c->w_offset, c->s, c->bias,
@@ -212,6 +227,9 @@ static ykd_status run_forward(ykd_device *device, const void *call, int path,
     case YKD_CONV_FWD_WINOGRAD:
         return ykd_conv_forward_winograd(device, c->x, c->w, c->w_offset, c->s, c->bias,
                                          c->activation, c->beta, y, c->reserved, err);
+    case YKD_CONV_FWD_ROWS:
+        return ykd_conv_forward_rows(device, c->x, c->w, c->w_offset, false, c->s, c->bias,
+                                     c->activation, c->beta, y, c->reserved, err);
     default:
         return ykd_conv_forward_columns(device, c->x, c->w, c->w_offset, c->s, c->bias,
                                         c->activation, c->beta, y, c->reserved, err);
@@ -224,6 +242,7 @@ static void forward_paths(ykd_device *device, const ykd_conv_shape *s, path_set 
     paths->applies[YKD_CONV_FWD_COLUMNS] = true;
     paths->applies[YKD_CONV_FWD_WINDOWS] = ykd_conv_windows_forward_apply(device, s);
     paths->applies[YKD_CONV_FWD_WINOGRAD] = ykd_conv_winograd_apply(s);
+    paths->applies[YKD_CONV_FWD_ROWS] = ykd_conv_rows_forward_apply(device, s);
     paths->fallback = paths->applies[YKD_CONV_FWD_WINDOWS] ? YKD_CONV_FWD_WINDOWS
                                                            : YKD_CONV_FWD_COLUMNS;
 }
@@ -239,7 +258,37 @@ size_t ykd_conv_forward_floats(ykd_device *device, const ykd_conv_shape *s)
     if (paths.applies[YKD_CONV_FWD_WINOGRAD] &&
         (f = ykd_conv_winograd_forward_floats(device, s)) > most)
         most = f;
+    if (paths.applies[YKD_CONV_FWD_ROWS] && (f = ykd_conv_rows_forward_floats(device, s)) > most)
+        most = f;
     return most;
+}
+
+/* The forward pass of call->s by the path a test forces, the one remembered for the shape
+ * under tag, or the fastest measured now. */
+static ykd_status forward_by_chosen_path(ykd_device *device, const char *tag,
+                                         const forward_call *call, const ykd_tensor *y,
+                                         ykd_error *err)
+{
+    ykd_ops_state *state = NULL;
+    ykd_status st = ykd_ops_state_get(device, &state, err);
+    if (st != YKD_OK)
+        return st;
+    const ykd_conv_shape *s = call->s;
+    path_set paths;
+    forward_paths(device, s, &paths);
+    int path = forced_path(state, state->conv_forward, &paths);
+    if (!path) {
+        char signature[128];
+        shape_signature(tag, s, signature, sizeof signature);
+        const int temp_shape[4] = {s->n, s->cout, s->ho, s->wo};
+        forward_call measured = *call;
+        measured.beta = 0.0f; /* the temporary holds nothing to add to */
+        st = choose(device, state, signature, &paths, run_forward, &measured, temp_shape, &path,
+                    err);
+    }
+    if (st == YKD_OK)
+        st = run_forward(device, call, path, y, err);
+    return st;
 }
 
 ykd_status ykd_conv_forward_any(ykd_device *device, const ykd_tensor *x, const ykd_buffer *w,
@@ -247,24 +296,22 @@ ykd_status ykd_conv_forward_any(ykd_device *device, const ykd_tensor *x, const y
                                 const ykd_tensor *bias, ykd_activation activation, float beta,
                                 const ykd_tensor *y, size_t reserved, ykd_error *err)
 {
-    ykd_ops_state *state = NULL;
-    ykd_status st = ykd_ops_state_get(device, &state, err);
-    if (st != YKD_OK)
-        return st;
-    path_set paths;
-    forward_paths(device, s, &paths);
-    int path = forced_path(state, state->conv_forward, &paths);
-    forward_call call = {x, w, w_offset, s, bias, activation, beta, reserved};
-    if (!path) {
-        char signature[128];
-        shape_signature("conv-fwd", s, signature, sizeof signature);
-        const int temp_shape[4] = {s->n, s->cout, s->ho, s->wo};
-        forward_call measured = call;
-        measured.beta = 0.0f; /* the temporary holds nothing to add to */
-        st = choose(device, state, signature, &paths, run_forward, &measured, temp_shape, &path,
-                    err);
-    }
+    forward_call call = {x, w, w_offset, s, bias, activation, beta, reserved, NULL};
+    return forward_by_chosen_path(device, "conv-fwd", &call, y, err);
+}
+
+ykd_status ykd_conv_forward_flipped_any(ykd_device *device, const ykd_tensor *dy,
+                                        const ykd_tensor *w, const ykd_conv_shape *t,
+                                        float beta, const ykd_tensor *dx, ykd_error *err)
+{
+    /* the flipped copy, where a path takes one, at the scratch's front; sized for every path
+     * first so that none reallocates the scratch under it */
+    size_t flipped = (size_t)t->cout * t->ckk;
+    ykd_buffer *scratch = NULL;
+    ykd_status st = ykd_ops_scratch(
+        device, (flipped + ykd_conv_forward_floats(device, t)) * sizeof(float), &scratch, err);
+    forward_call call = {dy, NULL, 0, t, NULL, YKD_ACTIVATION_NONE, beta, flipped, w};
     if (st == YKD_OK)
-        st = run_forward(device, &call, path, y, err);
+        st = forward_by_chosen_path(device, "conv-igrad", &call, dx, err);
     return st;
 }

@@ -94,6 +94,20 @@ ykd_status ykd_conv_weight_grad_rows(ykd_device *device, const ykd_tensor *x,
                                      const ykd_tensor *dy, const ykd_conv_shape *s,
                                      bool accumulate, const ykd_tensor *dw, ykd_error *err);
 
+/* Whether the forward pass by pixel rows applies: the device's GEMMs are ours (any geometry). */
+bool ykd_conv_rows_forward_apply(ykd_device *device, const ykd_conv_shape *s);
+
+size_t ykd_conv_rows_forward_floats(ykd_device *device, const ykd_conv_shape *s);
+
+/* As ykd_conv_forward_columns, as y^T = patches x W^T with the output channels along the
+ * vectors, the patches read as rows of a padded channels-last copy of x. flipped: w holds
+ * [s->cin, s->cout, k, k], the weights of the convolution whose input gradient this is, read
+ * flipped and transposed (see ykd_conv_forward_flipped_any). */
+ykd_status ykd_conv_forward_rows(ykd_device *device, const ykd_tensor *x, const ykd_buffer *w,
+                                 size_t w_offset, bool flipped, const ykd_conv_shape *s,
+                                 const ykd_tensor *bias, ykd_activation activation, float beta,
+                                 const ykd_tensor *y, size_t reserved, ykd_error *err);
+
 /* ---- Winograd F(4x4, 3x3) (conv_winograd.c): stride-1 3x3, any GEMM implementation ------- */
 
 bool ykd_conv_winograd_apply(const ykd_conv_shape *s);
@@ -120,6 +134,7 @@ typedef enum ykd_conv_forward_path {
     YKD_CONV_FWD_COLUMNS,    /* im2col columns, or the input itself for 1x1 */
     YKD_CONV_FWD_WINDOWS,    /* windows of padded planes (stride 1, k > 1, our GEMMs) */
     YKD_CONV_FWD_WINOGRAD,   /* Winograd F(4x4, 3x3) (stride 1, 3x3) */
+    YKD_CONV_FWD_ROWS,       /* pixel rows of a channels-last copy, transposed (our GEMMs) */
     YKD_CONV_FWD_COUNT
 } ykd_conv_forward_path;
 
@@ -130,6 +145,19 @@ ykd_status ykd_conv_forward_any(ykd_device *device, const ykd_tensor *x, const y
                                 size_t w_offset, const ykd_conv_shape *s,
                                 const ykd_tensor *bias, ykd_activation activation, float beta,
                                 const ykd_tensor *y, size_t reserved, ykd_error *err);
+
+/* dx = beta * dx + the forward pass of t over dy with the weights w of the convolution whose
+ * input gradient it is (stride 1), flipped and transposed: [t.cin, t.cout, k, k] read as
+ * [t.cout, t.cin, k, k] reversed in both kernel axes. The rows path reads w so in one pass;
+ * the others take ykd_conv_flip_weights's copy at the scratch's front. */
+ykd_status ykd_conv_forward_flipped_any(ykd_device *device, const ykd_tensor *dy,
+                                        const ykd_tensor *w, const ykd_conv_shape *t,
+                                        float beta, const ykd_tensor *dx, ykd_error *err);
+
+/* The weights w [cout, cin, k, k] flipped and transposed, [cin, cout, k, k] reversed in both
+ * kernel axes, at the front of scratch. */
+ykd_status ykd_conv_flip_weights(ykd_device *device, const ykd_tensor *w,
+                                 const ykd_buffer *scratch, ykd_error *err);
 
 /* Scratch floats (after reserved ones) that any forward path of s may take: a caller that
  * keeps data in the reserved part sizes the scratch with this, so no path reallocates it. */

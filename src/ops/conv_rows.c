@@ -1,5 +1,6 @@
-/* The weight gradient by pixel rows: dW = dy x patches, with the patches read from a
- * channels-last, zero-padded copy of the input instead of im2col columns.
+/* Convolutions by pixel rows: the patches read from a channels-last, zero-padded copy of the
+ * input instead of im2col columns, for the weight gradient (dW = dy x patches) and the forward
+ * pass (y^T = patches x W^T).
  *
  * In that copy (cl/conv.cl's pad_channels_last) the values kernel row ky reads for output
  * pixel p, over kx and then c, are one contiguous run of K * C floats starting at
@@ -47,11 +48,11 @@ static ykd_status write_pixel_table(const ykd_conv_shape *s, int wp, ykd_buffer 
     return st;
 }
 
-/* Copies count images of x (from its image first) into the scratch at dst_offset, padded and
- * channels last. */
+/* Copies count images of x (from its image first) into the scratch at dst_offset, padded by
+ * s->pad and channels last. */
 static ykd_status pad_channels_last(ykd_device *device, const ykd_tensor *x, int first,
-                                    int count, const ykd_conv_shape *s, int hp, int wp,
-                                    ykd_buffer *scratch, size_t dst_offset, ykd_error *err)
+                                    int count, const ykd_conv_shape *s, ykd_buffer *scratch,
+                                    size_t dst_offset, ykd_error *err)
 {
     ykd_kernel *kernel = NULL;
     ykd_status st =
@@ -60,14 +61,16 @@ static ykd_status pad_channels_last(ykd_device *device, const ykd_tensor *x, int
         return st;
     ykd_op_args a = {0};
     ykd_op_args_images(&a, x, first);
-    const int geometry[] = {s->cin, s->h, s->w, s->pad, hp, wp};
+    const int geometry[] = {s->cin, s->h, s->w, s->pad};
     ykd_op_args_ints(&a, geometry, sizeof geometry / sizeof geometry[0]);
     ykd_op_args_mem(&a, scratch->mem);
     ykd_op_args_uint(&a, dst_offset);
-    size_t global[3] = {(size_t)s->cin, (size_t)hp, (size_t)count};
-    /* four padded rows per group as well: 15-20% less device time than one on PoCL */
-    size_t cg = channel_group(device, kernel, s->cin);
-    size_t local[3] = {cg, ykd_op_local_second(device, kernel, cg, 4), 1};
+    /* a work-item per 16 pixels (of the plane, then of the border) by 16 channels */
+    size_t plane = (size_t)s->h * s->w;
+    size_t border = (size_t)(s->h + 2 * s->pad) * (size_t)(s->w + 2 * s->pad) - plane;
+    size_t global[3] = {(plane + 15) / 16 + (border + 15) / 16, (size_t)(s->cin + 15) / 16,
+                        (size_t)count};
+    size_t local[3] = {1, 1, 1};
     return ykd_op_run(device, kernel, &a, 3, global, local, err);
 }
 
@@ -95,6 +98,103 @@ static ykd_status weights_from_channels_last(ykd_device *device, const ykd_buffe
     return ykd_op_run(device, kernel, &a, 2, global, local, err);
 }
 
+/* ---- the forward pass ---------------------------------------------------------------------
+ * Transposed, y^T [pixels x Cout] = patches [pixels x K * K * C] x W^T: for each ky a product
+ * of the pixels' patch rows (A read through the pixel geometry, cl/gemm.cl's -DA_PIXELS, the
+ * images of a pass one after another) by the weights rearranged as rows of (kx, c) taps with
+ * the output channels innermost, summed over ky in the GEMM's k-runs, and stored into y's
+ * planes (-DC_PLANES). The vectors run along the output channels (multiples of 16 in YOLO
+ * networks) instead of the pixels, so a 5 x 5 plane wastes no lanes where the other paths
+ * compute 32 or more columns for its 25; the price is the channels-last copy and the
+ * rearranged weights. */
+
+bool ykd_conv_rows_forward_apply(ykd_device *device, const ykd_conv_shape *s)
+{
+    (void)s; /* any geometry */
+    ykd_ops_state *state = NULL;
+    if (ykd_ops_state_get(device, &state, NULL) != YKD_OK || state->columns_only)
+        return false;
+    return ykd_conv_tiled_gemms(device);
+}
+
+static size_t padded_image(const ykd_conv_shape *s)
+{
+    return (size_t)(s->h + 2 * s->pad) * (size_t)(s->w + 2 * s->pad) * (size_t)s->cin;
+}
+
+static size_t taps_floats(const ykd_conv_shape *s)
+{
+    return ((size_t)s->cout * s->ckk + 15) / 16 * 16;
+}
+
+size_t ykd_conv_rows_forward_floats(ykd_device *device, const ykd_conv_shape *s)
+{
+    size_t image = padded_image(s);
+    return taps_floats(s) + (size_t)ykd_conv_images_per_pass(device, image, s->n) * image;
+}
+
+/* The weights as rows of (ky, kx, c) with the output channels innermost, at taps_offset. */
+static ykd_status weights_by_taps(ykd_device *device, const ykd_buffer *w, size_t w_offset,
+                                  bool flipped, const ykd_conv_shape *s, ykd_buffer *scratch,
+                                  size_t taps_offset, ykd_error *err)
+{
+    ykd_kernel *kernel = NULL;
+    ykd_status st = ykd_device_kernel(device, ykd_conv_sources, NULL,
+                                      flipped ? "flipped_weights_by_taps" : "weights_by_taps",
+                                      &kernel, err);
+    if (st != YKD_OK)
+        return st;
+    ykd_op_args a = {0};
+    ykd_op_args_mem(&a, w->mem);
+    ykd_op_args_uint(&a, w_offset);
+    const int geometry[] = {s->cout, s->cin, s->k};
+    ykd_op_args_ints(&a, geometry, sizeof geometry / sizeof geometry[0]);
+    ykd_op_args_mem(&a, scratch->mem);
+    ykd_op_args_uint(&a, taps_offset);
+    /* a work-item per block of 16 x 16 (16 outputs of one input channel when flipped) */
+    size_t global[2] = {(s->ckk + 15) / 16, (size_t)(s->cout + 15) / 16};
+    if (flipped)
+        global[0] = (size_t)(s->cout + 15) / 16, global[1] = (size_t)s->cin;
+    size_t local[2] = {1, 1};
+    return ykd_op_run(device, kernel, &a, 2, global, local, err);
+}
+
+ykd_status ykd_conv_forward_rows(ykd_device *device, const ykd_tensor *x, const ykd_buffer *w,
+                                 size_t w_offset, bool flipped, const ykd_conv_shape *s,
+                                 const ykd_tensor *bias, ykd_activation activation, float beta,
+                                 const ykd_tensor *y, size_t reserved, ykd_error *err)
+{
+    int wp = s->w + 2 * s->pad;
+    size_t image = padded_image(s), row = (size_t)s->k * s->cin;
+    int pass = ykd_conv_images_per_pass(device, image, s->n);
+    /* scratch: the caller's | the weights by taps | padded channels-last images */
+    size_t taps_offset = reserved, images_offset = reserved + taps_floats(s);
+    ykd_buffer *scratch = NULL;
+    ykd_status st = ykd_ops_scratch(
+        device, (images_offset + (size_t)pass * image) * sizeof(float), &scratch, err);
+    if (st == YKD_OK)
+        st = weights_by_taps(device, w, w_offset, flipped, s, scratch, taps_offset, err);
+    ykd_gemm g = {.n = s->cout, .k = (int)row, .batch = 1, .k_batches = s->k,
+                  .b = ykd_conv_operand(scratch, taps_offset, s->cout, 0, row * s->cout),
+                  .alpha = 1.0f, .beta = beta, .bias = bias ? bias->buffer : NULL,
+                  .bias_offset = bias ? bias->offset : 0, .act = activation,
+                  .a_pixels = {.plane = (int)s->hwo, .wo = s->wo, .stride = s->stride,
+                               .wp = wp, .channels = s->cin, .image = image},
+                  .c_plane = (int)s->hwo, .c_image = y->batch_stride};
+    for (int first = 0; first < s->n && st == YKD_OK; first += pass) {
+        int count = s->n - first < pass ? s->n - first : pass;
+        st = pad_channels_last(device, x, first, count, s, scratch, images_offset, err);
+        g.m = (int)((size_t)count * s->hwo);
+        g.a = ykd_conv_operand(scratch, images_offset, row, 0, (size_t)wp * s->cin);
+        g.c = ykd_conv_tensor_operand(y, first, s->hwo);
+        if (st == YKD_OK)
+            st = ykd_gemm_run(device, &g, err);
+    }
+    return st;
+}
+
+/* ---- the weight gradient ------------------------------------------------------------------ */
+
 ykd_status ykd_conv_weight_grad_rows(ykd_device *device, const ykd_tensor *x,
                                      const ykd_tensor *dy, const ykd_conv_shape *s,
                                      bool accumulate, const ykd_tensor *dw, ykd_error *err)
@@ -117,7 +217,7 @@ ykd_status ykd_conv_weight_grad_rows(ykd_device *device, const ykd_tensor *x,
                   .b_row_span = span};
     for (int first = 0; first < s->n && st == YKD_OK; first += pass) {
         int count = s->n - first < pass ? s->n - first : pass;
-        st = pad_channels_last(device, x, first, count, s, hp, wp, scratch, images_offset, err);
+        st = pad_channels_last(device, x, first, count, s, scratch, images_offset, err);
         g.k_batches = count;
         g.beta = first > 0 ? 1.0f : 0.0f;
         g.a = ykd_conv_tensor_operand(dy, first, s->hwo);

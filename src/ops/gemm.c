@@ -61,6 +61,61 @@ static ykd_status check_operand(const ykd_gemm_operand *o, const char *name, int
     return YKD_OK;
 }
 
+/* Floats a row of C holds when rows are rows of ld floats: n, or the packed pixels of
+ * remapped columns. */
+static int c_columns(const ykd_gemm *g)
+{
+    return g->c_pitch ? g->n / g->c_pitch * g->c_width : g->n;
+}
+
+size_t ykd_gemm_c_extent(const ykd_gemm *g, int batch)
+{
+    if (g->c_plane) {
+        size_t last = (size_t)(g->m - 1), plane = (size_t)g->c_plane;
+        size_t end = last / plane * g->c_image + (size_t)(g->n - 1) * plane + last % plane + 1;
+        /* an earlier image ends at its last pixel of its last channel */
+        if (g->m > g->c_plane) {
+            size_t full = (last / plane - 1) * g->c_image + (size_t)g->n * plane;
+            end = full > end ? full : end;
+        }
+        return end;
+    }
+    return (size_t)(batch - 1) * g->c.batch_stride + (size_t)(g->m - 1) * (size_t)g->c.ld +
+           (size_t)c_columns(g);
+}
+
+/* The farthest float of A that rows of pixels read, plus one (see ykd_gemm_pixels). */
+static size_t pixels_extent(const ykd_gemm *g)
+{
+    const ykd_gemm_pixels *p = &g->a_pixels;
+    size_t last = (size_t)(g->m - 1), pixel = last % (size_t)p->plane;
+    size_t oy = pixel / (size_t)p->wo, ox = pixel % (size_t)p->wo;
+    size_t start = last / (size_t)p->plane * p->image +
+                   (oy * (size_t)p->stride * (size_t)p->wp + ox * (size_t)p->stride) *
+                       (size_t)p->channels;
+    return g->a.offset + start + (size_t)(g->k_batches - 1) * g->a.kbatch_stride + (size_t)g->k;
+}
+
+static ykd_status check_pixels(const ykd_gemm *g, const char *op, ykd_error *err)
+{
+    const ykd_gemm_pixels *p = &g->a_pixels;
+    if (g->trans_a || g->trans_b || g->batch > 1 || p->wo <= 0 || p->stride <= 0 ||
+        p->wp <= 0 || p->channels <= 0 || (g->c_plane && g->c_plane != p->plane))
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                        "%s: GEMM over pixel rows (plane %d, %d wide, stride %d, %d channels) "
+                        "with a transpose, a batch or planes of C of another size",
+                        op, p->plane, p->wo, p->stride, p->channels);
+    if (!g->a.buffer)
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: GEMM operand A has no buffer", op);
+    size_t end = pixels_extent(g), capacity = ykd_buffer_size(g->a.buffer) / sizeof(float);
+    if (end > capacity || end > UINT32_MAX)
+        return ykd_fail(err, YKD_ERR_SHAPE,
+                        "%s: GEMM operand A (%d pixel rows of %d) reaches element %zu of a "
+                        "buffer of %zu",
+                        op, g->m, g->k, end, capacity);
+    return YKD_OK;
+}
+
 ykd_status ykd_gemm_check(const ykd_gemm *g, const char *op, ykd_error *err)
 {
     if (g->m <= 0 || g->n <= 0 || g->k <= 0 || g->batch <= 0 || g->k_batches <= 0)
@@ -72,9 +127,15 @@ ykd_status ykd_gemm_check(const ykd_gemm *g, const char *op, ykd_error *err)
     if (g->trans_a && g->trans_b)
         return ykd_fail(err, YKD_ERR_UNSUPPORTED, "%s: a GEMM with both operands transposed",
                         op);
+    if (g->c_plane < 0 || (g->c_plane && (g->c_pitch || g->batch > 1)))
+        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                        "%s: C in planes of %d with a remapped pitch or a batch", op, g->c_plane);
     int a_rows = g->trans_a ? g->k : g->m, a_cols = g->trans_a ? g->m : g->k;
     int b_rows = g->trans_b ? g->n : g->k, b_cols = g->trans_b ? g->k : g->n;
-    ykd_status st = check_operand(&g->a, "A", a_rows, a_cols, g->batch, g->k_batches, op, err);
+    ykd_status st = g->a_pixels.plane
+                        ? check_pixels(g, op, err)
+                        : check_operand(&g->a, "A", a_rows, a_cols, g->batch, g->k_batches, op,
+                                        err);
     if (st == YKD_OK && g->b_rows) {
         /* rows at arbitrary starts: check the farthest one, read b_cols floats long */
         ykd_gemm_operand spread = g->b;
@@ -84,15 +145,24 @@ ykd_status ykd_gemm_check(const ykd_gemm *g, const char *op, ykd_error *err)
     } else if (st == YKD_OK) {
         st = check_operand(&g->b, "B", b_rows, b_cols, g->batch, g->k_batches, op, err);
     }
-    if (st == YKD_OK && g->c_pitch)
-        st = check_operand(&g->c, "C", g->m, g->n / g->c_pitch * g->c_width, g->batch, 1, op,
-                           err);
-    else if (st == YKD_OK)
-        st = check_operand(&g->c, "C", g->m, g->n, g->batch, 1, op, err);
+    if (st == YKD_OK && !g->c.buffer)
+        st = ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: GEMM operand C has no buffer", op);
+    size_t c_end = g->c.offset + ykd_gemm_c_extent(g, g->batch);
+    if (st == YKD_OK && !g->c_plane && g->c.ld < c_columns(g))
+        st = ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
+                      "%s: GEMM operand C has leading dimension %d < %d columns", op, g->c.ld,
+                      c_columns(g));
+    if (st == YKD_OK && (c_end > ykd_buffer_size(g->c.buffer) / sizeof(float) ||
+                         c_end > UINT32_MAX))
+        st = ykd_fail(err, YKD_ERR_SHAPE,
+                      "%s: GEMM operand C (%d x %d) reaches element %zu of a buffer of %zu", op,
+                      g->m, g->n, c_end, ykd_buffer_size(g->c.buffer) / sizeof(float));
+    /* the bias is per row of C, or per column where C is in planes */
+    int biased = g->c_plane ? g->n : g->m;
     if (st == YKD_OK && g->bias &&
-        g->bias_offset + (size_t)g->m > ykd_buffer_size(g->bias) / sizeof(float))
-        st = ykd_fail(err, YKD_ERR_SHAPE, "%s: GEMM bias of %d rows outside its buffer", op,
-                      g->m);
+        g->bias_offset + (size_t)biased > ykd_buffer_size(g->bias) / sizeof(float))
+        st = ykd_fail(err, YKD_ERR_SHAPE, "%s: GEMM bias of %d floats outside its buffer", op,
+                      biased);
     return st;
 }
 
@@ -114,7 +184,8 @@ size_t ykd_gemm_candidates(const ykd_device *device, const ykd_gemm *g, ykd_gemm
     size_t our_count = g->trans_b ? sizeof tiled_nt / sizeof tiled_nt[0]
                                   : sizeof tiled / sizeof tiled[0];
     size_t n = 0;
-    bool clblast = !g->b_rows && !g->c_pitch; /* CLBlast has no row table or remapped store */
+    /* CLBlast has no row table, pixel rows or remapped store */
+    bool clblast = !g->b_rows && !g->c_pitch && !g->a_pixels.plane && !g->c_plane;
     /* on GPUs CLBlast is the likely winner, so measure it first to drop slow tiles early */
     if (clblast && device->info.type != YKD_DEVICE_TYPE_CPU && n < max)
         configs[n++] = (ykd_gemm_config){YKD_GEMM_CLBLAST, 0, 0};

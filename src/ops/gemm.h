@@ -16,6 +16,14 @@ typedef struct ykd_gemm_operand {
     size_t kbatch_stride;
 } ykd_gemm_operand;
 
+/* Output pixels as rows of A: pixel p of an output wo wide, computed with the given stride,
+ * starts at image * (r / plane) + ((p / wo) * stride * wp + (p % wo) * stride) * channels
+ * floats after A's base (before the k-run's offset). */
+typedef struct ykd_gemm_pixels {
+    int plane, wo, stride, wp, channels;
+    size_t image;
+} ykd_gemm_pixels;
+
 /* C_b = act(alpha * sum_kb op(A_b,kb) op(B_b,kb) + beta * C_b + bias[row]) for b < batch,
  * kb < k_batches; op(A) is A (m x k) or, with trans_a, the transpose of the stored k x m
  * matrix; op(B) is B (k x n) or, with trans_b, the transpose of the stored n x k matrix (not
@@ -39,6 +47,15 @@ typedef struct ykd_gemm {
     size_t b_rows_offset;
     size_t b_row_span;
     int c_pitch, c_width;
+    /* Convolutions with the channels innermost (our kernels only, no trans_a or trans_b):
+     * when a_pixels.plane is not 0, row r of A is output pixel r % plane of image r / plane
+     * and starts at its patch row in a padded channels-last copy (see ykd_gemm_pixels); when
+     * c_plane is not 0, row r of C is pixel r % c_plane of image r / c_plane in planes of
+     * c_plane floats and column j its channel: element (r, j) at c.offset + (r / c_plane) *
+     * c_image + j * c_plane + r % c_plane, with the bias per column (c.ld unused). */
+    ykd_gemm_pixels a_pixels;
+    int c_plane;
+    size_t c_image;
 } ykd_gemm;
 
 typedef enum ykd_gemm_backend {
@@ -56,6 +73,9 @@ typedef struct ykd_gemm_config {
 /* "tiled-6x2", "clblast". */
 void ykd_gemm_config_name(const ykd_gemm_config *config, char *buf, size_t size);
 bool ykd_gemm_config_parse(const char *name, ykd_gemm_config *config);
+
+/* The floats from C's offset to the farthest one that batch products write, plus one. */
+size_t ykd_gemm_c_extent(const ykd_gemm *g, int batch);
 
 /* Checks the description (sizes, leading dimensions, every operand inside its buffer). */
 ykd_status ykd_gemm_check(const ykd_gemm *g, const char *op, ykd_error *err);

@@ -10,13 +10,16 @@ ykd_status ykd_gemm_run_tiled(ykd_device *device, const ykd_gemm *g, int tm, int
                               ykd_error *err)
 {
     /* tv counts float16 vectors for cl/gemm.cl, single columns for cl/gemm_nt.cl */
-    char options[96];
+    char options[128];
     if (g->trans_b)
         snprintf(options, sizeof options, "-DTM=%d -DTN=%d -DB_ROWS=%d", tm, tv,
                  g->b_rows ? 1 : 0);
     else
-        snprintf(options, sizeof options, "-DTM=%d -DTV=%d -DTRANS_A=%d -DB_ROWS=%d -DC_REMAP=%d",
-                 tm, tv, g->trans_a ? 1 : 0, g->b_rows ? 1 : 0, g->c_pitch ? 1 : 0);
+        snprintf(options, sizeof options,
+                 "-DTM=%d -DTV=%d -DTRANS_A=%d -DB_ROWS=%d -DC_REMAP=%d -DA_PIXELS=%d "
+                 "-DC_PLANES=%d",
+                 tm, tv, g->trans_a ? 1 : 0, g->b_rows ? 1 : 0, g->c_pitch ? 1 : 0,
+                 g->a_pixels.plane ? 1 : 0, g->c_plane ? 1 : 0);
     int tile_columns = g->trans_b ? tv : 16 * tv;
     ykd_kernel *kernel = NULL;
     ykd_status st = ykd_device_kernel(device, g->trans_b ? gemm_nt_sources : gemm_sources,
@@ -49,6 +52,14 @@ ykd_status ykd_gemm_run_tiled(ykd_device *device, const ykd_gemm *g, int tm, int
     ykd_op_args_uint(&a, g->b_rows_offset);
     ykd_op_args_int(&a, g->c_pitch);
     ykd_op_args_int(&a, g->c_width);
+    if (!g->trans_b) {
+        const ykd_gemm_pixels *p = &g->a_pixels;
+        const int pixels[] = {p->plane, p->wo, p->stride, p->wp, p->channels};
+        ykd_op_args_ints(&a, pixels, sizeof pixels / sizeof pixels[0]);
+        ykd_op_args_uint(&a, p->image);
+        ykd_op_args_int(&a, g->c_plane);
+        ykd_op_args_uint(&a, g->c_image);
+    }
     size_t global[3] = {(size_t)(g->m + tm - 1) / (size_t)tm,
                         (size_t)(g->n + tile_columns - 1) / (size_t)tile_columns,
                         (size_t)g->batch};

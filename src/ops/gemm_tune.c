@@ -40,9 +40,10 @@ static const char algo_prefix[] = "conv";
  * whether there are several. */
 static void signature_of(const ykd_gemm *g, char *buf, size_t size)
 {
-    snprintf(buf, size, "m%d n%d k%d b%d kb%d t%d%d%s%s", g->m, g->n, g->k,
+    snprintf(buf, size, "m%d n%d k%d b%d kb%d t%d%d%s%s%s%s", g->m, g->n, g->k,
              g->batch < 2 ? 1 : 2, g->k_batches < 2 ? 1 : 2, g->trans_a ? 1 : 0,
-             g->trans_b ? 1 : 0, g->b_rows ? " rows" : "", g->c_pitch ? " remap" : "");
+             g->trans_b ? 1 : 0, g->b_rows ? " rows" : "", g->c_pitch ? " remap" : "",
+             g->a_pixels.plane ? " pixels" : "", g->c_plane ? " planes" : "");
 }
 
 static void tuning_path(const ykd_device *device, char *path, size_t size)
@@ -254,8 +255,7 @@ static ykd_status trial_product(ykd_device *device, const ykd_gemm *g, ykd_gemm 
     *copy = *g;
     copy->batch = g->batch < 2 ? g->batch : 2;
     copy->k_batches = g->k_batches < 2 ? g->k_batches : 2;
-    size_t floats = (size_t)(copy->batch - 1) * g->c.batch_stride +
-                    (size_t)(g->m - 1) * (size_t)g->c.ld + (size_t)g->n;
+    size_t floats = ykd_gemm_c_extent(g, copy->batch);
     ykd_status st = ykd_buffer_alloc(device, floats * sizeof(float), temp, err);
     if (st != YKD_OK) {
         ykd_error_prefix(err, "measuring GEMM implementations");
