@@ -207,7 +207,7 @@ static void test_tuner_times_are_real(ykd_test *t)
     ykd_device_timing_use_host(dev, "forced by the test");
     ykd_error err;
     ykd_tensor x = {0}, w = {0}, y = {0};
-    ykd_conv2d_params p = {1, 1, 1};
+    ykd_conv2d_params p = {.stride = 1, .padding = 1, .groups = 1};
     ykd_ops_state *state = NULL;
     if (CHECK_OK(t, ykd_tensor_alloc(dev, 1, 8, 12, 12, &x, &err), err) &&
         CHECK_OK(t, ykd_tensor_alloc(dev, 16, 8, 3, 3, &w, &err), err) &&

@@ -18,7 +18,7 @@
 #include "train/kd_term.h"
 #include "yolokd/train.h"
 
-enum { MAX_ITEMS = 8, MAX_RUNS = 64, BOXES = 8, PROFILE_KERNELS = 12 };
+enum { MAX_ITEMS = 8, MAX_RUNS = 64, BOXES = 8, PROFILE_KERNELS = 40 };
 
 typedef struct step_args {
     const char *devices, *models, *sizes, *teacher, *pairs;

@@ -80,13 +80,27 @@ typedef enum ykd_activation {
     YKD_ACTIVATION_SILU = 1
 } ykd_activation;
 
+/* Weights that stay the same from call to call (an inference model's folded weights) can go
+ * to the forward pass with a cache: the path chosen for the shape then rearranges them once
+ * into the layout it reads (the pixel-row GEMM's rows of taps, Winograd's transform) and
+ * reuses that on later calls with the same weights tensor, instead of on every call. The
+ * cache holds device buffers on the weights' device; whoever changes the weights' values
+ * empties it first (ykd_conv2d_cache_clear), or the next forward pass reads the old ones. */
+typedef struct ykd_conv2d_cache ykd_conv2d_cache;
+
 typedef struct ykd_conv2d_params {
     int stride;  /* >= 1, both axes */
     int padding; /* >= 0, both axes, zeros */
     int groups;  /* 1 (0 means 1 too); g > 1 splits the input and output channels into g
                   * groups, each convolved with its own (a depthwise convolution has one
                   * group per input channel) */
+    ykd_conv2d_cache *cache; /* NULL, or the forward pass's cache for these weights */
 } ykd_conv2d_params;
+
+ykd_status ykd_conv2d_cache_new(ykd_conv2d_cache **cache, ykd_error *err);
+/* Frees what the cache holds; it fills again on the next forward pass. */
+void ykd_conv2d_cache_clear(ykd_conv2d_cache *cache);
+void ykd_conv2d_cache_free(ykd_conv2d_cache *cache); /* NULL is fine */
 
 /* Output size along one axis: (in + 2 * padding - kernel) / stride + 1. */
 int ykd_conv2d_out_size(int in, int kernel, int stride, int padding);

@@ -5,6 +5,7 @@
  * block: the convolution with BN folded into its weights and bias and SiLU in its epilogue;
  * the folded weights are computed once and kept until the parameters change. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/error_internal.h"
@@ -30,6 +31,8 @@ static ykd_status fold_all(ykd_model *m, ykd_error *err)
 {
     const ykd_graph *g = m->graph;
     ykd_status st = YKD_OK;
+    for (int k = 0; m->conv_caches && k < g->node_count; k++)
+        ykd_conv2d_cache_clear(m->conv_caches[k]); /* they hold the old folded weights */
     if (!m->folded)
         st = ykd_buffer_alloc(m->device, (g->folded_floats ? g->folded_floats : 1) *
                                              sizeof(float),
@@ -61,11 +64,25 @@ void ykd_model_folded(const ykd_model *m, const ykd_gnode *n, ykd_tensor *w, ykd
     *bias = ykd_tensor_view(m->folded, n->fold_offset + (weights + 15) / 16 * 16, 1, d[0], 1, 1);
 }
 
+/* Node k's cache of its folded weights as its convolution's path reads them (made on first
+ * use; the folded weights change only in fold_all, which empties the caches). */
+static ykd_status conv_cache_of(ykd_model *m, int k, ykd_conv2d_cache **cache, ykd_error *err)
+{
+    if (!m->conv_caches) {
+        m->conv_caches = calloc((size_t)m->graph->node_count, sizeof *m->conv_caches);
+        if (!m->conv_caches)
+            return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "model: out of host memory");
+    }
+    ykd_status st = m->conv_caches[k] ? YKD_OK : ykd_conv2d_cache_new(&m->conv_caches[k], err);
+    *cache = m->conv_caches[k];
+    return st;
+}
+
 static ykd_status conv_forward(ykd_model *m, int k, const ykd_tensor *x, const ykd_tensor *y,
                                ykd_error *err)
 {
     const ykd_gnode *n = &m->graph->nodes[k];
-    ykd_conv2d_params cp = {n->s, n->p, n->groups};
+    ykd_conv2d_params cp = {.stride = n->s, .padding = n->p, .groups = n->groups};
     const ykd_tensor *w = &m->table[n->weight].value;
     ykd_activation act = n->act ? YKD_ACTIVATION_SILU : YKD_ACTIVATION_NONE;
     if (!n->bn)
@@ -74,7 +91,8 @@ static ykd_status conv_forward(ykd_model *m, int k, const ykd_tensor *x, const y
     if (m->mode == YKD_MODEL_INFERENCE) {
         ykd_tensor wf, bf;
         ykd_model_folded(m, n, &wf, &bf);
-        return ykd_conv2d_forward(x, &wf, &bf, &cp, act, y, err);
+        ykd_status st = conv_cache_of(m, k, &cp.cache, err);
+        return st == YKD_OK ? ykd_conv2d_forward(x, &wf, &bf, &cp, act, y, err) : st;
     }
     ykd_tensor z = ykd_model_tmp_tensor(m, k, YKD_TMP_Z);
     ykd_tensor b = n->act ? ykd_model_tmp_tensor(m, k, YKD_TMP_B) : z;

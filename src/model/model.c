@@ -107,6 +107,9 @@ void ykd_model_free(ykd_model *model)
     ykd_buffer_free(model->params);
     ykd_buffer_free(model->grads);
     ykd_buffer_free(model->folded);
+    for (int k = 0; model->conv_caches && k < model->graph->node_count; k++)
+        ykd_conv2d_cache_free(model->conv_caches[k]);
+    free(model->conv_caches);
     for (int i = 0; i < model->name_count; i++)
         free(model->names[i]);
     free(model->names);

@@ -201,6 +201,9 @@ struct ykd_model {
     ykd_buffer *params, *grads, *folded;
     ykd_model_param *table;
     bool folded_valid;
+    /* per node, NULL until its first inference forward: the folded weights rearranged by the
+     * convolution's path, emptied whenever they are folded again */
+    ykd_conv2d_cache **conv_caches;
     int64_t batches_tracked;
     const ykd_bn_sync *bn_sync; /* NULL: BN statistics of this process's batch */
     char **names;

@@ -150,8 +150,8 @@ ykd_status ykd_conv2d_forward(const ykd_tensor *x, const ykd_tensor *w, const yk
     if (s.groups > 1)
         return ykd_conv_grouped_forward(ykd_tensor_device(x), x, w, bias, &s, activation, y,
                                         err);
-    return ykd_conv_forward_any(ykd_tensor_device(x), x, w->buffer, w->offset, &s, bias,
-                                activation, 0.0f, y, 0, err);
+    return ykd_conv_forward_any(ykd_tensor_device(x), x, w->buffer, w->offset, params->cache,
+                                &s, bias, activation, 0.0f, y, 0, err);
 }
 
 ykd_status ykd_conv_flip_weights(ykd_device *device, const ykd_tensor *w,

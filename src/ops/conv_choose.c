@@ -200,6 +200,7 @@ typedef struct forward_call {
     float beta;
     size_t reserved;
     const ykd_tensor *flip_of; /* an input gradient: the weights to flip, w unset */
+    ykd_conv2d_cache *cache;
 } forward_call;
 
 static ykd_status run_forward(ykd_device *device, const void *call, int path,
@@ -209,8 +210,8 @@ static ykd_status run_forward(ykd_device *device, const void *call, int path,
     flipped = *(const forward_call *)call;
     if (c->flip_of && path == YKD_CONV_FWD_ROWS)
         return ykd_conv_forward_rows(device, c->x, c->flip_of->buffer, c->flip_of->offset, true,
-                                     c->s, c->bias, c->activation, c->beta, y, c->reserved,
-                                     err);
+                                     NULL, c->s, c->bias, c->activation, c->beta, y,
+                                     c->reserved, err);
     if (c->flip_of) {
         ykd_buffer *scratch = NULL;
         ykd_status st = ykd_ops_scratch(device, c->reserved * sizeof(float), &scratch, err);
@@ -225,11 +226,11 @@ static ykd_status run_forward(ykd_device *device, const void *call, int path,
         return ykd_conv_forward_windows(device, c->x, c->w, c->w_offset, c->s, c->bias,
                                         c->activation, c->beta, y, c->reserved, err);
     case YKD_CONV_FWD_WINOGRAD:
-        return ykd_conv_forward_winograd(device, c->x, c->w, c->w_offset, c->s, c->bias,
-                                         c->activation, c->beta, y, c->reserved, err);
+        return ykd_conv_forward_winograd(device, c->x, c->w, c->w_offset, c->cache, c->s,
+                                         c->bias, c->activation, c->beta, y, c->reserved, err);
     case YKD_CONV_FWD_ROWS:
-        return ykd_conv_forward_rows(device, c->x, c->w, c->w_offset, false, c->s, c->bias,
-                                     c->activation, c->beta, y, c->reserved, err);
+        return ykd_conv_forward_rows(device, c->x, c->w, c->w_offset, false, c->cache, c->s,
+                                     c->bias, c->activation, c->beta, y, c->reserved, err);
     default:
         return ykd_conv_forward_columns(device, c->x, c->w, c->w_offset, c->s, c->bias,
                                         c->activation, c->beta, y, c->reserved, err);
@@ -263,6 +264,14 @@ size_t ykd_conv_forward_floats(ykd_device *device, const ykd_conv_shape *s)
     return most;
 }
 
+/* The cache slot a forward path fills, or -1. */
+static int cached_kind_of(int path)
+{
+    if (path == YKD_CONV_FWD_ROWS)
+        return YKD_CONV_CACHED_TAPS;
+    return path == YKD_CONV_FWD_WINOGRAD ? YKD_CONV_CACHED_WINOGRAD : -1;
+}
+
 /* The forward pass of call->s by the path a test forces, the one remembered for the shape
  * under tag, or the fastest measured now. */
 static ykd_status forward_by_chosen_path(ykd_device *device, const char *tag,
@@ -285,6 +294,7 @@ static ykd_status forward_by_chosen_path(ykd_device *device, const char *tag,
         measured.beta = 0.0f; /* the temporary holds nothing to add to */
         st = choose(device, state, signature, &paths, run_forward, &measured, temp_shape, &path,
                     err);
+        ykd_conv_cache_keep_only(call->cache, cached_kind_of(path));
     }
     if (st == YKD_OK)
         st = run_forward(device, call, path, y, err);
@@ -292,11 +302,12 @@ static ykd_status forward_by_chosen_path(ykd_device *device, const char *tag,
 }
 
 ykd_status ykd_conv_forward_any(ykd_device *device, const ykd_tensor *x, const ykd_buffer *w,
-                                size_t w_offset, const ykd_conv_shape *s,
-                                const ykd_tensor *bias, ykd_activation activation, float beta,
-                                const ykd_tensor *y, size_t reserved, ykd_error *err)
+                                size_t w_offset, ykd_conv2d_cache *cache,
+                                const ykd_conv_shape *s, const ykd_tensor *bias,
+                                ykd_activation activation, float beta, const ykd_tensor *y,
+                                size_t reserved, ykd_error *err)
 {
-    forward_call call = {x, w, w_offset, s, bias, activation, beta, reserved, NULL};
+    forward_call call = {x, w, w_offset, s, bias, activation, beta, reserved, NULL, cache};
     return forward_by_chosen_path(device, "conv-fwd", &call, y, err);
 }
 
@@ -310,7 +321,7 @@ ykd_status ykd_conv_forward_flipped_any(ykd_device *device, const ykd_tensor *dy
     ykd_buffer *scratch = NULL;
     ykd_status st = ykd_ops_scratch(
         device, (flipped + ykd_conv_forward_floats(device, t)) * sizeof(float), &scratch, err);
-    forward_call call = {dy, NULL, 0, t, NULL, YKD_ACTIVATION_NONE, beta, flipped, w};
+    forward_call call = {dy, NULL, 0, t, NULL, YKD_ACTIVATION_NONE, beta, flipped, w, NULL};
     if (st == YKD_OK)
         st = forward_by_chosen_path(device, "conv-igrad", &call, dx, err);
     return st;

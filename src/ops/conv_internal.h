@@ -28,6 +28,24 @@ typedef struct ykd_conv_shape {
     bool direct;      /* 1x1, stride 1, no padding: the input is the GEMM operand itself */
 } ykd_conv_shape;
 
+/* ---- the forward pass's cache of rearranged weights (conv_cache.c) ------------------------ */
+
+typedef enum ykd_conv_cached_kind {
+    YKD_CONV_CACHED_TAPS,     /* the pixel-row GEMM's rows of taps */
+    YKD_CONV_CACHED_WINOGRAD, /* Winograd's U */
+    YKD_CONV_CACHED_KINDS
+} ykd_conv_cached_kind;
+
+/* The cache's buffer of `floats` for kind made from the weights at w_offset of w: *ready
+ * tells whether it holds them already (else the caller fills it, then calls
+ * ykd_conv_cache_ready); one made from other weights is replaced. */
+ykd_status ykd_conv_cache_slot(ykd_conv2d_cache *cache, ykd_device *device, const ykd_buffer *w,
+                               size_t w_offset, ykd_conv_cached_kind kind, size_t floats,
+                               ykd_buffer **buffer, bool *ready, ykd_error *err);
+void ykd_conv_cache_ready(ykd_conv2d_cache *cache, ykd_conv_cached_kind kind);
+/* Frees every slot but kind's (-1: all): what the paths measured and not chosen made. */
+void ykd_conv_cache_keep_only(ykd_conv2d_cache *cache, int kind);
+
 /* Fills ho, wo, ckk, hwo and direct from the rest. */
 void ykd_conv_derive(ykd_conv_shape *s);
 
@@ -104,9 +122,10 @@ size_t ykd_conv_rows_forward_floats(ykd_device *device, const ykd_conv_shape *s)
  * [s->cin, s->cout, k, k], the weights of the convolution whose input gradient this is, read
  * flipped and transposed (see ykd_conv_forward_flipped_any). */
 ykd_status ykd_conv_forward_rows(ykd_device *device, const ykd_tensor *x, const ykd_buffer *w,
-                                 size_t w_offset, bool flipped, const ykd_conv_shape *s,
-                                 const ykd_tensor *bias, ykd_activation activation, float beta,
-                                 const ykd_tensor *y, size_t reserved, ykd_error *err);
+                                 size_t w_offset, bool flipped, ykd_conv2d_cache *cache,
+                                 const ykd_conv_shape *s, const ykd_tensor *bias,
+                                 ykd_activation activation, float beta, const ykd_tensor *y,
+                                 size_t reserved, ykd_error *err);
 
 /* ---- Winograd F(4x4, 3x3) (conv_winograd.c): stride-1 3x3, any GEMM implementation ------- */
 
@@ -114,10 +133,11 @@ bool ykd_conv_winograd_apply(const ykd_conv_shape *s);
 
 size_t ykd_conv_winograd_forward_floats(ykd_device *device, const ykd_conv_shape *s);
 
-/* As ykd_conv_forward_columns, by Winograd's transforms and 36 GEMMs over the channels. */
+/* As ykd_conv_forward_columns, by Winograd's transforms and 36 GEMMs over the channels; the
+ * weights' transform kept in cache (when not NULL) from call to call. */
 ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
                                      const ykd_buffer *w, size_t w_offset,
-                                     const ykd_conv_shape *s, const ykd_tensor *bias,
+                                     ykd_conv2d_cache *cache, const ykd_conv_shape *s, const ykd_tensor *bias,
                                      ykd_activation activation, float beta, const ykd_tensor *y,
                                      size_t reserved, ykd_error *err);
 
@@ -140,9 +160,11 @@ typedef enum ykd_conv_forward_path {
 
 /* y = act(conv(x, w) + bias) + beta * y by the path chosen for the shape, as
  * ykd_conv_weight_grad_any chooses; w a buffer range [cout, ckk], `reserved` floats at the
- * front of the scratch the caller's (see ykd_conv_forward_columns). */
+ * front of the scratch the caller's (see ykd_conv_forward_columns); cache NULL or the
+ * caller's (see ykd_conv2d_params). */
 ykd_status ykd_conv_forward_any(ykd_device *device, const ykd_tensor *x, const ykd_buffer *w,
-                                size_t w_offset, const ykd_conv_shape *s,
+                                size_t w_offset, ykd_conv2d_cache *cache,
+                                const ykd_conv_shape *s,
                                 const ykd_tensor *bias, ykd_activation activation, float beta,
                                 const ykd_tensor *y, size_t reserved, ykd_error *err);
 

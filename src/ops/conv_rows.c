@@ -159,10 +159,32 @@ static ykd_status weights_by_taps(ykd_device *device, const ykd_buffer *w, size_
     return ykd_op_run(device, kernel, &a, 2, global, local, err);
 }
 
+/* The weights as rows of taps: in the cache (made there once) when there is one, else in the
+ * scratch at *offset. */
+static ykd_status taps_of(ykd_device *device, const ykd_buffer *w, size_t w_offset, bool flipped,
+                          ykd_conv2d_cache *cache, const ykd_conv_shape *s, ykd_buffer *scratch,
+                          const ykd_buffer **taps, size_t *offset, ykd_error *err)
+{
+    if (!cache)
+        return weights_by_taps(device, w, w_offset, flipped, s, scratch, *offset, err);
+    ykd_buffer *kept = NULL;
+    bool ready = false;
+    ykd_status st = ykd_conv_cache_slot(cache, device, w, w_offset, YKD_CONV_CACHED_TAPS,
+                                        (size_t)s->cout * s->ckk, &kept, &ready, err);
+    if (st == YKD_OK && !ready) {
+        st = weights_by_taps(device, w, w_offset, flipped, s, kept, 0, err);
+        if (st == YKD_OK)
+            ykd_conv_cache_ready(cache, YKD_CONV_CACHED_TAPS);
+    }
+    *taps = kept, *offset = 0;
+    return st;
+}
+
 ykd_status ykd_conv_forward_rows(ykd_device *device, const ykd_tensor *x, const ykd_buffer *w,
-                                 size_t w_offset, bool flipped, const ykd_conv_shape *s,
-                                 const ykd_tensor *bias, ykd_activation activation, float beta,
-                                 const ykd_tensor *y, size_t reserved, ykd_error *err)
+                                 size_t w_offset, bool flipped, ykd_conv2d_cache *cache,
+                                 const ykd_conv_shape *s, const ykd_tensor *bias,
+                                 ykd_activation activation, float beta, const ykd_tensor *y,
+                                 size_t reserved, ykd_error *err)
 {
     int wp = s->w + 2 * s->pad;
     size_t image = padded_image(s), row = (size_t)s->k * s->cin;
@@ -172,10 +194,11 @@ ykd_status ykd_conv_forward_rows(ykd_device *device, const ykd_tensor *x, const 
     ykd_buffer *scratch = NULL;
     ykd_status st = ykd_ops_scratch(
         device, (images_offset + (size_t)pass * image) * sizeof(float), &scratch, err);
+    const ykd_buffer *taps = scratch;
     if (st == YKD_OK)
-        st = weights_by_taps(device, w, w_offset, flipped, s, scratch, taps_offset, err);
+        st = taps_of(device, w, w_offset, flipped, cache, s, scratch, &taps, &taps_offset, err);
     ykd_gemm g = {.n = s->cout, .k = (int)row, .batch = 1, .k_batches = s->k,
-                  .b = ykd_conv_operand(scratch, taps_offset, s->cout, 0, row * s->cout),
+                  .b = ykd_conv_operand(taps, taps_offset, s->cout, 0, row * s->cout),
                   .alpha = 1.0f, .beta = beta, .bias = bias ? bias->buffer : NULL,
                   .bias_offset = bias ? bias->offset : 0, .act = activation,
                   .a_pixels = {.plane = (int)s->hwo, .wo = s->wo, .stride = s->stride,

@@ -177,9 +177,31 @@ static ykd_status transform_output(ykd_device *device, const ykd_buffer *scratch
     return ykd_op_run(device, kernel, &a, 3, global, local, err);
 }
 
+/* U: in the cache (transformed there once) when there is one, else in the scratch at
+ * *offset. */
+static ykd_status transformed_weights(ykd_device *device, const ykd_buffer *w, size_t w_offset,
+                                      ykd_conv2d_cache *cache, const ykd_conv_shape *s,
+                                      const winograd_plan *p, ykd_buffer *scratch,
+                                      const ykd_buffer **u, size_t *offset, ykd_error *err)
+{
+    if (!cache)
+        return transform_weights(device, w, w_offset, s, p, scratch, *offset, err);
+    ykd_buffer *kept = NULL;
+    bool ready = false;
+    ykd_status st = ykd_conv_cache_slot(cache, device, w, w_offset, YKD_CONV_CACHED_WINOGRAD,
+                                        p->weights, &kept, &ready, err);
+    if (st == YKD_OK && !ready) {
+        st = transform_weights(device, w, w_offset, s, p, kept, 0, err);
+        if (st == YKD_OK)
+            ykd_conv_cache_ready(cache, YKD_CONV_CACHED_WINOGRAD);
+    }
+    *u = kept, *offset = 0;
+    return st;
+}
+
 ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
                                      const ykd_buffer *w, size_t w_offset,
-                                     const ykd_conv_shape *s, const ykd_tensor *bias,
+                                     ykd_conv2d_cache *cache, const ykd_conv_shape *s, const ykd_tensor *bias,
                                      ykd_activation activation, float beta, const ykd_tensor *y,
                                      size_t reserved, ykd_error *err)
 {
@@ -193,8 +215,9 @@ ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
     ykd_status st = ykd_ops_scratch(
         device, (m_offset + (size_t)POINTS * s->cout * pass_tiles) * sizeof(float), &scratch,
         err);
+    const ykd_buffer *u = scratch;
     if (st == YKD_OK)
-        st = transform_weights(device, w, w_offset, s, &p, scratch, u_offset, err);
+        st = transformed_weights(device, w, w_offset, cache, s, &p, scratch, &u, &u_offset, err);
     for (int first = 0; first < s->n && st == YKD_OK; first += p.pass) {
         int count = s->n - first < p.pass ? s->n - first : p.pass;
         size_t tiles = (size_t)count * p.th * p.tw;
@@ -206,8 +229,7 @@ ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
         /* M[xi] = U[xi] [cout x cin] x V[xi] [cin x tiles], the 36 points as a batch */
         ykd_gemm g = {.m = s->cout, .n = (int)tiles, .k = s->cin, .batch = POINTS,
                       .k_batches = 1,
-                      .a = ykd_conv_operand(scratch, u_offset, s->cin,
-                                            (size_t)s->cout * s->cin, 0),
+                      .a = ykd_conv_operand(u, u_offset, s->cin, (size_t)s->cout * s->cin, 0),
                       .b = ykd_conv_operand(scratch, v_offset, tiles, (size_t)s->cin * tiles, 0),
                       .c = ykd_conv_operand(scratch, m_offset, tiles, (size_t)s->cout * tiles,
                                             0),

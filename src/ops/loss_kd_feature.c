@@ -113,7 +113,7 @@ ykd_status ykd_kd_pkd_loss(const ykd_tensor *student, const ykd_tensor *teacher,
 
 /* ---- feature imitation --------------------------------------------------------------------- */
 
-static const ykd_conv2d_params pointwise = {1, 0, 1};
+static const ykd_conv2d_params pointwise = {.stride = 1, .padding = 0, .groups = 1};
 
 /* The adapter's tensors: weight [Ct, Cs, 1, 1] for the student's Cs, bias [1, Ct, 1, 1] (or
  * NULL) and the gradients of either (their shapes, or NULL), on the student's device. */

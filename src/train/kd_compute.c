@@ -9,7 +9,7 @@
 #include "core/error_internal.h"
 #include "train/kd_internal.h"
 
-static const ykd_conv2d_params pointwise = {1, 0, 1};
+static const ykd_conv2d_params pointwise = {.stride = 1, .padding = 0, .groups = 1};
 
 /* ---- checks -------------------------------------------------------------------------------- */
 

@@ -28,7 +28,8 @@ static ref_conv geometry(const op_case *c)
 
 static ykd_conv2d_params params_of(const op_case *c)
 {
-    return (ykd_conv2d_params){c->p[STRIDE], c->p[PAD], geometry(c).groups};
+    return (ykd_conv2d_params){.stride = c->p[STRIDE], .padding = c->p[PAD],
+                               .groups = geometry(c).groups};
 }
 
 /* The GEMM policy and path the variant asks for; none for NULL. */
@@ -286,7 +287,7 @@ void op_conv_views(ykd_test *t)
     if (big_x && gw && big_y) {
         ykd_tensor vx = ykd_tensor_channels(big_x, 1, c.cin);
         ykd_tensor vy = ykd_tensor_channels(big_y, 2, c.cout);
-        ykd_conv2d_params params = {1, 1, 1};
+        ykd_conv2d_params params = {.stride = 1, .padding = 1, .groups = 1};
         ref_conv2d_forward(&c, xd, wd, NULL, 0, expected);
         if (CHECK_OK(t, ykd_conv2d_forward(&vx, gw, NULL, &params, YKD_ACTIVATION_NONE, &vy, &err),
                      err))
@@ -329,7 +330,7 @@ void op_conv_fused_bn_silu(ykd_test *t)
     const ykd_tensor *w_folded = ykd_test_out(t, &m, c.cout, c.cin, 3, 3, false);
     const ykd_tensor *b_folded = ykd_test_out(t, &m, 1, c.cout, 1, 1, false);
     const ykd_tensor *y = ykd_test_out(t, &m, c.n, c.cout, c.h, c.w, false);
-    ykd_conv2d_params params = {1, 1, 1};
+    ykd_conv2d_params params = {.stride = 1, .padding = 1, .groups = 1};
     ykd_error err;
     if (gx && gw && bn.gamma && bn.beta && bn.running_mean && bn.running_var && w_folded &&
         b_folded && y &&
@@ -342,11 +343,81 @@ void op_conv_fused_bn_silu(ykd_test *t)
     ykd_test_mem_free(&m);
 }
 
+/* A weights cache (ykd_conv2d_params.cache) on every forward path: the same results on the
+ * call that fills it and the call that reuses it, other weights given to it remade rather than
+ * read stale, and new values of the same weights read after a clear. */
+void op_conv_weights_cache(ykd_test *t)
+{
+    const ref_conv c = {2, 17, 10, 9, 33, 3, 1, 1, 1};
+    ykd_test_mem m = {0};
+    size_t nx = (size_t)c.n * c.cin * c.h * c.w, nw = (size_t)c.cout * c.cin * 9;
+    size_t ny = (size_t)c.n * c.cout * c.h * c.w;
+    double *xd, *wd[2], *bd, *expected[2] = {ykd_test_doubles(&m, ny), ykd_test_doubles(&m, ny)};
+    float *x = ykd_test_inputs(&m, nx, 91, -1, 1, &xd);
+    float *w[2] = {ykd_test_inputs(&m, nw, 92, -0.5f, 0.5f, &wd[0]),
+                   ykd_test_inputs(&m, nw, 93, -0.5f, 0.5f, &wd[1])};
+    float *bias = ykd_test_inputs(&m, (size_t)c.cout, 94, -0.5f, 0.5f, &bd);
+    for (int i = 0; i < 2; i++)
+        if (expected[i] && wd[i])
+            ref_conv2d_forward(&c, xd, wd[i], bd, 1, expected[i]);
+    const ykd_tensor *gx = ykd_test_in(t, &m, x, c.n, c.cin, c.h, c.w, false);
+    const ykd_tensor *gw[2] = {ykd_test_in(t, &m, w[0], c.cout, c.cin, 3, 3, false),
+                               ykd_test_in(t, &m, w[1], c.cout, c.cin, 3, 3, false)};
+    const ykd_tensor *gb = ykd_test_in(t, &m, bias, 1, c.cout, 1, 1, false);
+    const ykd_tensor *y = ykd_test_out(t, &m, c.n, c.cout, c.h, c.w, false);
+    ykd_ops_state *state = NULL;
+    ykd_conv2d_cache *cache = NULL;
+    ykd_error err;
+    if (!gx || !gw[0] || !gw[1] || !gb || !y ||
+        !CHECK_OK(t, ykd_ops_state_get(t->device, &state, &err), err) ||
+        !CHECK_OK(t, ykd_ops_set_gemm_policy(t->device, "tiled-6x2", &err), err) ||
+        !CHECK_OK(t, ykd_conv2d_cache_new(&cache, &err), err)) {
+        ykd_test_mem_free(&m);
+        return;
+    }
+    static const int paths[] = {YKD_CONV_FWD_COLUMNS, YKD_CONV_FWD_WINDOWS,
+                                YKD_CONV_FWD_WINOGRAD, YKD_CONV_FWD_ROWS};
+    static const char *const names[] = {"columns", "windows", "Winograd", "pixel rows"};
+    ykd_conv2d_params params = {.stride = 1, .padding = 1, .groups = 1, .cache = cache};
+    for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
+        state->conv_forward = paths[p];
+        /* weights 0 (fills the cache), again (reuses it), weights 1 (remade), then weights 1
+         * overwritten with weights 0's values and the cache cleared */
+        const int given[] = {0, 0, 1, 1}, expect[] = {0, 0, 1, 0};
+        for (int call = 0; call < 4; call++) {
+            char what[96];
+            snprintf(what, sizeof what, "%s path, call %d with a cache", names[p], call + 1);
+            if (call == 3 &&
+                !CHECK_OK(t, ykd_buffer_copy(gw[1]->buffer, gw[1]->offset * sizeof(float),
+                                             gw[0]->buffer, gw[0]->offset * sizeof(float),
+                                             nw * sizeof(float), &err),
+                          err))
+                break;
+            if (call == 3)
+                ykd_conv2d_cache_clear(cache);
+            if (!CHECK_OK(t, ykd_conv2d_forward(gx, gw[given[call]], gb, &params,
+                                                YKD_ACTIVATION_SILU, y, &err),
+                          err) ||
+                !ykd_test_expect_tensor(t, y, expected[expect[call]], 1e-10, what))
+                break;
+        }
+        /* weights 1 back to their own values for the next path */
+        ykd_buffer_write(gw[1]->buffer, gw[1]->offset * sizeof(float), w[1], nw * sizeof(float),
+                         &err);
+        ykd_conv2d_cache_clear(cache);
+    }
+    state->conv_forward = 0;
+    ykd_conv2d_cache_free(cache);
+    CHECK_OK(t, ykd_ops_set_gemm_policy(t->device, getenv("YOLOKD_GEMM"), &err), err);
+    ykd_test_mem_guards_intact(t, &m, "conv weights cache");
+    ykd_test_mem_free(&m);
+}
+
 void op_conv_refusals(ykd_test *t)
 {
     ykd_tensor x, w, y, w_wrong, bias_wrong;
     ykd_error err;
-    ykd_conv2d_params params = {1, 1, 1};
+    ykd_conv2d_params params = {.stride = 1, .padding = 1, .groups = 1};
     if (!CHECK_OK(t, ykd_tensor_alloc(t->device, 2, 3, 8, 8, &x, &err), err))
         return;
     CHECK_OK(t, ykd_tensor_alloc(t->device, 4, 3, 3, 3, &w, &err), err);
@@ -359,20 +430,20 @@ void op_conv_refusals(ykd_test *t)
     CHECK_STATUS(t, ykd_conv2d_forward(&x, &w, &bias_wrong, &params, 0, &y, &err),
                  YKD_ERR_SHAPE, err);
     CHECK_CONTAINS(t, err.message, "bias has shape [1, 5, 1, 1], expected [1, 4, 1, 1]");
-    ykd_conv2d_params stride2 = {2, 1, 1};
+    ykd_conv2d_params stride2 = {.stride = 2, .padding = 1, .groups = 1};
     CHECK_STATUS(t, ykd_conv2d_forward(&x, &w, NULL, &stride2, 0, &y, &err), YKD_ERR_SHAPE, err);
     CHECK_CONTAINS(t, err.message, "expected [2, 4, 4, 4]");
     /* grouped convolutions exist (their own entries); 3 groups cannot split 4 outputs */
-    ykd_conv2d_params grouped = {1, 1, 3};
+    ykd_conv2d_params grouped = {.stride = 1, .padding = 1, .groups = 3};
     CHECK_STATUS(t, ykd_conv2d_forward(&x, &w, NULL, &grouped, 0, &y, &err), YKD_ERR_SHAPE,
                  err);
     CHECK_CONTAINS(t, err.message, "3 groups do not divide");
-    ykd_conv2d_params bad = {0, 1, 1};
+    ykd_conv2d_params bad = {.stride = 0, .padding = 1, .groups = 1};
     CHECK_STATUS(t, ykd_conv2d_forward(&x, &w, NULL, &bad, 0, &y, &err),
                  YKD_ERR_INVALID_ARGUMENT, err);
     ykd_tensor tiny_x;
     if (CHECK_OK(t, ykd_tensor_alloc(t->device, 1, 3, 1, 1, &tiny_x, &err), err)) {
-        ykd_conv2d_params unpadded = {1, 0, 1};
+        ykd_conv2d_params unpadded = {.stride = 1, .padding = 0, .groups = 1};
         CHECK_STATUS(t, ykd_conv2d_forward(&tiny_x, &w, NULL, &unpadded, 0, &y, &err),
                      YKD_ERR_SHAPE, err);
         CHECK_CONTAINS(t, err.message, "does not fit the input [1, 3, 1, 1]");
@@ -408,7 +479,9 @@ void op_conv_grouped_refusals(ykd_test *t)
     const ykd_tensor *y = ykd_test_out(t, &m, 1, 6, 5, 5, false);
     ykd_error err;
     if (x && w && w4 && y) {
-        ykd_conv2d_params four = {1, 1, 4}, two = {1, 1, 2}, negative = {1, 1, -3};
+        ykd_conv2d_params four = {.stride = 1, .padding = 1, .groups = 4};
+        ykd_conv2d_params two = {.stride = 1, .padding = 1, .groups = 2};
+        ykd_conv2d_params negative = {.stride = 1, .padding = 1, .groups = -3};
         CHECK_STATUS(t, ykd_conv2d_forward(x, w, NULL, &four, YKD_ACTIVATION_NONE, y, &err),
                      YKD_ERR_SHAPE, err);
         CHECK_CONTAINS(t, err.message, "4 groups do not divide");

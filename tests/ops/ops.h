@@ -104,6 +104,7 @@ OP_REFERENCE_GRADIENT(conv);
 void op_conv_views(ykd_test *t);
 void op_conv_paths_measured(ykd_test *t);
 void op_conv_fused_bn_silu(ykd_test *t);
+void op_conv_weights_cache(ykd_test *t);
 void op_conv_refusals(ykd_test *t);
 void op_conv_grouped_refusals(ykd_test *t);
 
