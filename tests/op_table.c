@@ -90,6 +90,21 @@ static const op_case batchnorm_backward_cases[] = {
     {.shape = {8, 5, 31, 33}, .flags = OP_STRIDED | OP_ACCUMULATE},
 };
 
+/* BN and SiLU as one op: x around 0 and far from it, strided, in place, accumulating. */
+static const op_case batchnorm_silu_train_cases[] = {
+    {.shape = {2, 3, 5, 7}, .f = {0.0}, .flags = OP_SILU},
+    {.shape = {4, 19, 20, 20}, .f = {-30.0}, .flags = OP_SILU | OP_STRIDED | OP_IN_PLACE},
+    {.shape = {8, 5, 31, 33}, .f = {100.0}, .flags = OP_SILU | OP_STRIDED},
+    {.shape = {1, 2, 80, 80}, .f = {0.0}, .flags = OP_SILU},
+};
+
+static const op_case batchnorm_silu_backward_cases[] = {
+    {.shape = {2, 3, 5, 7}, .flags = OP_SILU | OP_STRIDED},
+    {.shape = {16, 3, 1, 1}, .flags = OP_SILU | OP_ACCUMULATE},
+    {.shape = {4, 19, 20, 20}, .flags = OP_SILU},
+    {.shape = {8, 5, 31, 33}, .flags = OP_SILU | OP_STRIDED | OP_ACCUMULATE},
+};
+
 static const op_case batchnorm_train_gpu_cases[] = {
     {.shape = {8, 5, 31, 33}, .f = {100.0}, .flags = OP_STRIDED},
     {.shape = {2, 3, 5, 7}, .f = {0.0}},
@@ -459,6 +474,15 @@ static const op_entry batchnorm_train_gpu = {
 static const op_entry batchnorm_backward_gpu = {
     .name = "batchnorm, backward, the GPU work split", CASES(batchnorm_backward_gpu_cases),
     TOL(0, 1e-9, 0), BATCHNORM_BACKWARD, .as_gpu = true};
+static const op_entry batchnorm_silu_train = {
+    .name = "batchnorm + SiLU, training forward", CASES(batchnorm_silu_train_cases),
+    TOL(1e-9, 0, 0), OP(batchnorm_train), .vector_widths = true};
+static const op_entry batchnorm_silu_backward = {
+    .name = "batchnorm + SiLU, backward", CASES(batchnorm_silu_backward_cases),
+    TOL(0, 1e-9, 0), BATCHNORM_BACKWARD, .vector_widths = true};
+static const op_entry batchnorm_silu_backward_gpu = {
+    .name = "batchnorm + SiLU, backward, the GPU work split",
+    CASES(batchnorm_silu_backward_cases), TOL(0, 1e-9, 0), BATCHNORM_BACKWARD, .as_gpu = true};
 static const op_entry batchnorm_infer = {.name = "batchnorm, inference forward",
                                          CASES(batchnorm_infer_cases), TOL(1e-12, 0, 0),
                                          OP(batchnorm_infer), .vector_widths = true};
@@ -610,6 +634,7 @@ const op_entry *const op_table[] = {
     &add, &axpy, &scale,
     &silu, &sigmoid, &leaky_relu,
     &batchnorm_train, &batchnorm_backward, &batchnorm_train_gpu, &batchnorm_backward_gpu,
+    &batchnorm_silu_train, &batchnorm_silu_backward, &batchnorm_silu_backward_gpu,
     &batchnorm_infer, &batchnorm_fold,
     &maxpool, &maxpool_ties,
     &upsample2x,

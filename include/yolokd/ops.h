@@ -169,6 +169,22 @@ ykd_status ykd_batchnorm_backward_sync(const ykd_tensor *x, const ykd_tensor *dy
                                        const ykd_tensor *dgamma, const ykd_tensor *dbeta,
                                        ykd_error *err);
 
+/* BN in training mode with SiLU after it, as one op: y = SiLU(BN(x)) in one pass over the
+ * planes; the backward takes dy of y (SiLU's output) and recomputes SiLU's input from x and
+ * the saved statistics, so that input is never stored (bn->beta is required by both). sync as
+ * above. */
+ykd_status ykd_batchnorm_silu_forward_train_sync(const ykd_tensor *x, const ykd_batchnorm *bn,
+                                                 const ykd_bn_sync *sync, const ykd_tensor *y,
+                                                 const ykd_tensor *save_mean,
+                                                 const ykd_tensor *save_invstd, ykd_error *err);
+ykd_status ykd_batchnorm_silu_backward_sync(const ykd_tensor *x, const ykd_tensor *dy,
+                                            const ykd_batchnorm *bn, const ykd_bn_sync *sync,
+                                            const ykd_tensor *save_mean,
+                                            const ykd_tensor *save_invstd,
+                                            bool accumulate_params, const ykd_tensor *dx,
+                                            const ykd_tensor *dgamma, const ykd_tensor *dbeta,
+                                            ykd_error *err);
+
 /* Inference mode: normalise with the running statistics. y may be x. */
 ykd_status ykd_batchnorm_forward_infer(const ykd_tensor *x, const ykd_batchnorm *bn,
                                        const ykd_tensor *y, ykd_error *err);

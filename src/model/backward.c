@@ -142,14 +142,14 @@ static ykd_status conv_backward(ykd_model *m, int k, const ykd_tensor *dy, const
         dz = ykd_model_tmp_tensor(m, k, YKD_TMP_DZ);
         ykd_bn_tensors bn;
         ykd_model_bn(m, n, &bn);
-        if (n->act) {
-            ykd_tensor b = ykd_model_tmp_tensor(m, k, YKD_TMP_B);
-            st = ykd_silu_backward(&b, dy, dy, err);
-        }
-        if (st == YKD_OK)
+        const ykd_tensor *dgamma = &m->table[n->bn_param].grad;
+        const ykd_tensor *dbeta = &m->table[n->bn_param + 1].grad;
+        if (n->act)
+            st = ykd_batchnorm_silu_backward_sync(&z, dy, &bn.bn, m->bn_sync, &mean, &invstd,
+                                                  true, &dz, dgamma, dbeta, err);
+        else
             st = ykd_batchnorm_backward_sync(&z, dy, &bn.bn, m->bn_sync, &mean, &invstd, true,
-                                             &dz, &m->table[n->bn_param].grad,
-                                             &m->table[n->bn_param + 1].grad, err);
+                                             &dz, dgamma, dbeta, err);
         g = &dz;
     }
     if (st == YKD_OK)

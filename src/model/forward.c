@@ -1,7 +1,7 @@
 /* The forward pass: each node's ops in graph order, in the arenas of the current plan.
  *
- * Training runs conv, BN with batch statistics (updating the running ones) and SiLU as three
- * ops, keeping the conv and BN outputs for the backward. Inference runs one fused op per
+ * Training runs conv, then BN with batch statistics (updating the running ones) and SiLU as
+ * one op, keeping the conv's output and the statistics for the backward. Inference runs one fused op per
  * block: the convolution with BN folded into its weights and bias and SiLU in its epilogue;
  * the folded weights are computed once and kept until the parameters change. */
 #include <stdio.h>
@@ -95,17 +95,17 @@ static ykd_status conv_forward(ykd_model *m, int k, const ykd_tensor *x, const y
         return st == YKD_OK ? ykd_conv2d_forward(x, &wf, &bf, &cp, act, y, err) : st;
     }
     ykd_tensor z = ykd_model_tmp_tensor(m, k, YKD_TMP_Z);
-    ykd_tensor b = n->act ? ykd_model_tmp_tensor(m, k, YKD_TMP_B) : z;
     ykd_tensor mean = ykd_model_tmp_tensor(m, k, YKD_TMP_MEAN);
     ykd_tensor invstd = ykd_model_tmp_tensor(m, k, YKD_TMP_INVSTD);
     ykd_bn_tensors bn;
     ykd_model_bn(m, n, &bn);
     ykd_status st = ykd_conv2d_forward(x, w, NULL, &cp, YKD_ACTIVATION_NONE, &z, err);
-    if (st == YKD_OK)
-        st = ykd_batchnorm_forward_train_sync(&z, &bn.bn, m->bn_sync, n->act ? &b : y, &mean,
-                                              &invstd, err);
+    /* BN and SiLU as one op: SiLU's input is recomputed in the backward, not kept */
     if (st == YKD_OK && n->act)
-        st = ykd_silu_forward(&b, y, err);
+        st = ykd_batchnorm_silu_forward_train_sync(&z, &bn.bn, m->bn_sync, y, &mean, &invstd,
+                                                   err);
+    else if (st == YKD_OK)
+        st = ykd_batchnorm_forward_train_sync(&z, &bn.bn, m->bn_sync, y, &mean, &invstd, err);
     return st;
 }
 

@@ -182,7 +182,7 @@ typedef struct ykd_plan {
     size_t unshared_floats;
 } ykd_plan;
 
-enum { YKD_TMP_Z, YKD_TMP_B, YKD_TMP_MEAN, YKD_TMP_INVSTD, YKD_TMP_DZ, YKD_TMP_COUNT };
+enum { YKD_TMP_Z, YKD_TMP_MEAN, YKD_TMP_INVSTD, YKD_TMP_DZ, YKD_TMP_COUNT };
 
 /* Plans (mode, n, h, w); arena_limit_floats 0: one arena without a cap. */
 ykd_status ykd_plan_make(const ykd_graph *g, ykd_model_mode mode, int n, int h, int w,

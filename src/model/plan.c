@@ -3,8 +3,8 @@
  * Every tensor a pass needs becomes a block with a lifetime in steps: the forward of node k is
  * step k, its backward step 2F-1-k (F nodes). Inference keeps an activation from its first
  * writer to its last reader (the named outputs to the end of the forward). Training also keeps
- * what backward reads (a conv's or pool's input, BN's input and SiLU's input until that node's
- * backward) and adds the gradients: a storage's gradient lives from its first contribution
+ * what backward reads (a conv's or pool's input, BN's input and statistics until that node's
+ * backward; SiLU's input is recomputed from them) and adds the gradients: a storage's gradient lives from its first contribution
  * (the backward of its last reader) to the backward of its first writer.
  *
  * Blocks are then packed, largest first, each at the lowest offset of an arena where no block
@@ -176,8 +176,8 @@ static bool add_attention_probs(planner *p, int k, int *slots)
     return slots[YKD_TMP_Z] >= 0;
 }
 
-/* z (conv output), b (BN output, when SiLU follows), the batch mean and 1/std of each BN conv
- * until its backward, and dz (BN's input gradient) during it. */
+/* z (conv output), the batch mean and 1/std of each BN conv until its backward, and dz (BN's
+ * input gradient) during it. */
 static bool add_temporaries(planner *p)
 {
     const ykd_graph *g = p->g;
@@ -200,14 +200,12 @@ static bool add_temporaries(planner *p)
         bool back = plan->needs_backward[k];
         int end = back ? bwd(p, k) : k;
         slots[YKD_TMP_Z] = add_block(p, floats, k, end);
-        if (n->act) /* SiLU's input, for its backward */
-            slots[YKD_TMP_B] = add_block(p, floats, k, end);
         slots[YKD_TMP_MEAN] = add_block(p, cout, k, end);
         slots[YKD_TMP_INVSTD] = add_block(p, cout, k, end);
         if (back)
             slots[YKD_TMP_DZ] = add_block(p, floats, bwd(p, k), bwd(p, k));
         for (int i = 0; i < YKD_TMP_COUNT; i++)
-            if (slots[i] == -1 && (i != YKD_TMP_DZ || back) && (i != YKD_TMP_B || n->act))
+            if (slots[i] == -1 && (i != YKD_TMP_DZ || back))
                 return false;
     }
     return true;

@@ -124,9 +124,10 @@ static void pass_end(training_pass *p)
     ykd_buffer_free(p->per_channel);
 }
 
-/* y = the affine map of each channel (4 floats per channel in affine) applied to x. */
+/* y = act(the affine map of each channel (4 floats per channel in affine) applied to x). */
 static ykd_status run_apply(ykd_device *dev, const ykd_kernel *kernel, const ykd_tensor *x,
-                            ykd_buffer *affine, const ykd_tensor *y, ykd_error *err)
+                            ykd_buffer *affine, ykd_activation act, const ykd_tensor *y,
+                            ykd_error *err)
 {
     ykd_op_args a = {.count = 0};
     ykd_op_args_tensor(&a, x);
@@ -134,6 +135,7 @@ static ykd_status run_apply(ykd_device *dev, const ykd_kernel *kernel, const ykd
     ykd_op_args_tensor(&a, y);
     ykd_op_args_uint(&a, (size_t)x->h * (size_t)x->w);
     ykd_op_args_uint(&a, (size_t)x->c);
+    ykd_op_args_int(&a, (int)act);
     return ykd_op_run_per_plane_runs(dev, kernel, &a, x, PLANE_RUN, err);
 }
 
@@ -199,11 +201,17 @@ static ykd_status gather_partials(const ykd_bn_sync *sync, const training_pass *
     return st;
 }
 
+static ykd_status forward_train(const char *op, const ykd_tensor *x, const ykd_batchnorm *bn,
+                                const ykd_bn_sync *sync, ykd_activation act, const ykd_tensor *y,
+                                const ykd_tensor *save_mean, const ykd_tensor *save_invstd,
+                                ykd_error *err);
+
 ykd_status ykd_batchnorm_forward_train(const ykd_tensor *x, const ykd_batchnorm *bn,
                                        const ykd_tensor *y, const ykd_tensor *save_mean,
                                        const ykd_tensor *save_invstd, ykd_error *err)
 {
-    return ykd_batchnorm_forward_train_sync(x, bn, NULL, y, save_mean, save_invstd, err);
+    return forward_train("ykd_batchnorm_forward_train", x, bn, NULL, YKD_ACTIVATION_NONE, y,
+                         save_mean, save_invstd, err);
 }
 
 ykd_status ykd_batchnorm_forward_train_sync(const ykd_tensor *x, const ykd_batchnorm *bn,
@@ -211,7 +219,24 @@ ykd_status ykd_batchnorm_forward_train_sync(const ykd_tensor *x, const ykd_batch
                                             const ykd_tensor *save_mean,
                                             const ykd_tensor *save_invstd, ykd_error *err)
 {
-    static const char op[] = "ykd_batchnorm_forward_train";
+    return forward_train("ykd_batchnorm_forward_train", x, bn, sync, YKD_ACTIVATION_NONE, y,
+                         save_mean, save_invstd, err);
+}
+
+ykd_status ykd_batchnorm_silu_forward_train_sync(const ykd_tensor *x, const ykd_batchnorm *bn,
+                                                 const ykd_bn_sync *sync, const ykd_tensor *y,
+                                                 const ykd_tensor *save_mean,
+                                                 const ykd_tensor *save_invstd, ykd_error *err)
+{
+    return forward_train("ykd_batchnorm_silu_forward_train", x, bn, sync, YKD_ACTIVATION_SILU,
+                         y, save_mean, save_invstd, err);
+}
+
+static ykd_status forward_train(const char *op, const ykd_tensor *x, const ykd_batchnorm *bn,
+                                const ykd_bn_sync *sync, ykd_activation act, const ykd_tensor *y,
+                                const ykd_tensor *save_mean, const ykd_tensor *save_invstd,
+                                ykd_error *err)
+{
     if (!bn)
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: bn is NULL", op);
     const ykd_tensor *tensors[] = {x, y, bn->gamma, bn->beta, bn->running_mean,
@@ -255,7 +280,7 @@ ykd_status ykd_batchnorm_forward_train_sync(const ykd_tensor *x, const ykd_batch
     if (st == YKD_OK)
         st = ykd_op_run_1d(p.dev, p.kernels[1], &stats, (size_t)x->c, err);
     if (st == YKD_OK)
-        st = run_apply(p.dev, p.kernels[2], x, p.per_channel, y, err);
+        st = run_apply(p.dev, p.kernels[2], x, p.per_channel, act, y, err);
     ykd_buffer_free(global);
     pass_end(&p);
     return st;
@@ -292,10 +317,16 @@ ykd_status ykd_batchnorm_forward_infer(const ykd_tensor *x, const ykd_batchnorm 
     ykd_op_args_uint(&a, (size_t)x->c);
     st = ykd_op_run_1d(dev, k[0], &a, (size_t)x->c, err);
     if (st == YKD_OK)
-        st = run_apply(dev, k[1], x, affine, y, err);
+        st = run_apply(dev, k[1], x, affine, YKD_ACTIVATION_NONE, y, err);
     ykd_buffer_free(affine);
     return st;
 }
+
+static ykd_status backward(const char *op, const ykd_tensor *x, const ykd_tensor *dy,
+                           const ykd_batchnorm *bn, const ykd_bn_sync *sync, ykd_activation act,
+                           const ykd_tensor *save_mean, const ykd_tensor *save_invstd,
+                           bool accumulate_params, const ykd_tensor *dx,
+                           const ykd_tensor *dgamma, const ykd_tensor *dbeta, ykd_error *err);
 
 ykd_status ykd_batchnorm_backward(const ykd_tensor *x, const ykd_tensor *dy,
                                   const ykd_batchnorm *bn, const ykd_tensor *save_mean,
@@ -303,8 +334,31 @@ ykd_status ykd_batchnorm_backward(const ykd_tensor *x, const ykd_tensor *dy,
                                   const ykd_tensor *dx, const ykd_tensor *dgamma,
                                   const ykd_tensor *dbeta, ykd_error *err)
 {
-    return ykd_batchnorm_backward_sync(x, dy, bn, NULL, save_mean, save_invstd,
-                                       accumulate_params, dx, dgamma, dbeta, err);
+    return backward("ykd_batchnorm_backward", x, dy, bn, NULL, YKD_ACTIVATION_NONE, save_mean,
+                    save_invstd, accumulate_params, dx, dgamma, dbeta, err);
+}
+
+ykd_status ykd_batchnorm_backward_sync(const ykd_tensor *x, const ykd_tensor *dy,
+                                       const ykd_batchnorm *bn, const ykd_bn_sync *sync,
+                                       const ykd_tensor *save_mean, const ykd_tensor *save_invstd,
+                                       bool accumulate_params, const ykd_tensor *dx,
+                                       const ykd_tensor *dgamma, const ykd_tensor *dbeta,
+                                       ykd_error *err)
+{
+    return backward("ykd_batchnorm_backward", x, dy, bn, sync, YKD_ACTIVATION_NONE, save_mean,
+                    save_invstd, accumulate_params, dx, dgamma, dbeta, err);
+}
+
+ykd_status ykd_batchnorm_silu_backward_sync(const ykd_tensor *x, const ykd_tensor *dy,
+                                            const ykd_batchnorm *bn, const ykd_bn_sync *sync,
+                                            const ykd_tensor *save_mean,
+                                            const ykd_tensor *save_invstd,
+                                            bool accumulate_params, const ykd_tensor *dx,
+                                            const ykd_tensor *dgamma, const ykd_tensor *dbeta,
+                                            ykd_error *err)
+{
+    return backward("ykd_batchnorm_silu_backward", x, dy, bn, sync, YKD_ACTIVATION_SILU,
+                    save_mean, save_invstd, accumulate_params, dx, dgamma, dbeta, err);
 }
 
 /* The per-channel step of the backward: dgamma, dbeta (+)= from partial (images planes per
@@ -352,20 +406,21 @@ static ykd_status global_coefficients(const ykd_bn_sync *sync, const training_pa
     return st;
 }
 
-ykd_status ykd_batchnorm_backward_sync(const ykd_tensor *x, const ykd_tensor *dy,
-                                       const ykd_batchnorm *bn, const ykd_bn_sync *sync,
-                                       const ykd_tensor *save_mean, const ykd_tensor *save_invstd,
-                                       bool accumulate_params, const ykd_tensor *dx,
-                                       const ykd_tensor *dgamma, const ykd_tensor *dbeta,
-                                       ykd_error *err)
+static ykd_status backward(const char *op, const ykd_tensor *x, const ykd_tensor *dy,
+                           const ykd_batchnorm *bn, const ykd_bn_sync *sync, ykd_activation act,
+                           const ykd_tensor *save_mean, const ykd_tensor *save_invstd,
+                           bool accumulate_params, const ykd_tensor *dx,
+                           const ykd_tensor *dgamma, const ykd_tensor *dbeta, ykd_error *err)
 {
-    static const char op[] = "ykd_batchnorm_backward";
     if (!bn)
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: bn is NULL", op);
-    const ykd_tensor *tensors[] = {x, dy, dx, bn->gamma, save_mean, save_invstd, dgamma, dbeta};
-    const char *names[] = {"x", "dy", "dx", "gamma", "save_mean", "save_invstd", "dgamma",
-                           "dbeta"};
-    ykd_status st = check_operands(op, tensors, names, 3, 8, x ? x->c : 0, err);
+    /* beta enters only through SiLU's input; without it the kernels read gamma in its place */
+    const ykd_tensor *shift = act != YKD_ACTIVATION_NONE || bn->beta ? bn->beta : bn->gamma;
+    const ykd_tensor *tensors[] = {x,         dy,          dx,     bn->gamma, shift,
+                                   save_mean, save_invstd, dgamma, dbeta};
+    const char *names[] = {"x", "dy", "dx", "gamma", "beta", "save_mean", "save_invstd",
+                           "dgamma", "dbeta"};
+    ykd_status st = check_operands(op, tensors, names, 3, 9, x ? x->c : 0, err);
     static const char *const kernels[] = {"batchnorm_plane_grad_sums",
                                           "batchnorm_backward_params",
                                           "batchnorm_backward_input"};
@@ -378,9 +433,10 @@ ykd_status ykd_batchnorm_backward_sync(const ykd_tensor *x, const ykd_tensor *dy
     }
     size_t plane = (size_t)x->h * (size_t)x->w;
     ykd_op_args sums = {.count = 0};
-    ykd_op_args_tensor(&sums, x);
-    ykd_op_args_tensor(&sums, dy);
-    ykd_op_args_tensor(&sums, save_mean);
+    const ykd_tensor *sum_inputs[] = {x, dy, save_mean, save_invstd, bn->gamma, shift};
+    for (size_t i = 0; i < sizeof sum_inputs / sizeof sum_inputs[0]; i++)
+        ykd_op_args_tensor(&sums, sum_inputs[i]);
+    ykd_op_args_int(&sums, (int)act);
     st = run_plane_reduction(p.dev, p.kernels[0], &sums, x, p.partial, 2, err);
 
     if (st == YKD_OK)
@@ -393,6 +449,8 @@ ykd_status ykd_batchnorm_backward_sync(const ykd_tensor *x, const ykd_tensor *dy
     ykd_op_args_tensor(&input, x);
     ykd_op_args_tensor(&input, dy);
     ykd_op_args_mem(&input, p.per_channel->mem);
+    ykd_op_args_tensor(&input, shift);
+    ykd_op_args_int(&input, (int)act);
     ykd_op_args_tensor(&input, dx);
     ykd_op_args_uint(&input, plane);
     ykd_op_args_uint(&input, (size_t)x->c);

@@ -8,44 +8,33 @@
  * rows dW[co][ky][., .] (kx and c, channels innermost) are one product of dy [Cout x HWo]
  * (its rows along the pixels, as stored) by a B of HWo rows of K * C floats read through a
  * table of the starts (cl/gemm.cl with -DB_ROWS), summed over the images in the GEMM's
- * k-runs. B's rows are read as 16-float vectors and A is broadcast, the shape our GEMM kernel
- * runs fastest, where the column-wise products of the other paths (cl/gemm_nt.cl) reduce 16
- * lanes per output and lose to short pixel rows. The copy is the size of the input (any
- * stride, no im2col); a last pass puts the gradient back in the weights' layout. */
+ * k-runs, and stored straight into dW's layout, column (kx, c) at c * K * K + ky * K + kx
+ * (-DC_SPLIT). B's rows are read as 16-float vectors and A is broadcast, the shape our GEMM
+ * kernel runs fastest, where the column-wise products of the other paths (cl/gemm_nt.cl)
+ * reduce 16 lanes per output and lose to short pixel rows. The copy is the size of the input
+ * (any stride, no im2col). */
 #include <stdlib.h>
 
 #include "core/error_internal.h"
 #include "ops/conv_internal.h"
 #include "ops/ops_state.h"
 
-/* Work-items per group along the channels (axis 0) for the two data-movement kernels: up to
- * YKD_CONV_ROW_GROUP, no more than the channels, within what the kernel and device allow. */
-static size_t channel_group(const ykd_device *device, const ykd_kernel *kernel, int channels)
+/* Writes start(p) for every output pixel at table_offset of the scratch, on the device (a
+ * blocking write from the host would wait for every earlier command). */
+static ykd_status write_pixel_table(ykd_device *device, const ykd_conv_shape *s, int wp,
+                                    ykd_buffer *scratch, size_t table_offset, ykd_error *err)
 {
-    size_t want = YKD_CONV_ROW_GROUP, limit = ykd_op_local_limit(device, kernel, 0);
-    if (want > limit)
-        want = limit;
-    if (want > (size_t)channels)
-        want = (size_t)channels;
-    return ykd_pow2_at_most(want);
-}
-
-/* Writes start(p) for every output pixel at table_offset of the scratch. */
-static ykd_status write_pixel_table(const ykd_conv_shape *s, int wp, ykd_buffer *scratch,
-                                    size_t table_offset, ykd_error *err)
-{
-    cl_int *starts = malloc(s->hwo * sizeof *starts);
-    if (!starts)
-        return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "conv2d: out of host memory for a table");
-    size_t p = 0;
-    for (int oy = 0; oy < s->ho; oy++)
-        for (int ox = 0; ox < s->wo; ox++)
-            starts[p++] = (cl_int)(((size_t)oy * s->stride * wp + (size_t)ox * s->stride) *
-                                   (size_t)s->cin);
-    ykd_status st = ykd_buffer_write(scratch, table_offset * sizeof(float), starts,
-                                     s->hwo * sizeof *starts, err);
-    free(starts);
-    return st;
+    ykd_kernel *kernel = NULL;
+    ykd_status st =
+        ykd_device_kernel(device, ykd_conv_sources, NULL, "pixel_starts", &kernel, err);
+    if (st != YKD_OK)
+        return st;
+    ykd_op_args a = {0};
+    ykd_op_args_mem(&a, scratch->mem);
+    ykd_op_args_uint(&a, table_offset);
+    const int geometry[] = {(int)s->hwo, s->wo, s->stride, wp, s->cin};
+    ykd_op_args_ints(&a, geometry, sizeof geometry / sizeof geometry[0]);
+    return ykd_op_run_1d(device, kernel, &a, s->hwo, err);
 }
 
 /* Copies count images of x (from its image first) into the scratch at dst_offset, padded by
@@ -72,30 +61,6 @@ static ykd_status pad_channels_last(ykd_device *device, const ykd_tensor *x, int
                         (size_t)count};
     size_t local[3] = {1, 1, 1};
     return ykd_op_run(device, kernel, &a, 3, global, local, err);
-}
-
-static ykd_status weights_from_channels_last(ykd_device *device, const ykd_buffer *scratch,
-                                             size_t offset, const ykd_conv_shape *s,
-                                             bool accumulate, const ykd_tensor *dw,
-                                             ykd_error *err)
-{
-    ykd_kernel *kernel = NULL;
-    ykd_status st = ykd_device_kernel(device, ykd_conv_sources, NULL,
-                                      "weights_from_channels_last", &kernel, err);
-    if (st != YKD_OK)
-        return st;
-    ykd_op_args a = {0};
-    ykd_op_args_mem(&a, scratch->mem);
-    ykd_op_args_uint(&a, offset);
-    ykd_op_args_int(&a, s->cout);
-    ykd_op_args_int(&a, s->cin);
-    ykd_op_args_int(&a, s->k);
-    ykd_op_args_mem(&a, dw->buffer->mem);
-    ykd_op_args_uint(&a, dw->offset);
-    ykd_op_args_int(&a, accumulate);
-    size_t global[2] = {(size_t)s->cin, (size_t)s->cout};
-    size_t local[2] = {channel_group(device, kernel, s->cin), 1};
-    return ykd_op_run(device, kernel, &a, 2, global, local, err);
 }
 
 /* ---- the forward pass ---------------------------------------------------------------------
@@ -224,34 +189,32 @@ ykd_status ykd_conv_weight_grad_rows(ykd_device *device, const ykd_tensor *x,
 {
     int hp = s->h + 2 * s->pad, wp = s->w + 2 * s->pad;
     size_t image = (size_t)hp * wp * s->cin, row = (size_t)s->k * s->cin;
-    size_t grad_size = (size_t)s->cout * s->ckk;
     int pass = ykd_conv_images_per_pass(device, image, s->n);
-    /* scratch: pixel table | the gradient, channels last | padded channels-last images */
-    size_t table = (s->hwo + 15) / 16 * 16, grad_offset = table;
-    size_t images_offset = grad_offset + grad_size;
+    /* scratch: pixel table | padded channels-last images */
+    size_t images_offset = (s->hwo + 15) / 16 * 16;
     ykd_buffer *scratch = NULL;
     ykd_status st = ykd_ops_scratch(
         device, (images_offset + (size_t)pass * image) * sizeof(float), &scratch, err);
     if (st == YKD_OK)
-        st = write_pixel_table(s, wp, scratch, 0, err);
+        st = write_pixel_table(device, s, wp, scratch, 0, err);
     size_t span = (((size_t)(s->ho - 1) * wp + (size_t)(s->wo - 1)) * s->stride) * s->cin;
+    /* the products' columns (kx, c) stored at c * K * K + kx of the row's ky: the gradient
+     * goes straight into dw's layout */
     ykd_gemm g = {.m = s->cout, .n = (int)row, .k = (int)s->hwo, .batch = 1, .alpha = 1.0f,
                   .act = YKD_ACTIVATION_NONE, .b_rows = scratch, .b_rows_offset = 0,
-                  .b_row_span = span};
+                  .b_row_span = span, .c_group = s->cin, .c_group_stride = s->k * s->k};
     for (int first = 0; first < s->n && st == YKD_OK; first += pass) {
         int count = s->n - first < pass ? s->n - first : pass;
         st = pad_channels_last(device, x, first, count, s, scratch, images_offset, err);
         g.k_batches = count;
-        g.beta = first > 0 ? 1.0f : 0.0f;
+        g.beta = accumulate || first > 0 ? 1.0f : 0.0f;
         g.a = ykd_conv_tensor_operand(dy, first, s->hwo);
         for (int ky = 0; ky < s->k && st == YKD_OK; ky++) {
             g.b = ykd_conv_operand(scratch, images_offset + (size_t)ky * wp * s->cin, row, 0,
                                    image);
-            g.c = ykd_conv_operand(scratch, grad_offset + (size_t)ky * row, s->ckk, 0, 0);
+            g.c = ykd_conv_operand(dw->buffer, dw->offset + (size_t)ky * s->k, s->ckk, 0, 0);
             st = ykd_gemm_run(device, &g, err);
         }
     }
-    if (st == YKD_OK)
-        st = weights_from_channels_last(device, scratch, grad_offset, s, accumulate, dw, err);
     return st;
 }

@@ -56,6 +56,9 @@ typedef struct ykd_gemm {
     ykd_gemm_pixels a_pixels;
     int c_plane;
     size_t c_image;
+    /* When c_group is not 0 (our kernels only, not with c_pitch or c_plane): column j of a row
+     * of C is stored at j / c_group + (j % c_group) * c_group_stride from the row's start. */
+    int c_group, c_group_stride;
 } ykd_gemm;
 
 typedef enum ykd_gemm_backend {

@@ -1,5 +1,6 @@
 /* Batch normalisation in the op table: training forward (case f = {mean of x}; OP_STRIDED,
- * OP_IN_PLACE), backward (OP_STRIDED, OP_ACCUMULATE), inference forward, folding into a
+ * OP_IN_PLACE), backward (OP_STRIDED, OP_ACCUMULATE), both with SiLU after BN as one op
+ * (OP_SILU), inference forward, folding into a
  * convolution's weights (the case's shape is w's; OP_BIAS). Plus the float64 backward against
  * finite differences, determinism and the refusals. */
 #include <stdio.h>
@@ -40,9 +41,10 @@ static void describe(op_io *io, const char *what)
 {
     ref_shape s = io->c->shape;
     unsigned f = io->c->flags;
-    snprintf(io->what, sizeof io->what, "batchnorm %s [%d, %d, %d, %d] mean %g%s%s%s", what,
-             s.n, s.c, s.h, s.w, io->c->f[0], f & OP_STRIDED ? " strided" : "",
-             f & OP_IN_PLACE ? " in place" : "", f & OP_ACCUMULATE ? " accumulating" : "");
+    snprintf(io->what, sizeof io->what, "batchnorm%s %s [%d, %d, %d, %d] mean %g%s%s%s",
+             f & OP_SILU ? " + SiLU" : "", what, s.n, s.c, s.h, s.w, io->c->f[0],
+             f & OP_STRIDED ? " strided" : "", f & OP_IN_PLACE ? " in place" : "",
+             f & OP_ACCUMULATE ? " accumulating" : "");
 }
 
 /* x with its values around the case's mean (far from 0 tests the variance), then y. */
@@ -79,6 +81,8 @@ void op_batchnorm_train_reference(op_io *io, op_phase phase)
     double *var = ykd_test_doubles(&io->mem, (size_t)s.c);
     ref_batchnorm_forward_train(s, io->ref[X], io->ref[GAMMA], io->ref[BETA], eps,
                                 io->expect[Y], io->expect[MEAN], io->expect[INVSTD], var);
+    if (io->c->flags & OP_SILU)
+        ref_silu_forward(ref_numel(s), io->expect[Y], io->expect[Y]);
     for (int c = 0; c < s.c; c++) {
         io->expect[RMEAN][c] =
             (1.0 - momentum) * io->ref[RMEAN][c] + momentum * io->expect[MEAN][c];
@@ -89,6 +93,9 @@ void op_batchnorm_train_reference(op_io *io, op_phase phase)
 ykd_status op_batchnorm_train_forward(op_io *io, ykd_error *err)
 {
     ykd_batchnorm bn = module(io);
+    if (io->c->flags & OP_SILU)
+        return ykd_batchnorm_silu_forward_train_sync(io->dev[X], &bn, NULL, io->dev[Y],
+                                                     io->dev[MEAN], io->dev[INVSTD], err);
     return ykd_batchnorm_forward_train(io->dev[X], &bn, io->dev[Y], io->dev[MEAN],
                                        io->dev[INVSTD], err);
 }
@@ -129,12 +136,29 @@ bool op_batchnorm_backward_setup(op_io *io)
     return op_setup_ok(io);
 }
 
+/* With SiLU after BN: dy is SiLU's output gradient, so BN's is dy times SiLU's slope at BN's
+ * output, b = (x - mean) invstd gamma + beta with the (float) statistics the device gets. */
 void op_batchnorm_backward_reference(op_io *io, op_phase phase)
 {
     (void)phase;
-    ref_batchnorm_backward(io->c->shape, io->ref[X], io->ref[DY], io->ref[GAMMA], io->ref[MEAN],
-                           io->ref[INVSTD], io->expect[DX], io->expect[DGAMMA],
-                           io->expect[DBETA]);
+    ref_shape s = io->c->shape;
+    const double *dy = io->ref[DY];
+    if (io->c->flags & OP_SILU) {
+        size_t plane = (size_t)s.h * s.w, count = ref_numel(s);
+        double *b = ykd_test_doubles(&io->mem, count), *g = ykd_test_doubles(&io->mem, count);
+        for (size_t i = 0; b && g && i < count; i++) {
+            size_t c = i / plane % (size_t)s.c;
+            b[i] = (io->ref[X][i] - io->ref[MEAN][c]) * io->ref[INVSTD][c] * io->ref[GAMMA][c] +
+                   io->ref[BETA][c];
+        }
+        if (b && g)
+            ref_silu_backward(count, b, dy, g);
+        dy = g;
+    }
+    if (!dy)
+        return;
+    ref_batchnorm_backward(s, io->ref[X], dy, io->ref[GAMMA], io->ref[MEAN], io->ref[INVSTD],
+                           io->expect[DX], io->expect[DGAMMA], io->expect[DBETA]);
     if (io->c->flags & OP_ACCUMULATE) {
         op_add_initial(io, DGAMMA);
         op_add_initial(io, DBETA);
@@ -143,10 +167,17 @@ void op_batchnorm_backward_reference(op_io *io, op_phase phase)
 
 ykd_status op_batchnorm_backward_backward(op_io *io, ykd_error *err)
 {
+    bool accumulate = io->c->flags & OP_ACCUMULATE;
+    if (io->c->flags & OP_SILU) {
+        ykd_batchnorm bn = {io->dev[GAMMA], io->dev[BETA], NULL, NULL, momentum, eps};
+        return ykd_batchnorm_silu_backward_sync(io->dev[X], io->dev[DY], &bn, NULL,
+                                                io->dev[MEAN], io->dev[INVSTD], accumulate,
+                                                io->dev[DX], io->dev[DGAMMA], io->dev[DBETA],
+                                                err);
+    }
     ykd_batchnorm bn = {io->dev[GAMMA], NULL, NULL, NULL, momentum, eps};
     return ykd_batchnorm_backward(io->dev[X], io->dev[DY], &bn, io->dev[MEAN], io->dev[INVSTD],
-                                  io->c->flags & OP_ACCUMULATE, io->dev[DX], io->dev[DGAMMA],
-                                  io->dev[DBETA], err);
+                                  accumulate, io->dev[DX], io->dev[DGAMMA], io->dev[DBETA], err);
 }
 
 bool op_batchnorm_infer_setup(op_io *io)
