@@ -13,8 +13,11 @@
  * A is output pixel m % a_plane (row-major, a_wo wide) of image m / a_plane, and starts where
  * that pixel's patch row starts in a zero-padded channels-last copy a_wp pixels wide:
  * (m / a_plane) * a_image + ((oy * a_stride) * a_wp + ox * a_stride) * a_channels; -DC_PLANES=1,
- * row m of C is that pixel of planes in the tensor's layout and column j its channel: element
- * (m, j) lives at (m / c_plane) * c_image + j * c_plane + m % c_plane, the bias is per column.
+ * row m of C is pixel q = m % c_plane (row-major, c_wo wide) of image m / c_plane and column j
+ * its channel, stored in planes: element (m, j) at (m / c_plane) * c_image + j * c_channel +
+ * (q / c_wo) * c_row + (q % c_wo) * c_col (a forward pass's output: c_row = c_wo, c_col = 1;
+ * one phase of a strided input gradient: every S-th pixel of every S-th row); the bias is per
+ * column.
  * -DC_SPLIT=1: column j of a row of C is stored at j / c_group + (j % c_group) * c_group_stride
  * (a weight gradient computed with the channels innermost, stored in the weights' layout).
  * Work-item (i, j, b) computes rows i*TM.., columns j*16*TV.. of product b (A, B and C offset by
@@ -140,7 +143,8 @@ static void store16_vector(__global float *row, float16 acc, int col, int first,
 
 /* Writes one accumulator's results to columns col + i in [first, n) of row m of C laid out as
  * planes (-DC_PLANES): out points at the row's pixel in its image's first plane, column j at
- * out[j * plane], bias (or NULL) at the bias of column 0. The epilogue runs on the vector. */
+ * out[j * plane] (plane: the floats between channels), bias (or NULL) at the bias of column 0.
+ * The epilogue runs on the vector. */
 static void store16_planes(__global float *out, float16 acc, int col, int first, int n,
                            float alpha, float beta, const __global float *bias, int act,
                            int plane)
@@ -204,7 +208,8 @@ __kernel void gemm(int M, int N, int K, int k_batches,
                    float alpha, float beta, __global const float *bias, uint bias_offset,
                    int has_bias, int act, __global const int *b_rows, uint b_rows_offset,
                    int c_pitch, int c_width, int a_plane, int a_wo, int a_stride, int a_wp,
-                   int a_channels, uint a_image, int c_plane, uint c_image, int c_group,
+                   int a_channels, uint a_image, int c_plane, int c_wo, int c_row, int c_col,
+                   uint c_channel, uint c_image, int c_group,
                    int c_group_stride)
 {
     int row = get_global_id(0) * TM;
@@ -282,14 +287,16 @@ __kernel void gemm(int M, int N, int K, int k_batches,
 
 #if C_PLANES
     for (int r = 0; r < TM && row + r < M; r++) {
-        int image = (row + r) / c_plane;
-        __global float *out = c + (size_t)image * c_image + (row + r - image * c_plane);
+        int image = (row + r) / c_plane, q = row + r - image * c_plane;
+        int qy = q / c_wo, qx = q - qy * c_wo;
+        __global float *out =
+            c + (size_t)image * c_image + (size_t)qy * c_row + (size_t)qx * c_col;
 #pragma unroll
         for (int v = 0; v < TV; v++) {
             int cv = col + 16 * v;
             if (cv < N && cv + 16 > first)
                 store16_planes(out, acc[r][v], cv, first, N, alpha, beta,
-                               has_bias ? bias + bias_offset : 0, act, c_plane);
+                               has_bias ? bias + bias_offset : 0, act, c_channel);
         }
     }
 #else

@@ -283,7 +283,8 @@ static const op_case gemm_cases[] = {
  * gradient over k-runs; stride 2 again; a kernel larger than the input; many channels on a
  * tiny plane; 3x3 without padding on a plane wide enough that Winograd's strips of four 4x4
  * tiles load whole rows inside it, beside strips cut by the edges (and a padding of 2 in its
- * input gradient); stride 2 on wide rows. */
+ * input gradient); stride 2 on wide rows; stride 2 over 20 channels (a whole block of 16 and
+ * a part in the layouts built 16 channels at a time). */
 #define CONV_SHAPE(n_, c_, h_, w_, cout, k, stride, pad)                                         \
     {.shape = {n_, c_, h_, w_}, .p = {cout, k, stride, pad}, .flags = OP_BIAS},               \
     {.shape = {n_, c_, h_, w_}, .p = {cout, k, stride, pad}, .flags = OP_SILU | OP_ACCUMULATE}
@@ -294,6 +295,7 @@ static const op_case conv_cases[] = {
     CONV_SHAPE(4, 8, 12, 10, 16, 3, 2, 1),  CONV_SHAPE(1, 2, 2, 3, 3, 3, 1, 1),
     CONV_SHAPE(2, 37, 3, 5, 21, 3, 1, 1), /* many channels on a tiny plane: K * C = 111 */
     CONV_SHAPE(1, 3, 11, 38, 4, 3, 1, 0), CONV_SHAPE(1, 3, 9, 40, 4, 3, 2, 1),
+    CONV_SHAPE(2, 20, 9, 11, 24, 3, 2, 1),
 };
 #undef CONV_SHAPE
 
@@ -551,46 +553,49 @@ static const op_entry gemm_clblast = {.name = "gemm, CLBlast", CASES(gemm_cases)
     .variant = &(const op_conv_variant){__VA_ARGS__}
 static const op_entry conv_windows = {
     CONV("conv2d, windows of padded copies, tiles 6x2", "tiled-6x2", false, false,
-         YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_WINDOWS),
+         YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_WINDOWS, YKD_CONV_SGRAD_COLUMNS),
     FD(conv)};
 static const op_entry conv_windows_one_image = {
     CONV("conv2d, windows, tiles 8x1, one image per scratch pass", "tiled-8x1", true, false,
-         YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_WINDOWS)};
+         YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_WINDOWS, YKD_CONV_SGRAD_COLUMNS)};
 static const op_entry conv_columns = {CONV("conv2d, im2col columns, tiles 12x1", "tiled-12x1",
                                            false, true, YKD_CONV_FWD_COLUMNS,
-                                           YKD_CONV_WGRAD_COLUMNS)};
+                                           YKD_CONV_WGRAD_COLUMNS, YKD_CONV_SGRAD_COLUMNS)};
 static const op_entry conv_columns_one_image = {
     CONV("conv2d, im2col columns, tiles 4x2, one image per scratch pass", "tiled-4x2", true, true,
-         YKD_CONV_FWD_COLUMNS, YKD_CONV_WGRAD_COLUMNS)};
+         YKD_CONV_FWD_COLUMNS, YKD_CONV_WGRAD_COLUMNS, YKD_CONV_SGRAD_COLUMNS)};
 static const op_entry conv_clblast = {CONV("conv2d, CLBlast", "clblast", false, false,
-                                           YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_WINDOWS)};
+                                           YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_WINDOWS,
+                                           YKD_CONV_SGRAD_COLUMNS)};
 /* The weight gradient by pixel rows of a padded channels-last copy */
 static const op_entry conv_rows = {CONV("conv2d, weight gradient by pixel rows, tiles 6x2",
                                         "tiled-6x2", false, false, YKD_CONV_FWD_WINDOWS,
-                                        YKD_CONV_WGRAD_ROWS)};
+                                        YKD_CONV_WGRAD_ROWS, YKD_CONV_SGRAD_COLUMNS)};
 static const op_entry conv_rows_one_image = {
     CONV("conv2d, pixel rows, tiles 4x2, one image per scratch pass", "tiled-4x2", true, false,
-         YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_ROWS)};
+         YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_ROWS, YKD_CONV_SGRAD_COLUMNS)};
 /* The forward pass (and so the stride-1 input gradients) by pixel rows, transposed: the
- * vectors along the output channels */
+ * vectors along the output channels; the strided input gradients by a product per phase */
 static const op_entry conv_rows_forward = {
-    CONV("conv2d, forward by pixel rows, tiles 6x2", "tiled-6x2", false, false, YKD_CONV_FWD_ROWS,
-         YKD_CONV_WGRAD_ROWS),
+    CONV("conv2d, forward by pixel rows, strided input gradients by phases, tiles 6x2",
+         "tiled-6x2", false, false, YKD_CONV_FWD_ROWS, YKD_CONV_WGRAD_ROWS,
+         YKD_CONV_SGRAD_PHASES),
     FD(conv)};
 static const op_entry conv_rows_forward_one_image = {
-    CONV("conv2d, forward by pixel rows, tiles 12x1, one image per scratch pass", "tiled-12x1",
-         true, false, YKD_CONV_FWD_ROWS, YKD_CONV_WGRAD_COLUMNS)};
+    CONV("conv2d, forward by pixel rows, phases, tiles 12x1, one image per scratch pass",
+         "tiled-12x1", true, false, YKD_CONV_FWD_ROWS, YKD_CONV_WGRAD_COLUMNS,
+         YKD_CONV_SGRAD_PHASES)};
 /* Winograd F(4x4, 3x3) for stride-1 3x3 forwards (and so their input gradients) and weight
  * gradients; other shapes take the windows or the columns */
 static const op_entry conv_winograd = {
     CONV("conv2d, Winograd, tiles 6x2", "tiled-6x2", false, false, YKD_CONV_FWD_WINOGRAD,
-         YKD_CONV_WGRAD_WINOGRAD)};
+         YKD_CONV_WGRAD_WINOGRAD, YKD_CONV_SGRAD_COLUMNS)};
 static const op_entry conv_winograd_one_image = {
     CONV("conv2d, Winograd, tiles 8x1, one image per scratch pass", "tiled-8x1", true, false,
-         YKD_CONV_FWD_WINOGRAD, YKD_CONV_WGRAD_WINOGRAD)};
-static const op_entry conv_winograd_clblast = {CONV("conv2d, Winograd through CLBlast", "clblast",
-                                                    false, false, YKD_CONV_FWD_WINOGRAD,
-                                                    YKD_CONV_WGRAD_WINOGRAD)};
+         YKD_CONV_FWD_WINOGRAD, YKD_CONV_WGRAD_WINOGRAD, YKD_CONV_SGRAD_COLUMNS)};
+static const op_entry conv_winograd_clblast = {
+    CONV("conv2d, Winograd through CLBlast", "clblast", false, false, YKD_CONV_FWD_WINOGRAD,
+         YKD_CONV_WGRAD_WINOGRAD, YKD_CONV_SGRAD_COLUMNS)};
 
 /* Grouped and depthwise convolutions have their own kernels (no GEMM): sums of at most a few
  * hundred float32 products. */

@@ -6,8 +6,9 @@
  * Winograd F(4x4, 3x3) (conv_winograd.c): the path measured fastest for the shape
  * (conv_choose.c).
  * Input gradient: for stride 1, the forward pass of the convolution with flipped, transposed
- * weights and padding K-1-P over the output gradient (no scatter); for larger strides, a
- * transposed GEMM into columns and col2im.
+ * weights and padding K-1-P over the output gradient (no scatter); for larger strides, by the
+ * path measured fastest: a transposed GEMM into columns and col2im, or a pixel-row product per
+ * phase of dx (conv_phases.c).
  * Weight gradient, by the path measured fastest for the shape (conv_choose.c): the output
  * gradient times the columns (or windows) transposed (cl/gemm_nt.cl: both operands read along
  * their rows), summed over images in the GEMM's k-runs or, when the output is too small to
@@ -219,7 +220,7 @@ ykd_status ykd_conv2d_backward_input(const ykd_tensor *dy, const ykd_tensor *w,
     }
     if (s.stride == 1 && s.pad <= s.k - 1)
         return input_grad_by_flipped_conv(device, dy, w, &s, accumulate, dx, err);
-    return ykd_conv_input_grad_columns(device, dy, w, &s, accumulate, dx, err);
+    return ykd_conv_strided_input_grad_any(device, dy, w, &s, accumulate, dx, err);
 }
 
 ykd_status ykd_conv_sum_parts(ykd_device *device, const ykd_buffer *parts, size_t parts_offset,

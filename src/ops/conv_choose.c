@@ -185,6 +185,53 @@ ykd_status ykd_conv_weight_grad_any(ykd_device *device, const ykd_tensor *x,
     return st;
 }
 
+/* ---- the input gradient of strided convolutions ---------------------------------------- */
+
+static const char *const strided_grad_names[YKD_CONV_SGRAD_COUNT] = {NULL, "columns", "phases"};
+
+typedef struct strided_grad_call {
+    const ykd_tensor *dy, *w;
+    const ykd_conv_shape *s;
+    bool accumulate;
+} strided_grad_call;
+
+static ykd_status run_strided_grad(ykd_device *device, const void *call, int path,
+                                   const ykd_tensor *dx, ykd_error *err)
+{
+    const strided_grad_call *c = call;
+    if (path == YKD_CONV_SGRAD_PHASES)
+        return ykd_conv_input_grad_phases(device, c->dy, c->w, c->s, c->accumulate, dx, err);
+    return ykd_conv_input_grad_columns(device, c->dy, c->w, c->s, c->accumulate, dx, err);
+}
+
+ykd_status ykd_conv_strided_input_grad_any(ykd_device *device, const ykd_tensor *dy,
+                                           const ykd_tensor *w, const ykd_conv_shape *s,
+                                           bool accumulate, const ykd_tensor *dx,
+                                           ykd_error *err)
+{
+    ykd_ops_state *state = NULL;
+    ykd_status st = ykd_ops_state_get(device, &state, err);
+    if (st != YKD_OK)
+        return st;
+    path_set paths = {.names = strided_grad_names, .count = YKD_CONV_SGRAD_COUNT,
+                      .fallback = YKD_CONV_SGRAD_COLUMNS};
+    paths.applies[YKD_CONV_SGRAD_COLUMNS] = true;
+    paths.applies[YKD_CONV_SGRAD_PHASES] = ykd_conv_phases_apply(device, s);
+    int path = forced_path(state, state->conv_strided_grad, &paths);
+    if (!path) {
+        char signature[128];
+        shape_signature("conv-sgrad", s, signature, sizeof signature);
+        const int temp_shape[4] = {s->n, s->cin, s->h, s->w};
+        strided_grad_call measured = {dy, w, s, false};
+        st = choose(device, state, signature, &paths, run_strided_grad, &measured, temp_shape,
+                    &path, err);
+    }
+    strided_grad_call real = {dy, w, s, accumulate};
+    if (st == YKD_OK)
+        st = run_strided_grad(device, &real, path, dx, err);
+    return st;
+}
+
 /* ---- the forward pass (and with it the input gradient of stride-1 convolutions) -------- */
 
 static const char *const forward_names[YKD_CONV_FWD_COUNT] = {NULL, "columns", "windows",

@@ -106,6 +106,12 @@ ykd_status ykd_conv_weight_grad_columns(ykd_device *device, const ykd_tensor *x,
 
 /* ---- pixel rows of a channels-last copy (conv_rows.c): any geometry, our GEMM kernels ----- */
 
+/* Copies count images of x (from its image first) into the scratch at dst_offset, padded by
+ * s->pad (s->cin channels of s->h x s->w) and channels last. */
+ykd_status ykd_conv_pad_channels_last(ykd_device *device, const ykd_tensor *x, int first,
+                                      int count, const ykd_conv_shape *s, ykd_buffer *scratch,
+                                      size_t dst_offset, ykd_error *err);
+
 /* As ykd_conv_weight_grad_columns, reading each pixel's patch as rows of a padded
  * channels-last copy of x. */
 ykd_status ykd_conv_weight_grad_rows(ykd_device *device, const ykd_tensor *x,
@@ -126,6 +132,15 @@ ykd_status ykd_conv_forward_rows(ykd_device *device, const ykd_tensor *x, const 
                                  const ykd_conv_shape *s, const ykd_tensor *bias,
                                  ykd_activation activation, float beta, const ykd_tensor *y,
                                  size_t reserved, ykd_error *err);
+
+/* Whether the input gradient by phases applies: strides 2 up to the kernel's size, no groups,
+ * the device's GEMMs ours (conv_phases.c). */
+bool ykd_conv_phases_apply(ykd_device *device, const ykd_conv_shape *s);
+
+/* dx (+)= the input gradient of a strided convolution, a pixel-row product per phase of dx. */
+ykd_status ykd_conv_input_grad_phases(ykd_device *device, const ykd_tensor *dy,
+                                      const ykd_tensor *w, const ykd_conv_shape *s,
+                                      bool accumulate, const ykd_tensor *dx, ykd_error *err);
 
 /* ---- Winograd F(4x4, 3x3) (conv_winograd.c): stride-1 3x3, any GEMM implementation ------- */
 
@@ -193,6 +208,20 @@ typedef enum ykd_conv_weight_grad_path {
     YKD_CONV_WGRAD_WINOGRAD,   /* Winograd F(4x4, 3x3) (stride 1, 3x3) */
     YKD_CONV_WGRAD_COUNT
 } ykd_conv_weight_grad_path;
+
+typedef enum ykd_conv_strided_grad_path {
+    YKD_CONV_SGRAD_CHOOSE = 0, /* measure (tests force one of the others) */
+    YKD_CONV_SGRAD_COLUMNS,    /* W^T dy into columns, then col2im */
+    YKD_CONV_SGRAD_PHASES,     /* a pixel-row product per phase of dx (our GEMMs) */
+    YKD_CONV_SGRAD_COUNT
+} ykd_conv_strided_grad_path;
+
+/* dx (+)= the input gradient of a strided convolution by the path chosen for its shape, as
+ * ykd_conv_weight_grad_any chooses. */
+ykd_status ykd_conv_strided_input_grad_any(ykd_device *device, const ykd_tensor *dy,
+                                           const ykd_tensor *w, const ykd_conv_shape *s,
+                                           bool accumulate, const ykd_tensor *dx,
+                                           ykd_error *err);
 
 /* Whether the device's GEMMs are ours (the policy says so, or the calibration found them at
  * least as fast as CLBlast): the paths that read B through a row table need them. */

@@ -37,11 +37,9 @@ static ykd_status write_pixel_table(ykd_device *device, const ykd_conv_shape *s,
     return ykd_op_run_1d(device, kernel, &a, s->hwo, err);
 }
 
-/* Copies count images of x (from its image first) into the scratch at dst_offset, padded by
- * s->pad and channels last. */
-static ykd_status pad_channels_last(ykd_device *device, const ykd_tensor *x, int first,
-                                    int count, const ykd_conv_shape *s, ykd_buffer *scratch,
-                                    size_t dst_offset, ykd_error *err)
+ykd_status ykd_conv_pad_channels_last(ykd_device *device, const ykd_tensor *x, int first,
+                                      int count, const ykd_conv_shape *s, ykd_buffer *scratch,
+                                      size_t dst_offset, ykd_error *err)
 {
     ykd_kernel *kernel = NULL;
     ykd_status st =
@@ -168,10 +166,12 @@ ykd_status ykd_conv_forward_rows(ykd_device *device, const ykd_tensor *x, const 
                   .bias_offset = bias ? bias->offset : 0, .act = activation,
                   .a_pixels = {.plane = (int)s->hwo, .wo = s->wo, .stride = s->stride,
                                .wp = wp, .channels = s->cin, .image = image},
-                  .c_plane = (int)s->hwo, .c_image = y->batch_stride};
+                  .c_planes = {.pixels = (int)s->hwo, .wo = s->wo, .row = s->wo, .col = 1,
+                               .channel = s->hwo, .image = y->batch_stride}};
     for (int first = 0; first < s->n && st == YKD_OK; first += pass) {
         int count = s->n - first < pass ? s->n - first : pass;
-        st = pad_channels_last(device, x, first, count, s, scratch, images_offset, err);
+        st = ykd_conv_pad_channels_last(device, x, first, count, s, scratch, images_offset,
+                                            err);
         g.m = (int)((size_t)count * s->hwo);
         g.a = ykd_conv_operand(scratch, images_offset, row, 0, (size_t)wp * s->cin);
         g.c = ykd_conv_tensor_operand(y, first, s->hwo);
@@ -205,7 +205,8 @@ ykd_status ykd_conv_weight_grad_rows(ykd_device *device, const ykd_tensor *x,
                   .b_row_span = span, .c_group = s->cin, .c_group_stride = s->k * s->k};
     for (int first = 0; first < s->n && st == YKD_OK; first += pass) {
         int count = s->n - first < pass ? s->n - first : pass;
-        st = pad_channels_last(device, x, first, count, s, scratch, images_offset, err);
+        st = ykd_conv_pad_channels_last(device, x, first, count, s, scratch, images_offset,
+                                            err);
         g.k_batches = count;
         g.beta = accumulate || first > 0 ? 1.0f : 0.0f;
         g.a = ykd_conv_tensor_operand(dy, first, s->hwo);

@@ -82,14 +82,24 @@ static int c_columns(const ykd_gemm *g)
     return g->c_pitch ? g->n / g->c_pitch * g->c_width : g->n;
 }
 
+/* Where pixel q of an image of C in planes lies. */
+static size_t planes_pixel(const ykd_gemm_planes *c, size_t q)
+{
+    return q / (size_t)c->wo * (size_t)c->row + q % (size_t)c->wo * (size_t)c->col;
+}
+
 size_t ykd_gemm_c_extent(const ykd_gemm *g, int batch)
 {
-    if (g->c_plane) {
-        size_t last = (size_t)(g->m - 1), plane = (size_t)g->c_plane;
-        size_t end = last / plane * g->c_image + (size_t)(g->n - 1) * plane + last % plane + 1;
-        /* an earlier image ends at its last pixel of its last channel */
-        if (g->m > g->c_plane) {
-            size_t full = (last / plane - 1) * g->c_image + (size_t)g->n * plane;
+    const ykd_gemm_planes *c = &g->c_planes;
+    if (c->pixels) {
+        /* pixels lie further the later they come: the last row's, and the last of the image
+         * before it, with the last channel */
+        size_t last = (size_t)(g->m - 1), pixels = (size_t)c->pixels;
+        size_t channels = (size_t)(g->n - 1) * c->channel;
+        size_t end = last / pixels * c->image + planes_pixel(c, last % pixels) + channels + 1;
+        if (g->m > c->pixels) {
+            size_t full = (last / pixels - 1) * c->image + planes_pixel(c, pixels - 1) +
+                          channels + 1;
             end = full > end ? full : end;
         }
         return end;
@@ -114,7 +124,7 @@ static ykd_status check_pixels(const ykd_gemm *g, const char *op, ykd_error *err
 {
     const ykd_gemm_pixels *p = &g->a_pixels;
     if (g->trans_a || g->trans_b || g->batch > 1 || p->wo <= 0 || p->stride <= 0 ||
-        p->wp <= 0 || p->channels <= 0 || (g->c_plane && g->c_plane != p->plane))
+        p->wp <= 0 || p->channels <= 0)
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
                         "%s: GEMM over pixel rows (plane %d, %d wide, stride %d, %d channels) "
                         "with a transpose, a batch or planes of C of another size",
@@ -141,11 +151,15 @@ ykd_status ykd_gemm_check(const ykd_gemm *g, const char *op, ykd_error *err)
     if (g->trans_a && g->trans_b)
         return ykd_fail(err, YKD_ERR_UNSUPPORTED, "%s: a GEMM with both operands transposed",
                         op);
-    if (g->c_plane < 0 || (g->c_plane && (g->c_pitch || g->batch > 1)))
+    const ykd_gemm_planes *planes = &g->c_planes;
+    if (planes->pixels < 0 ||
+        (planes->pixels &&
+         (planes->wo <= 0 || planes->row < 0 || planes->col < 0 || g->c_pitch || g->batch > 1)))
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
-                        "%s: C in planes of %d with a remapped pitch or a batch", op, g->c_plane);
+                        "%s: C in planes of %d pixels (%d wide) with a remapped pitch or a batch",
+                        op, planes->pixels, planes->wo);
     if (g->c_group < 0 || g->c_group_stride < 0 ||
-        (g->c_group && (g->c_pitch || g->c_plane || g->trans_b)))
+        (g->c_group && (g->c_pitch || planes->pixels || g->trans_b)))
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
                         "%s: C's columns split in groups of %d (stride %d) with another layout of "
                         "C or a transposed B",
@@ -168,7 +182,7 @@ ykd_status ykd_gemm_check(const ykd_gemm *g, const char *op, ykd_error *err)
     if (st == YKD_OK && !g->c.buffer)
         st = ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: GEMM operand C has no buffer", op);
     size_t c_end = g->c.offset + ykd_gemm_c_extent(g, g->batch);
-    if (st == YKD_OK && !g->c_plane && g->c.ld < c_columns(g))
+    if (st == YKD_OK && !planes->pixels && g->c.ld < c_columns(g))
         st = ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
                       "%s: GEMM operand C has leading dimension %d < %d columns", op, g->c.ld,
                       c_columns(g));
@@ -178,7 +192,7 @@ ykd_status ykd_gemm_check(const ykd_gemm *g, const char *op, ykd_error *err)
                       "%s: GEMM operand C (%d x %d) reaches element %zu of a buffer of %zu", op,
                       g->m, g->n, c_end, ykd_buffer_size(g->c.buffer) / sizeof(float));
     /* the bias is per row of C, or per column where C is in planes */
-    int biased = g->c_plane ? g->n : g->m;
+    int biased = planes->pixels ? g->n : g->m;
     if (st == YKD_OK && g->bias &&
         g->bias_offset + (size_t)biased > ykd_buffer_size(g->bias) / sizeof(float))
         st = ykd_fail(err, YKD_ERR_SHAPE, "%s: GEMM bias of %d floats outside its buffer", op,
@@ -206,7 +220,7 @@ size_t ykd_gemm_candidates(const ykd_device *device, const ykd_gemm *g, ykd_gemm
     size_t n = 0;
     /* CLBlast has no row table, pixel rows or remapped store */
     bool clblast =
-        !g->b_rows && !g->c_pitch && !g->a_pixels.plane && !g->c_plane && !g->c_group;
+        !g->b_rows && !g->c_pitch && !g->a_pixels.plane && !g->c_planes.pixels && !g->c_group;
     /* on GPUs CLBlast is the likely winner, so measure it first to drop slow tiles early */
     if (clblast && device->info.type != YKD_DEVICE_TYPE_CPU && n < max)
         configs[n++] = (ykd_gemm_config){YKD_GEMM_CLBLAST, 0, 0};

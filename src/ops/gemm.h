@@ -24,6 +24,15 @@ typedef struct ykd_gemm_pixels {
     size_t image;
 } ykd_gemm_pixels;
 
+/* Rows of C as pixels of planes: pixel q = r % pixels (row-major, wo wide) of image
+ * r / pixels; element (r, j) at c.offset + (r / pixels) * image + j * channel +
+ * (q / wo) * row + (q % wo) * col floats. */
+typedef struct ykd_gemm_planes {
+    int pixels, wo;
+    int row, col;
+    size_t channel, image;
+} ykd_gemm_planes;
+
 /* C_b = act(alpha * sum_kb op(A_b,kb) op(B_b,kb) + beta * C_b + bias[row]) for b < batch,
  * kb < k_batches; op(A) is A (m x k) or, with trans_a, the transpose of the stored k x m
  * matrix; op(B) is B (k x n) or, with trans_b, the transpose of the stored n x k matrix (not
@@ -50,12 +59,10 @@ typedef struct ykd_gemm {
     /* Convolutions with the channels innermost (our kernels only, no trans_a or trans_b):
      * when a_pixels.plane is not 0, row r of A is output pixel r % plane of image r / plane
      * and starts at its patch row in a padded channels-last copy (see ykd_gemm_pixels); when
-     * c_plane is not 0, row r of C is pixel r % c_plane of image r / c_plane in planes of
-     * c_plane floats and column j its channel: element (r, j) at c.offset + (r / c_plane) *
-     * c_image + j * c_plane + r % c_plane, with the bias per column (c.ld unused). */
+     * c_planes.pixels is not 0, row r of C is a pixel and column j its channel, stored in
+     * planes (see ykd_gemm_planes), with the bias per column (c.ld unused). */
     ykd_gemm_pixels a_pixels;
-    int c_plane;
-    size_t c_image;
+    ykd_gemm_planes c_planes;
     /* When c_group is not 0 (our kernels only, not with c_pitch or c_plane): column j of a row
      * of C is stored at j / c_group + (j % c_group) * c_group_stride from the row's start. */
     int c_group, c_group_stride;

@@ -19,7 +19,7 @@ ykd_status ykd_gemm_run_tiled(ykd_device *device, const ykd_gemm *g, int tm, int
                  "-DTM=%d -DTV=%d -DTRANS_A=%d -DB_ROWS=%d -DC_REMAP=%d -DA_PIXELS=%d "
                  "-DC_PLANES=%d -DC_SPLIT=%d",
                  tm, tv, g->trans_a ? 1 : 0, g->b_rows ? 1 : 0, g->c_pitch ? 1 : 0,
-                 g->a_pixels.plane ? 1 : 0, g->c_plane ? 1 : 0, g->c_group ? 1 : 0);
+                 g->a_pixels.plane ? 1 : 0, g->c_planes.pixels ? 1 : 0, g->c_group ? 1 : 0);
     int tile_columns = g->trans_b ? tv : 16 * tv;
     ykd_kernel *kernel = NULL;
     ykd_status st = ykd_device_kernel(device, g->trans_b ? gemm_nt_sources : gemm_sources,
@@ -57,8 +57,11 @@ ykd_status ykd_gemm_run_tiled(ykd_device *device, const ykd_gemm *g, int tm, int
         const int pixels[] = {p->plane, p->wo, p->stride, p->wp, p->channels};
         ykd_op_args_ints(&a, pixels, sizeof pixels / sizeof pixels[0]);
         ykd_op_args_uint(&a, p->image);
-        ykd_op_args_int(&a, g->c_plane);
-        ykd_op_args_uint(&a, g->c_image);
+        const ykd_gemm_planes *c = &g->c_planes;
+        const int planes[] = {c->pixels, c->wo, c->row, c->col};
+        ykd_op_args_ints(&a, planes, sizeof planes / sizeof planes[0]);
+        ykd_op_args_uint(&a, c->channel);
+        ykd_op_args_uint(&a, c->image);
         ykd_op_args_int(&a, g->c_group);
         ykd_op_args_int(&a, g->c_group_stride);
     }

@@ -43,6 +43,7 @@ typedef struct ykd_ops_state {
     bool columns_only;        /* tests: convolutions always through im2col columns */
     int conv_weight_grad;     /* tests: a forced ykd_conv_weight_grad_path; 0: measured */
     int conv_forward;         /* tests: a forced ykd_conv_forward_path; 0: measured */
+    int conv_strided_grad;    /* tests: a forced ykd_conv_strided_grad_path; 0: measured */
     bool conv_measure_fixed;  /* tests: measure the paths under a fixed GEMM configuration too */
     ykd_algo_choice *algo_choices; /* op algorithms chosen so far, kept in the tuning file */
     size_t algo_choice_count;

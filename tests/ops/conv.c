@@ -47,6 +47,7 @@ static bool set_path(op_io *io)
     state->columns_only = v->columns_only;
     state->conv_forward = v->forward;
     state->conv_weight_grad = v->weight_grad;
+    state->conv_strided_grad = v->strided_grad;
     return true;
 }
 
@@ -137,7 +138,7 @@ void op_conv_paths_measured(ykd_test *t)
     measured.name = "conv2d, paths measured per shape";
     measured.reference_gradient = NULL;
     measured.variant = &(const op_conv_variant){"tiled-6x2", false, false, YKD_CONV_FWD_CHOOSE,
-                                                YKD_CONV_WGRAD_CHOOSE};
+                                                YKD_CONV_WGRAD_CHOOSE, YKD_CONV_SGRAD_CHOOSE};
     ykd_algo_choice *kept = state->algo_choices;
     size_t kept_count = state->algo_choice_count;
     char kept_path[sizeof state->tuning_path];

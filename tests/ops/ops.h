@@ -98,6 +98,7 @@ typedef struct op_conv_variant {
     ykd_conv_forward_path forward;         /* the forward's path (and so the input gradient's
                                               of stride-1 convolutions); CHOOSE: measured */
     ykd_conv_weight_grad_path weight_grad; /* the weight gradient's; CHOOSE: measured */
+    ykd_conv_strided_grad_path strided_grad; /* strided convolutions' input gradient's */
 } op_conv_variant;
 OP_FUNCTIONS(conv);
 OP_REFERENCE_GRADIENT(conv);
