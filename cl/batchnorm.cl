@@ -201,9 +201,9 @@ __kernel void batchnorm_apply(TENSOR_IN(x), __global const float *affine, TENSOR
         out[k] = activate((in[k] - a.x) * a.y + a.z, act);
 }
 
-/* SiLU's slope at v, s (1 + v (1 - s)) with s = sigmoid(v): for a float, the plane
- * reduction's float8 and the planes' floatv (a fused BN + SiLU recomputes SiLU's input from
- * x and the statistics instead of keeping it). */
+/* SiLU's slope at v, s (1 + v (1 - s)) with s = sigmoid(v), for a float and the plane
+ * reduction's float8 (a fused BN + SiLU recomputes SiLU's input from x and the statistics
+ * instead of keeping it). */
 static float silu_slope(float v)
 {
     float s = sigmoid_of(v);
@@ -216,25 +216,22 @@ static float8 silu_slope8(float8 v)
     return s * fma(v, 1.0f - s, 1.0f);
 }
 
-static floatv silu_slope_v(floatv v)
-{
-    floatv s = 1.0f / (1.0f + exp(-v));
-    return s * fma(v, 1.0f - s, 1.0f);
-}
 
 
 /* Global (L, C, N) as batchnorm_plane_moments: partial[(c * N + n) * 2 + {0, 1}] = the sums
  * over plane (n, c) of g and of g * (x - mean), g = dy, or with act SiLU (a fused BN + SiLU,
- * dy the gradient of SiLU's output) g = dy * SiLU'(b), b = (x - mean) * invstd * gamma + beta.
- * Scratch holds 2 L floats. */
+ * dy the gradient of SiLU's output) g = dy * SiLU'(b), b = (x - mean) * invstd * gamma + beta,
+ * also written to g_out for the input gradient (one exp per element, not two). Scratch holds
+ * 2 L floats. */
 __kernel void batchnorm_plane_grad_sums(TENSOR_IN(x), TENSOR_IN(dy), TENSOR_IN(mean),
                                         TENSOR_IN(invstd), TENSOR_IN(gamma), TENSOR_IN(beta),
-                                        int act, uint plane, __global float *partial,
-                                        __local float *scratch)
+                                        int act, TENSOR_OUT(g_out), uint plane,
+                                        __global float *partial, __local float *scratch)
 {
     uint c = get_global_id(1), n = get_global_id(2);
     __global const float *px = IMAGE(x, n) + (size_t)c * plane;
     __global const float *pdy = IMAGE(dy, n) + (size_t)c * plane;
+    __global float *pg = IMAGE(g_out, n) + (size_t)c * plane;
     float mu = AT(mean, 0, c);
     float scale = AT(invstd, 0, c) * AT(gamma, 0, c), shift = AT(beta, 0, c);
     walk w = plane_walk(plane / 8);
@@ -242,16 +239,20 @@ __kernel void batchnorm_plane_grad_sums(TENSOR_IN(x), TENSOR_IN(dy), TENSOR_IN(m
     for (uint j = 0; j < w.count; j++) {
         uint r = w.first + j * w.step;
         float8 g = vload8(r, pdy), centred = vload8(r, px) - mu;
-        if (act == ACT_SILU)
+        if (act == ACT_SILU) {
             g *= silu_slope8(centred * scale + shift);
+            vstore8(g, r, pg);
+        }
         s += g;
         sx += g * centred;
     }
     float2 sums = (float2)(sum8(s), sum8(sx));
     for (uint tail = plane / 8 * 8 + get_local_id(0); tail < plane; tail += get_local_size(0)) {
         float g = pdy[tail], centred = px[tail] - mu;
-        if (act == ACT_SILU)
+        if (act == ACT_SILU) {
             g *= silu_slope(centred * scale + shift);
+            pg[tail] = g;
+        }
         sums += (float2)(g, g * centred);
     }
     if (get_local_size(0) > 1)
@@ -288,35 +289,25 @@ __kernel void batchnorm_backward_params(__global const float *partial, uint imag
     vstore4((float4)(k, -k * inv * inv * sx / count, -k * s / count, AT(mean, 0, c)), c, coef);
 }
 
-/* dx from the coefficients, over planes: global (H*W / PLANE_RUN rounded up, C, N); with act
- * SiLU, dy is first multiplied by SiLU's slope at b = (x - mean) k + beta (k = gamma invstd,
- * the coefficients' first), as in batchnorm_plane_grad_sums. */
+/* dx from the coefficients, over planes: global (H*W / PLANE_RUN rounded up, C, N). dx may be
+ * dy (a fused BN + SiLU passes the g its plane sums wrote there). */
 __kernel void batchnorm_backward_input(TENSOR_IN(x), TENSOR_IN(dy), __global const float *coef,
-                                       TENSOR_IN(beta), int act, TENSOR_OUT(dx), uint plane,
-                                       uint channels)
+                                       TENSOR_OUT(dx), uint plane, uint channels)
 {
     size_t p = get_global_id(0) * PLANE_RUN, n = get_global_id(2);
     uint c = get_global_id(1);
     float4 k = vload4(min(c, channels - 1), coef);
-    float shift = AT(beta, 0, min(c, channels - 1));
     if (p >= plane || c >= channels)
         return;
     size_t at = (size_t)c * plane + p;
     const __global float *px = IMAGE(x, n) + at, *pdy = IMAGE(dy, n) + at;
     __global float *out = IMAGE(dx, n) + at;
     if (p + PLANE_RUN <= plane) {
-        floatv centred = VLOADV(px) - k.w, g = VLOADV(pdy);
-        if (act == ACT_SILU)
-            g *= silu_slope_v(fma(centred, k.x, shift));
-        VSTOREV(fma(k.x, g, fma(k.y, centred, k.z)), out);
+        VSTOREV(fma(k.x, VLOADV(pdy), fma(k.y, VLOADV(px) - k.w, k.z)), out);
         return;
     }
-    for (size_t j = 0; p + j < plane; j++) {
-        float centred = px[j] - k.w, g = pdy[j];
-        if (act == ACT_SILU)
-            g *= silu_slope(fma(centred, k.x, shift));
-        out[j] = fma(k.x, g, fma(k.y, centred, k.z));
-    }
+    for (size_t j = 0; p + j < plane; j++)
+        out[j] = fma(k.x, pdy[j], fma(k.y, px[j] - k.w, k.z));
 }
 
 /* Folds inference BN into the convolution before it, one work-item per weight: global

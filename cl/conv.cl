@@ -337,6 +337,26 @@ __kernel void pad_channels_last(__global const float *x, uint x_offset, uint x_b
     }
 }
 
+/* dw[co][c][ky][kx] (+)= g[co][ky][kx][c]: the weight gradient computed with the channels
+ * innermost, back in the weights' layout. Work-item (c, co) moves the K * K taps of one
+ * channel: neighbouring work-items read neighbouring floats, each writes one contiguous run. */
+__kernel void weights_from_channels_last(__global const float *g, uint g_offset, int Cout,
+                                         int C, int K, __global float *dw, uint dw_offset,
+                                         int accumulate)
+{
+    int c = get_global_id(0);
+    int co = get_global_id(1);
+    if (c >= C || co >= Cout)
+        return;
+    int kk = K * K;
+    const __global float *src = g + g_offset + (size_t)co * kk * C + c;
+    __global float *dst = dw + dw_offset + ((size_t)co * C + c) * kk;
+    for (int tap = 0; tap < kk; tap++) {
+        float v = src[(size_t)tap * C];
+        dst[tap] = accumulate ? dst[tap] + v : v;
+    }
+}
+
 /* table[p] = where output pixel p's patch row starts in a padded channels-last image Wp wide
  * (src/ops/conv_rows.c): ((p / Wo) * S * Wp + (p % Wo) * S) * C. */
 __kernel void pixel_starts(__global int *table, uint offset, int count, int Wo, int S, int Wp,

@@ -18,8 +18,6 @@
  * (q / c_wo) * c_row + (q % c_wo) * c_col (a forward pass's output: c_row = c_wo, c_col = 1;
  * one phase of a strided input gradient: every S-th pixel of every S-th row); the bias is per
  * column.
- * -DC_SPLIT=1: column j of a row of C is stored at j / c_group + (j % c_group) * c_group_stride
- * (a weight gradient computed with the channels innermost, stored in the weights' layout).
  * Work-item (i, j, b) computes rows i*TM.., columns j*16*TV.. of product b (A, B and C offset by
  * b * *_batch); the last tile of a row is moved left to end at N where N >= 16*TV, so that
  * every tile but those of narrow products loads whole vectors of B (its columns already
@@ -50,9 +48,6 @@
 #endif
 #ifndef C_PLANES
 #define C_PLANES 0
-#endif
-#ifndef C_SPLIT
-#define C_SPLIT 0
 #endif
 #define TN (16 * TV)
 
@@ -169,31 +164,6 @@ static void store16_planes(__global float *out, float16 acc, int col, int first,
         out[(size_t)(col + i) * plane] = v[i];
 }
 
-/* Writes one accumulator's results to columns col + i in [first, n) of a row of C whose
- * columns are split (-DC_SPLIT): column j at row[j / group + (j % group) * group_stride]. */
-static void store16_split(__global float *row, float16 acc, int col, int first, int n,
-                          float alpha, float beta, float bias, int act, int group,
-                          int group_stride)
-{
-    float v[16];
-    int begin = max(first - col, 0), end = min(16, n - col);
-    float16 x = alpha * acc + bias;
-    if (beta != 0.0f) {
-        for (int i = 0; i < 16; i++) {
-            int j = col + i;
-            v[i] = i >= begin && i < end ? row[j / group + (j % group) * group_stride] : 0.0f;
-        }
-        x += beta * vload16(0, v);
-    }
-    if (act == ACT_SILU)
-        x = x / (1.0f + exp(-x));
-    vstore16(x, 0, v);
-    for (int i = begin; i < end; i++) {
-        int j = col + i;
-        row[j / group + (j % group) * group_stride] = v[i];
-    }
-}
-
 /* Where row k of B begins. */
 #if B_ROWS
 #define B_ROW(bk, k) ((bk) + b_rows[b_rows_offset + (k)])
@@ -209,8 +179,7 @@ __kernel void gemm(int M, int N, int K, int k_batches,
                    int has_bias, int act, __global const int *b_rows, uint b_rows_offset,
                    int c_pitch, int c_width, int a_plane, int a_wo, int a_stride, int a_wp,
                    int a_channels, uint a_image, int c_plane, int c_wo, int c_row, int c_col,
-                   uint c_channel, uint c_image, int c_group,
-                   int c_group_stride)
+                   uint c_channel, uint c_image)
 {
     int row = get_global_id(0) * TM;
     /* the columns this work-item stores: first.. up to TN of them; the last tile of a row
@@ -306,15 +275,9 @@ __kernel void gemm(int M, int N, int K, int k_batches,
 #pragma unroll
         for (int v = 0; v < TV; v++) {
             int cv = col + 16 * v;
-#if C_SPLIT
-            if (cv < N && cv + 16 > first)
-                store16_split(crow, acc[r][v], cv, first, N, alpha, beta, bias_r, act, c_group,
-                              c_group_stride);
-#else
             if (cv < N && cv + 16 > first)
                 store16_vector(crow, acc[r][v], cv, first, N, alpha, beta, bias_r, act, c_pitch,
                                c_width);
-#endif
         }
     }
 #endif

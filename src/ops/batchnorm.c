@@ -437,6 +437,7 @@ static ykd_status backward(const char *op, const ykd_tensor *x, const ykd_tensor
     for (size_t i = 0; i < sizeof sum_inputs / sizeof sum_inputs[0]; i++)
         ykd_op_args_tensor(&sums, sum_inputs[i]);
     ykd_op_args_int(&sums, (int)act);
+    ykd_op_args_tensor(&sums, dx); /* with SiLU, dy times SiLU's slope, read back below */
     st = run_plane_reduction(p.dev, p.kernels[0], &sums, x, p.partial, 2, err);
 
     if (st == YKD_OK)
@@ -447,10 +448,8 @@ static ykd_status backward(const char *op, const ykd_tensor *x, const ykd_tensor
 
     ykd_op_args input = {.count = 0};
     ykd_op_args_tensor(&input, x);
-    ykd_op_args_tensor(&input, dy);
+    ykd_op_args_tensor(&input, act != YKD_ACTIVATION_NONE ? dx : dy);
     ykd_op_args_mem(&input, p.per_channel->mem);
-    ykd_op_args_tensor(&input, shift);
-    ykd_op_args_int(&input, (int)act);
     ykd_op_args_tensor(&input, dx);
     ykd_op_args_uint(&input, plane);
     ykd_op_args_uint(&input, (size_t)x->c);

@@ -8,16 +8,29 @@
  * rows dW[co][ky][., .] (kx and c, channels innermost) are one product of dy [Cout x HWo]
  * (its rows along the pixels, as stored) by a B of HWo rows of K * C floats read through a
  * table of the starts (cl/gemm.cl with -DB_ROWS), summed over the images in the GEMM's
- * k-runs, and stored straight into dW's layout, column (kx, c) at c * K * K + ky * K + kx
- * (-DC_SPLIT). B's rows are read as 16-float vectors and A is broadcast, the shape our GEMM
- * kernel runs fastest, where the column-wise products of the other paths (cl/gemm_nt.cl)
- * reduce 16 lanes per output and lose to short pixel rows. The copy is the size of the input
- * (any stride, no im2col). */
+ * k-runs. B's rows are read as 16-float vectors and A is broadcast, the shape our GEMM kernel
+ * runs fastest, where the column-wise products of the other paths (cl/gemm_nt.cl) reduce 16
+ * lanes per output and lose to short pixel rows. The copy is the size of the input (any
+ * stride, no im2col); a last pass puts the gradient back in the weights' layout (storing
+ * each column at its place from the GEMM's epilogue, one float at a time, cost more than
+ * that pass on small planes, where the products are short). */
 #include <stdlib.h>
 
 #include "core/error_internal.h"
 #include "ops/conv_internal.h"
 #include "ops/ops_state.h"
+
+/* Work-items per group along the channels (axis 0) for weights_from_channels_last: up to
+ * YKD_CONV_ROW_GROUP, no more than the channels, within what the kernel and device allow. */
+static size_t channel_group(const ykd_device *device, const ykd_kernel *kernel, int channels)
+{
+    size_t want = YKD_CONV_ROW_GROUP, limit = ykd_op_local_limit(device, kernel, 0);
+    if (want > limit)
+        want = limit;
+    if (want > (size_t)channels)
+        want = (size_t)channels;
+    return ykd_pow2_at_most(want);
+}
 
 /* Writes start(p) for every output pixel at table_offset of the scratch, on the device (a
  * blocking write from the host would wait for every earlier command). */
@@ -59,6 +72,32 @@ ykd_status ykd_conv_pad_channels_last(ykd_device *device, const ykd_tensor *x, i
                         (size_t)count};
     size_t local[3] = {1, 1, 1};
     return ykd_op_run(device, kernel, &a, 3, global, local, err);
+}
+
+/* dw (+)= the gradient computed with the channels innermost at offset of the scratch, in the
+ * weights' layout. */
+static ykd_status weights_from_channels_last(ykd_device *device, const ykd_buffer *scratch,
+                                             size_t offset, const ykd_conv_shape *s,
+                                             bool accumulate, const ykd_tensor *dw,
+                                             ykd_error *err)
+{
+    ykd_kernel *kernel = NULL;
+    ykd_status st = ykd_device_kernel(device, ykd_conv_sources, NULL,
+                                      "weights_from_channels_last", &kernel, err);
+    if (st != YKD_OK)
+        return st;
+    ykd_op_args a = {0};
+    ykd_op_args_mem(&a, scratch->mem);
+    ykd_op_args_uint(&a, offset);
+    ykd_op_args_int(&a, s->cout);
+    ykd_op_args_int(&a, s->cin);
+    ykd_op_args_int(&a, s->k);
+    ykd_op_args_mem(&a, dw->buffer->mem);
+    ykd_op_args_uint(&a, dw->offset);
+    ykd_op_args_int(&a, accumulate);
+    size_t global[2] = {(size_t)s->cin, (size_t)s->cout};
+    size_t local[2] = {channel_group(device, kernel, s->cin), 1};
+    return ykd_op_run(device, kernel, &a, 2, global, local, err);
 }
 
 /* ---- the forward pass ---------------------------------------------------------------------
@@ -189,33 +228,35 @@ ykd_status ykd_conv_weight_grad_rows(ykd_device *device, const ykd_tensor *x,
 {
     int hp = s->h + 2 * s->pad, wp = s->w + 2 * s->pad;
     size_t image = (size_t)hp * wp * s->cin, row = (size_t)s->k * s->cin;
+    size_t grad_size = (size_t)s->cout * s->ckk;
     int pass = ykd_conv_images_per_pass(device, image, s->n);
-    /* scratch: pixel table | padded channels-last images */
-    size_t images_offset = (s->hwo + 15) / 16 * 16;
+    /* scratch: pixel table | the gradient, channels last | padded channels-last images */
+    size_t table = (s->hwo + 15) / 16 * 16, grad_offset = table;
+    size_t images_offset = grad_offset + grad_size;
     ykd_buffer *scratch = NULL;
     ykd_status st = ykd_ops_scratch(
         device, (images_offset + (size_t)pass * image) * sizeof(float), &scratch, err);
     if (st == YKD_OK)
         st = write_pixel_table(device, s, wp, scratch, 0, err);
     size_t span = (((size_t)(s->ho - 1) * wp + (size_t)(s->wo - 1)) * s->stride) * s->cin;
-    /* the products' columns (kx, c) stored at c * K * K + kx of the row's ky: the gradient
-     * goes straight into dw's layout */
     ykd_gemm g = {.m = s->cout, .n = (int)row, .k = (int)s->hwo, .batch = 1, .alpha = 1.0f,
                   .act = YKD_ACTIVATION_NONE, .b_rows = scratch, .b_rows_offset = 0,
-                  .b_row_span = span, .c_group = s->cin, .c_group_stride = s->k * s->k};
+                  .b_row_span = span};
     for (int first = 0; first < s->n && st == YKD_OK; first += pass) {
         int count = s->n - first < pass ? s->n - first : pass;
         st = ykd_conv_pad_channels_last(device, x, first, count, s, scratch, images_offset,
-                                            err);
+                                        err);
         g.k_batches = count;
-        g.beta = accumulate || first > 0 ? 1.0f : 0.0f;
+        g.beta = first > 0 ? 1.0f : 0.0f;
         g.a = ykd_conv_tensor_operand(dy, first, s->hwo);
         for (int ky = 0; ky < s->k && st == YKD_OK; ky++) {
             g.b = ykd_conv_operand(scratch, images_offset + (size_t)ky * wp * s->cin, row, 0,
                                    image);
-            g.c = ykd_conv_operand(dw->buffer, dw->offset + (size_t)ky * s->k, s->ckk, 0, 0);
+            g.c = ykd_conv_operand(scratch, grad_offset + (size_t)ky * row, s->ckk, 0, 0);
             st = ykd_gemm_run(device, &g, err);
         }
     }
+    if (st == YKD_OK)
+        st = weights_from_channels_last(device, scratch, grad_offset, s, accumulate, dw, err);
     return st;
 }

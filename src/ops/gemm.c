@@ -61,24 +61,10 @@ static ykd_status check_operand(const ykd_gemm_operand *o, const char *name, int
     return YKD_OK;
 }
 
-/* Where column j of a row of C with split columns lies. */
-static size_t split_column(const ykd_gemm *g, int j)
-{
-    return (size_t)(j / g->c_group) + (size_t)(j % g->c_group) * (size_t)g->c_group_stride;
-}
-
-/* Floats a row of C spans when rows are rows of ld floats: n, the packed pixels of remapped
- * columns, or to the farthest of split columns. */
+/* Floats a row of C holds when rows are rows of ld floats: n, or the packed pixels of
+ * remapped columns. */
 static int c_columns(const ykd_gemm *g)
 {
-    if (g->c_group) {
-        /* the farthest is the last column, or the last of the last whole group */
-        size_t far = split_column(g, g->n - 1);
-        int last_group_end = (g->n - 1) / g->c_group * g->c_group - 1;
-        if (last_group_end >= 0 && split_column(g, last_group_end) > far)
-            far = split_column(g, last_group_end);
-        return (int)far + 1;
-    }
     return g->c_pitch ? g->n / g->c_pitch * g->c_width : g->n;
 }
 
@@ -158,12 +144,6 @@ ykd_status ykd_gemm_check(const ykd_gemm *g, const char *op, ykd_error *err)
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
                         "%s: C in planes of %d pixels (%d wide) with a remapped pitch or a batch",
                         op, planes->pixels, planes->wo);
-    if (g->c_group < 0 || g->c_group_stride < 0 ||
-        (g->c_group && (g->c_pitch || planes->pixels || g->trans_b)))
-        return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
-                        "%s: C's columns split in groups of %d (stride %d) with another layout of "
-                        "C or a transposed B",
-                        op, g->c_group, g->c_group_stride);
     int a_rows = g->trans_a ? g->k : g->m, a_cols = g->trans_a ? g->m : g->k;
     int b_rows = g->trans_b ? g->n : g->k, b_cols = g->trans_b ? g->k : g->n;
     ykd_status st = g->a_pixels.plane
@@ -219,8 +199,7 @@ size_t ykd_gemm_candidates(const ykd_device *device, const ykd_gemm *g, ykd_gemm
                                   : sizeof tiled / sizeof tiled[0];
     size_t n = 0;
     /* CLBlast has no row table, pixel rows or remapped store */
-    bool clblast =
-        !g->b_rows && !g->c_pitch && !g->a_pixels.plane && !g->c_planes.pixels && !g->c_group;
+    bool clblast = !g->b_rows && !g->c_pitch && !g->a_pixels.plane && !g->c_planes.pixels;
     /* on GPUs CLBlast is the likely winner, so measure it first to drop slow tiles early */
     if (clblast && device->info.type != YKD_DEVICE_TYPE_CPU && n < max)
         configs[n++] = (ykd_gemm_config){YKD_GEMM_CLBLAST, 0, 0};

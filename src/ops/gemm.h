@@ -63,9 +63,6 @@ typedef struct ykd_gemm {
      * planes (see ykd_gemm_planes), with the bias per column (c.ld unused). */
     ykd_gemm_pixels a_pixels;
     ykd_gemm_planes c_planes;
-    /* When c_group is not 0 (our kernels only, not with c_pitch or c_plane): column j of a row
-     * of C is stored at j / c_group + (j % c_group) * c_group_stride from the row's start. */
-    int c_group, c_group_stride;
 } ykd_gemm;
 
 typedef enum ykd_gemm_backend {

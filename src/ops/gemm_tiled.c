@@ -17,9 +17,9 @@ ykd_status ykd_gemm_run_tiled(ykd_device *device, const ykd_gemm *g, int tm, int
     else
         snprintf(options, sizeof options,
                  "-DTM=%d -DTV=%d -DTRANS_A=%d -DB_ROWS=%d -DC_REMAP=%d -DA_PIXELS=%d "
-                 "-DC_PLANES=%d -DC_SPLIT=%d",
+                 "-DC_PLANES=%d",
                  tm, tv, g->trans_a ? 1 : 0, g->b_rows ? 1 : 0, g->c_pitch ? 1 : 0,
-                 g->a_pixels.plane ? 1 : 0, g->c_planes.pixels ? 1 : 0, g->c_group ? 1 : 0);
+                 g->a_pixels.plane ? 1 : 0, g->c_planes.pixels ? 1 : 0);
     int tile_columns = g->trans_b ? tv : 16 * tv;
     ykd_kernel *kernel = NULL;
     ykd_status st = ykd_device_kernel(device, g->trans_b ? gemm_nt_sources : gemm_sources,
@@ -62,8 +62,6 @@ ykd_status ykd_gemm_run_tiled(ykd_device *device, const ykd_gemm *g, int tm, int
         ykd_op_args_ints(&a, planes, sizeof planes / sizeof planes[0]);
         ykd_op_args_uint(&a, c->channel);
         ykd_op_args_uint(&a, c->image);
-        ykd_op_args_int(&a, g->c_group);
-        ykd_op_args_int(&a, g->c_group_stride);
     }
     size_t global[3] = {(size_t)(g->m + tm - 1) / (size_t)tm,
                         (size_t)(g->n + tile_columns - 1) / (size_t)tile_columns,

@@ -40,11 +40,10 @@ static const char algo_prefix[] = "conv";
  * whether there are several. */
 static void signature_of(const ykd_gemm *g, char *buf, size_t size)
 {
-    snprintf(buf, size, "m%d n%d k%d b%d kb%d t%d%d%s%s%s%s%s", g->m, g->n, g->k,
+    snprintf(buf, size, "m%d n%d k%d b%d kb%d t%d%d%s%s%s%s", g->m, g->n, g->k,
              g->batch < 2 ? 1 : 2, g->k_batches < 2 ? 1 : 2, g->trans_a ? 1 : 0,
              g->trans_b ? 1 : 0, g->b_rows ? " rows" : "", g->c_pitch ? " remap" : "",
-             g->a_pixels.plane ? " pixels" : "", g->c_planes.pixels ? " planes" : "",
-             g->c_group ? " split" : "");
+             g->a_pixels.plane ? " pixels" : "", g->c_planes.pixels ? " planes" : "");
 }
 
 static void tuning_path(const ykd_device *device, char *path, size_t size)
