@@ -14,7 +14,6 @@
  * stride, no im2col); a last pass puts the gradient back in the weights' layout (storing
  * each column at its place from the GEMM's epilogue, one float at a time, cost more than
  * that pass on small planes, where the products are short). */
-#include <stdlib.h>
 
 #include "core/error_internal.h"
 #include "ops/conv_internal.h"
@@ -210,7 +209,7 @@ ykd_status ykd_conv_forward_rows(ykd_device *device, const ykd_tensor *x, const 
     for (int first = 0; first < s->n && st == YKD_OK; first += pass) {
         int count = s->n - first < pass ? s->n - first : pass;
         st = ykd_conv_pad_channels_last(device, x, first, count, s, scratch, images_offset,
-                                            err);
+                                        err);
         g.m = (int)((size_t)count * s->hwo);
         g.a = ykd_conv_operand(scratch, images_offset, row, 0, (size_t)wp * s->cin);
         g.c = ykd_conv_tensor_operand(y, first, s->hwo);

@@ -113,7 +113,7 @@ static ykd_status check_pixels(const ykd_gemm *g, const char *op, ykd_error *err
         p->wp <= 0 || p->channels <= 0)
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
                         "%s: GEMM over pixel rows (plane %d, %d wide, stride %d, %d channels) "
-                        "with a transpose, a batch or planes of C of another size",
+                        "with a transpose or a batch",
                         op, p->plane, p->wo, p->stride, p->channels);
     if (!g->a.buffer)
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT, "%s: GEMM operand A has no buffer", op);
