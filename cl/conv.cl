@@ -65,7 +65,8 @@ __kernel void window_starts(__global int *table, uint table_offset, int CKK, int
 
 /* out[b][c][y][x] = x[b][c][y - top][x - left] inside, zero around: planes of H x W padded to
  * Hp x Wp, for the convolutions that read shifted windows of them instead of im2col columns.
- * Work-item (y, c, b) writes one padded row. */
+ * Work-item (y, c, b) writes one padded row, sixteen floats at a time where it can (a float at
+ * a time, the copy ran at ~3 GB/s on PoCL). */
 __kernel void pad_planes(__global const float *x, uint x_offset, uint x_batch, int C, int H,
                          int W, int top, int left, int Hp, int Wp, __global float *out,
                          uint out_offset)
@@ -77,18 +78,22 @@ __kernel void pad_planes(__global const float *x, uint x_offset, uint x_batch, i
         return;
     __global float *dst = out + out_offset + (((size_t)b * C + c) * Hp + y) * Wp;
     int iy = y - top;
-    if (iy < 0 || iy >= H) {
-        for (int i = 0; i < Wp; i++)
-            dst[i] = 0.0f;
-        return;
-    }
-    const __global float *src = x + x_offset + (size_t)b * x_batch + ((size_t)c * H + iy) * W;
-    int right = min(left + W, Wp);
-    for (int i = 0; i < left; i++)
+    int right = iy < 0 || iy >= H ? 0 : min(left + W, Wp), start = right > 0 ? left : 0;
+    int i = 0;
+    for (; i + 16 <= start; i += 16)
+        vstore16((float16)(0.0f), 0, dst + i);
+    for (; i < start; i++)
         dst[i] = 0.0f;
-    for (int i = left; i < right; i++)
-        dst[i] = src[i - left];
-    for (int i = right; i < Wp; i++)
+    if (right > 0) {
+        const __global float *src = x + x_offset + (size_t)b * x_batch + ((size_t)c * H + iy) * W;
+        for (; i + 16 <= right; i += 16)
+            vstore16(vload16(0, src + (i - left)), 0, dst + i);
+        for (; i < right; i++)
+            dst[i] = src[i - left];
+    }
+    for (; i + 16 <= Wp; i += 16)
+        vstore16((float16)(0.0f), 0, dst + i);
+    for (; i < Wp; i++)
         dst[i] = 0.0f;
 }
 
