@@ -1,9 +1,10 @@
 /* The forward pass: each node's ops in graph order, in the arenas of the current plan.
  *
  * Training runs conv, then BN with batch statistics (updating the running ones) and SiLU as
- * one op, keeping the conv's output and the statistics for the backward. Inference runs one fused op per
- * block: the convolution with BN folded into its weights and bias and SiLU in its epilogue;
- * the folded weights are computed once and kept until the parameters change. */
+ * one op, keeping the conv's output and the statistics for the backward. Inference runs one
+ * fused op per block: the convolution with BN folded into its weights and bias and SiLU in its
+ * epilogue; the folded weights are computed once and kept until the parameters change (and
+ * with them each convolution's cache of them in its path's layout). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

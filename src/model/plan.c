@@ -4,8 +4,9 @@
  * step k, its backward step 2F-1-k (F nodes). Inference keeps an activation from its first
  * writer to its last reader (the named outputs to the end of the forward). Training also keeps
  * what backward reads (a conv's or pool's input, BN's input and statistics until that node's
- * backward; SiLU's input is recomputed from them) and adds the gradients: a storage's gradient lives from its first contribution
- * (the backward of its last reader) to the backward of its first writer.
+ * backward; SiLU's input is recomputed from them) and adds the gradients: a storage's gradient
+ * lives from its first contribution (the backward of its last reader) to the backward of its
+ * first writer.
  *
  * Blocks are then packed, largest first, each at the lowest offset of an arena where no block
  * alive at the same time sits; arenas are capped by the device's largest allocation. Ops run

@@ -253,8 +253,7 @@ typedef struct forward_call {
 static ykd_status run_forward(ykd_device *device, const void *call, int path,
                               const ykd_tensor *y, ykd_error *err)
 {
-    forward_call flipped, *c = &flipped;
-    flipped = *(const forward_call *)call;
+    forward_call copy = *(const forward_call *)call, *c = &copy; /* w set below for a flip */
     if (c->flip_of && path == YKD_CONV_FWD_ROWS)
         return ykd_conv_forward_rows(device, c->x, c->flip_of->buffer, c->flip_of->offset, true,
                                      NULL, c->s, c->bias, c->activation, c->beta, y,

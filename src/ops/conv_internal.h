@@ -152,9 +152,10 @@ size_t ykd_conv_winograd_forward_floats(ykd_device *device, const ykd_conv_shape
  * weights' transform kept in cache (when not NULL) from call to call. */
 ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
                                      const ykd_buffer *w, size_t w_offset,
-                                     ykd_conv2d_cache *cache, const ykd_conv_shape *s, const ykd_tensor *bias,
-                                     ykd_activation activation, float beta, const ykd_tensor *y,
-                                     size_t reserved, ykd_error *err);
+                                     ykd_conv2d_cache *cache, const ykd_conv_shape *s,
+                                     const ykd_tensor *bias, ykd_activation activation,
+                                     float beta, const ykd_tensor *y, size_t reserved,
+                                     ykd_error *err);
 
 /* dw (+)= the weight gradient by the transforms of x (as the forward's) and of dy (A dY A^T),
  * 36 GEMMs over the tiles and G^T dU G. */

@@ -201,9 +201,10 @@ static ykd_status transformed_weights(ykd_device *device, const ykd_buffer *w, s
 
 ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
                                      const ykd_buffer *w, size_t w_offset,
-                                     ykd_conv2d_cache *cache, const ykd_conv_shape *s, const ykd_tensor *bias,
-                                     ykd_activation activation, float beta, const ykd_tensor *y,
-                                     size_t reserved, ykd_error *err)
+                                     ykd_conv2d_cache *cache, const ykd_conv_shape *s,
+                                     const ykd_tensor *bias, ykd_activation activation,
+                                     float beta, const ykd_tensor *y, size_t reserved,
+                                     ykd_error *err)
 {
     winograd_plan p;
     plan_winograd(device, s, &p);
