@@ -403,8 +403,10 @@ void op_conv_weights_cache(ykd_test *t)
                 break;
         }
         /* weights 1 back to their own values for the next path */
-        ykd_buffer_write(gw[1]->buffer, gw[1]->offset * sizeof(float), w[1], nw * sizeof(float),
-                         &err);
+        CHECK_OK(t,
+                 ykd_buffer_write(gw[1]->buffer, gw[1]->offset * sizeof(float), w[1],
+                                  nw * sizeof(float), &err),
+                 err);
         ykd_conv2d_cache_clear(cache);
     }
     state->conv_forward = 0;
