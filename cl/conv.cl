@@ -259,6 +259,16 @@ static void transpose16(float16 rows[16])
     }
 }
 
+/* rows[j] = the sixteen floats src[i * stride + j], i < 16: a 16 x 16 block read as sixteen
+ * vectors along its rows and transposed in registers. */
+static void columns_of16(const __global float *src, size_t stride, float16 rows[16])
+{
+#pragma unroll
+    for (int i = 0; i < 16; i++)
+        rows[i] = vload16(0, src + (size_t)i * stride);
+    transpose16(rows);
+}
+
 /* The 3x3 taps of sixteen consecutive channels of one filter (16 runs of nine floats from
  * run) as nine vectors over the channels: rows[t] lane i = run[9 i + t] for t < 9 (a transpose
  * in registers: gathering the lanes one at a time through private memory stalled on every
@@ -323,10 +333,7 @@ __kernel void pad_channels_last(__global const float *x, uint x_offset, uint x_b
     const __global float *src = x + x_offset + (size_t)b * x_batch + (size_t)c0 * plane + p0;
     if (np == 16 && nc == 16) {
         float16 rows[16];
-#pragma unroll
-        for (int i = 0; i < 16; i++)
-            rows[i] = vload16(0, src + (size_t)i * plane);
-        transpose16(rows);
+        columns_of16(src, (size_t)plane, rows);
 #pragma unroll
         for (int j = 0; j < 16; j++) {
             int y = (p0 + j) / W, xx = p0 + j - y * W;
@@ -393,10 +400,7 @@ __kernel void weights_by_taps(__global const float *w, uint w_offset, int Cout, 
     const __global float *src = w + w_offset + (size_t)co0 * Q + q0;
     if (nq == 16 && nco == 16) {
         float16 rows[16];
-#pragma unroll
-        for (int i = 0; i < 16; i++)
-            rows[i] = vload16(0, src + (size_t)i * Q);
-        transpose16(rows);
+        columns_of16(src, (size_t)Q, rows);
 #pragma unroll
         for (int j = 0; j < 16; j++) {
             int c = (q0 + j) / kk, tap = q0 + j - c * kk;

@@ -121,6 +121,22 @@ static void shape_signature(const char *tag, const ykd_conv_shape *s, char *buf,
              s->cout, s->k, s->stride, s->pad);
 }
 
+/* The path for shape s: the one a test forces (where it applies), else the one remembered
+ * for the shape under tag or measured now (running `measured`, whose result temp_shape
+ * holds), else the fallback. */
+static ykd_status path_for(ykd_device *device, ykd_ops_state *state, int forced,
+                           const char *tag, const ykd_conv_shape *s, const path_set *paths,
+                           path_runner run, const void *measured, const int temp_shape[4],
+                           int *path, ykd_error *err)
+{
+    *path = forced_path(state, forced, paths);
+    if (*path)
+        return YKD_OK;
+    char signature[128];
+    shape_signature(tag, s, signature, sizeof signature);
+    return choose(device, state, signature, paths, run, measured, temp_shape, path, err);
+}
+
 /* ---- the weight gradient --------------------------------------------------------------- */
 
 static const char *const weight_grad_names[YKD_CONV_WGRAD_COUNT] = {NULL, "columns", "windows",
@@ -170,15 +186,11 @@ ykd_status ykd_conv_weight_grad_any(ykd_device *device, const ykd_tensor *x,
         return st;
     path_set paths;
     weight_grad_paths(device, s, &paths);
-    int path = forced_path(state, state->conv_weight_grad, &paths);
     weight_grad_call measured = {x, dy, s, false};
-    if (!path) {
-        char signature[128];
-        shape_signature("conv-wgrad", s, signature, sizeof signature);
-        const int temp_shape[4] = {s->cout, s->cin, s->k, s->k};
-        st = choose(device, state, signature, &paths, run_weight_grad, &measured, temp_shape,
-                    &path, err);
-    }
+    const int temp_shape[4] = {s->cout, s->cin, s->k, s->k};
+    int path = 0;
+    st = path_for(device, state, state->conv_weight_grad, "conv-wgrad", s, &paths,
+                  run_weight_grad, &measured, temp_shape, &path, err);
     weight_grad_call real = {x, dy, s, accumulate};
     if (st == YKD_OK)
         st = run_weight_grad(device, &real, path, dw, err);
@@ -217,15 +229,11 @@ ykd_status ykd_conv_strided_input_grad_any(ykd_device *device, const ykd_tensor 
                       .fallback = YKD_CONV_SGRAD_COLUMNS};
     paths.applies[YKD_CONV_SGRAD_COLUMNS] = true;
     paths.applies[YKD_CONV_SGRAD_PHASES] = ykd_conv_phases_apply(device, s);
-    int path = forced_path(state, state->conv_strided_grad, &paths);
-    if (!path) {
-        char signature[128];
-        shape_signature("conv-sgrad", s, signature, sizeof signature);
-        const int temp_shape[4] = {s->n, s->cin, s->h, s->w};
-        strided_grad_call measured = {dy, w, s, false};
-        st = choose(device, state, signature, &paths, run_strided_grad, &measured, temp_shape,
-                    &path, err);
-    }
+    strided_grad_call measured = {dy, w, s, false};
+    const int temp_shape[4] = {s->n, s->cin, s->h, s->w};
+    int path = 0;
+    st = path_for(device, state, state->conv_strided_grad, "conv-sgrad", s, &paths,
+                  run_strided_grad, &measured, temp_shape, &path, err);
     strided_grad_call real = {dy, w, s, accumulate};
     if (st == YKD_OK)
         st = run_strided_grad(device, &real, path, dx, err);
@@ -331,17 +339,14 @@ static ykd_status forward_by_chosen_path(ykd_device *device, const char *tag,
     const ykd_conv_shape *s = call->s;
     path_set paths;
     forward_paths(device, s, &paths);
-    int path = forced_path(state, state->conv_forward, &paths);
-    if (!path) {
-        char signature[128];
-        shape_signature(tag, s, signature, sizeof signature);
-        const int temp_shape[4] = {s->n, s->cout, s->ho, s->wo};
-        forward_call measured = *call;
-        measured.beta = 0.0f; /* the temporary holds nothing to add to */
-        st = choose(device, state, signature, &paths, run_forward, &measured, temp_shape, &path,
-                    err);
-        ykd_conv_cache_keep_only(call->cache, cached_kind_of(path));
-    }
+    forward_call measured = *call;
+    measured.beta = 0.0f; /* the temporary holds nothing to add to */
+    const int temp_shape[4] = {s->n, s->cout, s->ho, s->wo};
+    int path = 0;
+    st = path_for(device, state, state->conv_forward, tag, s, &paths, run_forward, &measured,
+                  temp_shape, &path, err);
+    /* what measuring other paths left in the cache goes */
+    ykd_conv_cache_keep_only(call->cache, cached_kind_of(path));
     if (st == YKD_OK)
         st = run_forward(device, call, path, y, err);
     return st;
