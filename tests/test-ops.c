@@ -77,6 +77,8 @@ static const ykd_test_case plain[] = {
     {"conv2d: fused conv + BN + SiLU inference", op_conv_fused_bn_silu, YKD_TEST_EACH_DEVICE},
     {"conv2d: a weights cache on every forward path", op_conv_weights_cache,
      YKD_TEST_EACH_DEVICE},
+    {"conv2d: a forward's copy read by its weight gradient", op_conv_saved_copy,
+     YKD_TEST_EACH_DEVICE},
     {"conv2d: bad operands are refused", op_conv_refusals, YKD_TEST_EACH_DEVICE},
     {"conv2d: bad groups are refused", op_conv_grouped_refusals, YKD_TEST_EACH_DEVICE},
     {"matmul: bad products are refused", op_matmul_refusals, YKD_TEST_EACH_DEVICE},

@@ -88,6 +88,15 @@ typedef enum ykd_activation {
  * empties it first (ykd_conv2d_cache_clear), or the next forward pass reads the old ones. */
 typedef struct ykd_conv2d_cache ykd_conv2d_cache;
 
+/* A training forward pass and its weight gradient can share work through a saved object:
+ * where both take pixel rows of a padded, channels-last copy of x (the paths chosen for the
+ * shape say so), the forward makes the copy once for all images and keeps it, and
+ * ykd_conv2d_backward_weights reads it instead of making its own. Give the same object to
+ * the forward and the backward of one layer and leave x unchanged between them (as the
+ * weight gradient needs anyway); a backward with another x, or a second backward after one
+ * forward, makes its copy again. Holds a device buffer the size of x (padded) while kept. */
+typedef struct ykd_conv2d_saved ykd_conv2d_saved;
+
 typedef struct ykd_conv2d_params {
     int stride;  /* >= 1, both axes */
     int padding; /* >= 0, both axes, zeros */
@@ -95,7 +104,11 @@ typedef struct ykd_conv2d_params {
                   * groups, each convolved with its own (a depthwise convolution has one
                   * group per input channel) */
     ykd_conv2d_cache *cache; /* NULL, or the forward pass's cache for these weights */
+    ykd_conv2d_saved *saved; /* NULL, or what a training forward keeps for its backward */
 } ykd_conv2d_params;
+
+ykd_status ykd_conv2d_saved_new(ykd_conv2d_saved **saved, ykd_error *err);
+void ykd_conv2d_saved_free(ykd_conv2d_saved *saved); /* NULL is fine */
 
 ykd_status ykd_conv2d_cache_new(ykd_conv2d_cache **cache, ykd_error *err);
 /* Frees what the cache holds; it fills again on the next forward pass. */

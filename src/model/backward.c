@@ -130,7 +130,8 @@ static ykd_status conv_backward(ykd_model *m, int k, const ykd_tensor *dy, const
                                 ykd_error *err)
 {
     const ykd_gnode *n = &m->graph->nodes[k];
-    ykd_conv2d_params cp = {.stride = n->s, .padding = n->p, .groups = n->groups};
+    ykd_conv2d_params cp = {.stride = n->s, .padding = n->p, .groups = n->groups,
+                            .saved = m->conv_saved ? m->conv_saved[k] : NULL};
     const ykd_model_param *w = &m->table[n->weight];
     ykd_tensor x = ykd_model_value_tensor(m, n->in), dz;
     const ykd_tensor *g = dy;

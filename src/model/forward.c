@@ -79,6 +79,20 @@ static ykd_status conv_cache_of(ykd_model *m, int k, ykd_conv2d_cache **cache, y
     return st;
 }
 
+/* Node k's saved object, which its training forward fills and its weight gradient reads
+ * (made on first use). */
+static ykd_status conv_saved_of(ykd_model *m, int k, ykd_conv2d_saved **saved, ykd_error *err)
+{
+    if (!m->conv_saved) {
+        m->conv_saved = calloc((size_t)m->graph->node_count, sizeof *m->conv_saved);
+        if (!m->conv_saved)
+            return ykd_fail(err, YKD_ERR_OUT_OF_MEMORY, "model: out of host memory");
+    }
+    ykd_status st = m->conv_saved[k] ? YKD_OK : ykd_conv2d_saved_new(&m->conv_saved[k], err);
+    *saved = m->conv_saved[k];
+    return st;
+}
+
 static ykd_status conv_forward(ykd_model *m, int k, const ykd_tensor *x, const ykd_tensor *y,
                                ykd_error *err)
 {
@@ -86,9 +100,13 @@ static ykd_status conv_forward(ykd_model *m, int k, const ykd_tensor *x, const y
     ykd_conv2d_params cp = {.stride = n->s, .padding = n->p, .groups = n->groups};
     const ykd_tensor *w = &m->table[n->weight].value;
     ykd_activation act = n->act ? YKD_ACTIVATION_SILU : YKD_ACTIVATION_NONE;
-    if (!n->bn)
-        return ykd_conv2d_forward(x, w, &m->table[n->bias].value, &cp, YKD_ACTIVATION_NONE, y,
-                                  err);
+    if (!n->bn) {
+        ykd_status st =
+            m->mode == YKD_MODEL_TRAINING ? conv_saved_of(m, k, &cp.saved, err) : YKD_OK;
+        return st == YKD_OK ? ykd_conv2d_forward(x, w, &m->table[n->bias].value, &cp,
+                                                 YKD_ACTIVATION_NONE, y, err)
+                            : st;
+    }
     if (m->mode == YKD_MODEL_INFERENCE) {
         ykd_tensor wf, bf;
         ykd_model_folded(m, n, &wf, &bf);
@@ -100,7 +118,9 @@ static ykd_status conv_forward(ykd_model *m, int k, const ykd_tensor *x, const y
     ykd_tensor invstd = ykd_model_tmp_tensor(m, k, YKD_TMP_INVSTD);
     ykd_bn_tensors bn;
     ykd_model_bn(m, n, &bn);
-    ykd_status st = ykd_conv2d_forward(x, w, NULL, &cp, YKD_ACTIVATION_NONE, &z, err);
+    ykd_status st = conv_saved_of(m, k, &cp.saved, err);
+    if (st == YKD_OK)
+        st = ykd_conv2d_forward(x, w, NULL, &cp, YKD_ACTIVATION_NONE, &z, err);
     /* BN and SiLU as one op: SiLU's input is recomputed in the backward, not kept */
     if (st == YKD_OK && n->act)
         st = ykd_batchnorm_silu_forward_train_sync(&z, &bn.bn, m->bn_sync, y, &mean, &invstd,

@@ -110,6 +110,9 @@ void ykd_model_free(ykd_model *model)
     for (int k = 0; model->conv_caches && k < model->graph->node_count; k++)
         ykd_conv2d_cache_free(model->conv_caches[k]);
     free(model->conv_caches);
+    for (int k = 0; model->conv_saved && k < model->graph->node_count; k++)
+        ykd_conv2d_saved_free(model->conv_saved[k]);
+    free(model->conv_saved);
     for (int i = 0; i < model->name_count; i++)
         free(model->names[i]);
     free(model->names);

@@ -204,6 +204,9 @@ struct ykd_model {
     /* per node, NULL until its first inference forward: the folded weights rearranged by the
      * convolution's path, emptied whenever they are folded again */
     ykd_conv2d_cache **conv_caches;
+    /* per node, NULL until its first training forward: what the convolution's forward keeps
+     * for its weight gradient */
+    ykd_conv2d_saved **conv_saved;
     int64_t batches_tracked;
     const ykd_bn_sync *bn_sync; /* NULL: BN statistics of this process's batch */
     char **names;

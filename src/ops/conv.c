@@ -152,7 +152,7 @@ ykd_status ykd_conv2d_forward(const ykd_tensor *x, const ykd_tensor *w, const yk
         return ykd_conv_grouped_forward(ykd_tensor_device(x), x, w, bias, &s, activation, y,
                                         err);
     return ykd_conv_forward_any(ykd_tensor_device(x), x, w->buffer, w->offset, params->cache,
-                                &s, bias, activation, 0.0f, y, 0, err);
+                                params->saved, &s, bias, activation, 0.0f, y, 0, err);
 }
 
 ykd_status ykd_conv_flip_weights(ykd_device *device, const ykd_tensor *w,
@@ -313,7 +313,7 @@ ykd_status ykd_conv2d_backward_weights(const ykd_tensor *x, const ykd_tensor *dy
     if (s.groups > 1)
         st = ykd_conv_grouped_weight_grad(device, x, dy, &s, accumulate, dw, err);
     else
-        st = ykd_conv_weight_grad_any(device, x, dy, &s, accumulate, dw, err);
+        st = ykd_conv_weight_grad_any(device, x, dy, params->saved, &s, accumulate, dw, err);
     if (st == YKD_OK && dbias)
         st = bias_gradient(device, dy, accumulate, dbias, err);
     return st;

@@ -144,6 +144,7 @@ static const char *const weight_grad_names[YKD_CONV_WGRAD_COUNT] = {NULL, "colum
 
 typedef struct weight_grad_call {
     const ykd_tensor *x, *dy;
+    ykd_conv2d_saved *saved;
     const ykd_conv_shape *s;
     bool accumulate;
 } weight_grad_call;
@@ -156,7 +157,8 @@ static ykd_status run_weight_grad(ykd_device *device, const void *call, int path
     case YKD_CONV_WGRAD_WINDOWS:
         return ykd_conv_weight_grad_windows(device, c->x, c->dy, c->s, c->accumulate, dw, err);
     case YKD_CONV_WGRAD_ROWS:
-        return ykd_conv_weight_grad_rows(device, c->x, c->dy, c->s, c->accumulate, dw, err);
+        return ykd_conv_weight_grad_rows(device, c->x, c->dy, c->saved, c->s, c->accumulate,
+                                         dw, err);
     case YKD_CONV_WGRAD_WINOGRAD:
         return ykd_conv_weight_grad_winograd(device, c->x, c->dy, c->s, c->accumulate, dw,
                                              err);
@@ -177,8 +179,9 @@ static void weight_grad_paths(ykd_device *device, const ykd_conv_shape *s, path_
 }
 
 ykd_status ykd_conv_weight_grad_any(ykd_device *device, const ykd_tensor *x,
-                                    const ykd_tensor *dy, const ykd_conv_shape *s,
-                                    bool accumulate, const ykd_tensor *dw, ykd_error *err)
+                                    const ykd_tensor *dy, ykd_conv2d_saved *saved,
+                                    const ykd_conv_shape *s, bool accumulate,
+                                    const ykd_tensor *dw, ykd_error *err)
 {
     ykd_ops_state *state = NULL;
     ykd_status st = ykd_ops_state_get(device, &state, err);
@@ -186,15 +189,32 @@ ykd_status ykd_conv_weight_grad_any(ykd_device *device, const ykd_tensor *x,
         return st;
     path_set paths;
     weight_grad_paths(device, s, &paths);
-    weight_grad_call measured = {x, dy, s, false};
+    weight_grad_call measured = {x, dy, NULL, s, false};
     const int temp_shape[4] = {s->cout, s->cin, s->k, s->k};
     int path = 0;
     st = path_for(device, state, state->conv_weight_grad, "conv-wgrad", s, &paths,
                   run_weight_grad, &measured, temp_shape, &path, err);
-    weight_grad_call real = {x, dy, s, accumulate};
+    weight_grad_call real = {x, dy, saved, s, accumulate};
     if (st == YKD_OK)
         st = run_weight_grad(device, &real, path, dw, err);
     return st;
+}
+
+/* Whether the weight gradient of shape s reads pixel rows: the path a test forces or the
+ * one remembered (a shape not yet measured: no). */
+static bool weight_grad_by_rows(ykd_device *device, const ykd_ops_state *state,
+                                const ykd_conv_shape *s)
+{
+    path_set paths;
+    weight_grad_paths(device, s, &paths);
+    int forced = forced_path(state, state->conv_weight_grad, &paths);
+    if (forced)
+        return forced == YKD_CONV_WGRAD_ROWS;
+    char signature[128];
+    shape_signature("conv-wgrad", s, signature, sizeof signature);
+    const char *known = ykd_ops_algo_lookup(state, signature);
+    return known && paths.applies[YKD_CONV_WGRAD_ROWS] &&
+           strcmp(known, weight_grad_names[YKD_CONV_WGRAD_ROWS]) == 0;
 }
 
 /* ---- the input gradient of strided convolutions ---------------------------------------- */
@@ -256,6 +276,8 @@ typedef struct forward_call {
     size_t reserved;
     const ykd_tensor *flip_of; /* an input gradient: the weights to flip, w unset */
     ykd_conv2d_cache *cache;
+    ykd_conv2d_saved *saved; /* set for the pixel-row path alone, where the weight gradient's
+                              * takes the same copy (see forward_by_chosen_path) */
 } forward_call;
 
 static ykd_status run_forward(ykd_device *device, const void *call, int path,
@@ -264,7 +286,7 @@ static ykd_status run_forward(ykd_device *device, const void *call, int path,
     forward_call copy = *(const forward_call *)call, *c = &copy; /* w set below for a flip */
     if (c->flip_of && path == YKD_CONV_FWD_ROWS)
         return ykd_conv_forward_rows(device, c->x, c->flip_of->buffer, c->flip_of->offset, true,
-                                     NULL, c->s, c->bias, c->activation, c->beta, y,
+                                     NULL, NULL, c->s, c->bias, c->activation, c->beta, y,
                                      c->reserved, err);
     if (c->flip_of) {
         ykd_buffer *scratch = NULL;
@@ -283,8 +305,9 @@ static ykd_status run_forward(ykd_device *device, const void *call, int path,
         return ykd_conv_forward_winograd(device, c->x, c->w, c->w_offset, c->cache, c->s,
                                          c->bias, c->activation, c->beta, y, c->reserved, err);
     case YKD_CONV_FWD_ROWS:
-        return ykd_conv_forward_rows(device, c->x, c->w, c->w_offset, false, c->cache, c->s,
-                                     c->bias, c->activation, c->beta, y, c->reserved, err);
+        return ykd_conv_forward_rows(device, c->x, c->w, c->w_offset, false, c->cache,
+                                     c->saved, c->s, c->bias, c->activation, c->beta, y,
+                                     c->reserved, err);
     default:
         return ykd_conv_forward_columns(device, c->x, c->w, c->w_offset, c->s, c->bias,
                                         c->activation, c->beta, y, c->reserved, err);
@@ -341,24 +364,29 @@ static ykd_status forward_by_chosen_path(ykd_device *device, const char *tag,
     forward_paths(device, s, &paths);
     forward_call measured = *call;
     measured.beta = 0.0f; /* the temporary holds nothing to add to */
+    measured.saved = NULL;
     const int temp_shape[4] = {s->n, s->cout, s->ho, s->wo};
     int path = 0;
     st = path_for(device, state, state->conv_forward, tag, s, &paths, run_forward, &measured,
                   temp_shape, &path, err);
     /* what measuring other paths left in the cache goes */
     ykd_conv_cache_keep_only(call->cache, cached_kind_of(path));
+    forward_call real = *call;
+    if (path != YKD_CONV_FWD_ROWS || !weight_grad_by_rows(device, state, s))
+        real.saved = NULL; /* nothing would take the copy */
     if (st == YKD_OK)
-        st = run_forward(device, call, path, y, err);
+        st = run_forward(device, &real, path, y, err);
     return st;
 }
 
 ykd_status ykd_conv_forward_any(ykd_device *device, const ykd_tensor *x, const ykd_buffer *w,
                                 size_t w_offset, ykd_conv2d_cache *cache,
-                                const ykd_conv_shape *s, const ykd_tensor *bias,
-                                ykd_activation activation, float beta, const ykd_tensor *y,
-                                size_t reserved, ykd_error *err)
+                                ykd_conv2d_saved *saved, const ykd_conv_shape *s,
+                                const ykd_tensor *bias, ykd_activation activation, float beta,
+                                const ykd_tensor *y, size_t reserved, ykd_error *err)
 {
-    forward_call call = {x, w, w_offset, s, bias, activation, beta, reserved, NULL, cache};
+    forward_call call = {x, w, w_offset, s, bias, activation, beta, reserved, NULL, cache,
+                         saved};
     return forward_by_chosen_path(device, "conv-fwd", &call, y, err);
 }
 
@@ -372,7 +400,8 @@ ykd_status ykd_conv_forward_flipped_any(ykd_device *device, const ykd_tensor *dy
     ykd_buffer *scratch = NULL;
     ykd_status st = ykd_ops_scratch(
         device, (flipped + ykd_conv_forward_floats(device, t)) * sizeof(float), &scratch, err);
-    forward_call call = {dy, NULL, 0, t, NULL, YKD_ACTIVATION_NONE, beta, flipped, w, NULL};
+    forward_call call = {dy, NULL, 0, t, NULL, YKD_ACTIVATION_NONE, beta, flipped, w, NULL,
+                         NULL};
     if (st == YKD_OK)
         st = forward_by_chosen_path(device, "conv-igrad", &call, dx, err);
     return st;

@@ -28,6 +28,19 @@ typedef struct ykd_conv_shape {
     bool direct;      /* 1x1, stride 1, no padding: the input is the GEMM operand itself */
 } ykd_conv_shape;
 
+/* ---- what a training forward keeps for its weight gradient (conv_saved.c) ----------------- */
+
+/* The saved object's buffer of at least `floats`, for a forward to fill (what it held is no
+ * longer offered until ykd_conv_saved_made). */
+ykd_status ykd_conv_saved_buffer(ykd_conv2d_saved *saved, ykd_device *device, size_t floats,
+                                 ykd_buffer **buffer, ykd_error *err);
+/* The buffer now holds x padded for s, every image, channels last. */
+void ykd_conv_saved_made(ykd_conv2d_saved *saved, const ykd_tensor *x, const ykd_conv_shape *s);
+/* That copy, if the buffer holds it for this x and s and no weight gradient has taken it since
+ * the forward made it (after this call none has); else NULL. */
+const ykd_buffer *ykd_conv_saved_take(ykd_conv2d_saved *saved, const ykd_tensor *x,
+                                      const ykd_conv_shape *s);
+
 /* ---- the forward pass's cache of rearranged weights (conv_cache.c) ------------------------ */
 
 typedef enum ykd_conv_cached_kind {
@@ -113,10 +126,12 @@ ykd_status ykd_conv_pad_channels_last(ykd_device *device, const ykd_tensor *x, i
                                       size_t dst_offset, ykd_error *err);
 
 /* As ykd_conv_weight_grad_columns, reading each pixel's patch as rows of a padded
- * channels-last copy of x. */
+ * channels-last copy of x: the one a forward kept in saved (see ykd_conv2d_saved), else one
+ * made here. saved may be NULL. */
 ykd_status ykd_conv_weight_grad_rows(ykd_device *device, const ykd_tensor *x,
-                                     const ykd_tensor *dy, const ykd_conv_shape *s,
-                                     bool accumulate, const ykd_tensor *dw, ykd_error *err);
+                                     const ykd_tensor *dy, ykd_conv2d_saved *saved,
+                                     const ykd_conv_shape *s, bool accumulate,
+                                     const ykd_tensor *dw, ykd_error *err);
 
 /* Whether the forward pass by pixel rows applies: the device's GEMMs are ours (any geometry). */
 bool ykd_conv_rows_forward_apply(ykd_device *device, const ykd_conv_shape *s);
@@ -126,12 +141,13 @@ size_t ykd_conv_rows_forward_floats(ykd_device *device, const ykd_conv_shape *s)
 /* As ykd_conv_forward_columns, as y^T = patches x W^T with the output channels along the
  * vectors, the patches read as rows of a padded channels-last copy of x. flipped: w holds
  * [s->cin, s->cout, k, k], the weights of the convolution whose input gradient this is, read
- * flipped and transposed (see ykd_conv_forward_flipped_any). */
+ * flipped and transposed (see ykd_conv_forward_flipped_any). saved: NULL, or where to keep
+ * the copy of every image for the weight gradient. */
 ykd_status ykd_conv_forward_rows(ykd_device *device, const ykd_tensor *x, const ykd_buffer *w,
                                  size_t w_offset, bool flipped, ykd_conv2d_cache *cache,
-                                 const ykd_conv_shape *s, const ykd_tensor *bias,
-                                 ykd_activation activation, float beta, const ykd_tensor *y,
-                                 size_t reserved, ykd_error *err);
+                                 ykd_conv2d_saved *saved, const ykd_conv_shape *s,
+                                 const ykd_tensor *bias, ykd_activation activation, float beta,
+                                 const ykd_tensor *y, size_t reserved, ykd_error *err);
 
 /* Whether the input gradient by phases applies: strides 2 up to the kernel's size, no groups,
  * the device's GEMMs ours (conv_phases.c). */
@@ -176,11 +192,11 @@ typedef enum ykd_conv_forward_path {
 
 /* y = act(conv(x, w) + bias) + beta * y by the path chosen for the shape, as
  * ykd_conv_weight_grad_any chooses; w a buffer range [cout, ckk], `reserved` floats at the
- * front of the scratch the caller's (see ykd_conv_forward_columns); cache NULL or the
- * caller's (see ykd_conv2d_params). */
+ * front of the scratch the caller's (see ykd_conv_forward_columns); cache and saved NULL or
+ * the caller's (see ykd_conv2d_params). */
 ykd_status ykd_conv_forward_any(ykd_device *device, const ykd_tensor *x, const ykd_buffer *w,
                                 size_t w_offset, ykd_conv2d_cache *cache,
-                                const ykd_conv_shape *s,
+                                ykd_conv2d_saved *saved, const ykd_conv_shape *s,
                                 const ykd_tensor *bias, ykd_activation activation, float beta,
                                 const ykd_tensor *y, size_t reserved, ykd_error *err);
 
@@ -233,8 +249,9 @@ bool ykd_conv_tiled_gemms(ykd_device *device);
  * device the first time the shape was seen (remembered in the tuning file, so the choice,
  * and with it the float rounding, stays the same for the device). */
 ykd_status ykd_conv_weight_grad_any(ykd_device *device, const ykd_tensor *x,
-                                    const ykd_tensor *dy, const ykd_conv_shape *s,
-                                    bool accumulate, const ykd_tensor *dw, ykd_error *err);
+                                    const ykd_tensor *dy, ykd_conv2d_saved *saved,
+                                    const ykd_conv_shape *s, bool accumulate,
+                                    const ykd_tensor *dw, ykd_error *err);
 
 /* ---- shifted windows of padded planes (conv_windows.c): our GEMM kernels ------------------ */
 

@@ -183,18 +183,26 @@ static ykd_status taps_of(ykd_device *device, const ykd_buffer *w, size_t w_offs
 
 ykd_status ykd_conv_forward_rows(ykd_device *device, const ykd_tensor *x, const ykd_buffer *w,
                                  size_t w_offset, bool flipped, ykd_conv2d_cache *cache,
-                                 const ykd_conv_shape *s, const ykd_tensor *bias,
-                                 ykd_activation activation, float beta, const ykd_tensor *y,
-                                 size_t reserved, ykd_error *err)
+                                 ykd_conv2d_saved *saved, const ykd_conv_shape *s,
+                                 const ykd_tensor *bias, ykd_activation activation, float beta,
+                                 const ykd_tensor *y, size_t reserved, ykd_error *err)
 {
     int wp = s->w + 2 * s->pad;
     size_t image = padded_image(s), row = (size_t)s->k * s->cin;
-    int pass = ykd_conv_images_per_pass(device, image, s->n);
+    /* the copy of a pass's images: in the scratch, or (every image at once) kept in saved for
+     * the weight gradient */
+    int pass = saved ? s->n : ykd_conv_images_per_pass(device, image, s->n);
     /* scratch: the caller's | the weights by taps | padded channels-last images */
     size_t taps_offset = reserved, images_offset = reserved + taps_floats(s);
     ykd_buffer *scratch = NULL;
     ykd_status st = ykd_ops_scratch(
-        device, (images_offset + (size_t)pass * image) * sizeof(float), &scratch, err);
+        device, (images_offset + (saved ? 0 : (size_t)pass * image)) * sizeof(float), &scratch,
+        err);
+    ykd_buffer *images = scratch;
+    if (st == YKD_OK && saved) {
+        st = ykd_conv_saved_buffer(saved, device, (size_t)s->n * image, &images, err);
+        images_offset = 0;
+    }
     const ykd_buffer *taps = scratch;
     if (st == YKD_OK)
         st = taps_of(device, w, w_offset, flipped, cache, s, scratch, &taps, &taps_offset, err);
@@ -208,33 +216,46 @@ ykd_status ykd_conv_forward_rows(ykd_device *device, const ykd_tensor *x, const 
                                .channel = s->hwo, .image = y->batch_stride}};
     for (int first = 0; first < s->n && st == YKD_OK; first += pass) {
         int count = s->n - first < pass ? s->n - first : pass;
-        st = ykd_conv_pad_channels_last(device, x, first, count, s, scratch, images_offset,
+        st = ykd_conv_pad_channels_last(device, x, first, count, s, images, images_offset,
                                         err);
         g.m = (int)((size_t)count * s->hwo);
-        g.a = ykd_conv_operand(scratch, images_offset, row, 0, (size_t)wp * s->cin);
+        g.a = ykd_conv_operand(images, images_offset, row, 0, (size_t)wp * s->cin);
         g.c = ykd_conv_tensor_operand(y, first, s->hwo);
         if (st == YKD_OK)
             st = ykd_gemm_run(device, &g, err);
     }
+    if (st == YKD_OK && saved)
+        ykd_conv_saved_made(saved, x, s);
     return st;
 }
 
 /* ---- the weight gradient ------------------------------------------------------------------ */
 
 ykd_status ykd_conv_weight_grad_rows(ykd_device *device, const ykd_tensor *x,
-                                     const ykd_tensor *dy, const ykd_conv_shape *s,
-                                     bool accumulate, const ykd_tensor *dw, ykd_error *err)
+                                     const ykd_tensor *dy, ykd_conv2d_saved *saved,
+                                     const ykd_conv_shape *s, bool accumulate,
+                                     const ykd_tensor *dw, ykd_error *err)
 {
     int hp = s->h + 2 * s->pad, wp = s->w + 2 * s->pad;
     size_t image = (size_t)hp * wp * s->cin, row = (size_t)s->k * s->cin;
     size_t grad_size = (size_t)s->cout * s->ckk;
-    int pass = ykd_conv_images_per_pass(device, image, s->n);
-    /* scratch: pixel table | the gradient, channels last | padded channels-last images */
+    /* every image's copy, made by the forward, or a pass's at a time made here */
+    const ykd_buffer *kept = saved ? ykd_conv_saved_take(saved, x, s) : NULL;
+    int pass = kept ? s->n : ykd_conv_images_per_pass(device, image, s->n);
+    /* a 1x1 kernel's gradient, channels last, is already in the weights' layout: the GEMM
+     * stores it into dw */
+    bool direct = s->k == 1;
+    /* scratch: pixel table | the gradient, channels last (unless direct) | padded
+     * channels-last images */
     size_t table = (s->hwo + 15) / 16 * 16, grad_offset = table;
-    size_t images_offset = grad_offset + grad_size;
+    size_t images_offset = grad_offset + (direct ? 0 : grad_size);
     ykd_buffer *scratch = NULL;
     ykd_status st = ykd_ops_scratch(
-        device, (images_offset + (size_t)pass * image) * sizeof(float), &scratch, err);
+        device, (images_offset + (kept ? 0 : (size_t)pass * image)) * sizeof(float), &scratch,
+        err);
+    const ykd_buffer *images = kept ? kept : scratch;
+    if (kept)
+        images_offset = 0;
     if (st == YKD_OK)
         st = write_pixel_table(device, s, wp, scratch, 0, err);
     size_t span = (((size_t)(s->ho - 1) * wp + (size_t)(s->wo - 1)) * s->stride) * s->cin;
@@ -243,19 +264,22 @@ ykd_status ykd_conv_weight_grad_rows(ykd_device *device, const ykd_tensor *x,
                   .b_row_span = span};
     for (int first = 0; first < s->n && st == YKD_OK; first += pass) {
         int count = s->n - first < pass ? s->n - first : pass;
-        st = ykd_conv_pad_channels_last(device, x, first, count, s, scratch, images_offset,
-                                        err);
+        if (!kept)
+            st = ykd_conv_pad_channels_last(device, x, first, count, s, scratch, images_offset,
+                                            err);
         g.k_batches = count;
-        g.beta = first > 0 ? 1.0f : 0.0f;
+        g.beta = first > 0 || (direct && accumulate) ? 1.0f : 0.0f;
         g.a = ykd_conv_tensor_operand(dy, first, s->hwo);
         for (int ky = 0; ky < s->k && st == YKD_OK; ky++) {
-            g.b = ykd_conv_operand(scratch, images_offset + (size_t)ky * wp * s->cin, row, 0,
+            g.b = ykd_conv_operand(images, images_offset + (size_t)ky * wp * s->cin, row, 0,
                                    image);
-            g.c = ykd_conv_operand(scratch, grad_offset + (size_t)ky * row, s->ckk, 0, 0);
+            g.c = direct ? ykd_conv_operand(dw->buffer, dw->offset, s->ckk, 0, 0)
+                         : ykd_conv_operand(scratch, grad_offset + (size_t)ky * row, s->ckk,
+                                            0, 0);
             st = ykd_gemm_run(device, &g, err);
         }
     }
-    if (st == YKD_OK)
+    if (st == YKD_OK && !direct)
         st = weights_from_channels_last(device, scratch, grad_offset, s, accumulate, dw, err);
     return st;
 }

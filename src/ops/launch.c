@@ -223,8 +223,21 @@ ykd_status ykd_op_run_spatial(ykd_device *device, const ykd_kernel *kernel,
     size_t l1 = group / l0 < (size_t)h ? group / l0 : (size_t)h;
     if (l1 > device->max_work_items[1])
         l1 = device->max_work_items[1];
-    size_t global[3] = {(size_t)w, (size_t)h, (size_t)n * (size_t)c};
-    size_t local[3] = {l0, l1 > 0 ? l1 : 1, 1};
+    if (l1 < 1)
+        l1 = 1;
+    /* where a group holds whole planes (SPPF's 5x5 and 10x10), several planes per group: a
+     * group per small plane cost more in dispatch than its work. The planes are not rounded
+     * up, so the count divides them (a power of 2 dividing n * c). */
+    size_t planes = (size_t)n * (size_t)c, l2 = 1;
+    if (l0 == (size_t)w && l1 == (size_t)h) {
+        size_t room = group / (l0 * l1);
+        if (room > device->max_work_items[2])
+            room = device->max_work_items[2];
+        while (l2 * 2 <= room && planes % (l2 * 2) == 0)
+            l2 *= 2;
+    }
+    size_t global[3] = {(size_t)w, (size_t)h, planes};
+    size_t local[3] = {l0, l1, l2};
     return ykd_op_run(device, kernel, args, 3, global, local, err);
 }
 

@@ -416,6 +416,137 @@ void op_conv_weights_cache(ykd_test *t)
     ykd_test_mem_free(&m);
 }
 
+/* One geometry of op_conv_saved_copy: x[0] and x[1] two inputs, each with its own tensor,
+ * the same dy, and the float64 weight gradient of each. */
+typedef struct saved_case {
+    ref_conv c;
+    size_t nx;
+    float *x[2];
+    const ykd_tensor *gx[2], *gdy, *gw, *y, *dw;
+    double *expected_dw[2];
+} saved_case;
+
+static bool saved_case_make(ykd_test *t, ykd_test_mem *m, const ref_conv *c, saved_case *sc)
+{
+    int ho = ref_conv_out(c->h, c->k, c->stride, c->pad);
+    int wo = ref_conv_out(c->w, c->k, c->stride, c->pad);
+    size_t nw = (size_t)c->cout * c->cin * c->k * c->k, ny = (size_t)c->n * c->cout * ho * wo;
+    *sc = (saved_case){.c = *c, .nx = (size_t)c->n * c->cin * c->h * c->w};
+    double *xd[2], *dyd;
+    float *dy = ykd_test_inputs(m, ny, 72, -1, 1, &dyd);
+    float *w = ykd_test_inputs(m, nw, 73, -0.5f, 0.5f, NULL);
+    for (int i = 0; i < 2; i++) {
+        sc->x[i] = ykd_test_inputs(m, sc->nx, 70 + (uint64_t)i, -1, 1, &xd[i]);
+        sc->expected_dw[i] = ykd_test_doubles(m, nw);
+        if (!sc->x[i] || !sc->expected_dw[i] || !dyd)
+            return CHECK(t, false);
+        ref_conv2d_backward_weights(c, xd[i], dyd, sc->expected_dw[i], NULL);
+        sc->gx[i] = ykd_test_in(t, m, sc->x[i], c->n, c->cin, c->h, c->w, false);
+    }
+    sc->gdy = ykd_test_in(t, m, dy, c->n, c->cout, ho, wo, false);
+    sc->gw = ykd_test_in(t, m, w, c->cout, c->cin, c->k, c->k, false);
+    sc->y = ykd_test_out(t, m, c->n, c->cout, ho, wo, false);
+    sc->dw = ykd_test_out(t, m, c->cout, c->cin, c->k, c->k, false);
+    return sc->gx[0] && sc->gx[1] && sc->gdy && sc->gw && sc->y && sc->dw;
+}
+
+/* x[0]'s tensor given the values of x[which]. */
+static bool saved_case_set_x0(ykd_test *t, const saved_case *sc, int which)
+{
+    ykd_error err;
+    return CHECK_OK(t,
+                    ykd_buffer_write(sc->gx[0]->buffer, sc->gx[0]->offset * sizeof(float),
+                                     sc->x[which], sc->nx * sizeof(float), &err),
+                    err);
+}
+
+static ykd_conv2d_params saved_case_params(const saved_case *sc, ykd_conv2d_saved *saved)
+{
+    return (ykd_conv2d_params){.stride = sc->c.stride, .padding = sc->c.pad, .groups = 1,
+                               .saved = saved};
+}
+
+/* The forward over x[0]'s tensor with saved. */
+static bool saved_case_forward(ykd_test *t, const saved_case *sc, ykd_conv2d_saved *saved)
+{
+    ykd_conv2d_params params = saved_case_params(sc, saved);
+    ykd_error err;
+    return CHECK_OK(t,
+                    ykd_conv2d_forward(sc->gx[0], sc->gw, NULL, &params, YKD_ACTIVATION_NONE,
+                                       sc->y, &err),
+                    err);
+}
+
+/* The weight gradient over x_tensor with saved, expected to be that of x[expect]. */
+static bool saved_case_grad(ykd_test *t, const saved_case *sc, ykd_conv2d_saved *saved,
+                            int x_tensor, int expect, const char *what)
+{
+    ykd_conv2d_params params = saved_case_params(sc, saved);
+    ykd_error err;
+    char full[160];
+    snprintf(full, sizeof full, "x [%d, %d, %d, %d], k %d, stride %d: %s", sc->c.n, sc->c.cin,
+             sc->c.h, sc->c.w, sc->c.k, sc->c.stride, what);
+    return CHECK_OK(t,
+                    ykd_conv2d_backward_weights(sc->gx[x_tensor], sc->gdy, &params, false,
+                                                sc->dw, NULL, &err),
+                    err) &&
+           ykd_test_expect_tensor(t, sc->dw, sc->expected_dw[expect], 1e-10, full);
+}
+
+/* The steps of op_conv_saved_copy on one geometry. Changing x between a forward and its
+ * backward breaks the saved object's contract on purpose: which values the gradient reflects
+ * shows whether it read the forward's copy or made its own. */
+static void saved_case_run(ykd_test *t, ykd_ops_state *state, const saved_case *sc,
+                           ykd_conv2d_saved *saved)
+{
+    state->conv_forward = YKD_CONV_FWD_ROWS, state->conv_weight_grad = YKD_CONV_WGRAD_ROWS;
+    bool ok = saved_case_set_x0(t, sc, 0) && saved_case_forward(t, sc, saved) &&
+              saved_case_grad(t, sc, saved, 0, 0, "forward, then its weight gradient");
+    /* x changed after the forward: the forward's copy read, then (taken) no longer */
+    ok = ok && saved_case_set_x0(t, sc, 1) && saved_case_forward(t, sc, saved) &&
+         saved_case_set_x0(t, sc, 0) &&
+         saved_case_grad(t, sc, saved, 0, 1, "the forward's copy read") &&
+         saved_case_grad(t, sc, saved, 0, 0, "a second weight gradient makes its own");
+    /* another input tensor: not the forward's copy */
+    ok = ok && saved_case_forward(t, sc, saved) &&
+         saved_case_grad(t, sc, saved, 1, 1, "another input makes its own");
+    /* a weight gradient by another path: the forward keeps nothing */
+    state->conv_weight_grad = YKD_CONV_WGRAD_COLUMNS;
+    ok = ok && saved_case_forward(t, sc, saved);
+    state->conv_weight_grad = YKD_CONV_WGRAD_ROWS;
+    ok = ok && saved_case_set_x0(t, sc, 1) &&
+         saved_case_grad(t, sc, saved, 0, 1, "nothing kept for a gradient by columns");
+}
+
+/* A saved object (ykd_conv2d_params.saved) between a forward and its weight gradient by pixel
+ * rows: the same gradient as without, the copy read once, and only for the input it was
+ * made from; with every image in one scratch pass and with one image per pass. */
+void op_conv_saved_copy(ykd_test *t)
+{
+    static const ref_conv geometries[] = {
+        {2, 17, 10, 9, 33, 3, 1, 1, 1}, {2, 20, 9, 11, 24, 3, 2, 1, 1}, {3, 5, 5, 6, 7, 1, 1, 0, 1}};
+    ykd_ops_state *state = NULL;
+    ykd_conv2d_saved *saved = NULL;
+    ykd_error err;
+    if (!CHECK_OK(t, ykd_ops_state_get(t->device, &state, &err), err) ||
+        !CHECK_OK(t, ykd_ops_set_gemm_policy(t->device, "tiled-6x2", &err), err) ||
+        !CHECK_OK(t, ykd_conv2d_saved_new(&saved, &err), err))
+        return;
+    for (size_t g = 0; g < sizeof geometries / sizeof geometries[0]; g++)
+        for (int one_image = 0; one_image < 2; one_image++) {
+            ykd_test_mem m = {0};
+            saved_case sc;
+            state->column_budget = one_image ? 1 : 0;
+            if (saved_case_make(t, &m, &geometries[g], &sc))
+                saved_case_run(t, state, &sc, saved);
+            ykd_test_mem_guards_intact(t, &m, "conv saved copy");
+            ykd_test_mem_free(&m);
+        }
+    state->column_budget = 0, state->conv_forward = 0, state->conv_weight_grad = 0;
+    ykd_conv2d_saved_free(saved);
+    CHECK_OK(t, ykd_ops_set_gemm_policy(t->device, getenv("YOLOKD_GEMM"), &err), err);
+}
+
 void op_conv_refusals(ykd_test *t)
 {
     ykd_tensor x, w, y, w_wrong, bias_wrong;
