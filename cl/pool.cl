@@ -214,3 +214,94 @@ __kernel void maxpool5_gather_interior(__global const int *index, TENSOR_IN(dy),
     gather(index, dy, dy_off, dy_bs, accumulate, dx, dx_off, dx_bs, DIMS, 5, 1, 2, top, rows,
            true, true);
 }
+
+/* ---- SPPF's window on small planes, a work-item per plane --------------------------------
+ * On the deepest level's planes (5x5, 10x10) a work-item per output scans 25 taps with bounds
+ * tests, and PoCL cannot vectorise rows 5 or 10 wide. Separably instead: each input row's
+ * 5-wide window maxima once (the first maximum of the row segment and its column), then each
+ * output the first strictly greater of the up to 5 rows' results top to bottom, which is the
+ * first maximum in row-major order, as scan_window. The backward scatters dy into the
+ * argmax with no atomics: its work-item owns the plane. Planes up to PLANE_SIDE square. */
+#define PLANE_SIDE 16
+
+/* The 5-wide window maxima of one row (padding 2): best[ox], and the column it was at. */
+static void row_maxima(__global const float *row, int width, float *best, int *column)
+{
+    for (int ox = 0; ox < width; ox++) {
+        int x0 = max(ox - 2, 0), x1 = min(ox + 2, width - 1);
+        float b = -INFINITY;
+        int at = x0;
+        for (int ix = x0; ix <= x1; ix++) {
+            float v = row[ix];
+            bool better = v > b;
+            b = better ? v : b;
+            at = better ? ix : at;
+        }
+        best[ox] = b;
+        column[ox] = at;
+    }
+}
+
+/* Output (oy, ox): the row of the first strictly greater row maximum, top to bottom. */
+static int window_row(const float best[PLANE_SIDE][PLANE_SIDE], int height, int oy, int ox)
+{
+    int y0 = max(oy - 2, 0), y1 = min(oy + 2, height - 1), row = y0;
+    float b = best[y0][ox];
+    for (int iy = y0 + 1; iy <= y1; iy++) {
+        bool better = best[iy][ox] > b;
+        b = better ? best[iy][ox] : b;
+        row = better ? iy : row;
+    }
+    return row;
+}
+
+/* Every row's maxima of plane nc of x. */
+static void plane_row_maxima(__global const float *in, int height, int width,
+                             float best[PLANE_SIDE][PLANE_SIDE],
+                             int column[PLANE_SIDE][PLANE_SIDE])
+{
+    for (int iy = 0; iy < height; iy++)
+        row_maxima(in + (size_t)iy * width, width, best[iy], column[iy]);
+}
+
+__kernel void maxpool5_forward_planes(TENSOR_IN(x), TENSOR_OUT(y), uint channels, int height,
+                                      int width, uint planes)
+{
+    uint nc = get_global_id(0);
+    if (nc >= planes)
+        return;
+    float best[PLANE_SIDE][PLANE_SIDE];
+    int column[PLANE_SIDE][PLANE_SIDE];
+    size_t plane = (size_t)height * width;
+    plane_row_maxima(PLANE(x, nc, channels, plane), height, width, best, column);
+    __global float *out = PLANE(y, nc, channels, plane);
+    for (int oy = 0; oy < height; oy++)
+        for (int ox = 0; ox < width; ox++)
+            out[oy * width + ox] = best[window_row(best, height, oy, ox)][ox];
+}
+
+/* dx (+)= dy summed into each window's maximum: the sums made apart, then added to dx. */
+__kernel void maxpool5_backward_planes(TENSOR_IN(x), TENSOR_IN(dy), uint accumulate,
+                                       TENSOR_OUT(dx), uint channels, int height, int width,
+                                       uint planes)
+{
+    uint nc = get_global_id(0);
+    if (nc >= planes)
+        return;
+    float best[PLANE_SIDE][PLANE_SIDE], sum[PLANE_SIDE * PLANE_SIDE];
+    int column[PLANE_SIDE][PLANE_SIDE];
+    size_t plane = (size_t)height * width;
+    plane_row_maxima(PLANE(x, nc, channels, plane), height, width, best, column);
+    int count = height * width;
+    for (int i = 0; i < count; i++)
+        sum[i] = 0.0f;
+    __global const float *g = PLANE(dy, nc, channels, plane);
+    for (int oy = 0; oy < height; oy++)
+        for (int ox = 0; ox < width; ox++) {
+            int row = window_row(best, height, oy, ox);
+            sum[row * width + column[row][ox]] += g[oy * width + ox];
+        }
+    __global float *out = PLANE(dx, nc, channels, plane);
+    for (int i = 0; i < count; i++)
+        out[i] = (accumulate ? out[i] : 0.0f) + sum[i];
+}

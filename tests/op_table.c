@@ -14,6 +14,9 @@ static const op_case maxpool_cases[] = {
     {.shape = {2, 3, 3, 5}, .p = {5, 1, 2}, .flags = OP_STRIDED | OP_ACCUMULATE},
     {.shape = {1, 17, 20, 20}, .p = {5, 1, 2}, .flags = OP_ACCUMULATE},
     {.shape = {2, 3, 80, 80}, .p = {5, 1, 2}, .flags = OP_STRIDED | OP_ACCUMULATE},
+    /* SPPF's kernels per plane (up to 16x16): a deepest level's 10x10, the largest plane */
+    {.shape = {2, 9, 10, 10}, .p = {5, 1, 2}, .flags = OP_STRIDED | OP_ACCUMULATE},
+    {.shape = {1, 5, 16, 13}, .p = {5, 1, 2}},
     {.shape = {2, 3, 3, 5}, .p = {2, 2, 0}},
     {.shape = {1, 17, 20, 20}, .p = {2, 2, 0}, .flags = OP_STRIDED},
     {.shape = {2, 3, 80, 80}, .p = {2, 2, 0}},
@@ -35,6 +38,8 @@ static const op_case maxpool_cases[] = {
 static const op_case maxpool_tie_cases[] = {
     {.shape = {2, 3, 3, 5}, .p = {5, 1, 2}, .flags = OP_TIES},
     {.shape = {1, 17, 20, 20}, .p = {5, 1, 2}, .flags = OP_STRIDED | OP_TIES | OP_ACCUMULATE},
+    {.shape = {2, 9, 10, 10}, .p = {5, 1, 2}, .flags = OP_TIES | OP_ACCUMULATE},
+    {.shape = {1, 4, 5, 5}, .p = {5, 1, 2}, .flags = OP_STRIDED | OP_TIES},
     {.shape = {2, 3, 3, 5}, .p = {2, 2, 0}, .flags = OP_TIES},
     {.shape = {1, 17, 20, 20}, .p = {2, 2, 0}, .flags = OP_STRIDED | OP_TIES | OP_ACCUMULATE},
     {.shape = {2, 3, 3, 5}, .p = {3, 2, 1}, .flags = OP_TIES},

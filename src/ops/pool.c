@@ -98,6 +98,34 @@ static ykd_status pool_run(ykd_device *dev, const pool_launch *l, ykd_kernel *co
     return st;
 }
 
+/* SPPF's window on planes up to PLANE_SIDE square: a work-item per plane (cl/pool.cl's
+ * maxpool5_*_planes), the backward one kernel without an argmax buffer. */
+enum { PLANE_SIDE = 16 }; /* as cl/pool.cl's */
+
+static bool per_plane(const pool_launch *l)
+{
+    return sppf(l) && l->height <= PLANE_SIDE && l->width <= PLANE_SIDE;
+}
+
+/* Runs maxpool5_<name>_planes over x's planes with a's tensor arguments. */
+static ykd_status run_planes(const ykd_tensor *x, const char *name, ykd_op_args *a,
+                             ykd_error *err)
+{
+    ykd_device *dev = ykd_tensor_device(x);
+    char full[64];
+    snprintf(full, sizeof full, "maxpool5_%s_planes", name);
+    ykd_kernel *k = NULL;
+    ykd_status st = ykd_op_kernel(dev, source, full, &k, err);
+    if (st != YKD_OK)
+        return st;
+    size_t planes = (size_t)x->n * x->c;
+    ykd_op_args_uint(a, (size_t)x->c);
+    ykd_op_args_int(a, x->h);
+    ykd_op_args_int(a, x->w);
+    ykd_op_args_uint(a, planes);
+    return ykd_op_run_1d(dev, k, a, planes, err);
+}
+
 ykd_status ykd_maxpool_forward(const ykd_tensor *x, int kernel, int stride, int padding,
                                const ykd_tensor *y, ykd_error *err)
 {
@@ -111,14 +139,16 @@ ykd_status ykd_maxpool_forward(const ykd_tensor *x, int kernel, int stride, int 
     if (st == YKD_OK)
         st = check_pooled(op, x, "y", y, kernel, stride, padding, &out_h, &out_w, err);
     pool_launch l = {kernel, stride, padding, out_h, out_w};
+    ykd_op_args a = {.count = 0};
+    ykd_op_args_tensor(&a, x);
+    ykd_op_args_tensor(&a, y);
+    if (st == YKD_OK && per_plane(&l))
+        return run_planes(x, "forward", &a, err);
     ykd_kernel *k[2];
     if (st == YKD_OK)
         st = pool_kernels(ykd_tensor_device(x), &l, "forward", k, err);
     if (st != YKD_OK)
         return st;
-    ykd_op_args a = {.count = 0};
-    ykd_op_args_tensor(&a, x);
-    ykd_op_args_tensor(&a, y);
     window_args(&a, x, out_h, out_w, kernel, stride, padding);
     return pool_run(ykd_tensor_device(x), &l, k, &a, x->n, x->c, err);
 }
@@ -143,6 +173,14 @@ ykd_status ykd_maxpool_backward(const ykd_tensor *x, const ykd_tensor *dy, int k
     ykd_device *dev = ykd_tensor_device(x);
     pool_launch outputs = {kernel, stride, padding, out_h, out_w};
     pool_launch inputs = {kernel, stride, padding, x->h, x->w};
+    if (per_plane(&inputs)) {
+        ykd_op_args p = {.count = 0};
+        ykd_op_args_tensor(&p, x);
+        ykd_op_args_tensor(&p, dy);
+        ykd_op_args_uint(&p, accumulate);
+        ykd_op_args_tensor(&p, dx);
+        return run_planes(x, "backward", &p, err);
+    }
     ykd_kernel *argmax[2], *gather[2];
     ykd_buffer *index = NULL;
     st = pool_kernels(dev, &outputs, "argmax", argmax, err);
