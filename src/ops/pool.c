@@ -138,15 +138,16 @@ ykd_status ykd_maxpool_forward(const ykd_tensor *x, int kernel, int stride, int 
         st = check_window(op, kernel, stride, padding, err);
     if (st == YKD_OK)
         st = check_pooled(op, x, "y", y, kernel, stride, padding, &out_h, &out_w, err);
+    if (st != YKD_OK)
+        return st; /* refused (x or y may be NULL) */
     pool_launch l = {kernel, stride, padding, out_h, out_w};
     ykd_op_args a = {.count = 0};
     ykd_op_args_tensor(&a, x);
     ykd_op_args_tensor(&a, y);
-    if (st == YKD_OK && per_plane(&l))
+    if (per_plane(&l))
         return run_planes(x, "forward", &a, err);
     ykd_kernel *k[2];
-    if (st == YKD_OK)
-        st = pool_kernels(ykd_tensor_device(x), &l, "forward", k, err);
+    st = pool_kernels(ykd_tensor_device(x), &l, "forward", k, err);
     if (st != YKD_OK)
         return st;
     window_args(&a, x, out_h, out_w, kernel, stride, padding);
