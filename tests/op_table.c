@@ -504,6 +504,13 @@ static const op_entry maxpool = {.name = "maxpool", CASES(maxpool_cases), TOL(0,
                                  OP(maxpool), BACKWARD(maxpool), FD(maxpool)};
 static const op_entry maxpool_ties = {.name = "maxpool, ties", CASES(maxpool_tie_cases),
                                       TOL(0, 1e-13, 0), OP(maxpool), BACKWARD(maxpool)};
+/* A GPU keeps a work-item per output on SPPF's small planes (CPUs take one per plane) */
+static const op_entry maxpool_gpu = {.name = "maxpool, as a GPU runs it",
+                                     CASES(maxpool_cases), TOL(0, 1e-13, 0), OP(maxpool),
+                                     BACKWARD(maxpool), .as_gpu = true};
+static const op_entry maxpool_ties_gpu = {.name = "maxpool, ties, as a GPU runs it",
+                                          CASES(maxpool_tie_cases), TOL(0, 1e-13, 0),
+                                          OP(maxpool), BACKWARD(maxpool), .as_gpu = true};
 
 /* The forward copies; the backward adds 4 values: NMSE ~1e-15. */
 static const op_entry upsample2x = {.name = "upsample2x", CASES(upsample2x_cases),
@@ -646,7 +653,7 @@ const op_entry *const op_table[] = {
     &batchnorm_train, &batchnorm_backward, &batchnorm_train_gpu, &batchnorm_backward_gpu,
     &batchnorm_silu_train, &batchnorm_silu_backward, &batchnorm_silu_backward_gpu,
     &batchnorm_infer, &batchnorm_fold,
-    &maxpool, &maxpool_ties,
+    &maxpool, &maxpool_ties, &maxpool_gpu, &maxpool_ties_gpu,
     &upsample2x,
     &concat, &concat_accumulate, &concat_backward,
     &reduce_sum, &reduce_mean, &reduce_max, &softmax, &softmax_wide,

@@ -98,13 +98,15 @@ static ykd_status pool_run(ykd_device *dev, const pool_launch *l, ykd_kernel *co
     return st;
 }
 
-/* SPPF's window on planes up to PLANE_SIDE square: a work-item per plane (cl/pool.cl's
- * maxpool5_*_planes), the backward one kernel without an argmax buffer. */
+/* SPPF's window on planes up to PLANE_SIDE square on a CPU: a work-item per plane
+ * (cl/pool.cl's maxpool5_*_planes), the backward one kernel without an argmax buffer. A GPU
+ * wants far more work-items than planes, so it keeps a work-item per output. */
 enum { PLANE_SIDE = 16 }; /* as cl/pool.cl's */
 
-static bool per_plane(const pool_launch *l)
+static bool per_plane(const ykd_device *device, const pool_launch *l)
 {
-    return sppf(l) && l->height <= PLANE_SIDE && l->width <= PLANE_SIDE;
+    return device->info.type == YKD_DEVICE_TYPE_CPU && sppf(l) && l->height <= PLANE_SIDE &&
+           l->width <= PLANE_SIDE;
 }
 
 /* Runs maxpool5_<name>_planes over x's planes with a's tensor arguments. */
@@ -144,7 +146,7 @@ ykd_status ykd_maxpool_forward(const ykd_tensor *x, int kernel, int stride, int 
     ykd_op_args a = {.count = 0};
     ykd_op_args_tensor(&a, x);
     ykd_op_args_tensor(&a, y);
-    if (per_plane(&l))
+    if (per_plane(ykd_tensor_device(x), &l))
         return run_planes(x, "forward", &a, err);
     ykd_kernel *k[2];
     st = pool_kernels(ykd_tensor_device(x), &l, "forward", k, err);
@@ -174,7 +176,7 @@ ykd_status ykd_maxpool_backward(const ykd_tensor *x, const ykd_tensor *dy, int k
     ykd_device *dev = ykd_tensor_device(x);
     pool_launch outputs = {kernel, stride, padding, out_h, out_w};
     pool_launch inputs = {kernel, stride, padding, x->h, x->w};
-    if (per_plane(&inputs)) {
+    if (per_plane(dev, &inputs)) {
         ykd_op_args p = {.count = 0};
         ykd_op_args_tensor(&p, x);
         ykd_op_args_tensor(&p, dy);
