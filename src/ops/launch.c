@@ -225,9 +225,9 @@ ykd_status ykd_op_run_spatial(ykd_device *device, const ykd_kernel *kernel,
         l1 = device->max_work_items[1];
     if (l1 < 1)
         l1 = 1;
-    /* where a group holds whole planes (SPPF's 5x5 and 10x10), several planes per group: a
-     * group per small plane cost more in dispatch than its work. The planes are not rounded
-     * up, so the count divides them (a power of 2 dividing n * c). */
+    /* where a group holds whole planes (the deepest level's 5x5 and 10x10), several planes per
+     * group: a group per small plane cost more in dispatch than its work. The planes are not
+     * rounded up, so the count divides them (a power of 2 dividing n * c). */
     size_t planes = (size_t)n * (size_t)c, l2 = 1;
     if (l0 == (size_t)w && l1 == (size_t)h) {
         size_t room = group / (l0 * l1);
