@@ -423,7 +423,7 @@ typedef struct saved_case {
     size_t nx;
     float *x[2];
     const ykd_tensor *gx[2], *gdy, *gw, *y, *dw;
-    double *expected_dw[2];
+    double *expected_y[2], *expected_dw[2];
 } saved_case;
 
 static bool saved_case_make(ykd_test *t, ykd_test_mem *m, const ref_conv *c, saved_case *sc)
@@ -432,14 +432,16 @@ static bool saved_case_make(ykd_test *t, ykd_test_mem *m, const ref_conv *c, sav
     int wo = ref_conv_out(c->w, c->k, c->stride, c->pad);
     size_t nw = (size_t)c->cout * c->cin * c->k * c->k, ny = (size_t)c->n * c->cout * ho * wo;
     *sc = (saved_case){.c = *c, .nx = (size_t)c->n * c->cin * c->h * c->w};
-    double *xd[2], *dyd;
+    double *xd[2], *dyd, *wd;
     float *dy = ykd_test_inputs(m, ny, 72, -1, 1, &dyd);
-    float *w = ykd_test_inputs(m, nw, 73, -0.5f, 0.5f, NULL);
+    float *w = ykd_test_inputs(m, nw, 73, -0.5f, 0.5f, &wd);
     for (int i = 0; i < 2; i++) {
         sc->x[i] = ykd_test_inputs(m, sc->nx, 70 + (uint64_t)i, -1, 1, &xd[i]);
+        sc->expected_y[i] = ykd_test_doubles(m, ny);
         sc->expected_dw[i] = ykd_test_doubles(m, nw);
-        if (!sc->x[i] || !sc->expected_dw[i] || !dyd)
+        if (!sc->x[i] || !sc->expected_y[i] || !sc->expected_dw[i] || !dyd || !wd)
             return CHECK(t, false);
+        ref_conv2d_forward(c, xd[i], wd, NULL, 0, sc->expected_y[i]);
         ref_conv2d_backward_weights(c, xd[i], dyd, sc->expected_dw[i], NULL);
         sc->gx[i] = ykd_test_in(t, m, sc->x[i], c->n, c->cin, c->h, c->w, false);
     }
@@ -466,15 +468,18 @@ static ykd_conv2d_params saved_case_params(const saved_case *sc, ykd_conv2d_save
                                .saved = saved};
 }
 
-/* The forward over x[0]'s tensor with saved. */
-static bool saved_case_forward(ykd_test *t, const saved_case *sc, ykd_conv2d_saved *saved)
+/* The forward over x[0]'s tensor with saved, the tensor holding x[values]. */
+static bool saved_case_forward(ykd_test *t, const saved_case *sc, ykd_conv2d_saved *saved,
+                               int values)
 {
     ykd_conv2d_params params = saved_case_params(sc, saved);
     ykd_error err;
     return CHECK_OK(t,
                     ykd_conv2d_forward(sc->gx[0], sc->gw, NULL, &params, YKD_ACTIVATION_NONE,
                                        sc->y, &err),
-                    err);
+                    err) &&
+           ykd_test_expect_tensor(t, sc->y, sc->expected_y[values], 1e-10,
+                                  "the forward with a saved object");
 }
 
 /* The weight gradient over x_tensor with saved, expected to be that of x[expect]. */
@@ -500,27 +505,27 @@ static void saved_case_run(ykd_test *t, ykd_ops_state *state, const saved_case *
                            ykd_conv2d_saved *saved)
 {
     state->conv_forward = YKD_CONV_FWD_ROWS, state->conv_weight_grad = YKD_CONV_WGRAD_ROWS;
-    bool ok = saved_case_set_x0(t, sc, 0) && saved_case_forward(t, sc, saved) &&
+    bool ok = saved_case_set_x0(t, sc, 0) && saved_case_forward(t, sc, saved, 0) &&
               saved_case_grad(t, sc, saved, 0, 0, "forward, then its weight gradient");
     /* x changed after the forward: the forward's copy read, then (taken) no longer */
-    ok = ok && saved_case_set_x0(t, sc, 1) && saved_case_forward(t, sc, saved) &&
+    ok = ok && saved_case_set_x0(t, sc, 1) && saved_case_forward(t, sc, saved, 1) &&
          saved_case_set_x0(t, sc, 0) &&
          saved_case_grad(t, sc, saved, 0, 1, "the forward's copy read") &&
          saved_case_grad(t, sc, saved, 0, 0, "a second weight gradient makes its own");
     /* another input tensor: not the forward's copy */
-    ok = ok && saved_case_forward(t, sc, saved) &&
+    ok = ok && saved_case_forward(t, sc, saved, 0) &&
          saved_case_grad(t, sc, saved, 1, 1, "another input makes its own");
     /* a weight gradient by another path: the forward keeps nothing */
     state->conv_weight_grad = YKD_CONV_WGRAD_COLUMNS;
-    ok = ok && saved_case_forward(t, sc, saved);
+    ok = ok && saved_case_forward(t, sc, saved, 0);
     state->conv_weight_grad = YKD_CONV_WGRAD_ROWS;
     ok = ok && saved_case_set_x0(t, sc, 1) &&
          saved_case_grad(t, sc, saved, 0, 1, "nothing kept for a gradient by columns");
 }
 
 /* A saved object (ykd_conv2d_params.saved) between a forward and its weight gradient by pixel
- * rows: the same gradient as without, the copy read once, and only for the input it was
- * made from; with every image in one scratch pass and with one image per pass. */
+ * rows: the forward and the gradient against float64, the copy read once, and only for the
+ * input it was made from; with every image in one scratch pass and with one image per pass. */
 void op_conv_saved_copy(ykd_test *t)
 {
     static const ref_conv geometries[] = {
