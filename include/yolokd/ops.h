@@ -94,7 +94,8 @@ typedef struct ykd_conv2d_cache ykd_conv2d_cache;
  * ykd_conv2d_backward_weights reads it instead of making its own. Give the same object to
  * the forward and the backward of one layer and leave x unchanged between them (as the
  * weight gradient needs anyway); a backward with another x, or a second backward after one
- * forward, makes its copy again. Holds a device buffer the size of x (padded) while kept. */
+ * forward, makes its copy again. From the first forward that keeps a copy until
+ * ykd_conv2d_saved_free, it holds a device buffer the size of x padded. */
 typedef struct ykd_conv2d_saved ykd_conv2d_saved;
 
 typedef struct ykd_conv2d_params {
