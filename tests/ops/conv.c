@@ -528,8 +528,9 @@ static void saved_case_run(ykd_test *t, ykd_ops_state *state, const saved_case *
  * input it was made from; with every image in one scratch pass and with one image per pass. */
 void op_conv_saved_copy(ykd_test *t)
 {
-    static const ref_conv geometries[] = {
-        {2, 17, 10, 9, 33, 3, 1, 1, 1}, {2, 20, 9, 11, 24, 3, 2, 1, 1}, {3, 5, 5, 6, 7, 1, 1, 0, 1}};
+    static const ref_conv geometries[] = {{2, 17, 10, 9, 33, 3, 1, 1, 1},
+                                          {2, 20, 9, 11, 24, 3, 2, 1, 1},
+                                          {3, 5, 5, 6, 7, 1, 1, 0, 1}};
     ykd_ops_state *state = NULL;
     ykd_conv2d_saved *saved = NULL;
     ykd_error err;
