@@ -100,17 +100,17 @@ static ykd_status conv_forward(ykd_model *m, int k, const ykd_tensor *x, const y
     ykd_conv2d_params cp = {.stride = n->s, .padding = n->p, .groups = n->groups};
     const ykd_tensor *w = &m->table[n->weight].value;
     ykd_activation act = n->act ? YKD_ACTIVATION_SILU : YKD_ACTIVATION_NONE;
-    if (!n->bn) {
-        ykd_status st =
-            m->mode == YKD_MODEL_TRAINING ? conv_saved_of(m, k, &cp.saved, err) : YKD_OK;
-        return st == YKD_OK ? ykd_conv2d_forward(x, w, &m->table[n->bias].value, &cp,
-                                                 YKD_ACTIVATION_NONE, y, err)
-                            : st;
-    }
+    ykd_status st =
+        m->mode == YKD_MODEL_TRAINING ? conv_saved_of(m, k, &cp.saved, err) : YKD_OK;
+    if (st != YKD_OK)
+        return st;
+    if (!n->bn)
+        return ykd_conv2d_forward(x, w, &m->table[n->bias].value, &cp, YKD_ACTIVATION_NONE, y,
+                                  err);
     if (m->mode == YKD_MODEL_INFERENCE) {
         ykd_tensor wf, bf;
         ykd_model_folded(m, n, &wf, &bf);
-        ykd_status st = conv_cache_of(m, k, &cp.cache, err);
+        st = conv_cache_of(m, k, &cp.cache, err);
         return st == YKD_OK ? ykd_conv2d_forward(x, &wf, &bf, &cp, act, y, err) : st;
     }
     ykd_tensor z = ykd_model_tmp_tensor(m, k, YKD_TMP_Z);
@@ -118,9 +118,7 @@ static ykd_status conv_forward(ykd_model *m, int k, const ykd_tensor *x, const y
     ykd_tensor invstd = ykd_model_tmp_tensor(m, k, YKD_TMP_INVSTD);
     ykd_bn_tensors bn;
     ykd_model_bn(m, n, &bn);
-    ykd_status st = conv_saved_of(m, k, &cp.saved, err);
-    if (st == YKD_OK)
-        st = ykd_conv2d_forward(x, w, NULL, &cp, YKD_ACTIVATION_NONE, &z, err);
+    st = ykd_conv2d_forward(x, w, NULL, &cp, YKD_ACTIVATION_NONE, &z, err);
     /* BN and SiLU as one op: SiLU's input is recomputed in the backward, not kept */
     if (st == YKD_OK && n->act)
         st = ykd_batchnorm_silu_forward_train_sync(&z, &bn.bn, m->bn_sync, y, &mean, &invstd,
