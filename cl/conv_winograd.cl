@@ -312,7 +312,9 @@ static void store_row16(__global float *dst, float16 row, int room, float beta, 
 }
 
 /* y[b][co][4 ty + r][4 tx + s] = act((A^T M A)[r][s] + bias[co] + beta * y) for the outputs
- * inside Ho x Wo of strip (ty, sx). Work-item (ty * SW + sx, co, image). */
+ * inside Ho x Wo of strip (ty, sx). Each point loads as one whole vector: the lanes past a tile
+ * row's last tile read on into the next row (or the LANES floats of slack after M), and their
+ * outputs, past Wo, are not stored. Work-item (ty * SW + sx, co, image). */
 __kernel void winograd_output(__global const float *m, uint m_offset, uint tiles, int Cout,
                               int Ho, int Wo, int TH, int TW, __global float *y, uint y_offset,
                               uint y_batch, float beta, __global const float *bias,
@@ -335,7 +337,7 @@ __kernel void winograd_output(__global const float *m, uint m_offset, uint tiles
         floatL col[6], o[4];
 #pragma unroll
         for (int i = 0; i < 6; i++)
-            col[i] = load_lanes(in + (size_t)(6 * i + j) * plane, lanes);
+            col[i] = vloadL(0, in + (size_t)(6 * i + j) * plane);
         output_1d(col, o);
 #pragma unroll
         for (int r = 0; r < 4; r++)

@@ -4,7 +4,7 @@
  * adds the bias, the activation and beta * y as the GEMM epilogue would. The input gradient
  * of such a convolution is the forward pass of the flipped weights (conv.c), so it takes this
  * path too. Scratch: U [36][cout][cin] | the pass's images zero-padded | V [36][cin][tiles] |
- * M [36][cout][tiles]. */
+ * M [36][cout][tiles] | LANES floats that the output transform's last loads reach. */
 #include <stdio.h>
 
 #include "core/error_internal.h"
@@ -24,6 +24,13 @@ enum { LANES = 8, NARROW_LANES = 4 };
  * transforms and the GEMM (passes of 2 MiB instead of the default 64: the two transforms of a
  * c128 40x40 layer, batch 8, 6.0 -> 4.4 ms on PoCL, 2 Zen 4 cores). */
 static const size_t CPU_PASS_BYTES = (size_t)2 << 20;
+
+/* ... but at least this many tiles, the GEMMs' columns, where the default allows: narrower
+ * products waste the GEMM's tiles and read all of U once per pass, from memory when other
+ * load has the shared cache (forward, batch 8, PoCL, 2 Zen 4 cores: c128 20x20, 25 tiles an
+ * image, 3.46 -> 2.86 ms, and 5.6 -> 2.9 ms alternating in one process in a slow spell;
+ * c128 10x10 1.69 -> 1.49 ms; 64 tiles gained less, 200 lost on c128 20x20). */
+enum { CPU_PASS_TILES = 128 };
 
 /* The weight gradient's pass on a CPU: larger, since each pass's GEMMs add the whole of dU
  * and want many tiles (their k) to sum (c128 40x40, batch 8: passes of 2 MiB 30.7 ms, 16 MiB
@@ -71,13 +78,17 @@ static void plan_winograd(ykd_device *device, const ykd_conv_shape *s, winograd_
     p->per_image = (size_t)s->cin * p->hp * p->wp +
                    (size_t)POINTS * (size_t)(s->cin + s->cout) * p->th * p->tw;
     p->pass = images_per_pass(device, p->per_image, s->n, CPU_PASS_BYTES);
+    int cap = ykd_conv_images_per_pass(device, p->per_image, s->n);
+    int wanted = (CPU_PASS_TILES + p->th * p->tw - 1) / (p->th * p->tw);
+    if (p->pass < wanted)
+        p->pass = wanted < cap ? wanted : cap;
 }
 
 size_t ykd_conv_winograd_forward_floats(ykd_device *device, const ykd_conv_shape *s)
 {
     winograd_plan p;
     plan_winograd(device, s, &p);
-    return p.weights + (size_t)p.pass * p.per_image + p.slack;
+    return p.weights + (size_t)p.pass * p.per_image + p.slack + (size_t)p.lanes;
 }
 
 static ykd_status winograd_kernel(ykd_device *device, int lanes, const char *name,
@@ -214,8 +225,8 @@ ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
     size_t m_offset = v_offset + (size_t)POINTS * s->cin * pass_tiles;
     ykd_buffer *scratch = NULL;
     ykd_status st = ykd_ops_scratch(
-        device, (m_offset + (size_t)POINTS * s->cout * pass_tiles) * sizeof(float), &scratch,
-        err);
+        device, (m_offset + (size_t)POINTS * s->cout * pass_tiles + p.lanes) * sizeof(float),
+        &scratch, err);
     const ykd_buffer *u = scratch;
     if (st == YKD_OK)
         st = transformed_weights(device, w, w_offset, cache, s, &p, scratch, &u, &u_offset, err);
