@@ -26,11 +26,12 @@ enum { LANES = 8, NARROW_LANES = 4 };
 static const size_t CPU_PASS_BYTES = (size_t)2 << 20;
 
 /* ... but at least this many tiles, the GEMMs' columns, where the default allows: narrower
- * products waste the GEMM's tiles and read all of U once per pass, from memory when other
- * load has the shared cache (forward, batch 8, PoCL, 2 Zen 4 cores: c128 20x20, 25 tiles an
- * image, 3.46 -> 2.86 ms, and 5.6 -> 2.9 ms alternating in one process in a slow spell;
- * c128 10x10 1.69 -> 1.49 ms; 64 tiles gained less, 200 lost on c128 20x20). */
-enum { CPU_PASS_TILES = 128 };
+ * products leave the GEMM's tiles part empty and read all of U once per pass, from memory
+ * when other load has the shared cache. A 40x40 plane (100 tiles) stays one image a pass: 2
+ * were 3% slower there. Forward, batch 8, PoCL on 2 Zen 4 cores, the floor against none
+ * alternating in one process: c128 20x20 (25 tiles an image) 0.84x, c256 20x20 -> 64 0.90x,
+ * c64 20x20 0.84x, c128 10x10 0.94x, c64 40x40 1.00x (BENCHMARKS.md). */
+enum { CPU_PASS_TILES = 100 };
 
 /* The weight gradient's pass on a CPU: larger, since each pass's GEMMs add the whole of dU
  * and want many tiles (their k) to sum (c128 40x40, batch 8: passes of 2 MiB 30.7 ms, 16 MiB
