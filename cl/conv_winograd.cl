@@ -14,12 +14,12 @@
  * Every transform works on LANES neighbours at once, one per lane of a vector (PoCL does not
  * vectorise these kernels across work-items, so the vectors are written out): the input and
  * output transforms a strip of LANES tiles of a tile row, the weight transform LANES input
- * channels. The input is read from a zero-padded copy (Hp x Wp planes, the image at (P, P)),
- * so a strip's rows load as whole vectors whose swizzles are the lanes' columns (the lanes
- * past a tile row's last tile read on into the next row, or the slack after the last plane,
- * and are not stored); each tile point is one vector store (or load) of LANES consecutive t;
- * an output row of four tiles stores as one float16. The weight gradient's transforms are at
- * the end of the file.
+ * channels. The input transform reads the images in place: a strip's rows load as whole
+ * vectors whose swizzles are the lanes' columns, and the columns outside the image (the
+ * padding, and the lanes past a tile row's last tile, which are not stored) are masked to
+ * zero; each tile point is one vector store (or load) of LANES consecutive t; an output row
+ * of four tiles stores as one float16. The weight gradient's transforms are at the end of the
+ * file; its input transform reads a zero-padded copy (Hp x Wp planes, the image at (P, P)).
  * Build option: -DLANES=4, 8 or 16. */
 
 #ifndef LANES
@@ -63,7 +63,7 @@ static void output_1d(const floatL m[6], floatL o[4])
     o[3] = diff12 + 8.0f * diff34 + m[5];
 }
 
-/* d[j] = columns 4k + j of a padded row, k the lane. */
+/* d[j] = the floats 4k + j from row, k the lane. */
 static void strip_row(const __global float *row, floatL d[6])
 {
 #if LANES == 4
@@ -163,12 +163,51 @@ static void store_input_points(floatL t[6][6], __global float *out, size_t plane
     }
 }
 
+#if LANES == 4
+#define intL int4
+#define LANE_INDEX ((int4)(0, 1, 2, 3))
+#elif LANES == 8
+#define intL int8
+#define LANE_INDEX ((int8)(0, 1, 2, 3, 4, 5, 6, 7))
+#else
+#define intL int16
+#define LANE_INDEX ((int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+#endif
+
+/* d[j] = columns c0 + 4k + j (lane k) of an image row of W floats at `row`, zero outside the
+ * row. Where every float the whole-vector loads reach lies in the buffer (indices first ..
+ * first + 4 LANES + 1 within [0, size)), those loads run and the columns outside the row are
+ * masked to zero; else each lane is loaded alone behind the test. */
+static void image_strip_row(const __global float *x, long first, uint size,
+                            const __global float *row, int c0, int W, floatL d[6])
+{
+    if (first >= 0 && first + 4 * LANES + 2 <= (long)size) {
+        strip_row(x + first, d);
+#pragma unroll
+        for (int j = 0; j < 6; j++) {
+            intL column = (intL)(c0 + j) + 4 * LANE_INDEX;
+            d[j] = select((floatL)(0.0f), d[j], column >= 0 && column < W);
+        }
+        return;
+    }
+#pragma unroll
+    for (int j = 0; j < 6; j++) {
+        float lane[LANES];
+        for (int k = 0; k < LANES; k++) {
+            int column = c0 + 4 * k + j;
+            lane[k] = column >= 0 && column < W ? row[column] : 0.0f;
+        }
+        d[j] = vloadL(0, lane);
+    }
+}
+
 /* V[xi][c][t] = (B^T d B)[xi] for the tiles of strip (ty, sx) of channel c: tile tx reads
- * rows 4 ty.., columns 4 tx.. of the padded plane (Hp x Wp, Hp >= 4 TH + 2, Wp >= 4 TW + 2).
- * Work-item
+ * image rows 4 ty - P .., columns 4 tx - P .. of x's planes (H x W, zero outside), so no
+ * padded copy is made. size: the floats in x's buffer (the loads never leave it). Work-item
  * (ty * SW + sx, c, image), SW strips per tile row. */
-__kernel void winograd_input(__global const float *x, uint x_offset, int C, int Hp, int Wp,
-                             int TH, int TW, __global float *v, uint v_offset, uint tiles)
+__kernel void winograd_input(__global const float *x, uint x_offset, uint x_batch, uint size,
+                             int C, int H, int W, int P, int TH, int TW, __global float *v,
+                             uint v_offset, uint tiles)
 {
     int sw = (TW + LANES - 1) / LANES;
     int id = get_global_id(0);
@@ -177,12 +216,21 @@ __kernel void winograd_input(__global const float *x, uint x_offset, int C, int 
     if (id >= TH * sw || c >= C)
         return;
     int ty = id / sw, tx = LANES * (id - ty * sw);
-    const __global float *in =
-        x + x_offset + (((size_t)b * C + c) * Hp + 4 * ty) * Wp + 4 * tx;
+    long plane = (long)x_offset + (long)b * x_batch + (long)c * H * W;
+    int c0 = 4 * tx - P;
     floatL d[6][6], t[6][6];
 #pragma unroll
-    for (int i = 0; i < 6; i++)
-        strip_row(in + (size_t)i * Wp, d[i]);
+    for (int i = 0; i < 6; i++) {
+        int r = 4 * ty + i - P;
+        if (r < 0 || r >= H) {
+#pragma unroll
+            for (int j = 0; j < 6; j++)
+                d[i][j] = (floatL)(0.0f);
+            continue;
+        }
+        long row = plane + (long)r * W;
+        image_strip_row(x, row + c0, size, x + row, c0, W, d[i]);
+    }
     input_columns(d, t);
     __global float *out = v + v_offset + (size_t)c * tiles + ((size_t)b * TH + ty) * TW + tx;
     store_input_points(t, out, (size_t)C * tiles, min(LANES, TW - tx));

@@ -79,6 +79,8 @@ static const ykd_test_case plain[] = {
      YKD_TEST_EACH_DEVICE},
     {"conv2d: a forward's copy read by its weight gradient", op_conv_saved_copy,
      YKD_TEST_EACH_DEVICE},
+    {"conv2d: Winograd reads an input alone in its buffer", op_conv_winograd_whole_buffer,
+     YKD_TEST_EACH_DEVICE},
     {"conv2d: bad operands are refused", op_conv_refusals, YKD_TEST_EACH_DEVICE},
     {"conv2d: bad groups are refused", op_conv_grouped_refusals, YKD_TEST_EACH_DEVICE},
     {"matmul: bad products are refused", op_matmul_refusals, YKD_TEST_EACH_DEVICE},

@@ -3,8 +3,9 @@
  * product, any implementation) multiply them over the channels, and the output transform
  * adds the bias, the activation and beta * y as the GEMM epilogue would. The input gradient
  * of such a convolution is the forward pass of the flipped weights (conv.c), so it takes this
- * path too. Scratch: U [36][cout][cin] | the pass's images zero-padded | V [36][cin][tiles] |
- * M [36][cout][tiles] | LANES floats that the output transform's last loads reach. */
+ * path too. The input transform reads x in place, zeros outside its planes. Scratch: U
+ * [36][cout][cin] | V [36][cin][tiles] | M [36][cout][tiles] | LANES floats that the output
+ * transform's last loads reach. */
 #include <stdio.h>
 
 #include "core/error_internal.h"
@@ -58,11 +59,11 @@ typedef struct winograd_plan {
     int th, tw;            /* tiles per output plane */
     int lanes;             /* the transforms' vector width */
     int strips;            /* strips of `lanes` tiles per tile row */
-    int hp, wp;            /* the padded input planes */
-    size_t slack;          /* floats after the padded images that the last strips' loads
+    int hp, wp;            /* the weight gradient's padded input planes */
+    size_t slack;          /* floats after its padded images that the last strips' loads
                             * reach (lanes past the tile row, their results dropped) */
     size_t weights;        /* floats of U */
-    size_t per_image;      /* floats of the padded input, V and M per image */
+    size_t per_image;      /* floats of V and M per image */
     int pass;              /* images per pass */
 } winograd_plan;
 
@@ -76,8 +77,7 @@ static void plan_winograd(ykd_device *device, const ykd_conv_shape *s, winograd_
     p->wp = OUT_TILE * p->tw + 2;
     p->slack = (size_t)OUT_TILE * p->lanes;
     p->weights = (size_t)POINTS * s->cout * s->cin;
-    p->per_image = (size_t)s->cin * p->hp * p->wp +
-                   (size_t)POINTS * (size_t)(s->cin + s->cout) * p->th * p->tw;
+    p->per_image = (size_t)POINTS * (size_t)(s->cin + s->cout) * p->th * p->tw;
     p->pass = images_per_pass(device, p->per_image, s->n, CPU_PASS_BYTES);
     int cap = ykd_conv_images_per_pass(device, p->per_image, s->n);
     int wanted = (CPU_PASS_TILES + p->th * p->tw - 1) / (p->th * p->tw);
@@ -89,7 +89,7 @@ size_t ykd_conv_winograd_forward_floats(ykd_device *device, const ykd_conv_shape
 {
     winograd_plan p;
     plan_winograd(device, s, &p);
-    return p.weights + (size_t)p.pass * p.per_image + p.slack + (size_t)p.lanes;
+    return p.weights + (size_t)p.pass * p.per_image + (size_t)p.lanes;
 }
 
 static ykd_status winograd_kernel(ykd_device *device, int lanes, const char *name,
@@ -133,16 +133,38 @@ static ykd_status transform_weights(ykd_device *device, const ykd_buffer *w, siz
     return ykd_op_run(device, kernel, &a, 2, global, local, err);
 }
 
-/* V[xi][c][t], or transposed V[xi][t][c], from the padded images of a pass. */
-static ykd_status transform_input(ykd_device *device, int count, const ykd_conv_shape *s,
-                                  const winograd_plan *p, ykd_buffer *scratch,
-                                  size_t padded_offset, size_t v_offset, bool transposed,
-                                  ykd_error *err)
+/* V[xi][c][t] from the count images of x from `first` on, read in place (the kernel treats
+ * what lies outside the planes as zeros). */
+static ykd_status transform_input(ykd_device *device, const ykd_tensor *x, int first, int count,
+                                  const ykd_conv_shape *s, const winograd_plan *p,
+                                  ykd_buffer *scratch, size_t v_offset, ykd_error *err)
 {
     ykd_kernel *kernel = NULL;
-    ykd_status st =
-        winograd_kernel(device, p->lanes,
-                        transposed ? "winograd_input_transposed" : "winograd_input", &kernel, err);
+    ykd_status st = winograd_kernel(device, p->lanes, "winograd_input", &kernel, err);
+    if (st != YKD_OK)
+        return st;
+    ykd_op_args a = {0};
+    ykd_op_args_images(&a, x, first);
+    ykd_op_args_uint(&a, x->buffer->size / sizeof(float));
+    const int geometry[] = {s->cin, s->h, s->w, s->pad, p->th, p->tw};
+    ykd_op_args_ints(&a, geometry, sizeof geometry / sizeof geometry[0]);
+    ykd_op_args_mem(&a, scratch->mem);
+    ykd_op_args_uint(&a, v_offset);
+    ykd_op_args_uint(&a, (size_t)count * p->th * p->tw);
+    size_t strips = (size_t)p->th * p->strips;
+    size_t global[3] = {strips, (size_t)s->cin, (size_t)count};
+    size_t local[3] = {axis0_group(device, kernel, strips), 1, 1};
+    return ykd_op_run(device, kernel, &a, 3, global, local, err);
+}
+
+/* Transposed V[xi][t][c] from the padded images of a pass (the weight gradient's). */
+static ykd_status transform_input_transposed(ykd_device *device, int count,
+                                             const ykd_conv_shape *s, const winograd_plan *p,
+                                             ykd_buffer *scratch, size_t padded_offset,
+                                             size_t v_offset, ykd_error *err)
+{
+    ykd_kernel *kernel = NULL;
+    ykd_status st = winograd_kernel(device, p->lanes, "winograd_input_transposed", &kernel, err);
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
@@ -153,11 +175,9 @@ static ykd_status transform_input(ykd_device *device, int count, const ykd_conv_
     ykd_op_args_mem(&a, scratch->mem);
     ykd_op_args_uint(&a, v_offset);
     ykd_op_args_uint(&a, (size_t)count * p->th * p->tw);
-    size_t strips = (size_t)p->th * p->strips, channels = (size_t)s->cin;
-    size_t groups = (channels + p->lanes - 1) / p->lanes, tiles = (size_t)p->th * p->tw;
-    size_t global[3] = {transposed ? groups : strips, transposed ? tiles : channels,
-                        (size_t)count};
-    size_t local[3] = {axis0_group(device, kernel, global[0]), 1, 1};
+    size_t groups = (size_t)(s->cin + p->lanes - 1) / p->lanes;
+    size_t global[3] = {groups, (size_t)p->th * p->tw, (size_t)count};
+    size_t local[3] = {axis0_group(device, kernel, groups), 1, 1};
     return ykd_op_run(device, kernel, &a, 3, global, local, err);
 }
 
@@ -221,8 +241,7 @@ ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
     winograd_plan p;
     plan_winograd(device, s, &p);
     size_t pass_tiles = (size_t)p.pass * p.th * p.tw;
-    size_t u_offset = reserved, padded_offset = u_offset + p.weights;
-    size_t v_offset = padded_offset + (size_t)p.pass * s->cin * p.hp * p.wp + p.slack;
+    size_t u_offset = reserved, v_offset = u_offset + p.weights;
     size_t m_offset = v_offset + (size_t)POINTS * s->cin * pass_tiles;
     ykd_buffer *scratch = NULL;
     ykd_status st = ykd_ops_scratch(
@@ -234,11 +253,7 @@ ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
     for (int first = 0; first < s->n && st == YKD_OK; first += p.pass) {
         int count = s->n - first < p.pass ? s->n - first : p.pass;
         size_t tiles = (size_t)count * p.th * p.tw;
-        st = ykd_conv_pad_images(device, x, first, count, s->cin, s->h, s->w, s->pad, s->pad,
-                                 p.hp, p.wp, scratch, padded_offset, err);
-        if (st == YKD_OK)
-            st = transform_input(device, count, s, &p, scratch, padded_offset, v_offset, false,
-                                 err);
+        st = transform_input(device, x, first, count, s, &p, scratch, v_offset, err);
         /* M[xi] = U[xi] [cout x cin] x V[xi] [cin x tiles], the 36 points as a batch */
         ykd_gemm g = {.m = s->cout, .n = (int)tiles, .k = s->cin, .batch = POINTS,
                       .k_batches = 1,
@@ -271,7 +286,8 @@ static void plan_winograd_grad(ykd_device *device, const ykd_conv_shape *s,
     plan_winograd(device, s, &p->f);
     p->hq = OUT_TILE * p->f.th;
     p->wq = p->f.wp; /* 4 TW + 2, the loads past a row's last tile in the slack after */
-    p->per_image = p->f.per_image + (size_t)s->cout * p->hq * p->wq;
+    p->per_image = p->f.per_image + (size_t)s->cin * p->f.hp * p->f.wp +
+                   (size_t)s->cout * p->hq * p->wq;
     p->pass = images_per_pass(device, p->per_image, s->n, CPU_GRAD_PASS_BYTES);
 }
 
@@ -343,7 +359,8 @@ ykd_status ykd_conv_weight_grad_winograd(ykd_device *device, const ykd_tensor *x
             st = ykd_conv_pad_images(device, dy, first, count, s->cout, s->ho, s->wo, 0, 0,
                                      p.hq, p.wq, scratch, dy_offset, err);
         if (st == YKD_OK)
-            st = transform_input(device, count, s, &p.f, scratch, x_offset, v_offset, true, err);
+            st = transform_input_transposed(device, count, s, &p.f, scratch, x_offset, v_offset,
+                                            err);
         if (st == YKD_OK)
             st = transform_output_grad(device, count, s, &p, scratch, dy_offset, m_offset, err);
         /* dU[xi] (+)= dM[xi] [cout x tiles] x V[xi]^T [tiles x cin], the 36 points as a

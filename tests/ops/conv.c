@@ -416,6 +416,61 @@ void op_conv_weights_cache(ykd_test *t)
     ykd_test_mem_free(&m);
 }
 
+/* One geometry of op_conv_winograd_whole_buffer: x in a buffer of its own size, so that the
+ * input transform's loads at the first and last rows would leave the buffer, and take the
+ * per-lane path there. */
+static void winograd_whole_buffer_case(ykd_test *t, const ref_conv *c)
+{
+    ykd_test_mem m = {0};
+    int ho = ref_conv_out(c->h, 3, 1, c->pad), wo = ref_conv_out(c->w, 3, 1, c->pad);
+    size_t nx = (size_t)c->n * c->cin * c->h * c->w, nw = (size_t)c->cout * c->cin * 9;
+    double *xd, *wd, *bd, *expected = ykd_test_doubles(&m, (size_t)c->n * c->cout * ho * wo);
+    float *x = ykd_test_inputs(&m, nx, 95, -1, 1, &xd);
+    float *w = ykd_test_inputs(&m, nw, 96, -0.5f, 0.5f, &wd);
+    float *bias = ykd_test_inputs(&m, (size_t)c->cout, 97, -0.5f, 0.5f, &bd);
+    const ykd_tensor *gw = ykd_test_in(t, &m, w, c->cout, c->cin, 3, 3, false);
+    const ykd_tensor *gb = ykd_test_in(t, &m, bias, 1, c->cout, 1, 1, false);
+    const ykd_tensor *y = ykd_test_out(t, &m, c->n, c->cout, ho, wo, false);
+    ykd_tensor gx = {0};
+    ykd_error err;
+    char what[96];
+    snprintf(what, sizeof what, "Winograd, x of %dx%d alone in its buffer, padding %d", c->h,
+             c->w, c->pad);
+    if (expected && xd && gw && gb && y &&
+        CHECK_OK(t, ykd_tensor_alloc(t->device, c->n, c->cin, c->h, c->w, &gx, &err), err) &&
+        CHECK_OK(t, ykd_tensor_write(&gx, x, &err), err)) {
+        ref_conv2d_forward(c, xd, wd, bd, 1, expected);
+        ykd_conv2d_params params = {.stride = 1, .padding = c->pad, .groups = 1};
+        if (CHECK_OK(t, ykd_conv2d_forward(&gx, gw, gb, &params, YKD_ACTIVATION_SILU, y, &err),
+                     err))
+            ykd_test_expect_tensor(t, y, expected, 1e-10, what);
+    }
+    ykd_tensor_free(&gx);
+    ykd_test_mem_guards_intact(t, &m, what);
+    ykd_test_mem_free(&m);
+}
+
+/* Winograd's input transform reads x in place, zeros outside its planes; the loads that would
+ * leave x's buffer (its first row behind the padding, its last rows with the lanes past the
+ * row) go lane by lane. Strips of 4 tiles (planes up to 16 wide) and of 8, paddings 0, 1, 2. */
+void op_conv_winograd_whole_buffer(ykd_test *t)
+{
+    static const ref_conv cases[] = {
+        {2, 3, 7, 9, 5, 3, 1, 1, 1},
+        {1, 3, 11, 38, 4, 3, 1, 0, 1},
+        {1, 5, 20, 20, 6, 3, 1, 1, 1},
+        {2, 2, 6, 6, 3, 3, 1, 2, 1},
+    };
+    ykd_ops_state *state = NULL;
+    ykd_error err;
+    if (!CHECK_OK(t, ykd_ops_state_get(t->device, &state, &err), err))
+        return;
+    state->conv_forward = YKD_CONV_FWD_WINOGRAD;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        winograd_whole_buffer_case(t, &cases[i]);
+    state->conv_forward = 0;
+}
+
 /* One geometry of op_conv_saved_copy: x[0] and x[1] two inputs, each with its own tensor,
  * the same dy, and the float64 weight gradient of each. */
 typedef struct saved_case {

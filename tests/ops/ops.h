@@ -107,6 +107,7 @@ void op_conv_paths_measured(ykd_test *t);
 void op_conv_fused_bn_silu(ykd_test *t);
 void op_conv_weights_cache(ykd_test *t);
 void op_conv_saved_copy(ykd_test *t);
+void op_conv_winograd_whole_buffer(ykd_test *t);
 void op_conv_refusals(ykd_test *t);
 void op_conv_grouped_refusals(ykd_test *t);
 
