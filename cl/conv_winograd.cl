@@ -174,20 +174,15 @@ static void store_input_points(floatL t[6][6], __global float *out, size_t plane
 #define LANE_INDEX ((int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
 #endif
 
-/* d[j] = columns c0 + 4k + j (lane k) of an image row of W floats at `row`, zero outside the
- * row. Where every float the whole-vector loads reach lies in the buffer (indices first ..
- * first + 4 LANES + 1 within [0, size)), those loads run and the columns outside the row are
- * masked to zero; else each lane is loaded alone behind the test. */
+/* d[j] = columns c0 + 4k + j (lane k) of an image row of W floats at `row`: loaded as whole
+ * vectors where every float they reach lies in the buffer (indices first .. first + 4 LANES
+ * + 1 within [0, size)), the columns outside the row left for the caller to mask; else lane
+ * by lane, zero outside the row. */
 static void image_strip_row(const __global float *x, long first, uint size,
                             const __global float *row, int c0, int W, floatL d[6])
 {
     if (first >= 0 && first + 4 * LANES + 2 <= (long)size) {
         strip_row(x + first, d);
-#pragma unroll
-        for (int j = 0; j < 6; j++) {
-            intL column = (intL)(c0 + j) + 4 * LANE_INDEX;
-            d[j] = select((floatL)(0.0f), d[j], column >= 0 && column < W);
-        }
         return;
     }
 #pragma unroll
@@ -198,6 +193,20 @@ static void image_strip_row(const __global float *x, long first, uint size,
             lane[k] = column >= 0 && column < W ? row[column] : 0.0f;
         }
         d[j] = vloadL(0, lane);
+    }
+}
+
+/* Zeros the lanes of t's columns j that lie outside the image row (columns c0 + 4k + j, k the
+ * lane): the column transform mixes rows only, so it may come before the mask. */
+static void mask_columns(floatL t[6][6], int c0, int W)
+{
+#pragma unroll
+    for (int j = 0; j < 6; j++) {
+        intL column = (intL)(c0 + j) + 4 * LANE_INDEX;
+        intL inside = column >= 0 && column < W;
+#pragma unroll
+        for (int i = 0; i < 6; i++)
+            t[i][j] = select((floatL)(0.0f), t[i][j], inside);
     }
 }
 
@@ -232,6 +241,8 @@ __kernel void winograd_input(__global const float *x, uint x_offset, uint x_batc
         image_strip_row(x, row + c0, size, x + row, c0, W, d[i]);
     }
     input_columns(d, t);
+    if (c0 < 0 || c0 + 4 * LANES + 2 > W)
+        mask_columns(t, c0, W);
     __global float *out = v + v_offset + (size_t)c * tiles + ((size_t)b * TH + ty) * TW + tx;
     store_input_points(t, out, (size_t)C * tiles, min(LANES, TW - tx));
 }
