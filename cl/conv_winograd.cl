@@ -19,7 +19,7 @@
  * padding, and the lanes past a tile row's last tile, which are not stored) are masked to
  * zero; each tile point is one vector store (or load) of LANES consecutive t; an output row
  * of four tiles stores as one float16. The weight gradient's transforms are at the end of the
- * file; its input transform reads a zero-padded copy (Hp x Wp planes, the image at (P, P)).
+ * file.
  * Build option: -DLANES=4, 8 or 16. */
 
 #ifndef LANES
@@ -247,31 +247,16 @@ __kernel void winograd_input(__global const float *x, uint x_offset, uint x_batc
     store_input_points(t, out, (size_t)C * tiles, min(LANES, TW - tx));
 }
 
-/* The same transform stored transposed, V[xi][t][c] (the weight gradient's layout): a
- * work-item takes one tile of LANES neighbouring channels, one per lane, so that each tile
- * point is one vector store of LANES consecutive c. Work-item (c / LANES, ty * TW + tx,
- * image). */
-__kernel void winograd_input_transposed(__global const float *x, uint x_offset, int C, int Hp,
-                                        int Wp, int TH, int TW, __global float *v,
-                                        uint v_offset, uint tiles)
+/* d[i][j], lane l: row i, column j of a 6x6 tile of plane l (planes `plane` floats apart;
+ * lanes past `lanes` repeat plane 0) starting at `at`, wholly inside the image. */
+static void tile_inside(const __global float *at, size_t plane, int W, int lanes, floatL d[6][6])
 {
-    int c = LANES * get_global_id(0);
-    int tile = get_global_id(1);
-    int b = get_global_id(2);
-    if (c >= C || tile >= TH * TW)
-        return;
-    int ty = tile / TW, tx = tile - ty * TW;
-    int lanes = min(LANES, C - c);
-    size_t channel = (size_t)Hp * Wp;
-    const __global float *in =
-        x + x_offset + (((size_t)b * C + c) * Hp + 4 * ty) * Wp + 4 * tx;
-    floatL d[6][6], t[6][6];
 #pragma unroll
     for (int i = 0; i < 6; i++) {
         float patch[6][LANES];
 #pragma unroll
         for (int l = 0; l < LANES; l++) {
-            const __global float *row = in + (l < lanes ? l : 0) * channel + (size_t)i * Wp;
+            const __global float *row = at + (l < lanes ? l : 0) * plane + (size_t)i * W;
             float4 head = vload4(0, row);
             float2 tail = vload2(0, row + 4);
             patch[0][l] = head.x;
@@ -285,6 +270,59 @@ __kernel void winograd_input_transposed(__global const float *x, uint x_offset, 
         for (int j = 0; j < 6; j++)
             d[i][j] = vloadL(0, patch[j]);
     }
+}
+
+/* The same for a tile at rows r0.., columns c0.. that crosses the image's edge: zero
+ * outside it. */
+static void tile_at_edge(const __global float *image, size_t plane, int H, int W, int r0, int c0,
+                         int lanes, floatL d[6][6])
+{
+#pragma unroll
+    for (int i = 0; i < 6; i++) {
+        /* loads from the nearest pixel inside, then zero where it was not the one asked for:
+         * no branches, so the loops unroll into straight code */
+        int r = clamp(r0 + i, 0, H - 1);
+        float patch[6][LANES];
+#pragma unroll
+        for (int l = 0; l < LANES; l++) {
+            const __global float *row = image + (l < lanes ? l : 0) * plane + (size_t)r * W;
+#pragma unroll
+            for (int j = 0; j < 6; j++) {
+                int column = clamp(c0 + j, 0, W - 1);
+                float value = row[column];
+                patch[j][l] = r == r0 + i && column == c0 + j ? value : 0.0f;
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < 6; j++)
+            d[i][j] = vloadL(0, patch[j]);
+    }
+}
+
+/* The same transform stored transposed, V[xi][t][c] (the weight gradient's layout): a
+ * work-item takes one tile of LANES neighbouring channels, one per lane, so that each tile
+ * point is one vector store of LANES consecutive c. The tile reads image rows 4 ty - P ..,
+ * columns 4 tx - P .. of x's planes in place (H x W, zero outside). Work-item (c / LANES,
+ * ty * TW + tx, image). */
+__kernel void winograd_input_transposed(__global const float *x, uint x_offset, uint x_batch,
+                                        int C, int H, int W, int P, int TH, int TW,
+                                        __global float *v, uint v_offset, uint tiles)
+{
+    int c = LANES * get_global_id(0);
+    int tile = get_global_id(1);
+    int b = get_global_id(2);
+    if (c >= C || tile >= TH * TW)
+        return;
+    int ty = tile / TW, tx = tile - ty * TW;
+    int lanes = min(LANES, C - c);
+    size_t plane = (size_t)H * W;
+    const __global float *image = x + x_offset + (size_t)b * x_batch + (size_t)c * plane;
+    int r0 = 4 * ty - P, c0 = 4 * tx - P;
+    floatL d[6][6], t[6][6];
+    if (r0 >= 0 && r0 + 6 <= H && c0 >= 0 && c0 + 6 <= W)
+        tile_inside(image + (size_t)r0 * W + c0, plane, W, lanes, d);
+    else
+        tile_at_edge(image, plane, H, W, r0, c0, lanes, d);
     input_columns(d, t);
     __global float *out = v + v_offset + ((size_t)b * TH * TW + tile) * C + c;
     store_input_points(t, out, (size_t)C * tiles, lanes);

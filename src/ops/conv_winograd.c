@@ -59,9 +59,6 @@ typedef struct winograd_plan {
     int th, tw;            /* tiles per output plane */
     int lanes;             /* the transforms' vector width */
     int strips;            /* strips of `lanes` tiles per tile row */
-    int hp, wp;            /* the weight gradient's padded input planes */
-    size_t slack;          /* floats after its padded images that the last strips' loads
-                            * reach (lanes past the tile row, their results dropped) */
     size_t weights;        /* floats of U */
     size_t per_image;      /* floats of V and M per image */
     int pass;              /* images per pass */
@@ -73,9 +70,6 @@ static void plan_winograd(ykd_device *device, const ykd_conv_shape *s, winograd_
     p->tw = (s->wo + OUT_TILE - 1) / OUT_TILE;
     p->lanes = p->tw <= NARROW_LANES ? NARROW_LANES : LANES;
     p->strips = (p->tw + p->lanes - 1) / p->lanes;
-    p->hp = OUT_TILE * p->th + 2;
-    p->wp = OUT_TILE * p->tw + 2;
-    p->slack = (size_t)OUT_TILE * p->lanes;
     p->weights = (size_t)POINTS * s->cout * s->cin;
     p->per_image = (size_t)POINTS * (size_t)(s->cin + s->cout) * p->th * p->tw;
     p->pass = images_per_pass(device, p->per_image, s->n, CPU_PASS_BYTES);
@@ -157,10 +151,11 @@ static ykd_status transform_input(ykd_device *device, const ykd_tensor *x, int f
     return ykd_op_run(device, kernel, &a, 3, global, local, err);
 }
 
-/* Transposed V[xi][t][c] from the padded images of a pass (the weight gradient's). */
-static ykd_status transform_input_transposed(ykd_device *device, int count,
-                                             const ykd_conv_shape *s, const winograd_plan *p,
-                                             ykd_buffer *scratch, size_t padded_offset,
+/* Transposed V[xi][t][c] (the weight gradient's) from the count images of x from `first` on,
+ * read in place. */
+static ykd_status transform_input_transposed(ykd_device *device, const ykd_tensor *x,
+                                             int first, int count, const ykd_conv_shape *s,
+                                             const winograd_plan *p, ykd_buffer *scratch,
                                              size_t v_offset, ykd_error *err)
 {
     ykd_kernel *kernel = NULL;
@@ -168,9 +163,8 @@ static ykd_status transform_input_transposed(ykd_device *device, int count,
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
-    ykd_op_args_mem(&a, scratch->mem);
-    ykd_op_args_uint(&a, padded_offset);
-    const int geometry[] = {s->cin, p->hp, p->wp, p->th, p->tw};
+    ykd_op_args_images(&a, x, first);
+    const int geometry[] = {s->cin, s->h, s->w, s->pad, p->th, p->tw};
     ykd_op_args_ints(&a, geometry, sizeof geometry / sizeof geometry[0]);
     ykd_op_args_mem(&a, scratch->mem);
     ykd_op_args_uint(&a, v_offset);
@@ -274,9 +268,11 @@ ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
 /* ---- the weight gradient --------------------------------------------------------------- */
 
 typedef struct winograd_grad_plan {
-    winograd_plan f;       /* the forward's tiles, strips and padded input */
+    winograd_plan f;       /* the forward's tiles and strips */
     int hq, wq;            /* the padded output-gradient planes */
-    size_t per_image;      /* floats of both padded copies, V and dM per image */
+    size_t slack;          /* floats after them that the last strips' loads reach (lanes past
+                            * the tile row, their results dropped) */
+    size_t per_image;      /* floats of the padded output gradient, V and dM per image */
     int pass;
 } winograd_grad_plan;
 
@@ -285,9 +281,9 @@ static void plan_winograd_grad(ykd_device *device, const ykd_conv_shape *s,
 {
     plan_winograd(device, s, &p->f);
     p->hq = OUT_TILE * p->f.th;
-    p->wq = p->f.wp; /* 4 TW + 2, the loads past a row's last tile in the slack after */
-    p->per_image = p->f.per_image + (size_t)s->cin * p->f.hp * p->f.wp +
-                   (size_t)s->cout * p->hq * p->wq;
+    p->wq = OUT_TILE * p->f.tw + 2; /* the loads past a row's last tile in the slack after */
+    p->slack = (size_t)OUT_TILE * p->f.lanes;
+    p->per_image = p->f.per_image + (size_t)s->cout * p->hq * p->wq;
     p->pass = images_per_pass(device, p->per_image, s->n, CPU_GRAD_PASS_BYTES);
 }
 
@@ -342,9 +338,8 @@ ykd_status ykd_conv_weight_grad_winograd(ykd_device *device, const ykd_tensor *x
     winograd_grad_plan p;
     plan_winograd_grad(device, s, &p);
     size_t pass_tiles = (size_t)p.pass * p.f.th * p.f.tw;
-    size_t du_offset = 0, x_offset = du_offset + p.f.weights;
-    size_t dy_offset = x_offset + (size_t)p.pass * s->cin * p.f.hp * p.f.wp + p.f.slack;
-    size_t v_offset = dy_offset + (size_t)p.pass * s->cout * p.hq * p.wq + p.f.slack;
+    size_t du_offset = 0, dy_offset = du_offset + p.f.weights;
+    size_t v_offset = dy_offset + (size_t)p.pass * s->cout * p.hq * p.wq + p.slack;
     size_t m_offset = v_offset + (size_t)POINTS * s->cin * pass_tiles;
     ykd_buffer *scratch = NULL;
     ykd_status st = ykd_ops_scratch(
@@ -353,13 +348,10 @@ ykd_status ykd_conv_weight_grad_winograd(ykd_device *device, const ykd_tensor *x
     for (int first = 0; first < s->n && st == YKD_OK; first += p.pass) {
         int count = s->n - first < p.pass ? s->n - first : p.pass;
         size_t tiles = (size_t)count * p.f.th * p.f.tw;
-        st = ykd_conv_pad_images(device, x, first, count, s->cin, s->h, s->w, s->pad, s->pad,
-                                 p.f.hp, p.f.wp, scratch, x_offset, err);
+        st = ykd_conv_pad_images(device, dy, first, count, s->cout, s->ho, s->wo, 0, 0, p.hq,
+                                 p.wq, scratch, dy_offset, err);
         if (st == YKD_OK)
-            st = ykd_conv_pad_images(device, dy, first, count, s->cout, s->ho, s->wo, 0, 0,
-                                     p.hq, p.wq, scratch, dy_offset, err);
-        if (st == YKD_OK)
-            st = transform_input_transposed(device, count, s, &p.f, scratch, x_offset, v_offset,
+            st = transform_input_transposed(device, x, first, count, s, &p.f, scratch, v_offset,
                                             err);
         if (st == YKD_OK)
             st = transform_output_grad(device, count, s, &p, scratch, dy_offset, m_offset, err);
