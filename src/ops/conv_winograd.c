@@ -6,6 +6,7 @@
  * path too. The input transform reads x in place, zeros outside its planes. Scratch: U
  * [36][cout][cin] | V [36][cin][tiles] | M [36][cout][tiles] | LANES floats that the output
  * transform's last loads reach. */
+#include <stdint.h>
 #include <stdio.h>
 
 #include "core/error_internal.h"
@@ -139,7 +140,10 @@ static ykd_status transform_input(ykd_device *device, const ykd_tensor *x, int f
         return st;
     ykd_op_args a = {0};
     ykd_op_args_images(&a, x, first);
-    ykd_op_args_uint(&a, x->buffer->size / sizeof(float));
+    /* the loads' bound: the buffer's floats, or as many as 32 bits index (offsets past them
+     * are refused anyway) */
+    size_t floats = x->buffer->size / sizeof(float);
+    ykd_op_args_uint(&a, floats < UINT32_MAX ? floats : UINT32_MAX);
     const int geometry[] = {s->cin, s->h, s->w, s->pad, p->th, p->tw};
     ykd_op_args_ints(&a, geometry, sizeof geometry / sizeof geometry[0]);
     ykd_op_args_mem(&a, scratch->mem);
