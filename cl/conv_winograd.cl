@@ -174,13 +174,15 @@ static void store_input_points(floatL t[6][6], __global float *out, size_t plane
 #define LANE_INDEX ((int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
 #endif
 
-/* d[j] = columns c0 + 4k + j (lane k) of an image row of W floats at `row`: loaded as whole
- * vectors where every float they reach lies in the buffer (indices first .. first + 4 LANES
- * + 1 within [0, size)), the columns outside the row left for the caller to mask; else lane
- * by lane, zero outside the row. */
-static void image_strip_row(const __global float *x, long first, uint size,
-                            const __global float *row, int c0, int W, floatL d[6])
+/* d[j] = columns c0 + 4k + j (lane k) of the image row of W floats at index `row` of x:
+ * loaded as whole vectors where every float they reach lies in the buffer (indices row + c0
+ * .. row + c0 + 4 LANES + 1 within [0, size)), the columns outside the row left for the caller
+ * to mask; else lane by lane, only the row's own columns read (what keeps these loads in the
+ * buffer; the caller's mask, which such strips always get, zeros the rest again). */
+static void image_strip_row(const __global float *x, long row, int c0, int W, uint size,
+                            floatL d[6])
 {
+    long first = row + c0;
     if (first >= 0 && first + 4 * LANES + 2 <= (long)size) {
         strip_row(x + first, d);
         return;
@@ -190,7 +192,7 @@ static void image_strip_row(const __global float *x, long first, uint size,
         float lane[LANES];
         for (int k = 0; k < LANES; k++) {
             int column = c0 + 4 * k + j;
-            lane[k] = column >= 0 && column < W ? row[column] : 0.0f;
+            lane[k] = column >= 0 && column < W ? x[row + column] : 0.0f;
         }
         d[j] = vloadL(0, lane);
     }
@@ -237,8 +239,7 @@ __kernel void winograd_input(__global const float *x, uint x_offset, uint x_batc
                 d[i][j] = (floatL)(0.0f);
             continue;
         }
-        long row = plane + (long)r * W;
-        image_strip_row(x, row + c0, size, x + row, c0, W, d[i]);
+        image_strip_row(x, plane + (long)r * W, c0, W, size, d[i]);
     }
     input_columns(d, t);
     if (c0 < 0 || c0 + 4 * LANES + 2 > W)

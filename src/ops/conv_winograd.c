@@ -128,54 +128,37 @@ static ykd_status transform_weights(ykd_device *device, const ykd_buffer *w, siz
     return ykd_op_run(device, kernel, &a, 2, global, local, err);
 }
 
-/* V[xi][c][t] from the count images of x from `first` on, read in place (the kernel treats
- * what lies outside the planes as zeros). */
+/* V[xi][c][t], or transposed V[xi][t][c] (the weight gradient's), from the count images of x
+ * from `first` on, read in place (the kernels treat what lies outside the planes as zeros). */
 static ykd_status transform_input(ykd_device *device, const ykd_tensor *x, int first, int count,
                                   const ykd_conv_shape *s, const winograd_plan *p,
-                                  ykd_buffer *scratch, size_t v_offset, ykd_error *err)
+                                  ykd_buffer *scratch, size_t v_offset, bool transposed,
+                                  ykd_error *err)
 {
     ykd_kernel *kernel = NULL;
-    ykd_status st = winograd_kernel(device, p->lanes, "winograd_input", &kernel, err);
+    ykd_status st =
+        winograd_kernel(device, p->lanes,
+                        transposed ? "winograd_input_transposed" : "winograd_input", &kernel, err);
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
     ykd_op_args_images(&a, x, first);
-    /* the loads' bound: the buffer's floats, or as many as 32 bits index (offsets past them
-     * are refused anyway) */
-    size_t floats = x->buffer->size / sizeof(float);
-    ykd_op_args_uint(&a, floats < UINT32_MAX ? floats : UINT32_MAX);
+    if (!transposed) {
+        /* the strips' loads' bound: the buffer's floats, or as many as 32 bits index (offsets
+         * past them are refused anyway) */
+        size_t floats = x->buffer->size / sizeof(float);
+        ykd_op_args_uint(&a, floats < UINT32_MAX ? floats : UINT32_MAX);
+    }
     const int geometry[] = {s->cin, s->h, s->w, s->pad, p->th, p->tw};
     ykd_op_args_ints(&a, geometry, sizeof geometry / sizeof geometry[0]);
     ykd_op_args_mem(&a, scratch->mem);
     ykd_op_args_uint(&a, v_offset);
     ykd_op_args_uint(&a, (size_t)count * p->th * p->tw);
-    size_t strips = (size_t)p->th * p->strips;
-    size_t global[3] = {strips, (size_t)s->cin, (size_t)count};
-    size_t local[3] = {axis0_group(device, kernel, strips), 1, 1};
-    return ykd_op_run(device, kernel, &a, 3, global, local, err);
-}
-
-/* Transposed V[xi][t][c] (the weight gradient's) from the count images of x from `first` on,
- * read in place. */
-static ykd_status transform_input_transposed(ykd_device *device, const ykd_tensor *x,
-                                             int first, int count, const ykd_conv_shape *s,
-                                             const winograd_plan *p, ykd_buffer *scratch,
-                                             size_t v_offset, ykd_error *err)
-{
-    ykd_kernel *kernel = NULL;
-    ykd_status st = winograd_kernel(device, p->lanes, "winograd_input_transposed", &kernel, err);
-    if (st != YKD_OK)
-        return st;
-    ykd_op_args a = {0};
-    ykd_op_args_images(&a, x, first);
-    const int geometry[] = {s->cin, s->h, s->w, s->pad, p->th, p->tw};
-    ykd_op_args_ints(&a, geometry, sizeof geometry / sizeof geometry[0]);
-    ykd_op_args_mem(&a, scratch->mem);
-    ykd_op_args_uint(&a, v_offset);
-    ykd_op_args_uint(&a, (size_t)count * p->th * p->tw);
+    size_t strips = (size_t)p->th * p->strips, tiles = (size_t)p->th * p->tw;
     size_t groups = (size_t)(s->cin + p->lanes - 1) / p->lanes;
-    size_t global[3] = {groups, (size_t)p->th * p->tw, (size_t)count};
-    size_t local[3] = {axis0_group(device, kernel, groups), 1, 1};
+    size_t global[3] = {transposed ? groups : strips, transposed ? tiles : (size_t)s->cin,
+                        (size_t)count};
+    size_t local[3] = {axis0_group(device, kernel, global[0]), 1, 1};
     return ykd_op_run(device, kernel, &a, 3, global, local, err);
 }
 
@@ -251,7 +234,7 @@ ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
     for (int first = 0; first < s->n && st == YKD_OK; first += p.pass) {
         int count = s->n - first < p.pass ? s->n - first : p.pass;
         size_t tiles = (size_t)count * p.th * p.tw;
-        st = transform_input(device, x, first, count, s, &p, scratch, v_offset, err);
+        st = transform_input(device, x, first, count, s, &p, scratch, v_offset, false, err);
         /* M[xi] = U[xi] [cout x cin] x V[xi] [cin x tiles], the 36 points as a batch */
         ykd_gemm g = {.m = s->cout, .n = (int)tiles, .k = s->cin, .batch = POINTS,
                       .k_batches = 1,
@@ -355,8 +338,7 @@ ykd_status ykd_conv_weight_grad_winograd(ykd_device *device, const ykd_tensor *x
         st = ykd_conv_pad_images(device, dy, first, count, s->cout, s->ho, s->wo, 0, 0, p.hq,
                                  p.wq, scratch, dy_offset, err);
         if (st == YKD_OK)
-            st = transform_input_transposed(device, x, first, count, s, &p.f, scratch, v_offset,
-                                            err);
+            st = transform_input(device, x, first, count, s, &p.f, scratch, v_offset, true, err);
         if (st == YKD_OK)
             st = transform_output_grad(device, count, s, &p, scratch, dy_offset, m_offset, err);
         /* dU[xi] (+)= dM[xi] [cout x tiles] x V[xi]^T [tiles x cin], the 36 points as a
