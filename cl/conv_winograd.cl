@@ -1,15 +1,29 @@
-/* Winograd F(4x4, 3x3) for stride-1 3x3 convolutions (src/ops/conv_winograd.c): each 4x4
- * block of outputs is A^T [(G g G^T) . (B^T d B)] A for the 6x6 input tile d around it, so the
- * 36 products per channel pair and tile become 36 GEMMs (one per tile point xi) over the
- * channels: 4 times fewer multiplications than the direct sum. With the points 0, 1, -1, 2, -2
- * and infinity (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016):
+/* Winograd F(4x4, 3x3) and F(5x5, 3x3) for stride-1 3x3 convolutions
+ * (src/ops/conv_winograd.c): each TILE x TILE block of outputs is A^T [(G g G^T) . (B^T d B)] A
+ * for the SPAN x SPAN input tile d around it (SPAN = TILE + 2), so the SPAN^2 products per
+ * channel pair and tile become SPAN^2 GEMMs (one per tile point xi) over the channels: 4
+ * (TILE 4) or 4.6 (TILE 5) times fewer multiplications than the direct sum. F(4x4, 3x3) with
+ * the points 0, 1, -1, 2, -2 and infinity (Lavin and Gray, "Fast Algorithms for Convolutional
+ * Neural Networks", 2016):
  *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0;
  *          0 4 0 -5 0 1]
  *   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
  *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+ * F(5x5, 3x3), the tile that divides the planes of YOLO at every image size a multiple of 160
+ * (5, 10, 20, 40, 80 ...: F(4x4) computes 8x8 for a 5x5 plane, 12x12 for 10x10), with the
+ * points 0, 1, -1, 1/2, -1/2, -3 and infinity, the set of 0, +-1, +-2, +-1/2, +-3, +-1/4,
+ * +-3/2 with the least float32 error on random convolutions (NMSE twice F(4x4)'s); B^T from
+ * the Toom-Cook construction, exact in binary:
+ *   B^T = [3/4 1/4 -15/4 -5/4 3 1 0; 0 -3/4 -1 11/4 4 1 0; 0 3/4 -1/2 -13/4 2 1 0;
+ *          0 -3/2 -7/2 1/2 7/2 1 0; 0 3/2 -5/2 -5/2 5/2 1 0; 0 1/4 0 -5/4 0 1 0;
+ *          0 3/4 1/4 -15/4 -5/4 3 1]
+ *   G   = [4/3 0 0; 1/6 1/6 1/6; 1/3 -1/3 1/3; -16/21 -8/21 -4/21; -16/15 8/15 -4/15;
+ *          -1/210 1/70 -3/70; 0 0 1]
+ *   A^T = [1 1 1 1 1 1 0; 0 1 -1 1/2 -1/2 -3 0; 0 1 1 1/4 1/4 9 0; 0 1 -1 1/8 -1/8 -27 0;
+ *          0 1 1 1/16 1/16 81 1]
  * Layouts: U[xi][co][ci] (transformed weights), V[xi][ci][t] (transformed input tiles),
  * M[xi][co][t] (their products), t = (image * TH + ty) * TW + tx over the tiles of a pass of
- * images, TH x TW tiles of 4x4 per output plane.
+ * images, TH x TW tiles of TILE x TILE per output plane.
  *
  * Every transform works on LANES neighbours at once, one per lane of a vector (PoCL does not
  * vectorise these kernels across work-items, so the vectors are written out): the input and
@@ -18,9 +32,17 @@
  * vectors whose swizzles are the lanes' columns, and the columns outside the image (the
  * padding, and the lanes past a tile row's last tile, which are not stored) are masked to
  * zero; each tile point is one vector store (or load) of LANES consecutive t; an output row
- * of four tiles stores as one float16. The weight gradient's transforms are at the end of the
- * file.
- * Build option: -DLANES=4, 8 or 16. */
+ * of four tiles stores as one float16. The weight gradient's transforms (F(4x4, 3x3) alone)
+ * are at the end of the file.
+ * Build options: -DLANES=4, 8 or 16; -DTILE=4 or 5. */
+
+#ifndef TILE
+#define TILE 4
+#endif
+#if TILE != 4 && TILE != 5
+#error TILE must be 4 or 5
+#endif
+#define SPAN (TILE + 2) /* a tile's input rows and columns */
 
 #ifndef LANES
 #define LANES 8
@@ -41,32 +63,89 @@
 #error LANES must be 4, 8 or 16
 #endif
 
-/* The 1-D input transform B^T d of six values, lane by lane. */
-static void input_1d(const floatL d[6], floatL r[6])
+/* The 1-D input transform B^T d of SPAN values, lane by lane. */
+static void input_1d(const floatL d[SPAN], floatL r[SPAN])
 {
+#if TILE == 4
     r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
     r[1] = -4.0f * (d[1] + d[2]) + d[3] + d[4];
     r[2] = 4.0f * (d[1] - d[2]) - d[3] + d[4];
     r[3] = 2.0f * (d[3] - d[1]) - d[2] + d[4];
     r[4] = 2.0f * (d[1] - d[3]) - d[2] + d[4];
     r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+#else
+    r[0] = 0.75f * d[0] + 0.25f * d[1] - 3.75f * d[2] - 1.25f * d[3] + 3.0f * d[4] + d[5];
+    r[1] = -0.75f * d[1] - d[2] + 2.75f * d[3] + 4.0f * d[4] + d[5];
+    r[2] = 0.75f * d[1] - 0.5f * d[2] - 3.25f * d[3] + 2.0f * d[4] + d[5];
+    r[3] = -1.5f * d[1] - 3.5f * d[2] + 0.5f * d[3] + 3.5f * d[4] + d[5];
+    r[4] = 1.5f * d[1] - 2.5f * d[2] - 2.5f * d[3] + 2.5f * d[4] + d[5];
+    r[5] = 0.25f * d[1] - 1.25f * d[3] + d[5];
+    r[6] = 0.75f * d[1] + 0.25f * d[2] - 3.75f * d[3] - 1.25f * d[4] + 3.0f * d[5] + d[6];
+#endif
 }
 
-/* The 1-D output transform A^T m of six values. */
-static void output_1d(const floatL m[6], floatL o[4])
+/* The 1-D output transform A^T m of SPAN values into TILE. */
+static void output_1d(const floatL m[SPAN], floatL o[TILE])
 {
     floatL sum12 = m[1] + m[2], diff12 = m[1] - m[2];
     floatL sum34 = m[3] + m[4], diff34 = m[3] - m[4];
+#if TILE == 4
     o[0] = m[0] + sum12 + sum34;
     o[1] = diff12 + 2.0f * diff34;
     o[2] = sum12 + 4.0f * sum34;
     o[3] = diff12 + 8.0f * diff34 + m[5];
+#else
+    o[0] = m[0] + sum12 + sum34 + m[5];
+    o[1] = diff12 + 0.5f * diff34 - 3.0f * m[5];
+    o[2] = sum12 + 0.25f * sum34 + 9.0f * m[5];
+    o[3] = diff12 + 0.125f * diff34 - 27.0f * m[5];
+    o[4] = sum12 + 0.0625f * sum34 + 81.0f * m[5] + m[6];
+#endif
 }
 
-/* d[j] = the floats 4k + j from row, k the lane. */
-static void strip_row(const __global float *row, floatL d[6])
+/* The 1-D weight transform G g of the three taps g0, g1, g2 into SPAN values. */
+static void weights_1d(floatL g0, floatL g1, floatL g2, floatL r[SPAN])
 {
-#if LANES == 4
+#if TILE == 4
+    const float sixth = 1.0f / 6.0f, twelfth = 1.0f / 12.0f, twentyfourth = 1.0f / 24.0f;
+    r[0] = 0.25f * g0;
+    r[1] = -sixth * (g0 + g1 + g2);
+    r[2] = -sixth * (g0 - g1 + g2);
+    r[3] = twentyfourth * g0 + twelfth * g1 + sixth * g2;
+    r[4] = twentyfourth * g0 - twelfth * g1 + sixth * g2;
+    r[5] = g2;
+#else
+    floatL outer = g0 + g2;
+    r[0] = (4.0f / 3.0f) * g0;
+    r[1] = (1.0f / 6.0f) * (outer + g1);
+    r[2] = (1.0f / 3.0f) * (outer - g1);
+    r[3] = (-16.0f / 21.0f) * g0 - (8.0f / 21.0f) * g1 - (4.0f / 21.0f) * g2;
+    r[4] = (-16.0f / 15.0f) * g0 + (8.0f / 15.0f) * g1 - (4.0f / 15.0f) * g2;
+    r[5] = (-1.0f / 210.0f) * g0 + (1.0f / 70.0f) * g1 - (3.0f / 70.0f) * g2;
+    r[6] = g2;
+#endif
+}
+
+/* d[j] = the floats TILE k + j from row, k the lane, j < SPAN. */
+static void strip_row(const __global float *row, floatL d[SPAN])
+{
+#if TILE == 5
+    /* the TILE LANES + 2 floats as whole vectors, each lane's seven picked out of them (the
+     * indices are constants, so the array lives in registers) */
+    float a[TILE * LANES + 2];
+#pragma unroll
+    for (int k = 0; k < TILE * LANES / 4; k++)
+        vstore4(vload4(k, row), k, a);
+    vstore2(vload2(0, row + TILE * LANES), 0, a + TILE * LANES);
+#pragma unroll
+    for (int j = 0; j < SPAN; j++) {
+        float lane[LANES];
+#pragma unroll
+        for (int k = 0; k < LANES; k++)
+            lane[k] = a[TILE * k + j];
+        d[j] = vloadL(0, lane);
+    }
+#elif LANES == 4
     float16 a0 = vload16(0, row);
     float2 e = vload2(0, row + 16);
     d[0] = a0.s048c;
@@ -97,6 +176,7 @@ static void strip_row(const __global float *row, floatL d[6])
 #endif
 }
 
+#if TILE == 4
 /* Lanes 4q .. 4q + 3 of v. */
 static float4 quarter(floatL v, int q)
 {
@@ -108,6 +188,29 @@ static float4 quarter(floatL v, int q)
     return q == 0 ? v.lo.lo : q == 1 ? v.lo.hi : q == 2 ? v.hi.lo : v.hi.hi;
 #endif
 }
+#endif
+
+/* Stores the first `count` (< 16) of the floats at `lane` at dst as at most four stores, by
+ * the bits of count (a loop of single stores cost more than the transforms themselves where
+ * tile rows and output rows end mid-vector). */
+static void store_first(__global float *dst, const float lane[16], int count)
+{
+    int k = 0;
+    if (count & 8) {
+        vstore8(vload8(0, lane), 0, dst);
+        k = 8;
+    }
+    if (count & 4) {
+        vstore4(vload4(0, lane + k), 0, dst + k);
+        k += 4;
+    }
+    if (count & 2) {
+        vstore2(vload2(0, lane + k), 0, dst + k);
+        k += 2;
+    }
+    if (count & 1)
+        dst[k] = lane[k];
+}
 
 /* Stores the first `lanes` lanes of v at out (all of them as one vector store when whole). */
 static void store_lanes(__global float *out, floatL v, int lanes)
@@ -116,10 +219,9 @@ static void store_lanes(__global float *out, floatL v, int lanes)
         vstoreL(v, 0, out);
         return;
     }
-    float lane[LANES];
+    float lane[16];
     vstoreL(v, 0, lane);
-    for (int k = 0; k < lanes; k++)
-        out[k] = lane[k];
+    store_first(out, lane, lanes);
 }
 
 /* The first `lanes` floats at in, zero after them. */
@@ -134,32 +236,33 @@ static floatL load_lanes(const __global float *in, int lanes)
 }
 
 /* t[i][j] = (B^T d)[i][j]: the transform down the columns of the tile. */
-static void input_columns(floatL d[6][6], floatL t[6][6])
+static void input_columns(floatL d[SPAN][SPAN], floatL t[SPAN][SPAN])
 {
 #pragma unroll
-    for (int j = 0; j < 6; j++) {
-        floatL col[6], r[6];
+    for (int j = 0; j < SPAN; j++) {
+        floatL col[SPAN], r[SPAN];
 #pragma unroll
-        for (int i = 0; i < 6; i++)
+        for (int i = 0; i < SPAN; i++)
             col[i] = d[i][j];
         input_1d(col, r);
 #pragma unroll
-        for (int i = 0; i < 6; i++)
+        for (int i = 0; i < SPAN; i++)
             t[i][j] = r[i];
     }
 }
 
-/* The transform along the rows of t (B^T d B), point xi = 6 i + j stored as the first
+/* The transform along the rows of t (B^T d B), point xi = SPAN i + j stored as the first
  * `lanes` lanes at out + xi * plane. */
-static void store_input_points(floatL t[6][6], __global float *out, size_t plane, int lanes)
+static void store_input_points(floatL t[SPAN][SPAN], __global float *out, size_t plane,
+                               int lanes)
 {
 #pragma unroll
-    for (int i = 0; i < 6; i++) {
-        floatL r[6];
+    for (int i = 0; i < SPAN; i++) {
+        floatL r[SPAN];
         input_1d(t[i], r);
 #pragma unroll
-        for (int j = 0; j < 6; j++)
-            store_lanes(out + (size_t)(6 * i + j) * plane, r[j], lanes);
+        for (int j = 0; j < SPAN; j++)
+            store_lanes(out + (size_t)(SPAN * i + j) * plane, r[j], lanes);
     }
 }
 
@@ -174,46 +277,46 @@ static void store_input_points(floatL t[6][6], __global float *out, size_t plane
 #define LANE_INDEX ((int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
 #endif
 
-/* d[j] = columns c0 + 4k + j (lane k) of the image row of W floats at index `row` of x:
+/* d[j] = columns c0 + TILE k + j (lane k) of the image row of W floats at index `row` of x:
  * loaded as whole vectors where every float they reach lies in the buffer (indices row + c0
- * .. row + c0 + 4 LANES + 1 within [0, size)), the columns outside the row left for the caller
+ * .. row + c0 + TILE LANES + 1 within [0, size)), the columns outside the row left for the caller
  * to mask; else lane by lane, only the row's own columns read (what keeps these loads in the
  * buffer; the caller's mask, which such strips always get, zeros the rest again). */
 static void image_strip_row(const __global float *x, long row, int c0, int W, uint size,
-                            floatL d[6])
+                            floatL d[SPAN])
 {
     long first = row + c0;
-    if (first >= 0 && first + 4 * LANES + 2 <= (long)size) {
+    if (first >= 0 && first + TILE * LANES + 2 <= (long)size) {
         strip_row(x + first, d);
         return;
     }
 #pragma unroll
-    for (int j = 0; j < 6; j++) {
+    for (int j = 0; j < SPAN; j++) {
         float lane[LANES];
         for (int k = 0; k < LANES; k++) {
-            int column = c0 + 4 * k + j;
+            int column = c0 + TILE * k + j;
             lane[k] = column >= 0 && column < W ? x[row + column] : 0.0f;
         }
         d[j] = vloadL(0, lane);
     }
 }
 
-/* Zeros the lanes of t's columns j that lie outside the image row (columns c0 + 4k + j, k the
- * lane): the column transform mixes rows only, so it may come before the mask. */
-static void mask_columns(floatL t[6][6], int c0, int W)
+/* Zeros the lanes of t's columns j that lie outside the image row (columns c0 + TILE k + j, k
+ * the lane): the column transform mixes rows only, so it may come before the mask. */
+static void mask_columns(floatL t[SPAN][SPAN], int c0, int W)
 {
 #pragma unroll
-    for (int j = 0; j < 6; j++) {
-        intL column = (intL)(c0 + j) + 4 * LANE_INDEX;
+    for (int j = 0; j < SPAN; j++) {
+        intL column = (intL)(c0 + j) + TILE * LANE_INDEX;
         intL inside = column >= 0 && column < W;
 #pragma unroll
-        for (int i = 0; i < 6; i++)
+        for (int i = 0; i < SPAN; i++)
             t[i][j] = select((floatL)(0.0f), t[i][j], inside);
     }
 }
 
 /* V[xi][c][t] = (B^T d B)[xi] for the tiles of strip (ty, sx) of channel c: tile tx reads
- * image rows 4 ty - P .., columns 4 tx - P .. of x's planes (H x W, zero outside), so no
+ * image rows TILE ty - P .., columns TILE tx - P .. of x's planes (H x W, zero outside), so no
  * padded copy is made. size: the floats in x's buffer (the loads never leave it). Work-item
  * (ty * SW + sx, c, image), SW strips per tile row. */
 __kernel void winograd_input(__global const float *x, uint x_offset, uint x_batch, uint size,
@@ -228,25 +331,27 @@ __kernel void winograd_input(__global const float *x, uint x_offset, uint x_batc
         return;
     int ty = id / sw, tx = LANES * (id - ty * sw);
     long plane = (long)x_offset + (long)b * x_batch + (long)c * H * W;
-    int c0 = 4 * tx - P;
-    floatL d[6][6], t[6][6];
+    int c0 = TILE * tx - P;
+    floatL d[SPAN][SPAN], t[SPAN][SPAN];
 #pragma unroll
-    for (int i = 0; i < 6; i++) {
-        int r = 4 * ty + i - P;
+    for (int i = 0; i < SPAN; i++) {
+        int r = TILE * ty + i - P;
         if (r < 0 || r >= H) {
 #pragma unroll
-            for (int j = 0; j < 6; j++)
+            for (int j = 0; j < SPAN; j++)
                 d[i][j] = (floatL)(0.0f);
             continue;
         }
         image_strip_row(x, plane + (long)r * W, c0, W, size, d[i]);
     }
     input_columns(d, t);
-    if (c0 < 0 || c0 + 4 * LANES + 2 > W)
+    if (c0 < 0 || c0 + TILE * LANES + 2 > W)
         mask_columns(t, c0, W);
     __global float *out = v + v_offset + (size_t)c * tiles + ((size_t)b * TH + ty) * TW + tx;
     store_input_points(t, out, (size_t)C * tiles, min(LANES, TW - tx));
 }
+
+#if TILE == 4 /* the weight gradient's input transform, F(4x4, 3x3) alone */
 
 /* d[i][j], lane l: row i, column j of a 6x6 tile of plane l (planes `plane` floats apart;
  * lanes past `lanes` repeat plane 0) starting at `at`, wholly inside the image. */
@@ -328,6 +433,7 @@ __kernel void winograd_input_transposed(__global const float *x, uint x_offset, 
     __global float *out = v + v_offset + ((size_t)b * TH * TW + tile) * C + c;
     store_input_points(t, out, (size_t)C * tiles, lanes);
 }
+#endif
 
 /* U[xi][co][ci] = (G g G^T)[xi] for the 3x3 kernels g = w[co][ci] of LANES neighbouring ci.
  * Work-item (ci / LANES, co). */
@@ -340,73 +446,76 @@ __kernel void winograd_weights(__global const float *w, uint w_offset, int Cout,
         return;
     int lanes = min(LANES, C - ci);
     const __global float *g = w + w_offset + ((size_t)co * C + ci) * 9;
+    /* the lanes' 9 LANES taps, contiguous: as whole vectors where all lanes are channels
+     * (picked out at constant indices, so in registers), else one by one */
+    float all[9 * LANES];
+    if (lanes == LANES) {
+#pragma unroll
+        for (int k = 0; k < 9 * LANES / 4; k++)
+            vstore4(vload4(k, g), k, all);
+    } else {
+        for (int k = 0; k < 9 * LANES; k++)
+            all[k] = k < 9 * lanes ? g[k] : 0.0f;
+    }
     floatL tap[9]; /* tap[k], lane l: tap k of channel ci + l */
+#pragma unroll
     for (int k = 0; k < 9; k++) {
         float lane[LANES];
+#pragma unroll
         for (int l = 0; l < LANES; l++)
-            lane[l] = l < lanes ? g[9 * l + k] : 0.0f;
+            lane[l] = all[9 * l + k];
         tap[k] = vloadL(0, lane);
     }
-    const float sixth = 1.0f / 6.0f, twelfth = 1.0f / 12.0f, twentyfourth = 1.0f / 24.0f;
-    floatL r[6][3]; /* G g */
+    floatL r[3][SPAN]; /* r[j][i]: (G g)[i][j] */
 #pragma unroll
-    for (int j = 0; j < 3; j++) {
-        floatL g0 = tap[j], g1 = tap[3 + j], g2 = tap[6 + j];
-        r[0][j] = 0.25f * g0;
-        r[1][j] = -sixth * (g0 + g1 + g2);
-        r[2][j] = -sixth * (g0 - g1 + g2);
-        r[3][j] = twentyfourth * g0 + twelfth * g1 + sixth * g2;
-        r[4][j] = twentyfourth * g0 - twelfth * g1 + sixth * g2;
-        r[5][j] = g2;
-    }
+    for (int j = 0; j < 3; j++)
+        weights_1d(tap[j], tap[3 + j], tap[6 + j], r[j]);
     size_t plane = (size_t)Cout * C;
     __global float *out = u + u_offset + (size_t)co * C + ci;
 #pragma unroll
-    for (int i = 0; i < 6; i++) {
-        floatL g0 = r[i][0], g1 = r[i][1], g2 = r[i][2];
-        floatL row[6] = {0.25f * g0,
-                         -sixth * (g0 + g1 + g2),
-                         -sixth * (g0 - g1 + g2),
-                         twentyfourth * g0 + twelfth * g1 + sixth * g2,
-                         twentyfourth * g0 - twelfth * g1 + sixth * g2,
-                         g2};
+    for (int i = 0; i < SPAN; i++) {
+        floatL row[SPAN];
+        weights_1d(r[0][i], r[1][i], r[2][i], row);
 #pragma unroll
-        for (int j = 0; j < 6; j++)
-            store_lanes(out + (size_t)(6 * i + j) * plane, row[j], lanes);
+        for (int j = 0; j < SPAN; j++)
+            store_lanes(out + (size_t)(SPAN * i + j) * plane, row[j], lanes);
     }
 }
 
+#if TILE == 4
 /* The sixteen columns of an output row held by four tiles: p_s holds column s of each. */
 static float16 interleave4(float4 p0, float4 p1, float4 p2, float4 p3)
 {
     return (float16)(p0.x, p1.x, p2.x, p3.x, p0.y, p1.y, p2.y, p3.y, p0.z, p1.z, p2.z, p3.z,
                      p0.w, p1.w, p2.w, p3.w);
 }
+#endif
+
+/* The first `count` (< 16) floats at src, zero after them (beta's reads, where a row ends
+ * mid-vector: rare enough for single loads). */
+static float16 load_first16(const __global float *src, int count)
+{
+    float lane[16];
+    for (int k = 0; k < 16; k++)
+        lane[k] = k < count ? src[k] : 0.0f;
+    return vload16(0, lane);
+}
 
 /* dst[0..16) (those of them before column `width - x0`) = act(row + beta * dst). */
 static void store_row16(__global float *dst, float16 row, int room, float beta, int act)
 {
     bool whole = room >= 16;
-    if (beta != 0.0f) {
-        if (whole) {
-            row += beta * vload16(0, dst);
-        } else {
-            float old[16];
-            for (int s = 0; s < 16; s++)
-                old[s] = s < room ? dst[s] : 0.0f;
-            row += beta * vload16(0, old);
-        }
-    }
+    if (beta != 0.0f)
+        row += beta * (whole ? vload16(0, dst) : load_first16(dst, room));
     if (act == ACT_SILU)
         row = row / (1.0f + exp(-row));
     if (whole) {
         vstore16(row, 0, dst);
         return;
     }
-    float v[16];
-    vstore16(row, 0, v);
-    for (int s = 0; s < room; s++)
-        dst[s] = v[s];
+    float lane[16];
+    vstore16(row, 0, lane);
+    store_first(dst, lane, room);
 }
 
 /* y[b][co][4 ty + r][4 tx + s] = act((A^T M A)[r][s] + bias[co] + beta * y) for the outputs
@@ -429,37 +538,58 @@ __kernel void winograd_output(__global const float *m, uint m_offset, uint tiles
     size_t plane = (size_t)Cout * tiles;
     const __global float *in =
         m + m_offset + (size_t)co * tiles + ((size_t)b * TH + ty) * TW + tx;
-    floatL t[4][6]; /* t[r][j]: (A^T M)[r] at column j */
+    floatL t[TILE][SPAN]; /* t[r][j]: (A^T M)[r] at column j */
 #pragma unroll
-    for (int j = 0; j < 6; j++) {
-        floatL col[6], o[4];
+    for (int j = 0; j < SPAN; j++) {
+        floatL col[SPAN], o[TILE];
 #pragma unroll
-        for (int i = 0; i < 6; i++)
-            col[i] = vloadL(0, in + (size_t)(6 * i + j) * plane);
+        for (int i = 0; i < SPAN; i++)
+            col[i] = vloadL(0, in + (size_t)(SPAN * i + j) * plane);
         output_1d(col, o);
 #pragma unroll
-        for (int r = 0; r < 4; r++)
+        for (int r = 0; r < TILE; r++)
             t[r][j] = o[r];
     }
     float bias_c = has_bias ? bias[bias_offset + co] : 0.0f;
-    int x0 = 4 * tx;
+    int x0 = TILE * tx;
     __global float *out = y + y_offset + (size_t)b * y_batch + (size_t)co * Ho * Wo + x0;
-    for (int r = 0; r < 4 && 4 * ty + r < Ho; r++) {
-        floatL o[4];
+    for (int r = 0; r < TILE && TILE * ty + r < Ho; r++) {
+        floatL o[TILE];
         output_1d(t[r], o);
-        __global float *dst = out + (size_t)(4 * ty + r) * Wo;
+        __global float *dst = out + (size_t)(TILE * ty + r) * Wo;
+#if TILE == 4
         for (int q = 0; q < LANES / 4 && x0 + 16 * q < Wo; q++) {
             float16 row = interleave4(quarter(o[0], q), quarter(o[1], q), quarter(o[2], q),
                                       quarter(o[3], q)) +
                           bias_c;
             store_row16(dst + 16 * q, row, Wo - x0 - 16 * q, beta, act);
         }
+#else
+        /* the row's TILE LANES outputs in order (constant indices: registers), stored sixteen
+         * at a time */
+        float row[(TILE * LANES + 15) / 16 * 16];
+#pragma unroll
+        for (int s = 0; s < TILE; s++) {
+            float lane[LANES];
+            vstoreL(o[s], 0, lane);
+#pragma unroll
+            for (int k = 0; k < LANES; k++)
+                row[TILE * k + s] = lane[k];
+        }
+#pragma unroll
+        for (int k = TILE * LANES; k < (TILE * LANES + 15) / 16 * 16; k++)
+            row[k] = 0.0f;
+        int room = min(Wo - x0, TILE * LANES);
+        for (int q = 0; 16 * q < room; q++)
+            store_row16(dst + 16 * q, vload16(q, row) + bias_c, room - 16 * q, beta, act);
+#endif
     }
 }
 
-/* ---- the weight gradient -------------------------------------------------------------------
+/* ---- the weight gradient, F(4x4, 3x3) alone --------------------------------------------------
  * With Y = A^T [U . V] A per tile, dL/dU[xi][co][ci] = sum over tiles of dM[xi][co][t]
  * V[xi][ci][t], dM = A dY A^T for the tile's 4x4 output gradient dY; then dL/dg = G^T dU G. */
+#if TILE == 4
 
 /* The 1-D transform A y of four values into six. */
 static void output_grad_1d(const floatL y[4], floatL m[6])
@@ -569,3 +699,4 @@ __kernel void winograd_weights_grad(__global const float *du, uint du_offset, in
         for (int k = 0; k < 9; k++)
             out[9 * l + k] = taps[k][l] + (accumulate ? out[9 * l + k] : 0.0f);
 }
+#endif

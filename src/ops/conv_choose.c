@@ -1,6 +1,6 @@
 /* A convolution's path per shape, by measurement, for the forward pass (im2col columns,
- * windows of padded planes, Winograd F(4x4, 3x3)) and the weight gradient (columns, windows,
- * pixel rows of a channels-last copy).
+ * windows of padded planes, Winograd F(4x4, 3x3) or F(5x5, 3x3), pixel rows of a channels-last
+ * copy) and the weight gradient (columns, windows, pixel rows, Winograd F(4x4, 3x3)).
  *
  * The paths compute the same sums in different orders; which is fastest depends on the shape
  * (rows win the weight gradient where the output is small and the channels many, windows or
@@ -262,8 +262,9 @@ ykd_status ykd_conv_strided_input_grad_any(ykd_device *device, const ykd_tensor 
 
 /* ---- the forward pass (and with it the input gradient of stride-1 convolutions) -------- */
 
-static const char *const forward_names[YKD_CONV_FWD_COUNT] = {NULL, "columns", "windows",
-                                                              "winograd", "rows"};
+static const char *const forward_names[YKD_CONV_FWD_COUNT] = {NULL,       "columns",
+                                                              "windows",  "winograd",
+                                                              "rows",     "winograd5"};
 
 typedef struct forward_call {
     const ykd_tensor *x;
@@ -302,8 +303,10 @@ static ykd_status run_forward(ykd_device *device, const void *call, int path,
         return ykd_conv_forward_windows(device, c->x, c->w, c->w_offset, c->s, c->bias,
                                         c->activation, c->beta, y, c->reserved, err);
     case YKD_CONV_FWD_WINOGRAD:
+    case YKD_CONV_FWD_WINOGRAD5:
         return ykd_conv_forward_winograd(device, c->x, c->w, c->w_offset, c->cache, c->s,
-                                         c->bias, c->activation, c->beta, y, c->reserved, err);
+                                         path == YKD_CONV_FWD_WINOGRAD ? 4 : 5, c->bias,
+                                         c->activation, c->beta, y, c->reserved, err);
     case YKD_CONV_FWD_ROWS:
         return ykd_conv_forward_rows(device, c->x, c->w, c->w_offset, false, c->cache,
                                      c->saved, c->s, c->bias, c->activation, c->beta, y,
@@ -321,6 +324,7 @@ static void forward_paths(ykd_device *device, const ykd_conv_shape *s, path_set 
     paths->applies[YKD_CONV_FWD_WINDOWS] = ykd_conv_windows_forward_apply(device, s);
     paths->applies[YKD_CONV_FWD_WINOGRAD] = ykd_conv_winograd_apply(s);
     paths->applies[YKD_CONV_FWD_ROWS] = ykd_conv_rows_forward_apply(device, s);
+    paths->applies[YKD_CONV_FWD_WINOGRAD5] = ykd_conv_winograd_apply(s);
     paths->fallback = paths->applies[YKD_CONV_FWD_WINDOWS] ? YKD_CONV_FWD_WINDOWS
                                                            : YKD_CONV_FWD_COLUMNS;
 }
@@ -333,9 +337,10 @@ size_t ykd_conv_forward_floats(ykd_device *device, const ykd_conv_shape *s)
     if (paths.applies[YKD_CONV_FWD_WINDOWS] &&
         (f = ykd_conv_windows_forward_floats(device, s)) > most)
         most = f;
-    if (paths.applies[YKD_CONV_FWD_WINOGRAD] &&
-        (f = ykd_conv_winograd_forward_floats(device, s)) > most)
-        most = f;
+    for (int tile = 4; tile <= 5; tile++)
+        if (paths.applies[YKD_CONV_FWD_WINOGRAD] &&
+            (f = ykd_conv_winograd_forward_floats(device, s, tile)) > most)
+            most = f;
     if (paths.applies[YKD_CONV_FWD_ROWS] && (f = ykd_conv_rows_forward_floats(device, s)) > most)
         most = f;
     return most;
@@ -346,6 +351,8 @@ static int cached_kind_of(int path)
 {
     if (path == YKD_CONV_FWD_ROWS)
         return YKD_CONV_CACHED_TAPS;
+    if (path == YKD_CONV_FWD_WINOGRAD5)
+        return YKD_CONV_CACHED_WINOGRAD5;
     return path == YKD_CONV_FWD_WINOGRAD ? YKD_CONV_CACHED_WINOGRAD : -1;
 }
 
@@ -387,7 +394,11 @@ ykd_status ykd_conv_forward_any(ykd_device *device, const ykd_tensor *x, const y
 {
     forward_call call = {x, w, w_offset, s, bias, activation, beta, reserved, NULL, cache,
                          saved};
-    return forward_by_chosen_path(device, "conv-fwd", &call, y, err);
+    /* with a cache the weights' rearrangement is made once for many calls (inference), so
+     * the paths compare without it, under a tag of their own; without one (training, the
+     * weights new each step) every call pays it and the timings include it */
+    return forward_by_chosen_path(device, cache ? "conv-fwd-cached" : "conv-fwd", &call, y,
+                                  err);
 }
 
 ykd_status ykd_conv_forward_flipped_any(ykd_device *device, const ykd_tensor *dy,

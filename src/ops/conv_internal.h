@@ -45,7 +45,8 @@ const ykd_buffer *ykd_conv_saved_take(ykd_conv2d_saved *saved, const ykd_tensor 
 
 typedef enum ykd_conv_cached_kind {
     YKD_CONV_CACHED_TAPS,     /* the pixel-row GEMM's rows of taps */
-    YKD_CONV_CACHED_WINOGRAD, /* Winograd's U */
+    YKD_CONV_CACHED_WINOGRAD, /* Winograd F(4x4, 3x3)'s U */
+    YKD_CONV_CACHED_WINOGRAD5, /* Winograd F(5x5, 3x3)'s U */
     YKD_CONV_CACHED_KINDS
 } ykd_conv_cached_kind;
 
@@ -158,17 +159,19 @@ ykd_status ykd_conv_input_grad_phases(ykd_device *device, const ykd_tensor *dy,
                                       const ykd_tensor *w, const ykd_conv_shape *s,
                                       bool accumulate, const ykd_tensor *dx, ykd_error *err);
 
-/* ---- Winograd F(4x4, 3x3) (conv_winograd.c): stride-1 3x3, any GEMM implementation ------- */
+/* ---- Winograd F(4x4, 3x3) and F(5x5, 3x3) (conv_winograd.c): stride-1 3x3, any GEMM ------ */
 
 bool ykd_conv_winograd_apply(const ykd_conv_shape *s);
 
-size_t ykd_conv_winograd_forward_floats(ykd_device *device, const ykd_conv_shape *s);
+/* tile: the output tile's side, 4 or 5 (the forward; the weight gradient takes 4). */
+size_t ykd_conv_winograd_forward_floats(ykd_device *device, const ykd_conv_shape *s, int tile);
 
-/* As ykd_conv_forward_columns, by Winograd's transforms and 36 GEMMs over the channels; the
- * weights' transform kept in cache (when not NULL) from call to call. */
+/* As ykd_conv_forward_columns, by Winograd F(tile x tile, 3x3)'s transforms and (tile + 2)^2
+ * GEMMs over the channels; the weights' transform kept in cache (when not NULL) from call to
+ * call. */
 ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
                                      const ykd_buffer *w, size_t w_offset,
-                                     ykd_conv2d_cache *cache, const ykd_conv_shape *s,
+                                     ykd_conv2d_cache *cache, const ykd_conv_shape *s, int tile,
                                      const ykd_tensor *bias, ykd_activation activation,
                                      float beta, const ykd_tensor *y, size_t reserved,
                                      ykd_error *err);
@@ -187,6 +190,7 @@ typedef enum ykd_conv_forward_path {
     YKD_CONV_FWD_WINDOWS,    /* windows of padded planes (stride 1, k > 1, our GEMMs) */
     YKD_CONV_FWD_WINOGRAD,   /* Winograd F(4x4, 3x3) (stride 1, 3x3) */
     YKD_CONV_FWD_ROWS,       /* pixel rows of a channels-last copy, transposed (our GEMMs) */
+    YKD_CONV_FWD_WINOGRAD5,  /* Winograd F(5x5, 3x3) (stride 1, 3x3) */
     YKD_CONV_FWD_COUNT
 } ykd_conv_forward_path;
 

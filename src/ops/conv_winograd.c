@@ -1,11 +1,12 @@
-/* Stride-1 3x3 convolutions by Winograd F(4x4, 3x3) (cl/conv_winograd.cl): the weights and a
- * pass of images' input tiles are transformed into the scratch, 36 GEMMs (one batched
- * product, any implementation) multiply them over the channels, and the output transform
+/* Stride-1 3x3 convolutions by Winograd F(4x4, 3x3) or F(5x5, 3x3) (cl/conv_winograd.cl, its
+ * TILE): the weights and a pass of images' input tiles are transformed into the scratch, 36 or
+ * 49 GEMMs (one batched product, any implementation) multiply them over the channels, and the
+ * output transform
  * adds the bias, the activation and beta * y as the GEMM epilogue would. The input gradient
  * of such a convolution is the forward pass of the flipped weights (conv.c), so it takes this
  * path too. The input transform reads x in place, zeros outside its planes. Scratch: U
- * [36][cout][cin] | V [36][cin][tiles] | M [36][cout][tiles] | LANES floats that the output
- * transform's last loads reach. */
+ * [points][cout][cin] | V [points][cin][tiles] | M [points][cout][tiles] | LANES floats that
+ * the output transform's last loads reach. The weight gradient takes F(4x4, 3x3). */
 #include <stdint.h>
 #include <stdio.h>
 
@@ -15,11 +16,11 @@
 
 static const char *const winograd_sources[] = {"cl/shared.cl", "cl/conv_winograd.cl", NULL};
 
-enum { POINTS = 36 /* a 6x6 input tile */, OUT_TILE = 4 };
+enum { POINTS = 36 /* the weight gradient's 6x6 input tile */, OUT_TILE = 4 };
 
 /* Tiles (and weight channels) per work-item: the transforms' vector width, 8; 4 where a tile
- * row holds at most four tiles (planes up to 16 wide), whose strips would leave most of 8
- * lanes idle. */
+ * row holds at most four tiles (planes up to 16 wide at F(4x4), 20 at F(5x5)), whose strips
+ * would leave most of 8 lanes idle. */
 enum { LANES = 8, NARROW_LANES = 4 };
 
 /* A pass's padded input, V and M on a CPU: small enough to stay in its caches between the
@@ -57,6 +58,7 @@ static int images_per_pass(ykd_device *device, size_t floats_per_image, int n, s
 }
 
 typedef struct winograd_plan {
+    int tile, points;      /* the output tile's side; (tile + 2)^2, the GEMMs */
     int th, tw;            /* tiles per output plane */
     int lanes;             /* the transforms' vector width */
     int strips;            /* strips of `lanes` tiles per tile row */
@@ -65,14 +67,17 @@ typedef struct winograd_plan {
     int pass;              /* images per pass */
 } winograd_plan;
 
-static void plan_winograd(ykd_device *device, const ykd_conv_shape *s, winograd_plan *p)
+static void plan_winograd(ykd_device *device, const ykd_conv_shape *s, int tile,
+                          winograd_plan *p)
 {
-    p->th = (s->ho + OUT_TILE - 1) / OUT_TILE;
-    p->tw = (s->wo + OUT_TILE - 1) / OUT_TILE;
+    p->tile = tile;
+    p->points = (tile + 2) * (tile + 2);
+    p->th = (s->ho + tile - 1) / tile;
+    p->tw = (s->wo + tile - 1) / tile;
     p->lanes = p->tw <= NARROW_LANES ? NARROW_LANES : LANES;
     p->strips = (p->tw + p->lanes - 1) / p->lanes;
-    p->weights = (size_t)POINTS * s->cout * s->cin;
-    p->per_image = (size_t)POINTS * (size_t)(s->cin + s->cout) * p->th * p->tw;
+    p->weights = (size_t)p->points * s->cout * s->cin;
+    p->per_image = (size_t)p->points * (size_t)(s->cin + s->cout) * p->th * p->tw;
     p->pass = images_per_pass(device, p->per_image, s->n, CPU_PASS_BYTES);
     int cap = ykd_conv_images_per_pass(device, p->per_image, s->n);
     int wanted = (CPU_PASS_TILES + p->th * p->tw - 1) / (p->th * p->tw);
@@ -80,18 +85,18 @@ static void plan_winograd(ykd_device *device, const ykd_conv_shape *s, winograd_
         p->pass = wanted < cap ? wanted : cap;
 }
 
-size_t ykd_conv_winograd_forward_floats(ykd_device *device, const ykd_conv_shape *s)
+size_t ykd_conv_winograd_forward_floats(ykd_device *device, const ykd_conv_shape *s, int tile)
 {
     winograd_plan p;
-    plan_winograd(device, s, &p);
+    plan_winograd(device, s, tile, &p);
     return p.weights + (size_t)p.pass * p.per_image + (size_t)p.lanes;
 }
 
-static ykd_status winograd_kernel(ykd_device *device, int lanes, const char *name,
+static ykd_status winograd_kernel(ykd_device *device, const winograd_plan *p, const char *name,
                                   ykd_kernel **kernel, ykd_error *err)
 {
     char options[32];
-    snprintf(options, sizeof options, "-DLANES=%d", lanes);
+    snprintf(options, sizeof options, "-DLANES=%d -DTILE=%d", p->lanes, p->tile);
     return ykd_device_kernel(device, winograd_sources, options, name, kernel, err);
 }
 
@@ -112,7 +117,7 @@ static ykd_status transform_weights(ykd_device *device, const ykd_buffer *w, siz
                                     ykd_buffer *scratch, size_t u_offset, ykd_error *err)
 {
     ykd_kernel *kernel = NULL;
-    ykd_status st = winograd_kernel(device, p->lanes, "winograd_weights", &kernel, err);
+    ykd_status st = winograd_kernel(device, p, "winograd_weights", &kernel, err);
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
@@ -137,8 +142,8 @@ static ykd_status transform_input(ykd_device *device, const ykd_tensor *x, int f
 {
     ykd_kernel *kernel = NULL;
     ykd_status st =
-        winograd_kernel(device, p->lanes,
-                        transposed ? "winograd_input_transposed" : "winograd_input", &kernel, err);
+        winograd_kernel(device, p, transposed ? "winograd_input_transposed" : "winograd_input",
+                        &kernel, err);
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
@@ -169,7 +174,7 @@ static ykd_status transform_output(ykd_device *device, const ykd_buffer *scratch
                                    const ykd_tensor *y, ykd_error *err)
 {
     ykd_kernel *kernel = NULL;
-    ykd_status st = winograd_kernel(device, p->lanes, "winograd_output", &kernel, err);
+    ykd_status st = winograd_kernel(device, p, "winograd_output", &kernel, err);
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
@@ -201,12 +206,14 @@ static ykd_status transformed_weights(ykd_device *device, const ykd_buffer *w, s
         return transform_weights(device, w, w_offset, s, p, scratch, *offset, err);
     ykd_buffer *kept = NULL;
     bool ready = false;
-    ykd_status st = ykd_conv_cache_slot(cache, device, w, w_offset, YKD_CONV_CACHED_WINOGRAD,
-                                        p->weights, &kept, &ready, err);
+    ykd_conv_cached_kind kind =
+        p->tile == OUT_TILE ? YKD_CONV_CACHED_WINOGRAD : YKD_CONV_CACHED_WINOGRAD5;
+    ykd_status st =
+        ykd_conv_cache_slot(cache, device, w, w_offset, kind, p->weights, &kept, &ready, err);
     if (st == YKD_OK && !ready) {
         st = transform_weights(device, w, w_offset, s, p, kept, 0, err);
         if (st == YKD_OK)
-            ykd_conv_cache_ready(cache, YKD_CONV_CACHED_WINOGRAD);
+            ykd_conv_cache_ready(cache, kind);
     }
     *u = kept, *offset = 0;
     return st;
@@ -214,19 +221,19 @@ static ykd_status transformed_weights(ykd_device *device, const ykd_buffer *w, s
 
 ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
                                      const ykd_buffer *w, size_t w_offset,
-                                     ykd_conv2d_cache *cache, const ykd_conv_shape *s,
+                                     ykd_conv2d_cache *cache, const ykd_conv_shape *s, int tile,
                                      const ykd_tensor *bias, ykd_activation activation,
                                      float beta, const ykd_tensor *y, size_t reserved,
                                      ykd_error *err)
 {
     winograd_plan p;
-    plan_winograd(device, s, &p);
+    plan_winograd(device, s, tile, &p);
     size_t pass_tiles = (size_t)p.pass * p.th * p.tw;
     size_t u_offset = reserved, v_offset = u_offset + p.weights;
-    size_t m_offset = v_offset + (size_t)POINTS * s->cin * pass_tiles;
+    size_t m_offset = v_offset + (size_t)p.points * s->cin * pass_tiles;
     ykd_buffer *scratch = NULL;
     ykd_status st = ykd_ops_scratch(
-        device, (m_offset + (size_t)POINTS * s->cout * pass_tiles + p.lanes) * sizeof(float),
+        device, (m_offset + (size_t)p.points * s->cout * pass_tiles + p.lanes) * sizeof(float),
         &scratch, err);
     const ykd_buffer *u = scratch;
     if (st == YKD_OK)
@@ -235,8 +242,8 @@ ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
         int count = s->n - first < p.pass ? s->n - first : p.pass;
         size_t tiles = (size_t)count * p.th * p.tw;
         st = transform_input(device, x, first, count, s, &p, scratch, v_offset, false, err);
-        /* M[xi] = U[xi] [cout x cin] x V[xi] [cin x tiles], the 36 points as a batch */
-        ykd_gemm g = {.m = s->cout, .n = (int)tiles, .k = s->cin, .batch = POINTS,
+        /* M[xi] = U[xi] [cout x cin] x V[xi] [cin x tiles], the tile points as a batch */
+        ykd_gemm g = {.m = s->cout, .n = (int)tiles, .k = s->cin, .batch = p.points,
                       .k_batches = 1,
                       .a = ykd_conv_operand(u, u_offset, s->cin, (size_t)s->cout * s->cin, 0),
                       .b = ykd_conv_operand(scratch, v_offset, tiles, (size_t)s->cin * tiles, 0),
@@ -266,7 +273,7 @@ typedef struct winograd_grad_plan {
 static void plan_winograd_grad(ykd_device *device, const ykd_conv_shape *s,
                                winograd_grad_plan *p)
 {
-    plan_winograd(device, s, &p->f);
+    plan_winograd(device, s, OUT_TILE, &p->f);
     p->hq = OUT_TILE * p->f.th;
     p->wq = OUT_TILE * p->f.tw + 2; /* the loads past a row's last tile in the slack after */
     p->slack = (size_t)OUT_TILE * p->f.lanes;
@@ -279,7 +286,7 @@ static ykd_status transform_output_grad(ykd_device *device, int count, const ykd
                                         size_t padded_offset, size_t m_offset, ykd_error *err)
 {
     ykd_kernel *kernel = NULL;
-    ykd_status st = winograd_kernel(device, p->f.lanes, "winograd_output_grad", &kernel, err);
+    ykd_status st = winograd_kernel(device, &p->f, "winograd_output_grad", &kernel, err);
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
@@ -297,11 +304,13 @@ static ykd_status transform_output_grad(ykd_device *device, int count, const ykd
 }
 
 static ykd_status transform_weights_grad(ykd_device *device, const ykd_buffer *scratch,
-                                         size_t du_offset, const ykd_conv_shape *s, int lanes,
-                                         bool accumulate, const ykd_tensor *dw, ykd_error *err)
+                                         size_t du_offset, const ykd_conv_shape *s,
+                                         const winograd_plan *p, bool accumulate,
+                                         const ykd_tensor *dw, ykd_error *err)
 {
+    int lanes = p->lanes;
     ykd_kernel *kernel = NULL;
-    ykd_status st = winograd_kernel(device, lanes, "winograd_weights_grad", &kernel, err);
+    ykd_status st = winograd_kernel(device, p, "winograd_weights_grad", &kernel, err);
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
@@ -356,7 +365,7 @@ ykd_status ykd_conv_weight_grad_winograd(ykd_device *device, const ykd_tensor *x
             st = ykd_gemm_run(device, &g, err);
     }
     if (st == YKD_OK)
-        st = transform_weights_grad(device, scratch, du_offset, s, p.f.lanes, accumulate, dw,
+        st = transform_weights_grad(device, scratch, du_offset, s, &p.f, accumulate, dw,
                                     err);
     return st;
 }

@@ -377,8 +377,10 @@ void op_conv_weights_cache(ykd_test *t)
         return;
     }
     static const int paths[] = {YKD_CONV_FWD_COLUMNS, YKD_CONV_FWD_WINDOWS,
-                                YKD_CONV_FWD_WINOGRAD, YKD_CONV_FWD_ROWS};
-    static const char *const names[] = {"columns", "windows", "Winograd", "pixel rows"};
+                                YKD_CONV_FWD_WINOGRAD, YKD_CONV_FWD_ROWS,
+                                YKD_CONV_FWD_WINOGRAD5};
+    static const char *const names[] = {"columns", "windows", "Winograd", "pixel rows",
+                                        "Winograd F(5x5)"};
     ykd_conv2d_params params = {.stride = 1, .padding = 1, .groups = 1, .cache = cache};
     for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
         state->conv_forward = paths[p];
@@ -419,7 +421,7 @@ void op_conv_weights_cache(ykd_test *t)
 /* One geometry of op_conv_winograd_whole_buffer: x in a buffer of its own size, so that the
  * input transform's loads at the first and last rows would leave the buffer, and take the
  * per-lane path there. */
-static void winograd_whole_buffer_case(ykd_test *t, const ref_conv *c)
+static void winograd_whole_buffer_case(ykd_test *t, const ref_conv *c, const char *tile)
 {
     ykd_test_mem m = {0};
     int ho = ref_conv_out(c->h, 3, 1, c->pad), wo = ref_conv_out(c->w, 3, 1, c->pad);
@@ -434,8 +436,8 @@ static void winograd_whole_buffer_case(ykd_test *t, const ref_conv *c)
     ykd_tensor gx = {0};
     ykd_error err;
     char what[96];
-    snprintf(what, sizeof what, "Winograd, x of %dx%d alone in its buffer, padding %d", c->h,
-             c->w, c->pad);
+    snprintf(what, sizeof what, "Winograd %s, x of %dx%d alone in its buffer, padding %d", tile,
+             c->h, c->w, c->pad);
     if (expected && xd && gw && gb && y &&
         CHECK_OK(t, ykd_tensor_alloc(t->device, c->n, c->cin, c->h, c->w, &gx, &err), err) &&
         CHECK_OK(t, ykd_tensor_write(&gx, x, &err), err)) {
@@ -452,7 +454,8 @@ static void winograd_whole_buffer_case(ykd_test *t, const ref_conv *c)
 
 /* Winograd's input transform reads x in place, zeros outside its planes; the loads that would
  * leave x's buffer (its first row behind the padding, its last rows with the lanes past the
- * row) go lane by lane. Strips of 4 tiles (planes up to 16 wide) and of 8, paddings 0, 1, 2. */
+ * row) go lane by lane. F(4x4) and F(5x5), strips of 4 tiles (planes up to 16 or 20 wide) and
+ * of 8, paddings 0, 1, 2. */
 void op_conv_winograd_whole_buffer(ykd_test *t)
 {
     static const ref_conv cases[] = {
@@ -460,14 +463,19 @@ void op_conv_winograd_whole_buffer(ykd_test *t)
         {1, 3, 11, 38, 4, 3, 1, 0, 1},
         {1, 5, 20, 20, 6, 3, 1, 1, 1},
         {2, 2, 6, 6, 3, 3, 1, 2, 1},
+        {1, 2, 8, 43, 3, 3, 1, 1, 1}, /* two strips of 8 at either tile */
     };
+    static const int paths[] = {YKD_CONV_FWD_WINOGRAD, YKD_CONV_FWD_WINOGRAD5};
+    static const char *const tiles[] = {"F(4x4)", "F(5x5)"};
     ykd_ops_state *state = NULL;
     ykd_error err;
     if (!CHECK_OK(t, ykd_ops_state_get(t->device, &state, &err), err))
         return;
-    state->conv_forward = YKD_CONV_FWD_WINOGRAD;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        winograd_whole_buffer_case(t, &cases[i]);
+    for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
+        state->conv_forward = paths[p];
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            winograd_whole_buffer_case(t, &cases[i], tiles[p]);
+    }
     state->conv_forward = 0;
 }
 
