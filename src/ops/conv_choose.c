@@ -262,9 +262,8 @@ ykd_status ykd_conv_strided_input_grad_any(ykd_device *device, const ykd_tensor 
 
 /* ---- the forward pass (and with it the input gradient of stride-1 convolutions) -------- */
 
-static const char *const forward_names[YKD_CONV_FWD_COUNT] = {NULL,       "columns",
-                                                              "windows",  "winograd",
-                                                              "rows",     "winograd5"};
+static const char *const forward_names[YKD_CONV_FWD_COUNT] = {
+    NULL, "columns", "windows", "winograd", "rows", "winograd5"};
 
 typedef struct forward_call {
     const ykd_tensor *x;
@@ -338,7 +337,7 @@ size_t ykd_conv_forward_floats(ykd_device *device, const ykd_conv_shape *s)
         (f = ykd_conv_windows_forward_floats(device, s)) > most)
         most = f;
     for (int tile = 4; tile <= 5; tile++)
-        if (paths.applies[YKD_CONV_FWD_WINOGRAD] &&
+        if (paths.applies[tile == 4 ? YKD_CONV_FWD_WINOGRAD : YKD_CONV_FWD_WINOGRAD5] &&
             (f = ykd_conv_winograd_forward_floats(device, s, tile)) > most)
             most = f;
     if (paths.applies[YKD_CONV_FWD_ROWS] && (f = ykd_conv_rows_forward_floats(device, s)) > most)

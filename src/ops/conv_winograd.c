@@ -1,12 +1,11 @@
 /* Stride-1 3x3 convolutions by Winograd F(4x4, 3x3) or F(5x5, 3x3) (cl/conv_winograd.cl, its
  * TILE): the weights and a pass of images' input tiles are transformed into the scratch, 36 or
  * 49 GEMMs (one batched product, any implementation) multiply them over the channels, and the
- * output transform
- * adds the bias, the activation and beta * y as the GEMM epilogue would. The input gradient
- * of such a convolution is the forward pass of the flipped weights (conv.c), so it takes this
- * path too. The input transform reads x in place, zeros outside its planes. Scratch: U
- * [points][cout][cin] | V [points][cin][tiles] | M [points][cout][tiles] | LANES floats that
- * the output transform's last loads reach. The weight gradient takes F(4x4, 3x3). */
+ * output transform adds the bias, the activation and beta * y as the GEMM epilogue would. The
+ * input gradient of such a convolution is the forward pass of the flipped weights (conv.c),
+ * so it takes this path too. The input transform reads x in place, zeros outside its planes.
+ * Scratch: U [points][cout][cin] | V [points][cin][tiles] | M [points][cout][tiles] | LANES
+ * floats that the output transform's last loads reach. The weight gradient takes F(4x4, 3x3). */
 #include <stdint.h>
 #include <stdio.h>
 
