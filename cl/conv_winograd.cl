@@ -694,9 +694,22 @@ __kernel void winograd_weights_grad(__global const float *du, uint du_offset, in
         for (int a = 0; a < 3; a++)
             vstoreL(g[a], 0, taps[3 * a + b]);
     }
-    __global float *out = dw + dw_offset + ((size_t)co * C + ci) * 9;
-    for (int l = 0; l < lanes; l++)
+    /* the lanes' 9 LANES taps, contiguous in dw: as whole vectors where all lanes are
+     * channels, else one by one */
+    float all[9 * LANES];
+#pragma unroll
+    for (int l = 0; l < LANES; l++)
+#pragma unroll
         for (int k = 0; k < 9; k++)
-            out[9 * l + k] = taps[k][l] + (accumulate ? out[9 * l + k] : 0.0f);
+            all[9 * l + k] = taps[k][l];
+    __global float *out = dw + dw_offset + ((size_t)co * C + ci) * 9;
+    if (lanes == LANES) {
+#pragma unroll
+        for (int k = 0; k < 9 * LANES / 4; k++)
+            vstore4(vload4(k, all) + (accumulate ? vload4(k, out) : (float4)(0.0f)), k, out);
+        return;
+    }
+    for (int k = 0; k < 9 * lanes; k++)
+        out[k] = all[k] + (accumulate ? out[k] : 0.0f);
 }
 #endif
