@@ -351,6 +351,60 @@ __kernel void winograd_input(__global const float *x, uint x_offset, uint x_batc
     store_input_points(t, out, (size_t)C * tiles, min(LANES, TW - tx));
 }
 
+/* Row r of a tile at columns c0.. of a plane (H x W floats from `plane`, zero outside it)
+ * into lane l of patch: loaded from the nearest pixel inside, then zeroed where that was not
+ * the one asked for (no branches, so the loops unroll into straight code). */
+static void tile_row_lane(const __global float *plane, int H, int W, int r, int c0, int l,
+                          float patch[SPAN][LANES])
+{
+    int inside = clamp(r, 0, H - 1);
+    const __global float *row = plane + (size_t)inside * W;
+#pragma unroll
+    for (int j = 0; j < SPAN; j++) {
+        int column = clamp(c0 + j, 0, W - 1);
+        float value = row[column];
+        patch[j][l] = inside == r && column == c0 + j ? value : 0.0f;
+    }
+}
+
+/* The input transform for planes at most half a strip wide (2 TW <= LANES, where strips of a
+ * tile row would leave most lanes idle): lane k takes tile t0 + k of the pass, whatever image
+ * and tile row it lies in, gathered pixel by pixel (zero outside the image); its points store
+ * as whole vectors of LANES consecutive t, as winograd_input's. Work-item (t0 / LANES, c). */
+__kernel void winograd_input_linear(__global const float *x, uint x_offset, uint x_batch, int C,
+                                    int H, int W, int P, int TH, int TW, __global float *v,
+                                    uint v_offset, uint tiles)
+{
+    int t0 = LANES * get_global_id(0);
+    int c = get_global_id(1);
+    if (t0 >= (int)tiles || c >= C)
+        return;
+    int lanes = min(LANES, (int)tiles - t0);
+    const __global float *planes[LANES];
+    int r0[LANES], c0[LANES];
+#pragma unroll
+    for (int l = 0; l < LANES; l++) {
+        int t = t0 + min(l, lanes - 1); /* lanes past the pass repeat its last tile */
+        int b = t / (TH * TW), q = t - b * TH * TW, ty = q / TW;
+        planes[l] = x + x_offset + (size_t)b * x_batch + (size_t)c * H * W;
+        r0[l] = TILE * ty - P;
+        c0[l] = TILE * (q - ty * TW) - P;
+    }
+    floatL d[SPAN][SPAN], t[SPAN][SPAN];
+#pragma unroll
+    for (int i = 0; i < SPAN; i++) {
+        float patch[SPAN][LANES];
+#pragma unroll
+        for (int l = 0; l < LANES; l++)
+            tile_row_lane(planes[l], H, W, r0[l] + i, c0[l], l, patch);
+#pragma unroll
+        for (int j = 0; j < SPAN; j++)
+            d[i][j] = vloadL(0, patch[j]);
+    }
+    input_columns(d, t);
+    store_input_points(t, v + v_offset + (size_t)c * tiles + t0, (size_t)C * tiles, lanes);
+}
+
 #if TILE == 4 /* the weight gradient's input transform, F(4x4, 3x3) alone */
 
 /* d[i][j], lane l: row i, column j of a 6x6 tile of plane l (planes `plane` floats apart;
@@ -385,20 +439,10 @@ static void tile_at_edge(const __global float *image, size_t plane, int H, int W
 {
 #pragma unroll
     for (int i = 0; i < 6; i++) {
-        /* loads from the nearest pixel inside, then zero where it was not the one asked for:
-         * no branches, so the loops unroll into straight code */
-        int r = clamp(r0 + i, 0, H - 1);
         float patch[6][LANES];
 #pragma unroll
-        for (int l = 0; l < LANES; l++) {
-            const __global float *row = image + (l < lanes ? l : 0) * plane + (size_t)r * W;
-#pragma unroll
-            for (int j = 0; j < 6; j++) {
-                int column = clamp(c0 + j, 0, W - 1);
-                float value = row[column];
-                patch[j][l] = r == r0 + i && column == c0 + j ? value : 0.0f;
-            }
-        }
+        for (int l = 0; l < LANES; l++)
+            tile_row_lane(image + (l < lanes ? l : 0) * plane, H, W, r0 + i, c0, l, patch);
 #pragma unroll
         for (int j = 0; j < 6; j++)
             d[i][j] = vloadL(0, patch[j]);
@@ -518,6 +562,23 @@ static void store_row16(__global float *dst, float16 row, int room, float beta, 
     store_first(dst, lane, room);
 }
 
+/* t[r][j] = (A^T M)[r][j] for the LANES tiles from `in` (points `plane` floats apart), each
+ * point one whole vector. */
+static void output_columns(const __global float *in, size_t plane, floatL t[TILE][SPAN])
+{
+#pragma unroll
+    for (int j = 0; j < SPAN; j++) {
+        floatL col[SPAN], o[TILE];
+#pragma unroll
+        for (int i = 0; i < SPAN; i++)
+            col[i] = vloadL(0, in + (size_t)(SPAN * i + j) * plane);
+        output_1d(col, o);
+#pragma unroll
+        for (int r = 0; r < TILE; r++)
+            t[r][j] = o[r];
+    }
+}
+
 /* y[b][co][4 ty + r][4 tx + s] = act((A^T M A)[r][s] + bias[co] + beta * y) for the outputs
  * inside Ho x Wo of strip (ty, sx). Each point loads as one whole vector: the lanes past a tile
  * row's last tile read on into the next row (or the LANES floats of slack after M), and their
@@ -538,18 +599,8 @@ __kernel void winograd_output(__global const float *m, uint m_offset, uint tiles
     size_t plane = (size_t)Cout * tiles;
     const __global float *in =
         m + m_offset + (size_t)co * tiles + ((size_t)b * TH + ty) * TW + tx;
-    floatL t[TILE][SPAN]; /* t[r][j]: (A^T M)[r] at column j */
-#pragma unroll
-    for (int j = 0; j < SPAN; j++) {
-        floatL col[SPAN], o[TILE];
-#pragma unroll
-        for (int i = 0; i < SPAN; i++)
-            col[i] = vloadL(0, in + (size_t)(SPAN * i + j) * plane);
-        output_1d(col, o);
-#pragma unroll
-        for (int r = 0; r < TILE; r++)
-            t[r][j] = o[r];
-    }
+    floatL t[TILE][SPAN];
+    output_columns(in, plane, t);
     float bias_c = has_bias ? bias[bias_offset + co] : 0.0f;
     int x0 = TILE * tx;
     __global float *out = y + y_offset + (size_t)b * y_batch + (size_t)co * Ho * Wo + x0;
@@ -583,6 +634,57 @@ __kernel void winograd_output(__global const float *m, uint m_offset, uint tiles
         for (int q = 0; 16 * q < room; q++)
             store_row16(dst + 16 * q, vload16(q, row) + bias_c, room - 16 * q, beta, act);
 #endif
+    }
+}
+
+/* The output transform for the passes winograd_input_linear made: lane k holds tile t0 + k of
+ * the pass, whatever image and tile row it lies in; the epilogue runs on whole vectors, then
+ * each lane's outputs inside Ho x Wo are stored one by one. Work-item (t0 / LANES, co). */
+__kernel void winograd_output_linear(__global const float *m, uint m_offset, uint tiles,
+                                     int Cout, int Ho, int Wo, int TH, int TW,
+                                     __global float *y, uint y_offset, uint y_batch, float beta,
+                                     __global const float *bias, uint bias_offset, int has_bias,
+                                     int act)
+{
+    int t0 = LANES * get_global_id(0);
+    int co = get_global_id(1);
+    if (t0 >= (int)tiles || co >= Cout)
+        return;
+    int lanes = min(LANES, (int)tiles - t0);
+    floatL t[TILE][SPAN];
+    output_columns(m + m_offset + (size_t)co * tiles + t0, (size_t)Cout * tiles, t);
+    __global float *corner[LANES]; /* each lane's tile's first output */
+    int rows[LANES], columns[LANES]; /* how many of its rows and columns lie inside */
+#pragma unroll
+    for (int l = 0; l < LANES; l++) {
+        int tile = t0 + min(l, lanes - 1);
+        int b = tile / (TH * TW), q = tile - b * TH * TW, ty = q / TW, tx = q - ty * TW;
+        corner[l] = y + y_offset + (size_t)b * y_batch + (size_t)co * Ho * Wo +
+                    (size_t)(TILE * ty) * Wo + TILE * tx;
+        rows[l] = l < lanes ? min(TILE, Ho - TILE * ty) : 0;
+        columns[l] = min(TILE, Wo - TILE * tx);
+    }
+    float bias_c = has_bias ? bias[bias_offset + co] : 0.0f;
+    for (int r = 0; r < TILE; r++) {
+        floatL o[TILE];
+        output_1d(t[r], o);
+        float out[TILE][LANES];
+#pragma unroll
+        for (int s = 0; s < TILE; s++) {
+            floatL v = o[s] + bias_c;
+            if (beta != 0.0f) {
+                float old[LANES];
+                for (int l = 0; l < LANES; l++)
+                    old[l] = r < rows[l] && s < columns[l] ? corner[l][r * Wo + s] : 0.0f;
+                v += beta * vloadL(0, old);
+            }
+            if (act == ACT_SILU)
+                v = v / (1.0f + exp(-v));
+            vstoreL(v, 0, out[s]);
+        }
+        for (int l = 0; l < lanes; l++)
+            for (int s = 0; r < rows[l] && s < columns[l]; s++)
+                corner[l][r * Wo + s] = out[s][l];
     }
 }
 

@@ -61,6 +61,8 @@ typedef struct winograd_plan {
     int th, tw;            /* tiles per output plane */
     int lanes;             /* the transforms' vector width */
     int strips;            /* strips of `lanes` tiles per tile row */
+    bool linear;           /* the forward's strips run over the pass's tiles in order, across
+                            * tile rows and images (planes at most half a strip wide) */
     size_t weights;        /* floats of U */
     size_t per_image;      /* floats of V and M per image */
     int pass;              /* images per pass */
@@ -75,6 +77,7 @@ static void plan_winograd(ykd_device *device, const ykd_conv_shape *s, int tile,
     p->tw = (s->wo + tile - 1) / tile;
     p->lanes = p->tw <= NARROW_LANES ? NARROW_LANES : LANES;
     p->strips = (p->tw + p->lanes - 1) / p->lanes;
+    p->linear = 2 * p->tw <= p->lanes;
     p->weights = (size_t)p->points * s->cout * s->cin;
     p->per_image = (size_t)p->points * (size_t)(s->cin + s->cout) * p->th * p->tw;
     p->pass = images_per_pass(device, p->per_image, s->n, CPU_PASS_BYTES);
@@ -152,15 +155,18 @@ static ykd_status transform_input(ykd_device *device, const ykd_tensor *x, int f
                                   ykd_buffer *scratch, size_t v_offset, bool transposed,
                                   ykd_error *err)
 {
+    bool linear = !transposed && p->linear;
     ykd_kernel *kernel = NULL;
-    ykd_status st =
-        winograd_kernel(device, p, transposed ? "winograd_input_transposed" : "winograd_input",
-                        &kernel, err);
+    ykd_status st = winograd_kernel(device, p,
+                                    transposed ? "winograd_input_transposed"
+                                    : linear   ? "winograd_input_linear"
+                                               : "winograd_input",
+                                    &kernel, err);
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
     ykd_op_args_images(&a, x, first);
-    if (!transposed) {
+    if (!transposed && !linear) {
         /* the strips' loads' bound: the buffer's floats, or as many as 32 bits index (offsets
          * past them are refused anyway) */
         size_t floats = x->buffer->size / sizeof(float);
@@ -175,6 +181,8 @@ static ykd_status transform_input(ykd_device *device, const ykd_tensor *x, int f
     size_t groups = (size_t)(s->cin + p->lanes - 1) / p->lanes;
     size_t global[3] = {transposed ? groups : strips, transposed ? tiles : (size_t)s->cin,
                         (size_t)count};
+    if (linear) /* strips over the pass's tiles, every image in them */
+        global[0] = ((size_t)count * tiles + p->lanes - 1) / p->lanes, global[2] = 1;
     size_t local[3] = {axis0_group(device, kernel, global[0]), 1, 1};
     return ykd_op_run(device, kernel, &a, 3, global, local, err);
 }
@@ -186,7 +194,8 @@ static ykd_status transform_output(ykd_device *device, const ykd_buffer *scratch
                                    const ykd_tensor *y, ykd_error *err)
 {
     ykd_kernel *kernel = NULL;
-    ykd_status st = winograd_kernel(device, p, "winograd_output", &kernel, err);
+    ykd_status st = winograd_kernel(
+        device, p, p->linear ? "winograd_output_linear" : "winograd_output", &kernel, err);
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
@@ -201,9 +210,10 @@ static ykd_status transform_output(ykd_device *device, const ykd_buffer *scratch
     ykd_op_args_uint(&a, bias ? bias->offset : 0);
     ykd_op_args_int(&a, bias != NULL);
     ykd_op_args_int(&a, (int)activation);
-    size_t strips = (size_t)p->th * p->strips;
-    size_t global[3] = {strips, (size_t)s->cout, (size_t)count};
-    size_t local[3] = {axis0_group(device, kernel, strips), 1, 1};
+    size_t global[3] = {(size_t)p->th * p->strips, (size_t)s->cout, (size_t)count};
+    if (p->linear) /* strips over the pass's tiles, every image in them */
+        global[0] = ((size_t)count * p->th * p->tw + p->lanes - 1) / p->lanes, global[2] = 1;
+    size_t local[3] = {axis0_group(device, kernel, global[0]), 1, 1};
     return ykd_op_run(device, kernel, &a, 3, global, local, err);
 }
 
