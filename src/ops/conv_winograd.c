@@ -61,8 +61,8 @@ typedef struct winograd_plan {
     int th, tw;            /* tiles per output plane */
     int lanes;             /* the transforms' vector width */
     int strips;            /* strips of `lanes` tiles per tile row */
-    bool linear;           /* the forward's strips run over the pass's tiles in order, across
-                            * tile rows and images (planes at most half a strip wide) */
+    bool linear_input;     /* the forward's transforms' strips run over the pass's tiles in */
+    bool linear_output;    /* order, across tile rows and images (see plan_winograd) */
     size_t weights;        /* floats of U */
     size_t per_image;      /* floats of V and M per image */
     int pass;              /* images per pass */
@@ -77,7 +77,14 @@ static void plan_winograd(ykd_device *device, const ykd_conv_shape *s, int tile,
     p->tw = (s->wo + tile - 1) / tile;
     p->lanes = p->tw <= NARROW_LANES ? NARROW_LANES : LANES;
     p->strips = (p->tw + p->lanes - 1) / p->lanes;
-    p->linear = 2 * p->tw <= p->lanes;
+    /* strips over the pass's tiles in order where a tile row is shorter than a strip, which
+     * would leave lanes idle: for the output transform always (c128 20x20 at F(4x4), 5 tiles a
+     * row in strips of 8: 0.61 -> 0.46-0.54 ms; where rows hold more than a strip, as at 40x40,
+     * tile-row strips stay faster: 0.84 against 0.98), for the input transform on narrow planes
+     * (c128 10x10 at F(5x5), 2 tiles a row in strips of 4: 0.23-0.28 -> 0.19; at 20x20 F(4x4)'s
+     * gathers lost to the tile row's vector loads, 0.37-0.40 against 0.55-0.64) */
+    p->linear_input = p->tw < p->lanes && p->lanes == NARROW_LANES;
+    p->linear_output = p->tw < p->lanes;
     p->weights = (size_t)p->points * s->cout * s->cin;
     p->per_image = (size_t)p->points * (size_t)(s->cin + s->cout) * p->th * p->tw;
     p->pass = images_per_pass(device, p->per_image, s->n, CPU_PASS_BYTES);
@@ -155,7 +162,7 @@ static ykd_status transform_input(ykd_device *device, const ykd_tensor *x, int f
                                   ykd_buffer *scratch, size_t v_offset, bool transposed,
                                   ykd_error *err)
 {
-    bool linear = !transposed && p->linear;
+    bool linear = !transposed && p->linear_input;
     ykd_kernel *kernel = NULL;
     ykd_status st = winograd_kernel(device, p,
                                     transposed ? "winograd_input_transposed"
@@ -195,7 +202,8 @@ static ykd_status transform_output(ykd_device *device, const ykd_buffer *scratch
 {
     ykd_kernel *kernel = NULL;
     ykd_status st = winograd_kernel(
-        device, p, p->linear ? "winograd_output_linear" : "winograd_output", &kernel, err);
+        device, p, p->linear_output ? "winograd_output_linear" : "winograd_output", &kernel,
+        err);
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
@@ -211,7 +219,7 @@ static ykd_status transform_output(ykd_device *device, const ykd_buffer *scratch
     ykd_op_args_int(&a, bias != NULL);
     ykd_op_args_int(&a, (int)activation);
     size_t global[3] = {(size_t)p->th * p->strips, (size_t)s->cout, (size_t)count};
-    if (p->linear) /* strips over the pass's tiles, every image in them */
+    if (p->linear_output) /* strips over the pass's tiles, every image in them */
         global[0] = ((size_t)count * p->th * p->tw + p->lanes - 1) / p->lanes, global[2] = 1;
     size_t local[3] = {axis0_group(device, kernel, global[0]), 1, 1};
     return ykd_op_run(device, kernel, &a, 3, global, local, err);
