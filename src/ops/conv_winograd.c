@@ -17,9 +17,9 @@ static const char *const winograd_sources[] = {"cl/shared.cl", "cl/conv_winograd
 
 enum { POINTS = 36 /* the weight gradient's 6x6 input tile */, OUT_TILE = 4 };
 
-/* Tiles (and weight channels) per work-item: the transforms' vector width, 8; 4 where a tile
- * row holds at most four tiles (planes up to 16 wide at F(4x4), 20 at F(5x5)), whose strips
- * would leave most of 8 lanes idle. */
+/* Tiles per work-item: the transforms' vector width, 8; 4 where a tile row holds at most four
+ * tiles (planes up to 16 wide at F(4x4), 20 at F(5x5)), whose strips would leave most of 8
+ * lanes idle. The weight transforms take WEIGHT_LANES channels (weights_plan). */
 enum { LANES = 8, NARROW_LANES = 4, WEIGHT_LANES = 16 };
 
 /* A pass's padded input, V and M on a CPU: small enough to stay in its caches between the
