@@ -27,13 +27,14 @@
  *
  * Every transform works on LANES neighbours at once, one per lane of a vector (PoCL does not
  * vectorise these kernels across work-items, so the vectors are written out): the input and
- * output transforms a strip of LANES tiles of a tile row, the weight transform LANES input
- * channels. The input transform reads the images in place: a strip's rows load as whole
- * vectors whose swizzles are the lanes' columns, and the columns outside the image (the
- * padding, and the lanes past a tile row's last tile, which are not stored) are masked to
- * zero; each tile point is one vector store (or load) of LANES consecutive t; an output row
- * of four tiles stores as one float16. The weight gradient's transforms (F(4x4, 3x3) alone)
- * are at the end of the file.
+ * output transforms a strip of LANES tiles of a tile row (or, where a tile row is shorter
+ * than a strip, LANES consecutive tiles of the pass, across rows and images: the _linear
+ * kernels), the weight transform LANES input channels (the host builds it with 16). The input
+ * transform reads the images in place: a strip's rows load as whole vectors whose swizzles
+ * are the lanes' columns, and the columns outside the image (the padding, and the lanes past
+ * a tile row's last tile, which are not stored) are masked to zero; each tile point is one
+ * vector store (or load) of LANES consecutive t; an output row of four tiles stores as one
+ * float16. The weight gradient's transforms (F(4x4, 3x3) alone) are at the end of the file.
  * Build options: -DLANES=4, 8 or 16; -DTILE=4 or 5. */
 
 #ifndef TILE
