@@ -368,6 +368,13 @@ static void tile_row_lane(const __global float *plane, int H, int W, int r, int 
     }
 }
 
+/* Tile t of a pass of TH x TW tiles an image: (image, tile row, tile column). */
+static int3 pass_tile(int t, int TH, int TW)
+{
+    int b = t / (TH * TW), q = t - b * TH * TW, ty = q / TW;
+    return (int3)(b, ty, q - ty * TW);
+}
+
 /* The input transform for planes at most half a strip wide (2 TW <= LANES, where strips of a
  * tile row would leave most lanes idle): lane k takes tile t0 + k of the pass, whatever image
  * and tile row it lies in, gathered pixel by pixel (zero outside the image); its points store
@@ -385,11 +392,11 @@ __kernel void winograd_input_linear(__global const float *x, uint x_offset, uint
     int r0[LANES], c0[LANES];
 #pragma unroll
     for (int l = 0; l < LANES; l++) {
-        int t = t0 + min(l, lanes - 1); /* lanes past the pass repeat its last tile */
-        int b = t / (TH * TW), q = t - b * TH * TW, ty = q / TW;
-        planes[l] = x + x_offset + (size_t)b * x_batch + (size_t)c * H * W;
-        r0[l] = TILE * ty - P;
-        c0[l] = TILE * (q - ty * TW) - P;
+        /* lanes past the pass repeat its last tile */
+        int3 at = pass_tile(t0 + min(l, lanes - 1), TH, TW);
+        planes[l] = x + x_offset + (size_t)at.x * x_batch + (size_t)c * H * W;
+        r0[l] = TILE * at.y - P;
+        c0[l] = TILE * at.z - P;
     }
     floatL d[SPAN][SPAN], t[SPAN][SPAN];
 #pragma unroll
@@ -658,12 +665,11 @@ __kernel void winograd_output_linear(__global const float *m, uint m_offset, uin
     int rows[LANES], columns[LANES]; /* how many of its rows and columns lie inside */
 #pragma unroll
     for (int l = 0; l < LANES; l++) {
-        int tile = t0 + min(l, lanes - 1);
-        int b = tile / (TH * TW), q = tile - b * TH * TW, ty = q / TW, tx = q - ty * TW;
-        corner[l] = y + y_offset + (size_t)b * y_batch + (size_t)co * Ho * Wo +
-                    (size_t)(TILE * ty) * Wo + TILE * tx;
-        rows[l] = l < lanes ? min(TILE, Ho - TILE * ty) : 0;
-        columns[l] = min(TILE, Wo - TILE * tx);
+        int3 at = pass_tile(t0 + min(l, lanes - 1), TH, TW);
+        corner[l] = y + y_offset + (size_t)at.x * y_batch + (size_t)co * Ho * Wo +
+                    (size_t)(TILE * at.y) * Wo + TILE * at.z;
+        rows[l] = l < lanes ? min(TILE, Ho - TILE * at.y) : 0;
+        columns[l] = min(TILE, Wo - TILE * at.z);
     }
     float bias_c = has_bias ? bias[bias_offset + co] : 0.0f;
     for (int r = 0; r < TILE; r++) {

@@ -282,6 +282,12 @@ typedef struct forward_call {
                               * takes the same copy (see forward_by_chosen_path) */
 } forward_call;
 
+/* The output tile of a Winograd forward path. */
+static int winograd_tile(int path)
+{
+    return path == YKD_CONV_FWD_WINOGRAD5 ? 5 : 4;
+}
+
 static ykd_status run_forward(ykd_device *device, const void *call, int path,
                               const ykd_tensor *y, ykd_error *err)
 {
@@ -306,7 +312,7 @@ static ykd_status run_forward(ykd_device *device, const void *call, int path,
     case YKD_CONV_FWD_WINOGRAD:
     case YKD_CONV_FWD_WINOGRAD5:
         return ykd_conv_forward_winograd(device, c->x, c->w, c->w_offset, c->cache, c->s,
-                                         path == YKD_CONV_FWD_WINOGRAD ? 4 : 5, c->bias,
+                                         winograd_tile(path), c->bias,
                                          c->activation, c->beta, y, c->reserved, err);
     case YKD_CONV_FWD_ROWS:
         return ykd_conv_forward_rows(device, c->x, c->w, c->w_offset, false, c->cache,
@@ -338,9 +344,11 @@ size_t ykd_conv_forward_floats(ykd_device *device, const ykd_conv_shape *s)
     if (paths.applies[YKD_CONV_FWD_WINDOWS] &&
         (f = ykd_conv_windows_forward_floats(device, s)) > most)
         most = f;
-    for (int tile = 4; tile <= 5; tile++)
-        if (paths.applies[tile == 4 ? YKD_CONV_FWD_WINOGRAD : YKD_CONV_FWD_WINOGRAD5] &&
-            (f = ykd_conv_winograd_forward_floats(device, s, tile)) > most)
+    static const int winograd[] = {YKD_CONV_FWD_WINOGRAD, YKD_CONV_FWD_WINOGRAD5};
+    for (int i = 0; i < 2; i++)
+        if (paths.applies[winograd[i]] &&
+            (f = ykd_conv_winograd_forward_floats(device, s, winograd_tile(winograd[i]))) >
+                most)
             most = f;
     if (paths.applies[YKD_CONV_FWD_ROWS] && (f = ykd_conv_rows_forward_floats(device, s)) > most)
         most = f;

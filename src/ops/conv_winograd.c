@@ -155,6 +155,12 @@ static ykd_status transform_weights(ykd_device *device, const ykd_buffer *w, siz
     return ykd_op_run(device, kernel, &a, 2, global, local, err);
 }
 
+/* The _linear kernels' work-items along axis 0: strips of `lanes` over a pass's tiles. */
+static size_t linear_strips(const winograd_plan *p, int count)
+{
+    return ((size_t)count * p->th * p->tw + p->lanes - 1) / p->lanes;
+}
+
 /* V[xi][c][t], or transposed V[xi][t][c] (the weight gradient's), from the count images of x
  * from `first` on, read in place (the kernels treat what lies outside the planes as zeros). */
 static ykd_status transform_input(ykd_device *device, const ykd_tensor *x, int first, int count,
@@ -189,7 +195,7 @@ static ykd_status transform_input(ykd_device *device, const ykd_tensor *x, int f
     size_t global[3] = {transposed ? groups : strips, transposed ? tiles : (size_t)s->cin,
                         (size_t)count};
     if (linear) /* strips over the pass's tiles, every image in them */
-        global[0] = ((size_t)count * tiles + p->lanes - 1) / p->lanes, global[2] = 1;
+        global[0] = linear_strips(p, count), global[2] = 1;
     size_t local[3] = {axis0_group(device, kernel, global[0]), 1, 1};
     return ykd_op_run(device, kernel, &a, 3, global, local, err);
 }
@@ -220,7 +226,7 @@ static ykd_status transform_output(ykd_device *device, const ykd_buffer *scratch
     ykd_op_args_int(&a, (int)activation);
     size_t global[3] = {(size_t)p->th * p->strips, (size_t)s->cout, (size_t)count};
     if (p->linear_output) /* strips over the pass's tiles, every image in them */
-        global[0] = ((size_t)count * p->th * p->tw + p->lanes - 1) / p->lanes, global[2] = 1;
+        global[0] = linear_strips(p, count), global[2] = 1;
     size_t local[3] = {axis0_group(device, kernel, global[0]), 1, 1};
     return ykd_op_run(device, kernel, &a, 3, global, local, err);
 }
