@@ -21,9 +21,10 @@
  *          -1/210 1/70 -3/70; 0 0 1]
  *   A^T = [1 1 1 1 1 1 0; 0 1 -1 1/2 -1/2 -3 0; 0 1 1 1/4 1/4 9 0; 0 1 -1 1/8 -1/8 -27 0;
  *          0 1 1 1/16 1/16 81 1]
- * Layouts: U[xi][co][ci] (transformed weights), V[xi][ci][t] (transformed input tiles),
- * M[xi][co][t] (their products), t = (image * TH + ty) * TW + tx over the tiles of a pass of
- * images, TH x TW tiles of TILE x TILE per output plane.
+ * Layouts: U[xi][co][ci] (transformed weights; U[xi][ci][co] where the products take the
+ * tiles as rows), V[xi][ci][t] (transformed input tiles), M[xi][co][t] (their products),
+ * t = (image * TH + ty) * TW + tx over the tiles of a pass of images, TH x TW tiles of
+ * TILE x TILE per output plane.
  *
  * Every transform works on LANES neighbours at once, one per lane of a vector (PoCL does not
  * vectorise these kernels across work-items, so the vectors are written out): the input and
@@ -487,29 +488,41 @@ __kernel void winograd_input_transposed(__global const float *x, uint x_offset, 
 }
 #endif
 
-/* U[xi][co][ci] = (G g G^T)[xi] for the 3x3 kernels g = w[co][ci] of LANES neighbouring ci.
- * Work-item (ci / LANES, co). */
+/* U[xi][co][ci] = (G g G^T)[xi] for the 3x3 kernels g = w[co][ci], or with `transposed`
+ * U[xi][ci][co] (the products' B where they take the tiles as rows); with `flip` each g
+ * rotated by 180 degrees (an input gradient's weights: its convolution's U is the transposed
+ * one of the flipped w, so no flipped copy is made). A work-item takes LANES kernels
+ * neighbouring along U's rows, one per lane: LANES ci (their taps contiguous in w), or LANES
+ * co (9 C floats apart). Work-item (a / LANES, b) for U's row b, columns a.. */
 __kernel void winograd_weights(__global const float *w, uint w_offset, int Cout, int C,
-                               __global float *u, uint u_offset)
+                               __global float *u, uint u_offset, int transposed, int flip)
 {
-    int ci = LANES * get_global_id(0);
-    int co = get_global_id(1);
-    if (ci >= C || co >= Cout)
+    int along = transposed ? Cout : C, across = transposed ? C : Cout;
+    int a = LANES * get_global_id(0);
+    int b = get_global_id(1);
+    if (a >= along || b >= across)
         return;
-    int lanes = min(LANES, C - ci);
+    int lanes = min(LANES, along - a);
+    int co = transposed ? a : b, ci = transposed ? b : a;
     const __global float *g = w + w_offset + ((size_t)co * C + ci) * 9;
-    /* the lanes' 9 LANES taps, contiguous: as whole vectors where all lanes are channels
-     * (picked out at constant indices, so in registers), else one by one */
+    size_t apart = transposed ? (size_t)C * 9 : 9; /* floats between the lanes' kernels */
+    /* the lanes' 9 LANES taps (picked out below at constant indices, so in registers): as
+     * whole vectors where they are contiguous, all channels, else each lane's nine as a
+     * float8 and one (lanes past the last channel read the first one's; not stored) */
     float all[9 * LANES];
-    if (lanes == LANES) {
+    if (!transposed && lanes == LANES) {
 #pragma unroll
         for (int k = 0; k < 9 * LANES / 4; k++)
             vstore4(vload4(k, g), k, all);
     } else {
-        for (int k = 0; k < 9 * LANES; k++)
-            all[k] = k < 9 * lanes ? g[k] : 0.0f;
+#pragma unroll
+        for (int l = 0; l < LANES; l++) {
+            const __global float *taps = g + (l < lanes ? l : 0) * apart;
+            vstore8(vload8(0, taps), 0, all + 9 * l);
+            all[9 * l + 8] = taps[8];
+        }
     }
-    floatL tap[9]; /* tap[k], lane l: tap k of channel ci + l */
+    floatL tap[9]; /* tap[k], lane l: tap k of kernel l */
 #pragma unroll
     for (int k = 0; k < 9; k++) {
         float lane[LANES];
@@ -518,12 +531,21 @@ __kernel void winograd_weights(__global const float *w, uint w_offset, int Cout,
             lane[l] = all[9 * l + k];
         tap[k] = vloadL(0, lane);
     }
+    /* a kernel rotated by 180 degrees: tap k is tap 8 - k (swapped as whole vectors) */
+    if (flip) {
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            floatL t = tap[k];
+            tap[k] = tap[8 - k];
+            tap[8 - k] = t;
+        }
+    }
     floatL r[3][SPAN]; /* r[j][i]: (G g)[i][j] */
 #pragma unroll
     for (int j = 0; j < 3; j++)
         weights_1d(tap[j], tap[3 + j], tap[6 + j], r[j]);
     size_t plane = (size_t)Cout * C;
-    __global float *out = u + u_offset + (size_t)co * C + ci;
+    __global float *out = u + u_offset + (size_t)b * along + a;
 #pragma unroll
     for (int i = 0; i < SPAN; i++) {
         floatL row[SPAN];
@@ -681,6 +703,7 @@ __kernel void winograd_output_linear(__global const float *m, uint m_offset, uin
             floatL v = o[s] + bias_c;
             if (beta != 0.0f) {
                 float old[LANES];
+#pragma unroll
                 for (int l = 0; l < LANES; l++)
                     old[l] = r < rows[l] && s < columns[l] ? corner[l][r * Wo + s] : 0.0f;
                 v += beta * vloadL(0, old);
@@ -689,9 +712,26 @@ __kernel void winograd_output_linear(__global const float *m, uint m_offset, uin
                 v = v / (1.0f + exp(-v));
             vstoreL(v, 0, out[s]);
         }
-        for (int l = 0; l < lanes; l++)
-            for (int s = 0; r < rows[l] && s < columns[l]; s++)
-                corner[l][r * Wo + s] = out[s][l];
+        /* unrolled, so that out stays in registers: a lane's row of outputs as one vector
+         * store where the whole row lies inside (a loop of scalar stores through the stack
+         * had been a fifth of this kernel's time), else column by column */
+#pragma unroll
+        for (int l = 0; l < LANES; l++) {
+            if (r >= rows[l])
+                continue;
+            __global float *dst = corner[l] + r * Wo;
+            if (columns[l] == TILE) {
+                vstore4((float4)(out[0][l], out[1][l], out[2][l], out[3][l]), 0, dst);
+#if TILE == 5
+                dst[4] = out[4][l];
+#endif
+                continue;
+            }
+#pragma unroll
+            for (int s = 0; s < TILE; s++)
+                if (s < columns[l])
+                    dst[s] = out[s][l];
+        }
     }
 }
 

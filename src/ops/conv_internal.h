@@ -47,6 +47,8 @@ typedef enum ykd_conv_cached_kind {
     YKD_CONV_CACHED_TAPS,     /* the pixel-row GEMM's rows of taps */
     YKD_CONV_CACHED_WINOGRAD, /* Winograd F(4x4, 3x3)'s U */
     YKD_CONV_CACHED_WINOGRAD5, /* Winograd F(5x5, 3x3)'s U */
+    YKD_CONV_CACHED_WINOGRAD_T,  /* F(4x4, 3x3)'s U transposed (products with tiles as rows) */
+    YKD_CONV_CACHED_WINOGRAD5_T, /* F(5x5, 3x3)'s U transposed */
     YKD_CONV_CACHED_KINDS
 } ykd_conv_cached_kind;
 
@@ -166,11 +168,16 @@ bool ykd_conv_winograd_apply(const ykd_conv_shape *s);
 /* tile: the output tile's side, 4 or 5 (the forward; the weight gradient takes 4). */
 size_t ykd_conv_winograd_forward_floats(ykd_device *device, const ykd_conv_shape *s, int tile);
 
+/* The cache slot the forward of s at tile fills (U's layout depends on the shape). */
+ykd_conv_cached_kind ykd_conv_winograd_cached_kind(ykd_device *device, const ykd_conv_shape *s,
+                                                   int tile);
+
 /* As ykd_conv_forward_columns, by Winograd F(tile x tile, 3x3)'s transforms and (tile + 2)^2
  * GEMMs over the channels; the weights' transform kept in cache (when not NULL) from call to
- * call. */
+ * call. With `flipped` (no cache), w holds the weights of the convolution whose input
+ * gradient this is, [s->cin][s->cout][3][3], and the transform flips and transposes them. */
 ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
-                                     const ykd_buffer *w, size_t w_offset,
+                                     const ykd_buffer *w, size_t w_offset, bool flipped,
                                      ykd_conv2d_cache *cache, const ykd_conv_shape *s, int tile,
                                      const ykd_tensor *bias, ykd_activation activation,
                                      float beta, const ykd_tensor *y, size_t reserved,

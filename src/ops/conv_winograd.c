@@ -3,9 +3,12 @@
  * 49 GEMMs (one batched product, any implementation) multiply them over the channels, and the
  * output transform adds the bias, the activation and beta * y as the GEMM epilogue would. The
  * input gradient of such a convolution is the forward pass of the flipped weights (conv.c),
- * so it takes this path too. The input transform reads x in place, zeros outside its planes.
- * Scratch: U [points][cout][cin] | V [points][cin][tiles] | M [points][cout][tiles] | LANES
- * floats that the output transform's last loads reach. The weight gradient takes F(4x4, 3x3). */
+ * so it takes this path too; the weight transform flips them as it reads them. The input
+ * transform reads x in place, zeros outside its planes. Where a pass has fewer tiles than a
+ * vector of our GEMM's columns, the products take the tiles as rows (plan_winograd).
+ * Scratch: U [points][cout][cin] (or [points][cin][cout]) | V [points][cin][tiles] |
+ * M [points][cout][tiles] | LANES floats that the output transform's last loads reach. The
+ * weight gradient takes F(4x4, 3x3). */
 #include <stdint.h>
 #include <stdio.h>
 
@@ -35,6 +38,9 @@ static const size_t CPU_PASS_BYTES = (size_t)2 << 20;
  * c64 20x20 0.84x, c128 10x10 0.94x, c64 40x40 1.00x (BENCHMARKS.md). */
 enum { CPU_PASS_TILES = 100 };
 
+/* The columns of one vector of our GEMM's tiles (cl/gemm.cl's float16). */
+enum { GEMM_COLUMNS = 16 };
+
 /* The weight gradient's pass on a CPU: larger, since each pass's GEMMs add the whole of dU
  * and want many tiles (their k) to sum (c128 40x40, batch 8: passes of 2 MiB 30.7 ms, 16 MiB
  * 12.9 ms, 64 MiB 16-23 ms). */
@@ -63,6 +69,7 @@ typedef struct winograd_plan {
     int strips;            /* strips of `lanes` tiles per tile row */
     bool linear_input;     /* the forward's transforms' strips run over the pass's tiles in */
     bool linear_output;    /* order, across tile rows and images (see plan_winograd) */
+    bool tiles_as_rows;    /* the products take the tiles as rows, U transposed (see there) */
     size_t weights;        /* floats of U */
     size_t per_image;      /* floats of V and M per image */
     int pass;              /* images per pass */
@@ -92,6 +99,12 @@ static void plan_winograd(ykd_device *device, const ykd_conv_shape *s, int tile,
     int wanted = (CPU_PASS_TILES + p->th * p->tw - 1) / (p->th * p->tw);
     if (p->pass < wanted)
         p->pass = wanted < cap ? wanted : cap;
+    /* Fewer tiles a pass than one vector of our GEMM's columns (a batch of 8 at 5x5 has 8
+     * tiles at F(5x5)): the products M^T = V^T U^T take the tiles as rows and the output
+     * channels as columns, with U stored transposed, instead of leaving most of each vector
+     * of columns empty; our kernels alone store C as M's planes. */
+    p->tiles_as_rows =
+        (size_t)p->pass * p->th * p->tw < GEMM_COLUMNS && ykd_conv_tiled_gemms(device);
 }
 
 size_t ykd_conv_winograd_forward_floats(ykd_device *device, const ykd_conv_shape *s, int tile)
@@ -133,9 +146,12 @@ static winograd_plan weights_plan(const winograd_plan *p)
     return wide;
 }
 
+/* U from w; with `flipped`, w holds the weights of the convolution whose input gradient s is
+ * ([s->cin][s->cout][3][3]), flipped and transposed on the way. */
 static ykd_status transform_weights(ykd_device *device, const ykd_buffer *w, size_t w_offset,
-                                    const ykd_conv_shape *s, const winograd_plan *p,
-                                    ykd_buffer *scratch, size_t u_offset, ykd_error *err)
+                                    bool flipped, const ykd_conv_shape *s,
+                                    const winograd_plan *p, ykd_buffer *scratch,
+                                    size_t u_offset, ykd_error *err)
 {
     winograd_plan wide = weights_plan(p);
     ykd_kernel *kernel = NULL;
@@ -143,14 +159,22 @@ static ykd_status transform_weights(ykd_device *device, const ykd_buffer *w, siz
     if (st != YKD_OK)
         return st;
     ykd_op_args a = {0};
+    /* w's own shape and U's layout in its terms: a flipped w's rows are s's input channels,
+     * and s's U is w's transposed */
+    int cout = flipped ? s->cin : s->cout, cin = flipped ? s->cout : s->cin;
+    bool transposed = p->tiles_as_rows != flipped;
     ykd_op_args_mem(&a, w->mem);
     ykd_op_args_uint(&a, w_offset);
-    ykd_op_args_int(&a, s->cout);
-    ykd_op_args_int(&a, s->cin);
+    ykd_op_args_int(&a, cout);
+    ykd_op_args_int(&a, cin);
     ykd_op_args_mem(&a, scratch->mem);
     ykd_op_args_uint(&a, u_offset);
-    size_t groups = (size_t)(s->cin + wide.lanes - 1) / wide.lanes;
-    size_t global[2] = {groups, (size_t)s->cout};
+    ykd_op_args_int(&a, transposed);
+    ykd_op_args_int(&a, flipped);
+    /* lanes over the channels U's rows run along: ci, or co where U is transposed */
+    int along = transposed ? cout : cin, across = transposed ? cin : cout;
+    size_t groups = (size_t)(along + wide.lanes - 1) / wide.lanes;
+    size_t global[2] = {groups, (size_t)across};
     size_t local[2] = {axis0_group(device, kernel, groups), 1};
     return ykd_op_run(device, kernel, &a, 2, global, local, err);
 }
@@ -231,23 +255,64 @@ static ykd_status transform_output(ykd_device *device, const ykd_buffer *scratch
     return ykd_op_run(device, kernel, &a, 3, global, local, err);
 }
 
+/* M[xi] [cout x tiles] = U[xi] [cout x cin] x V[xi] [cin x tiles], the tile points as a
+ * batch; or, with the tiles as rows, M[xi]^T = V[xi]^T U[xi]^T from U stored [cin x cout],
+ * C stored as M's planes (column co of row t at co * tiles + t). */
+static ykd_status multiply(ykd_device *device, const ykd_buffer *u, size_t u_offset,
+                           ykd_buffer *scratch, size_t v_offset, size_t m_offset,
+                           const ykd_conv_shape *s, const winograd_plan *p, size_t tiles,
+                           ykd_error *err)
+{
+    size_t u_plane = (size_t)s->cout * s->cin, v_plane = (size_t)s->cin * tiles,
+           m_plane = (size_t)s->cout * tiles;
+    ykd_gemm g = {.m = s->cout, .n = (int)tiles, .k = s->cin, .batch = p->points,
+                  .k_batches = 1, .a = ykd_conv_operand(u, u_offset, s->cin, u_plane, 0),
+                  .b = ykd_conv_operand(scratch, v_offset, tiles, v_plane, 0),
+                  .c = ykd_conv_operand(scratch, m_offset, tiles, m_plane, 0), .alpha = 1.0f,
+                  .beta = 0.0f, .act = YKD_ACTIVATION_NONE};
+    if (p->tiles_as_rows) {
+        g.m = (int)tiles, g.n = s->cout, g.trans_a = true;
+        g.a = ykd_conv_operand(scratch, v_offset, tiles, v_plane, 0);
+        g.b = ykd_conv_operand(u, u_offset, s->cout, u_plane, 0);
+        g.c_planes = (ykd_gemm_planes){.pixels = (int)tiles, .wo = (int)tiles, .row = 0,
+                                       .col = 1, .channel = tiles, .image = m_plane};
+    }
+    return ykd_gemm_run(device, &g, err);
+}
+
+/* The cache slot of p's U: one per tile and layout. */
+static ykd_conv_cached_kind plan_cached_kind(const winograd_plan *p)
+{
+    if (p->tile == OUT_TILE)
+        return p->tiles_as_rows ? YKD_CONV_CACHED_WINOGRAD_T : YKD_CONV_CACHED_WINOGRAD;
+    return p->tiles_as_rows ? YKD_CONV_CACHED_WINOGRAD5_T : YKD_CONV_CACHED_WINOGRAD5;
+}
+
+ykd_conv_cached_kind ykd_conv_winograd_cached_kind(ykd_device *device, const ykd_conv_shape *s,
+                                                   int tile)
+{
+    winograd_plan p;
+    plan_winograd(device, s, tile, &p);
+    return plan_cached_kind(&p);
+}
+
 /* U: in the cache (transformed there once) when there is one, else in the scratch at
  * *offset. */
 static ykd_status transformed_weights(ykd_device *device, const ykd_buffer *w, size_t w_offset,
-                                      ykd_conv2d_cache *cache, const ykd_conv_shape *s,
-                                      const winograd_plan *p, ykd_buffer *scratch,
-                                      const ykd_buffer **u, size_t *offset, ykd_error *err)
+                                      bool flipped, ykd_conv2d_cache *cache,
+                                      const ykd_conv_shape *s, const winograd_plan *p,
+                                      ykd_buffer *scratch, const ykd_buffer **u, size_t *offset,
+                                      ykd_error *err)
 {
-    if (!cache)
-        return transform_weights(device, w, w_offset, s, p, scratch, *offset, err);
+    if (!cache || flipped) /* a cache keeps the unflipped weights' U */
+        return transform_weights(device, w, w_offset, flipped, s, p, scratch, *offset, err);
     ykd_buffer *kept = NULL;
     bool ready = false;
-    ykd_conv_cached_kind kind =
-        p->tile == OUT_TILE ? YKD_CONV_CACHED_WINOGRAD : YKD_CONV_CACHED_WINOGRAD5;
+    ykd_conv_cached_kind kind = plan_cached_kind(p);
     ykd_status st =
         ykd_conv_cache_slot(cache, device, w, w_offset, kind, p->weights, &kept, &ready, err);
     if (st == YKD_OK && !ready) {
-        st = transform_weights(device, w, w_offset, s, p, kept, 0, err);
+        st = transform_weights(device, w, w_offset, false, s, p, kept, 0, err);
         if (st == YKD_OK)
             ykd_conv_cache_ready(cache, kind);
     }
@@ -256,7 +321,7 @@ static ykd_status transformed_weights(ykd_device *device, const ykd_buffer *w, s
 }
 
 ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
-                                     const ykd_buffer *w, size_t w_offset,
+                                     const ykd_buffer *w, size_t w_offset, bool flipped,
                                      ykd_conv2d_cache *cache, const ykd_conv_shape *s, int tile,
                                      const ykd_tensor *bias, ykd_activation activation,
                                      float beta, const ykd_tensor *y, size_t reserved,
@@ -273,21 +338,14 @@ ykd_status ykd_conv_forward_winograd(ykd_device *device, const ykd_tensor *x,
         &scratch, err);
     const ykd_buffer *u = scratch;
     if (st == YKD_OK)
-        st = transformed_weights(device, w, w_offset, cache, s, &p, scratch, &u, &u_offset, err);
+        st = transformed_weights(device, w, w_offset, flipped, cache, s, &p, scratch, &u,
+                                 &u_offset, err);
     for (int first = 0; first < s->n && st == YKD_OK; first += p.pass) {
         int count = s->n - first < p.pass ? s->n - first : p.pass;
         size_t tiles = (size_t)count * p.th * p.tw;
         st = transform_input(device, x, first, count, s, &p, scratch, v_offset, false, err);
-        /* M[xi] = U[xi] [cout x cin] x V[xi] [cin x tiles], the tile points as a batch */
-        ykd_gemm g = {.m = s->cout, .n = (int)tiles, .k = s->cin, .batch = p.points,
-                      .k_batches = 1,
-                      .a = ykd_conv_operand(u, u_offset, s->cin, (size_t)s->cout * s->cin, 0),
-                      .b = ykd_conv_operand(scratch, v_offset, tiles, (size_t)s->cin * tiles, 0),
-                      .c = ykd_conv_operand(scratch, m_offset, tiles, (size_t)s->cout * tiles,
-                                            0),
-                      .alpha = 1.0f, .beta = 0.0f, .act = YKD_ACTIVATION_NONE};
         if (st == YKD_OK)
-            st = ykd_gemm_run(device, &g, err);
+            st = multiply(device, u, u_offset, scratch, v_offset, m_offset, s, &p, tiles, err);
         if (st == YKD_OK)
             st = transform_output(device, scratch, m_offset, s, &p, first, count, bias,
                                   activation, beta, y, err);

@@ -88,7 +88,7 @@ size_t ykd_gemm_c_extent(const ykd_gemm *g, int batch)
                           channels + 1;
             end = full > end ? full : end;
         }
-        return end;
+        return (size_t)(batch - 1) * g->c.batch_stride + end;
     }
     return (size_t)(batch - 1) * g->c.batch_stride + (size_t)(g->m - 1) * (size_t)g->c.ld +
            (size_t)c_columns(g);
@@ -140,9 +140,10 @@ ykd_status ykd_gemm_check(const ykd_gemm *g, const char *op, ykd_error *err)
     const ykd_gemm_planes *planes = &g->c_planes;
     if (planes->pixels < 0 ||
         (planes->pixels &&
-         (planes->wo <= 0 || planes->row < 0 || planes->col < 0 || g->c_pitch || g->batch > 1)))
+         (planes->wo <= 0 || planes->row < 0 || planes->col < 0 || g->c_pitch || g->trans_b)))
         return ykd_fail(err, YKD_ERR_INVALID_ARGUMENT,
-                        "%s: C in planes of %d pixels (%d wide) with a remapped pitch or a batch",
+                        "%s: C in planes of %d pixels (%d wide) with a remapped pitch or B "
+                        "transposed",
                         op, planes->pixels, planes->wo);
     int a_rows = g->trans_a ? g->k : g->m, a_cols = g->trans_a ? g->m : g->k;
     int b_rows = g->trans_b ? g->n : g->k, b_cols = g->trans_b ? g->k : g->n;

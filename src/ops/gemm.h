@@ -56,11 +56,12 @@ typedef struct ykd_gemm {
     size_t b_rows_offset;
     size_t b_row_span;
     int c_pitch, c_width;
-    /* Convolutions with the channels innermost (our kernels only, no trans_a or trans_b):
-     * when a_pixels.plane is not 0, row r of A is output pixel r % plane of image r / plane
-     * and starts at its patch row in a padded channels-last copy (see ykd_gemm_pixels); when
-     * c_planes.pixels is not 0, row r of C is a pixel and column j its channel, stored in
-     * planes (see ykd_gemm_planes), with the bias per column (c.ld unused). */
+    /* Convolutions with the channels innermost (our kernels only): when a_pixels.plane is
+     * not 0 (no trans_a, trans_b or batch), row r of A is output pixel r % plane of image
+     * r / plane and starts at its patch row in a padded channels-last copy (see
+     * ykd_gemm_pixels); when c_planes.pixels is not 0 (no trans_b), row r of C is a pixel and
+     * column j its channel, stored in planes (see ykd_gemm_planes), with the bias per column
+     * (c.ld unused, products c.batch_stride apart). */
     ykd_gemm_pixels a_pixels;
     ykd_gemm_planes c_planes;
 } ykd_gemm;

@@ -344,9 +344,51 @@ void op_conv_fused_bn_silu(ykd_test *t)
     ykd_test_mem_free(&m);
 }
 
+/* One cache given batches whose Winograd products take different layouts of U (F(5x5) on
+ * 10x9 planes: 2 images have 8 tiles, fewer than a vector of the GEMM's columns, so the tiles
+ * are the products' rows and U is stored transposed; 4 images have 16): each call's result
+ * right, 2 images, then 4, then 2 again. c is the 2-image shape; gx, gw, gb its tensors. */
+static void conv_cache_across_batches(ykd_test *t, ykd_test_mem *m, const ref_conv *c,
+                                      const ykd_tensor *gx, const double *xd,
+                                      const ykd_tensor *gw, const double *wd,
+                                      const ykd_tensor *gb, const double *bd,
+                                      ykd_conv2d_cache *cache)
+{
+    ref_conv four = *c;
+    four.n = 4;
+    size_t nx = (size_t)four.n * c->cin * c->h * c->w, ny = (size_t)c->cout * c->h * c->w;
+    double *x4d, *expected2 = ykd_test_doubles(m, 2 * ny), *expected4 = ykd_test_doubles(m, 4 * ny);
+    float *x4 = ykd_test_inputs(m, nx, 95, -1, 1, &x4d);
+    const ykd_tensor *gx4 = ykd_test_in(t, m, x4, 4, c->cin, c->h, c->w, false);
+    const ykd_tensor *y2 = ykd_test_out(t, m, 2, c->cout, c->h, c->w, false);
+    const ykd_tensor *y4 = ykd_test_out(t, m, 4, c->cout, c->h, c->w, false);
+    ykd_ops_state *state = NULL;
+    ykd_error err;
+    if (!expected2 || !expected4 || !gx4 || !y2 || !y4 ||
+        !CHECK_OK(t, ykd_ops_state_get(t->device, &state, &err), err))
+        return;
+    ref_conv2d_forward(c, xd, wd, bd, 1, expected2);
+    ref_conv2d_forward(&four, x4d, wd, bd, 1, expected4);
+    state->conv_forward = YKD_CONV_FWD_WINOGRAD5;
+    ykd_conv2d_params params = {.stride = 1, .padding = 1, .groups = 1, .cache = cache};
+    const ykd_tensor *xs[] = {gx, gx4, gx}, *ys[] = {y2, y4, y2};
+    const double *expected[] = {expected2, expected4, expected2};
+    for (int call = 0; call < 3; call++) {
+        char what[96];
+        snprintf(what, sizeof what, "Winograd F(5x5), call %d with a cache, %d images", call + 1,
+                 call == 1 ? 4 : 2);
+        if (!CHECK_OK(t, ykd_conv2d_forward(xs[call], gw, gb, &params, YKD_ACTIVATION_SILU,
+                                            ys[call], &err),
+                      err) ||
+            !ykd_test_expect_tensor(t, ys[call], expected[call], 1e-10, what))
+            break;
+    }
+}
+
 /* A weights cache (ykd_conv2d_params.cache) on every forward path: the same results on the
  * call that fills it and the call that reuses it, other weights given to it remade rather than
- * read stale, and new values of the same weights read after a clear. */
+ * read stale, new values of the same weights read after a clear, and batches whose Winograd
+ * products take U in different layouts (conv_cache_across_batches). */
 void op_conv_weights_cache(ykd_test *t)
 {
     const ref_conv c = {2, 17, 10, 9, 33, 3, 1, 1, 1};
@@ -411,6 +453,7 @@ void op_conv_weights_cache(ykd_test *t)
                  err);
         ykd_conv2d_cache_clear(cache);
     }
+    conv_cache_across_batches(t, &m, &c, gx, xd, gw[0], wd[0], gb, bd, cache);
     state->conv_forward = 0;
     ykd_conv2d_cache_free(cache);
     CHECK_OK(t, ykd_ops_set_gemm_policy(t->device, getenv("YOLOKD_GEMM"), &err), err);
