@@ -203,14 +203,19 @@ static void print_table(demo *d, const demo_row rows[3])
         fprintf(out, "the distilled student passed its teacher (%+.4f mAP50-95 over the "
                      "student alone; the teacher led it by %.4f).\n",
                 gained, gap);
-    else if (gap > 0)
+    else if (gap > 0 && gained >= 0)
         fprintf(out, "distillation recovered %.0f%% of the teacher-student gap (%+.4f of "
                      "%.4f mAP50-95).\n",
                 100.0 * gained / gap, gained, gap);
-    else
-        fprintf(out, "the student alone matched its teacher here (%+.4f mAP50-95); the "
-                     "distilled student gained %+.4f over it.\n",
-                -gap, gained);
+    else if (gap > 0)
+        fprintf(out, "the distilled student fell %.4f mAP50-95 behind the student alone "
+                     "(the teacher led it by %.4f).\n",
+                -gained, gap);
+    else /* a teacher no better than the student alone leaves little to distil */
+        fprintf(out, "the student alone reached its teacher here (%+.4f mAP50-95 over it); "
+                     "the distilled student %s %.4f %s it.\n",
+                -gap, gained >= 0 ? "gained" : "fell", gained >= 0 ? gained : -gained,
+                gained >= 0 ? "over" : "behind");
     fprintf(out, "The runs are kept in %s (delete it to start over).\n", d->base);
 }
 
