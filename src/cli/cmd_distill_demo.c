@@ -211,11 +211,14 @@ static void print_table(demo *d, const demo_row rows[3])
         fprintf(out, "the distilled student fell %.4f mAP50-95 behind the student alone "
                      "(the teacher led it by %.4f).\n",
                 -gained, gap);
-    else /* a teacher no better than the student alone leaves little to distil */
-        fprintf(out, "the student alone reached its teacher here (%+.4f mAP50-95 over it); "
-                     "the distilled student %s %.4f %s it.\n",
-                -gap, gained >= 0 ? "gained" : "fell", gained >= 0 ? gained : -gained,
-                gained >= 0 ? "over" : "behind");
+    else { /* a teacher no better than the student alone leaves little to distil */
+        fprintf(out, "the student alone reached its teacher here (%+.4f mAP50-95 over it); ",
+                -gap);
+        if (gained >= 0)
+            fprintf(out, "the distilled student gained %.4f over it.\n", gained);
+        else
+            fprintf(out, "the distilled student fell %.4f behind it.\n", -gained);
+    }
     fprintf(out, "The runs are kept in %s (delete it to start over).\n", d->base);
 }
 
