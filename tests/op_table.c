@@ -568,7 +568,7 @@ static const op_entry conv_windows = {
          YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_WINDOWS, YKD_CONV_SGRAD_COLUMNS),
     FD(conv)};
 static const op_entry conv_windows_one_image = {
-    CONV("conv2d, windows, tiles 8x1, one image per scratch pass", "tiled-8x1", true, false,
+    CONV("conv2d, windows, tiles 4x1, one image per scratch pass", "tiled-4x1", true, false,
          YKD_CONV_FWD_WINDOWS, YKD_CONV_WGRAD_WINDOWS, YKD_CONV_SGRAD_COLUMNS)};
 static const op_entry conv_columns = {CONV("conv2d, im2col columns, tiles 12x1", "tiled-12x1",
                                            false, true, YKD_CONV_FWD_COLUMNS,
@@ -594,8 +594,8 @@ static const op_entry conv_rows_forward = {
          YKD_CONV_SGRAD_PHASES),
     FD(conv)};
 static const op_entry conv_rows_forward_one_image = {
-    CONV("conv2d, forward by pixel rows, phases, tiles 12x1, one image per scratch pass",
-         "tiled-12x1", true, false, YKD_CONV_FWD_ROWS, YKD_CONV_WGRAD_COLUMNS,
+    CONV("conv2d, forward by pixel rows, phases, tiles 5x1, one image per scratch pass",
+         "tiled-5x1", true, false, YKD_CONV_FWD_ROWS, YKD_CONV_WGRAD_COLUMNS,
          YKD_CONV_SGRAD_PHASES)};
 /* Winograd F(4x4, 3x3) for stride-1 3x3 forwards (and so their input gradients) and weight
  * gradients; other shapes take the windows or the columns */
@@ -614,7 +614,7 @@ static const op_entry conv_winograd5 = {
     CONV("conv2d, Winograd F(5x5, 3x3), tiles 6x2", "tiled-6x2", false, false,
          YKD_CONV_FWD_WINOGRAD5, YKD_CONV_WGRAD_ROWS, YKD_CONV_SGRAD_COLUMNS)};
 static const op_entry conv_winograd5_one_image = {
-    CONV("conv2d, Winograd F(5x5, 3x3), tiles 8x1, one image per scratch pass", "tiled-8x1",
+    CONV("conv2d, Winograd F(5x5, 3x3), tiles 2x2, one image per scratch pass", "tiled-2x2",
          true, false, YKD_CONV_FWD_WINOGRAD5, YKD_CONV_WGRAD_WINOGRAD, YKD_CONV_SGRAD_COLUMNS)};
 
 /* Grouped and depthwise convolutions have their own kernels (no GEMM): sums of at most a few

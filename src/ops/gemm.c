@@ -181,23 +181,45 @@ ykd_status ykd_gemm_check(const ykd_gemm *g, const char *op, ykd_error *err)
     return st;
 }
 
+size_t ykd_gemm_tile_shapes(unsigned vector_floats, bool trans_b,
+                            const ykd_gemm_config **shapes)
+{
+    /* Tile shapes whose accumulators and loads fit in the device's vector registers, the
+     * usual winner first so slower ones are cut short. With vectors of 16 floats (AVX-512:
+     * 32 registers, a float16 in each), tuning the v8n/v8s shapes on PoCL picked 8x1, 12x1
+     * and 4x2 for 186 of 201 NN/TN shapes (6x2 and 8x2 won the rest by a few percent) and
+     * 4x6 and 6x4 for 100 of 109 NT shapes; since the epilogue runs on whole vectors, 6x2 is
+     * the fastest on many of the windows and 1x1 shapes of the YOLOv8s forward at 320. With
+     * narrower vectors (AVX2: 16 registers, a float16 in two) those tiles spill: 8x1 ran a
+     * 128 x 1600 x 576 product at 60 GFLOP/s where 5x1 ran it at 107, and tuning the v8n
+     * shapes among 13 tiles picked 5x1, 4x1, 2x2 and 6x1 for 171 of 190 NN/TN shapes and
+     * 2x3, 3x2 and 1x6 for 34 of 40 NT shapes. */
+    static const ykd_gemm_config wide[] = {{YKD_GEMM_TILED, 8, 1},
+                                           {YKD_GEMM_TILED, 12, 1},
+                                           {YKD_GEMM_TILED, 4, 2},
+                                           {YKD_GEMM_TILED, 6, 2}};
+    static const ykd_gemm_config wide_nt[] = {{YKD_GEMM_TILED, 4, 6}, {YKD_GEMM_TILED, 6, 4}};
+    static const ykd_gemm_config narrow[] = {{YKD_GEMM_TILED, 5, 1},
+                                             {YKD_GEMM_TILED, 4, 1},
+                                             {YKD_GEMM_TILED, 2, 2},
+                                             {YKD_GEMM_TILED, 6, 1}};
+    static const ykd_gemm_config narrow_nt[] = {
+        {YKD_GEMM_TILED, 2, 3}, {YKD_GEMM_TILED, 3, 2}, {YKD_GEMM_TILED, 1, 6}};
+    bool wide_vectors = vector_floats >= 16;
+    if (trans_b) {
+        *shapes = wide_vectors ? wide_nt : narrow_nt;
+        return wide_vectors ? sizeof wide_nt / sizeof wide_nt[0]
+                            : sizeof narrow_nt / sizeof narrow_nt[0];
+    }
+    *shapes = wide_vectors ? wide : narrow;
+    return wide_vectors ? sizeof wide / sizeof wide[0] : sizeof narrow / sizeof narrow[0];
+}
+
 size_t ykd_gemm_candidates(const ykd_device *device, const ykd_gemm *g, ykd_gemm_config *configs,
                            size_t max)
 {
-    /* Tile shapes whose accumulators and loads fit in 32 vector registers, the usual winner
-     * first so slower ones are cut short. Tuning the v8n/v8s shapes on PoCL picked 8x1, 12x1
-     * and 4x2 for 186 of 201 NN/TN shapes (6x2 and 8x2 won the rest by a few percent) and
-     * 4x6 and 6x4 for 100 of 109 NT shapes, so only those are measured; since the epilogue
-     * runs on whole vectors, 6x2 is the fastest on many of the windows and 1x1 shapes of the
-     * YOLOv8s forward at 320 (2-5% over the next), so it is measured too. */
-    static const ykd_gemm_config tiled[] = {{YKD_GEMM_TILED, 8, 1},
-                                            {YKD_GEMM_TILED, 12, 1},
-                                            {YKD_GEMM_TILED, 4, 2},
-                                            {YKD_GEMM_TILED, 6, 2}};
-    static const ykd_gemm_config tiled_nt[] = {{YKD_GEMM_TILED, 4, 6}, {YKD_GEMM_TILED, 6, 4}};
-    const ykd_gemm_config *ours = g->trans_b ? tiled_nt : tiled;
-    size_t our_count = g->trans_b ? sizeof tiled_nt / sizeof tiled_nt[0]
-                                  : sizeof tiled / sizeof tiled[0];
+    const ykd_gemm_config *ours = NULL;
+    size_t our_count = ykd_gemm_tile_shapes(device->info.vector_floats, g->trans_b, &ours);
     size_t n = 0;
     /* CLBlast has no row table, pixel rows or remapped store */
     bool clblast = !g->b_rows && !g->c_pitch && !g->a_pixels.plane && !g->c_planes.pixels;

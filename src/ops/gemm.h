@@ -96,6 +96,12 @@ ykd_status ykd_gemm_run(ykd_device *device, const ykd_gemm *g, ykd_error *err);
 ykd_status ykd_gemm_run_config(ykd_device *device, const ykd_gemm *g,
                                const ykd_gemm_config *config, ykd_error *err);
 
+/* Our kernel's tile shapes worth measuring on a device whose float vectors are vector_floats
+ * wide, for products with B transposed (cl/gemm_nt.cl) or not (cl/gemm.cl); points shapes
+ * at them and returns their count. */
+size_t ykd_gemm_tile_shapes(unsigned vector_floats, bool trans_b,
+                            const ykd_gemm_config **shapes);
+
 /* The implementations worth measuring for g on this device, in order of preference on a tie. */
 size_t ykd_gemm_candidates(const ykd_device *device, const ykd_gemm *g, ykd_gemm_config *configs,
                            size_t max);

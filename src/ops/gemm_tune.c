@@ -14,7 +14,8 @@
  * otherwise spend minutes per shape, and there our tiles are far slower than CLBlast); such a
  * shape is chosen among the candidates measured and counted in the state's tunings_cut.
  * Choices are kept in <cache dir>/tuning/gemm-<key>.tsv, the key covering the device, its
- * driver and platform, this version and the kernel sources, so any change there starts afresh.
+ * driver and platform, this version, the kernel sources and the tile shapes measured, so any
+ * change there starts afresh.
  * A damaged file is ignored line by line and rewritten. The same file keeps the ops' own
  * choices of algorithm per shape (lines whose signature starts with "conv"; see
  * ykd_ops_algo_remember), which depend on the same kernels. */
@@ -64,6 +65,17 @@ static void tuning_path(const ykd_device *device, char *path, size_t size)
         const ykd_source_text *src = ykd_embedded_source_find(kernels[i]);
         if (src)
             ykd_sha256_update_field(&h, src->text, src->length);
+    }
+    /* the tiles measured too: a new candidate list is measured afresh, not left to lose to
+     * the old list's recorded winners */
+    for (int nt = 0; nt < 2; nt++) {
+        const ykd_gemm_config *shapes = NULL;
+        size_t count = ykd_gemm_tile_shapes(device->info.vector_floats, nt, &shapes);
+        for (size_t i = 0; i < count; i++) {
+            char name[32];
+            ykd_gemm_config_name(&shapes[i], name, sizeof name);
+            ykd_sha256_update_field(&h, name, strlen(name));
+        }
     }
     uint8_t digest[YKD_SHA256_SIZE];
     char hex[2 * YKD_SHA256_SIZE + 1];

@@ -128,18 +128,24 @@ static ykd_gemm description(const op_io *io)
                       .act = p[SILU] ? YKD_ACTIVATION_SILU : YKD_ACTIVATION_NONE};
 }
 
-/* Every tiled candidate in turn, each from C's initial values, each compared. */
+/* Every tile shape the tuner measures on any device (those for wide vectors and those for
+ * narrow ones), each from C's initial values, each compared. */
 static ykd_status every_tile(op_io *io, ykd_error *err)
 {
-    ykd_gemm g = description(io), shape = {.trans_b = g.trans_b};
-    ykd_gemm_config configs[8];
-    size_t n = ykd_gemm_candidates(io->t->device, &shape, configs, 8);
+    ykd_gemm g = description(io);
+    ykd_gemm_config configs[16];
+    size_t n = 0;
+    const unsigned widths[] = {16, 8};
+    for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
+        const ykd_gemm_config *shapes = NULL;
+        size_t count = ykd_gemm_tile_shapes(widths[w], g.trans_b, &shapes);
+        for (size_t i = 0; i < count && n < sizeof configs / sizeof configs[0]; i++)
+            configs[n++] = shapes[i];
+    }
     ykd_status st = YKD_OK;
     char base[sizeof io->what];
     snprintf(base, sizeof base, "%s", io->what);
     for (size_t i = 0; st == YKD_OK && i < n; i++) {
-        if (configs[i].backend != YKD_GEMM_TILED)
-            continue;
         char name[32];
         ykd_gemm_config_name(&configs[i], name, sizeof name);
         snprintf(io->what, sizeof io->what, "%.150s, %s", base, name);
