@@ -1,4 +1,5 @@
-/* Optimizer updates, one work-item per parameter: global (count). The tensors are packed, so
+/* Optimizer updates, one work-item per run of VECTOR_FLOATS parameters (cl/shared.cl's
+ * load_run and store_run): global (count / VECTOR_FLOATS, rounded up). The tensors are packed, so
  * AT(t, 0, i) is their element i. Decoupled weight decay multiplies the parameter by
  * keep = 1 - lr * weight_decay before the gradient step, as PyTorch's AdamW does. */
 
@@ -10,19 +11,22 @@ __kernel void sgd_step(TENSOR_OUT(param), TENSOR_IN(grad), TENSOR_OUT(buf), uint
                        float lr, float momentum, uint nesterov, float keep, float coupled_decay,
                        float grad_scale, uint count)
 {
-    size_t i = get_global_id(0);
+    size_t i = get_global_id(0) * VECTOR_FLOATS;
     if (i >= count)
         return;
-    float p = AT(param, 0, i), g = grad_scale * AT(grad, 0, i);
+    uint valid = run_valid(count, i);
+    __global float *pp = &AT(param, 0, i);
+    floatv p = load_run(pp, valid), g = grad_scale * load_run(&AT(grad, 0, i), valid);
     if (coupled_decay != 0.0f) /* skipped at 0: an infinite param would make 0 * p NaN */
-        g = fma(coupled_decay, p, g);
-    float step = g;
+        g = fma((floatv)(coupled_decay), p, g);
+    floatv step = g;
     if (has_buf) {
-        float b = fma(momentum, AT(buf, 0, i), g);
-        AT(buf, 0, i) = b;
-        step = nesterov ? fma(momentum, b, g) : b;
+        __global float *bp = &AT(buf, 0, i);
+        floatv b = fma((floatv)(momentum), load_run(bp, valid), g);
+        store_run(bp, b, valid);
+        step = nesterov ? fma((floatv)(momentum), b, g) : b;
     }
-    AT(param, 0, i) = fma(-lr, step, keep * p);
+    store_run(pp, fma((floatv)(-lr), step, keep * p), valid);
 }
 
 /* m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2 with g = grad_scale * grad;
@@ -33,13 +37,18 @@ __kernel void adamw_step(TENSOR_OUT(param), TENSOR_IN(grad), TENSOR_OUT(m), TENS
                          float beta1, float beta2, float eps, float keep, float step_size,
                          float inv_sqrt_bc2, float grad_scale, uint count)
 {
-    size_t i = get_global_id(0);
+    size_t i = get_global_id(0) * VECTOR_FLOATS;
     if (i >= count)
         return;
-    float g = grad_scale * AT(grad, 0, i);
-    float m1 = fma(beta1, AT(m, 0, i), (1.0f - beta1) * g);
-    float v1 = fma(beta2, AT(v, 0, i), (1.0f - beta2) * g * g);
-    AT(m, 0, i) = m1;
-    AT(v, 0, i) = v1;
-    AT(param, 0, i) = keep * AT(param, 0, i) - step_size * m1 / fma(sqrt(v1), inv_sqrt_bc2, eps);
+    uint valid = run_valid(count, i);
+    __global float *pp = &AT(param, 0, i), *mp = &AT(m, 0, i), *vp = &AT(v, 0, i);
+    floatv g = grad_scale * load_run(&AT(grad, 0, i), valid);
+    floatv m1 = fma((floatv)(beta1), load_run(mp, valid), (1.0f - beta1) * g);
+    floatv v1 = fma((floatv)(beta2), load_run(vp, valid), (1.0f - beta2) * g * g);
+    store_run(mp, m1, valid);
+    store_run(vp, v1, valid);
+    store_run(pp,
+              keep * load_run(pp, valid) -
+                  step_size * m1 / fma(sqrt(v1), (floatv)(inv_sqrt_bc2), (floatv)(eps)),
+              valid);
 }

@@ -29,6 +29,37 @@ typedef float floatv;
 #define VSTOREV(v, p) (*(p) = (v))
 #endif
 
+/* A run of VECTOR_FLOATS floats from src, of which the first `valid` are read and the rest
+ * are 0 (the last run of a flat range, run_valid(n, first) long), and its store of the first
+ * `valid`: element-wise kernels give each work-item a run, one vector load and store where the
+ * run is whole. */
+uint run_valid(size_t n, size_t first)
+{
+    return (uint)min((size_t)VECTOR_FLOATS, n - first);
+}
+
+floatv load_run(const __global float *src, uint valid)
+{
+    if (valid >= VECTOR_FLOATS)
+        return VLOADV(src);
+    float v[VECTOR_FLOATS];
+    for (uint k = 0; k < VECTOR_FLOATS; k++)
+        v[k] = k < valid ? src[k] : 0.0f;
+    return VLOADV(v);
+}
+
+void store_run(__global float *dst, floatv x, uint valid)
+{
+    if (valid >= VECTOR_FLOATS) {
+        VSTOREV(x, dst);
+        return;
+    }
+    float v[VECTOR_FLOATS];
+    VSTOREV(x, v);
+    for (uint k = 0; k < valid; k++)
+        dst[k] = v[k];
+}
+
 /* The activation a fused epilogue applies (ykd_activation's values). */
 #define ACT_NONE 0
 #define ACT_SILU 1

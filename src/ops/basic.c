@@ -4,7 +4,7 @@
 #include "core/error_internal.h"
 #include "ops/ops_internal.h"
 
-static const char *const basic_sources[] = {"cl/basic.cl", NULL};
+static const char *const basic_sources[] = {"cl/shared.cl", "cl/basic.cl", NULL};
 
 /* Refuses element ranges outside the buffer or beyond what a 32-bit kernel index reaches. */
 static ykd_status check_elements(const ykd_buffer *buf, size_t offset, size_t n,
@@ -36,7 +36,7 @@ ykd_status ykd_fill_f32(ykd_buffer *x, size_t offset, size_t n, float value, ykd
     ykd_op_args_uint(&a, offset);
     ykd_op_args_uint(&a, n);
     ykd_op_args_float(&a, value);
-    return ykd_op_run_1d(x->device, kernel, &a, n, err);
+    return ykd_op_run_1d_runs(x->device, kernel, &a, n, err);
 }
 
 /* x and y of a two-operand op: one device, in range, and in one buffer disjoint or the same. */
@@ -79,7 +79,7 @@ static ykd_status run_pair(const char *name, size_t n, float alpha, const ykd_bu
         ykd_op_args_float(&a, *beta);
     ykd_op_args_mem(&a, y->mem);
     ykd_op_args_uint(&a, y_offset);
-    return ykd_op_run_1d(y->device, kernel, &a, n, err);
+    return ykd_op_run_1d_runs(y->device, kernel, &a, n, err);
 }
 
 ykd_status ykd_axpy_f32(size_t n, float alpha, const ykd_buffer *x, size_t x_offset,

@@ -140,6 +140,13 @@ ykd_status ykd_op_run_1d(ykd_device *device, const ykd_kernel *kernel, const ykd
     return ykd_kernel_run_1d(device, kernel, a->args, a->count, n, NULL, err);
 }
 
+ykd_status ykd_op_run_1d_runs(ykd_device *device, const ykd_kernel *kernel, const ykd_op_args *a,
+                              size_t n, ykd_error *err)
+{
+    size_t run = device->info.vector_floats;
+    return ykd_op_run_1d(device, kernel, a, (n + run - 1) / run, err);
+}
+
 size_t ykd_op_local_second(const ykd_device *device, const ykd_kernel *kernel, size_t l0,
                            size_t want)
 {

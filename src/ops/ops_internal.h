@@ -84,6 +84,11 @@ ykd_status ykd_op_run(ykd_device *device, const ykd_kernel *kernel, const ykd_op
 ykd_status ykd_op_run_1d(ykd_device *device, const ykd_kernel *kernel, const ykd_op_args *a,
                          size_t n, ykd_error *err);
 
+/* As ykd_op_run_1d for kernels whose work-items take runs of the device's vector width
+ * (cl/shared.cl's run_valid, load_run and store_run): n elements in that many runs. */
+ykd_status ykd_op_run_1d_runs(ykd_device *device, const ykd_kernel *kernel, const ykd_op_args *a,
+                              size_t n, ykd_error *err);
+
 /* The most work-items a work-group of kernel may have along axis dim (0, 1 or 2) on device:
  * the kernel's limit and the device's for that axis. */
 size_t ykd_op_local_limit(const ykd_device *device, const ykd_kernel *kernel, unsigned dim);

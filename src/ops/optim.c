@@ -34,7 +34,7 @@ static ykd_status run(const char *name, const ykd_tensor *param, ykd_op_args *a,
     if (st != YKD_OK)
         return st;
     ykd_op_args_uint(a, ykd_tensor_numel(param));
-    return ykd_op_run_1d(dev, kernel, a, ykd_tensor_numel(param), err);
+    return ykd_op_run_1d_runs(dev, kernel, a, ykd_tensor_numel(param), err);
 }
 
 /* A gradient scale: finite and >= 0, where 0 stands for 1. */
