@@ -432,11 +432,12 @@ static const op_case decode_cases[] = {
 
 /* Buffer ranges around work-group and vector boundaries, and one large odd size. fill is
  * exact; axpy rounds once per element, axpby twice. */
-static const op_entry fill = {.name = "fill_f32", CASES(range_cases), TOL(0, 0, 0), OP(fill)};
+static const op_entry fill = {.name = "fill_f32", CASES(range_cases), TOL(0, 0, 0), OP(fill),
+                              .vector_widths = true};
 static const op_entry axpy_f32 = {.name = "axpy_f32", CASES(range_cases), TOL(1e-12, 0, 0),
-                                  OP(axpy_f32)};
+                                  OP(axpy_f32), .vector_widths = true};
 static const op_entry axpby_f32 = {.name = "axpby_f32", CASES(range_cases), TOL(1e-12, 0, 0),
-                                   OP(axpby_f32)};
+                                   OP(axpby_f32), .vector_widths = true};
 
 /* One float32 rounding per element (axpy's fma, add, multiply): NMSE ~ 1e-15. */
 #define ELEMENTWISE(name_)                                                                      \
@@ -546,9 +547,11 @@ static const op_entry softmax_wide = {.name = "softmax, wide logits", CASES(soft
 /* Each step rounds a few times per parameter in float; over 5 steps the state drifts from the
  * float64 one by ~1e-7 relative: NMSE ~1e-14. */
 static const op_entry sgd = {.name = "sgd", CASES(sgd_cases), TOL(1e-11, 0, 0),
-                             RUN(op_optim_setup, op_optim_reference, op_sgd_forward)};
+                             RUN(op_optim_setup, op_optim_reference, op_sgd_forward),
+                             .vector_widths = true};
 static const op_entry adamw = {.name = "adamw", CASES(adamw_cases), TOL(1e-11, 0, 0),
-                               RUN(op_optim_setup, op_optim_reference, op_adamw_forward)};
+                               RUN(op_optim_setup, op_optim_reference, op_adamw_forward),
+                               .vector_widths = true};
 
 /* Float32 sums of up to 300 products of numbers below 1. */
 static const op_entry gemm_tiles = {.name = "gemm, every tile shape", CASES(gemm_cases),
