@@ -9,7 +9,7 @@
 #include "device/program_cache.h"
 #include "harness.h"
 
-static const char *const basic_sources[] = {"cl/basic.cl", NULL};
+static const char *const basic_sources[] = {"cl/shared.cl", "cl/basic.cl", NULL};
 
 /* Opens the test's device again with its own cache folder, so the counts are ours alone. */
 static ykd_device *open_with_cache(ykd_test *t, const char *cache_dir)
@@ -45,10 +45,12 @@ static bool only_entry(ykd_test *t, const char *cache_dir, char *path, size_t si
     ykd_device *dev = open_with_cache(t, cache_dir);
     if (!dev)
         return false;
-    const ykd_source_text *src = ykd_embedded_source_find("cl/basic.cl");
+    ykd_source_text sources[2];
+    for (int i = 0; i < 2; i++)
+        sources[i] = *ykd_embedded_source_find(basic_sources[i]);
     char key[YKD_PROGRAM_KEY_HEX], options[64];
     ykd_program_options(dev, NULL, options, sizeof options);
-    ykd_program_cache_key(&dev->info, src, 1, options, key);
+    ykd_program_cache_key(&dev->info, sources, 2, options, key);
     ykd_program_cache_path(cache_dir, key, path, size);
     ykd_device_close(dev);
     FILE *f = fopen(path, "rb");
