@@ -200,16 +200,16 @@ static void print_table(demo *d, const demo_row rows[3])
                  "(inference and post-processing) on this device.\n",
             DEMO_IMGSZ, DEMO_IMGSZ, DEMO_VAL_IMAGES);
     if (gap > 0 && gained > gap)
-        fprintf(out, "the distilled student passed its teacher (%+.4f mAP50-95 over the "
-                     "student alone; the teacher led it by %.4f).\n",
-                gained, gap);
+        fprintf(out, "the distilled student passed its teacher (%+.4f mAP50-95 over it, "
+                     "%+.4f over the student alone, which the teacher led by %.4f).\n",
+                gained - gap, gained, gap);
     else if (gap > 0 && gained >= 0)
         fprintf(out, "distillation recovered %.0f%% of the teacher-student gap (%+.4f of "
                      "%.4f mAP50-95).\n",
                 100.0 * gained / gap, gained, gap);
     else if (gap > 0)
         fprintf(out, "the distilled student fell %.4f mAP50-95 behind the student alone "
-                     "(the teacher led it by %.4f).\n",
+                     "(which the teacher led by %.4f).\n",
                 -gained, gap);
     else { /* a teacher no better than the student alone leaves little to distil */
         fprintf(out, "the student alone reached its teacher here (%+.4f mAP50-95 over it); ",
