@@ -1,5 +1,5 @@
 /* Optimizer updates, one work-item per run of VECTOR_FLOATS parameters (cl/shared.cl's
- * load_run and store_run): global (count / VECTOR_FLOATS, rounded up). The tensors are packed, so
+ * run_at, load_run and store_run): global (count / VECTOR_FLOATS, rounded up). The tensors are packed, so
  * AT(t, 0, i) is their element i. Decoupled weight decay multiplies the parameter by
  * keep = 1 - lr * weight_decay before the gradient step, as PyTorch's AdamW does. */
 
@@ -11,10 +11,10 @@ __kernel void sgd_step(TENSOR_OUT(param), TENSOR_IN(grad), TENSOR_OUT(buf), uint
                        float lr, float momentum, uint nesterov, float keep, float coupled_decay,
                        float grad_scale, uint count)
 {
-    size_t i = get_global_id(0) * VECTOR_FLOATS;
-    if (i >= count)
+    size_t i;
+    uint valid = run_at(count, &i);
+    if (!valid)
         return;
-    uint valid = run_valid(count, i);
     __global float *pp = &AT(param, 0, i);
     floatv p = load_run(pp, valid), g = grad_scale * load_run(&AT(grad, 0, i), valid);
     if (coupled_decay != 0.0f) /* skipped at 0: an infinite param would make 0 * p NaN */
@@ -37,10 +37,10 @@ __kernel void adamw_step(TENSOR_OUT(param), TENSOR_IN(grad), TENSOR_OUT(m), TENS
                          float beta1, float beta2, float eps, float keep, float step_size,
                          float inv_sqrt_bc2, float grad_scale, uint count)
 {
-    size_t i = get_global_id(0) * VECTOR_FLOATS;
-    if (i >= count)
+    size_t i;
+    uint valid = run_at(count, &i);
+    if (!valid)
         return;
-    uint valid = run_valid(count, i);
     __global float *pp = &AT(param, 0, i), *mp = &AT(m, 0, i), *vp = &AT(v, 0, i);
     floatv g = grad_scale * load_run(&AT(grad, 0, i), valid);
     floatv m1 = fma((floatv)(beta1), load_run(mp, valid), (1.0f - beta1) * g);

@@ -29,13 +29,15 @@ typedef float floatv;
 #define VSTOREV(v, p) (*(p) = (v))
 #endif
 
-/* A run of VECTOR_FLOATS floats from src, of which the first `valid` are read and the rest
- * are 0 (the last run of a flat range, run_valid(n, first) long), and its store of the first
- * `valid`: element-wise kernels give each work-item a run, one vector load and store where the
- * run is whole. */
-uint run_valid(size_t n, size_t first)
+/* Element-wise kernels over a flat range of n floats give work-item g the run of
+ * VECTOR_FLOATS floats from *first = g * VECTOR_FLOATS; run_at returns how many of them lie
+ * before n (0 for work-items past the end, which return). load_run reads a run, the first
+ * `valid` floats and zeros after them, and store_run writes its first `valid`: one vector load
+ * and store where the run is whole. */
+uint run_at(size_t n, size_t *first)
 {
-    return (uint)min((size_t)VECTOR_FLOATS, n - first);
+    *first = get_global_id(0) * VECTOR_FLOATS;
+    return *first < n ? (uint)min((size_t)VECTOR_FLOATS, n - *first) : 0;
 }
 
 floatv load_run(const __global float *src, uint valid)

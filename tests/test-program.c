@@ -46,8 +46,14 @@ static bool only_entry(ykd_test *t, const char *cache_dir, char *path, size_t si
     if (!dev)
         return false;
     ykd_source_text sources[2];
-    for (int i = 0; i < 2; i++)
-        sources[i] = *ykd_embedded_source_find(basic_sources[i]);
+    for (int i = 0; i < 2; i++) {
+        const ykd_source_text *src = ykd_embedded_source_find(basic_sources[i]);
+        if (!CHECKF(t, src != NULL, "%s is not embedded", basic_sources[i])) {
+            ykd_device_close(dev);
+            return false;
+        }
+        sources[i] = *src;
+    }
     char key[YKD_PROGRAM_KEY_HEX], options[64];
     ykd_program_options(dev, NULL, options, sizeof options);
     ykd_program_cache_key(&dev->info, sources, 2, options, key);

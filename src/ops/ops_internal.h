@@ -85,7 +85,7 @@ ykd_status ykd_op_run_1d(ykd_device *device, const ykd_kernel *kernel, const ykd
                          size_t n, ykd_error *err);
 
 /* As ykd_op_run_1d for kernels whose work-items take runs of the device's vector width
- * (cl/shared.cl's run_valid, load_run and store_run): n elements in that many runs. */
+ * (cl/shared.cl's run_at, load_run and store_run): n elements in that many runs. */
 ykd_status ykd_op_run_1d_runs(ykd_device *device, const ykd_kernel *kernel, const ykd_op_args *a,
                               size_t n, ykd_error *err);
 
