@@ -85,6 +85,11 @@ void ykd_test_with_small_groups(ykd_test *t, void (*run)(ykd_test *t))
     }
 }
 
+const char *ykd_test_fixed_gemm(const ykd_device *device)
+{
+    return ykd_device_get_info(device)->vector_floats >= 4 ? "tiled-8x1" : "clblast";
+}
+
 void ykd_test_with_vector_widths(ykd_test *t, void (*run)(ykd_test *t))
 {
     static const unsigned widths[] = {1, 2, 4, 8, 16};

@@ -76,6 +76,14 @@ void ykd_test_with_small_groups(ykd_test *t, void (*run)(ykd_test *t));
  * floats (ykd_device_options.vector_floats), as devices preferring each width build them. */
 void ykd_test_with_vector_widths(ykd_test *t, void (*run)(ykd_test *t));
 
+/* The one GEMM configuration tests pin where runs must compute alike bit for bit (nothing
+ * measured, every convolution on its fallback path): our float16 tiles (tiled-8x1) on devices
+ * whose work-items vectorise within themselves (PoCL), CLBlast where work-items are lanes
+ * (llvmpipe, GPUs): there a work-item of our CPU-shaped tiles holds 128 accumulators and a
+ * training step of the tests' tiny model takes five times as long. Our tiles are tested on
+ * every device by the op table. */
+const char *ykd_test_fixed_gemm(const ykd_device *device);
+
 /* The real device list; false (a failed check) when listing fails. Free with
  * ykd_device_list_free. */
 bool ykd_test_device_list(ykd_test *t, ykd_device_info **devices, size_t *count);

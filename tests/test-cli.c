@@ -210,11 +210,16 @@ static void test_bench_ops_host_clock_and_max_time(ykd_test *t)
 /* bench step --json, a training step and (--forward) an inference forward on a tiny
  * configuration: one row each, finite positive times (a step's phases too), what
  * tools/bench-torch reads; --forward
- * with --teacher is a usage error; --forward --profile adds the kernels' device times. */
+ * with --teacher is a usage error; --forward --profile adds the kernels' device times.
+ * The GEMMs are pinned: measuring every candidate on every shape of the model (compiling each
+ * first) took three minutes a device from an empty kernel cache, and the tuner has tests of
+ * its own (test-device-timing). */
 static void test_bench_step_json(ykd_test *t)
 {
     char spec[16];
     snprintf(spec, sizeof spec, "%d", ykd_device_get_info(t->device)->index);
+    ykd_test_env env = {0};
+    ykd_test_setenv(&env, "YOLOKD_GEMM", ykd_test_fixed_gemm(t->device));
     static const char *const keys[2] = {"step_ms", "forward_ms"};
     for (int forward = 0; forward < 2; forward++) {
         run_result r = run_cli("bench", "step", "--devices", spec, "--models", "n", "--imgsz",
@@ -243,10 +248,11 @@ static void test_bench_step_json(ykd_test *t)
                 "2", "--nc", "3", "--runs", "1", "--warmup", "0", "--forward", "--profile", NULL);
     CHECKF(t, r.code == 0, "bench step --forward --profile exit %d: %s", r.code, r.err);
     /* kernels with their shares ("im2col 32.7 (42%)"); which ones lead depends on the device:
-     * where the tuner picked CLBlast for the GEMMs, its kernels are not ours to list */
+     * where the GEMMs run in CLBlast, its kernels are not ours to list */
     CHECK_CONTAINS(t, r.out, "device time per step");
     CHECK_CONTAINS(t, r.out, "%), ");
     free_result(&r);
+    ykd_test_restore_env(&env);
 }
 
 static const ykd_test_case cases[] = {

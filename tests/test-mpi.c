@@ -265,9 +265,11 @@ static double weights_difference(ykd_test *t, const mpi_world *w, const char *ru
             snprintf(where, where_size, "%s (missing or reshaped)", ta->string);
             continue;
         }
-        for (int i = 0; i < count; i++) {
-            double x = cJSON_GetArrayItem(ta, i)->valuedouble;
-            double y = cJSON_GetArrayItem(tb, i)->valuedouble;
+        /* both lists walked in step: cJSON_GetArrayItem(i) walks from the head each time,
+         * which made this loop over a model's weights take seconds */
+        const cJSON *xa = ta->child, *xb = tb->child;
+        for (int i = 0; i < count; i++, xa = xa->next, xb = xb->next) {
+            double x = xa->valuedouble, y = xb->valuedouble;
             double d = fabs(x - y) / (1e-3 + fabs(x));
             if (d > worst) {
                 worst = d;

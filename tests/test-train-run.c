@@ -471,7 +471,7 @@ static void test_bad_inputs_named(ykd_test *t)
     static const char garbage[] = "not a png at all";
     static const char bad_line[] = "0 0.5 0.5 0.2\n";
     ykd_test_env env = {0};
-    ykd_test_setenv(&env, "YOLOKD_GEMM", "tiled-8x1");
+    ykd_test_setenv(&env, "YOLOKD_GEMM", ykd_test_fixed_gemm(t->device));
     if (write_text_file(t, image, garbage, sizeof garbage - 1) &&
         write_text_file(t, label, bad_line, sizeof bad_line - 1)) {
         run_result r = run_cli("train", "--model", w.model, "--data", w.data, "--out", run,
@@ -614,7 +614,7 @@ static void test_commands(ykd_test *t)
     snprintf(spec, sizeof spec, "%d", ykd_device_get_info(t->device)->index);
     snprintf(run, sizeof run, "%s/run", w.dir);
     ykd_test_env env = {0};
-    ykd_test_setenv(&env, "YOLOKD_GEMM", "tiled-8x1");
+    ykd_test_setenv(&env, "YOLOKD_GEMM", ykd_test_fixed_gemm(t->device));
     run_result r = run_cli("train", "--model", w.model, "--data", w.data, "--out", run, "--epochs",
                            "1", "--batch", "4", "--imgsz", "64", "--workers", "1", "--device",
                            spec, NULL);

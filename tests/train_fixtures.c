@@ -63,7 +63,7 @@ void tx_options(const tx_world *w, const char *name, char *out, ykd_train_option
 bool tx_fix_gemm(ykd_test *t, ykd_device *device)
 {
     ykd_error err;
-    return CHECK_OK(t, ykd_ops_set_gemm_policy(device, "tiled-8x1", &err), err);
+    return CHECK_OK(t, ykd_ops_set_gemm_policy(device, ykd_test_fixed_gemm(device), &err), err);
 }
 
 void tx_unfix_gemm(ykd_device *device)

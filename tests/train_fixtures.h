@@ -29,7 +29,8 @@ void tx_world_free(tx_world *w);
  * worker, seed 7, no mosaic in the last epoch. The strings point into w and out (4096). */
 void tx_options(const tx_world *w, const char *name, char *out, ykd_train_options *o);
 
-/* Fixes the GEMM choice on the device (so tuning cannot differ between runs), and back. */
+/* Fixes the GEMM choice on the device to ykd_test_fixed_gemm (so tuning cannot differ between
+ * runs), and back. */
 bool tx_fix_gemm(ykd_test *t, ykd_device *device);
 void tx_unfix_gemm(ykd_device *device);
 
