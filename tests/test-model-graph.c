@@ -338,7 +338,8 @@ static void check_direction(ykd_test *t, const fixture *f, const double *params,
 static bool pin_conv_paths(ykd_test *t)
 {
     ykd_error err;
-    return CHECK_OK(t, ykd_ops_set_gemm_policy(t->device, ykd_test_fixed_gemm(t->device), &err), err);
+    return CHECK_OK(t, ykd_ops_set_gemm_policy(t->device, ykd_test_fixed_gemm(t->device), &err),
+                    err);
 }
 
 static void unpin_conv_paths(ykd_test *t)
