@@ -1,7 +1,8 @@
 /* Optimizer updates, one work-item per run of VECTOR_FLOATS parameters (cl/shared.cl's
- * run_at, load_run and store_run): global (count / VECTOR_FLOATS, rounded up). The tensors are packed, so
- * AT(t, 0, i) is their element i. Decoupled weight decay multiplies the parameter by
- * keep = 1 - lr * weight_decay before the gradient step, as PyTorch's AdamW does. */
+ * run_at, load_run and store_run): global (count / VECTOR_FLOATS, rounded up). The tensors
+ * are packed, so AT(t, 0, i) is their element i. Decoupled weight decay multiplies the
+ * parameter by keep = 1 - lr * weight_decay before the gradient step, as PyTorch's AdamW
+ * does. */
 
 /* d = grad_scale * grad + coupled_decay * param (torch.optim.SGD's weight decay, after a clip
  * coefficient): the two host-side passes over the gradients folded in, with the same roundings

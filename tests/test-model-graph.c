@@ -14,8 +14,8 @@
 #include "core/error_internal.h"
 #include "harness.h"
 #include "model/model_internal.h"
-#include "ops/ops_state.h"
 #include "model_ref.h"
+#include "train_fixtures.h"
 #include "yolokd/model.h"
 #include "yolokd/ops.h"
 
@@ -337,14 +337,12 @@ static void check_direction(ykd_test *t, const fixture *f, const double *params,
  * check would pass or fail by the load of the machine. */
 static bool pin_conv_paths(ykd_test *t)
 {
-    ykd_error err;
-    return CHECK_OK(t, ykd_ops_set_gemm_policy(t->device, ykd_test_fixed_gemm(t->device), &err),
-                    err);
+    return tx_fix_gemm(t, t->device);
 }
 
 static void unpin_conv_paths(ykd_test *t)
 {
-    ykd_ops_set_gemm_policy(t->device, "auto", NULL);
+    tx_unfix_gemm(t->device);
 }
 
 static void test_gradients(ykd_test *t)
